@@ -1,0 +1,86 @@
+"""rater: observer rating of recorded psychotherapy sessions.
+
+``create_app`` is the application factory; nothing runs at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from rater.config import PROJECT_ROOT, Config
+
+__version__ = "0.1.0"
+
+
+def create_app(config: Any = None) -> Flask:
+    """Build the app from named steps; ``config`` is a Config instance, a mapping or None."""
+    app = Flask(
+        __name__,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+        instance_path=str(PROJECT_ROOT / "instance"),
+    )
+    configure(app, config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_template_helpers(app)
+    register_commands(app)
+    return app
+
+
+def configure(app: Flask, config: Any) -> None:
+    app.config.from_object(Config() if config is None else config)
+    if isinstance(config, dict):
+        app.config.update(config)
+
+
+def register_extensions(app: Flask) -> None:
+    from rater.db_setup import configure_engine
+    from rater.extensions import csrf, db, login_manager, migrate
+
+    configure_engine(app)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message_category = "info"
+
+    from rater.auth.models import User
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> User | None:
+        user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+        # A deactivated user's sessions end at once: the loader refuses them.
+        return user if user is not None and user.active else None
+
+
+def register_blueprints(app: Flask) -> None:
+    from rater.auth.views import bp as auth_bp
+    from rater.main_views import bp as main_bp
+    from rater.rating.views import bp as rating_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(main_bp)
+    app.register_blueprint(rating_bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from rater.errors import register
+
+    register(app)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from rater.templating import register
+
+    register(app)
+
+
+def register_commands(app: Flask) -> None:
+    from rater.cli import register
+
+    register(app)

@@ -1,0 +1,59 @@
+"""One place that records who changed what.
+
+``record()`` adds an audit event to the current database transaction, so the event lands
+exactly when the change it describes does (and vanishes with it on rollback).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask_login import current_user
+from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from rater.extensions import db
+from rater.timeutil import utcnow
+
+
+class AuditEvent(db.Model):
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    entity_type: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[str | None] = mapped_column(String(64))
+    before: Mapped[Any] = mapped_column(JSON, nullable=True)
+    after: Mapped[Any] = mapped_column(JSON, nullable=True)
+
+
+def _acting_user_id() -> int | None:
+    try:
+        return current_user.id if current_user and current_user.is_authenticated else None
+    except RuntimeError:  # outside a request (CLI)
+        return None
+
+
+def record(
+    action: str,
+    entity_type: str,
+    entity_id: object = None,
+    *,
+    before: Any = None,
+    after: Any = None,
+    user_id: int | None = None,
+) -> AuditEvent:
+    """Add an audit event to the session (flushed with the change; never committed here)."""
+    event = AuditEvent(
+        user_id=user_id if user_id is not None else _acting_user_id(),
+        action=action,
+        entity_type=entity_type,
+        entity_id=None if entity_id is None else str(entity_id),
+        before=before,
+        after=after,
+    )
+    db.session.add(event)
+    return event

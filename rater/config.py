@@ -1,0 +1,49 @@
+"""Configuration classes, read from the environment.
+
+Every setting can be overridden by an environment variable of the same name; the defaults give a
+working demo study on an embedded SQLite file under ``instance/``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SECRET_KEY = "dev-insecure-change-me"
+
+
+def _default_database_url() -> str:
+    instance = PROJECT_ROOT / "instance"
+    return f"sqlite:///{instance / 'rater.sqlite'}"
+
+
+class Config:
+    """Settings shared by every environment; values come from the environment at instantiation."""
+
+    def __init__(self) -> None:
+        env = os.environ
+        self.SECRET_KEY = env.get("SECRET_KEY", DEFAULT_SECRET_KEY)
+        self.SQLALCHEMY_DATABASE_URI = env.get("DATABASE_URL", _default_database_url())
+        self.RATER_AUDIO_DIR = env.get("RATER_AUDIO_DIR", str(PROJECT_ROOT / "audio"))
+        self.RATER_INSTRUMENTS_DIR = env.get(
+            "RATER_INSTRUMENTS_DIR", str(PROJECT_ROOT / "instruments")
+        )
+        self.RATER_PHASE_BOUNDARY = int(env.get("RATER_PHASE_BOUNDARY", "5"))
+        self.RATER_DEMO = env.get("RATER_DEMO", "0") == "1"
+        self.SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.WTF_CSRF_TIME_LIMIT = None
+        self.MAX_CONTENT_LENGTH = 32 * 1024 * 1024
+
+
+class TestConfig(Config):
+    """Settings for the test suite: a throwaway database chosen by the fixtures."""
+
+    def __init__(self, database_url: str) -> None:
+        super().__init__()
+        self.TESTING = True
+        self.SECRET_KEY = "test-secret"
+        self.WTF_CSRF_ENABLED = False  # the ``csrf_app`` fixture turns it back on
+        self.SQLALCHEMY_DATABASE_URI = database_url

@@ -1,0 +1,1 @@
+"""Assignments, ratings, item scores, notes, homework log and consensus."""

@@ -1,0 +1,40 @@
+"""``rater ratings import``"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask.cli import with_appcontext
+
+from rater.cli import fail, transaction
+from rater.csvinput import ImportFailed
+from rater.progress import progress_bar
+from rater.rating.importer import import_ratings
+
+
+@click.group("ratings")
+def ratings() -> None:
+    """Ratings made outside the browser."""
+
+
+@ratings.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@with_appcontext
+def import_(file: Path) -> None:
+    """Import submitted ratings in long form from FILE (CSV); all-or-nothing."""
+    data = file.read_bytes()
+    try:
+        with transaction(), progress_bar(data.count(b"\n"), "Importing ratings") as step:
+            result = import_ratings(data, file.name, progress=step)
+    except ImportFailed as exc:
+        fail(f"{file.name}: {len(exc.problems)} problem(s); nothing was imported:", exc.problems)
+    click.echo(
+        f"Ratings: {result.ratings} ratings with {result.scores} scores imported "
+        f"({result.assignments_created} new assignments)."
+    )
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(ratings)

@@ -1,0 +1,232 @@
+"""Assignments and everything a rater records for one: rating, item scores, notes, homework log.
+
+The database itself enforces the rules that protect the data: a score lies in 0-4, a rating has
+one score per item, a session is assigned to a rater at most once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import CheckConstraint, Column, ForeignKey, String, Table, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from rater.extensions import db
+from rater.study.models import InstrumentVersion, TherapySession
+from rater.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from rater.auth.models import User
+
+PURPOSES = ("calibration", "main", "double")
+ASSIGNMENT_STATUSES = ("held", "pending", "in_progress", "submitted", "cannot_rate")
+RATING_STATUSES = ("draft", "submitted")
+HOMEWORK_KINDS = ("reported_completed", "assigned_next")
+COMPLETIONS = ("yes", "partly", "no")
+CANNOT_RATE_CATEGORIES = ("audio_unusable", "deviated_from_manual", "other")
+
+
+class Assignment(db.Model):
+    """A session given to a rater, with a purpose."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (
+        UniqueConstraint("session_id", "rater_id"),
+        CheckConstraint("purpose IN ('calibration', 'main', 'double')", name="purpose"),
+        CheckConstraint(
+            "status IN ('held', 'pending', 'in_progress', 'submitted', 'cannot_rate')",
+            name="status",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
+    rater_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    session: Mapped[TherapySession] = relationship(lazy="joined")
+    rater: Mapped[User] = relationship(lazy="joined")
+    rating: Mapped[Rating | None] = relationship(back_populates="assignment", uselist=False)
+
+    def can_be_rated_by(self, user: User) -> bool:
+        """Only the assigned rater rates; a held or flagged assignment is not open."""
+        return (
+            user.is_authenticated
+            and user.id == self.rater_id
+            and self.status in ("pending", "in_progress", "submitted")
+        )
+
+    def can_be_viewed_by(self, user: User) -> bool:
+        return user.is_authenticated and (user.is_coordinator or user.id == self.rater_id)
+
+    @property
+    def is_started(self) -> bool:
+        """Started or finished work is never moved by allocation changes."""
+        return self.status in ("in_progress", "submitted", "cannot_rate")
+
+
+rating_instruments = Table(
+    "rating_instruments",
+    db.Model.metadata,
+    Column("rating_id", ForeignKey("ratings.id", ondelete="CASCADE"), primary_key=True),
+    Column("instrument_version_id", ForeignKey("instrument_versions.id"), primary_key=True),
+)
+
+
+class Rating(db.Model):
+    """What one rater recorded for one assignment.
+
+    The instrument versions current when the rating was started are pinned through
+    ``rating_instruments``; a later change to an instrument file does not touch this rating.
+    ``version`` increases with every saved change so that two tabs cannot silently overwrite
+    each other's newer work.
+    """
+
+    __tablename__ = "ratings"
+    __table_args__ = (
+        CheckConstraint("status IN ('draft', 'submitted')", name="status"),
+        CheckConstraint("audio_position >= 0", name="audio_position_nonnegative"),
+        CheckConstraint("active_seconds >= 0", name="active_seconds_nonnegative"),
+        CheckConstraint(
+            "cannot_rate_category IS NULL OR cannot_rate_category IN "
+            "('audio_unusable', 'deviated_from_manual', 'other')",
+            name="cannot_rate_category",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(
+        ForeignKey("assignments.id", ondelete="CASCADE"), unique=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    submitted_at: Mapped[datetime | None]
+    audio_position: Mapped[float] = mapped_column(default=0.0)
+    active_seconds: Mapped[float] = mapped_column(default=0.0)
+    cannot_rate: Mapped[bool] = mapped_column(default=False)
+    cannot_rate_category: Mapped[str | None] = mapped_column(String(32))
+    cannot_rate_reason: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    assignment: Mapped[Assignment] = relationship(back_populates="rating")
+    instrument_versions: Mapped[list[InstrumentVersion]] = relationship(
+        secondary=rating_instruments, order_by=InstrumentVersion.code
+    )
+    scores: Mapped[list[ItemScore]] = relationship(
+        back_populates="rating", cascade="all, delete-orphan"
+    )
+    notes: Mapped[list[Note]] = relationship(
+        back_populates="rating", cascade="all, delete-orphan", order_by="Note.audio_seconds"
+    )
+    difficulties: Mapped[list[RatingDifficulty]] = relationship(
+        cascade="all, delete-orphan", order_by="RatingDifficulty.difficulty_type"
+    )
+
+    @property
+    def is_locked(self) -> bool:
+        return self.status == "submitted"
+
+
+class ItemScore(db.Model):
+    __tablename__ = "item_scores"
+    __table_args__ = (
+        UniqueConstraint("rating_id", "item_code"),
+        CheckConstraint("score >= 0 AND score <= 4", name="score_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rating_id: Mapped[int] = mapped_column(ForeignKey("ratings.id", ondelete="CASCADE"))
+    instrument_version_id: Mapped[int] = mapped_column(ForeignKey("instrument_versions.id"))
+    item_code: Mapped[str] = mapped_column(String(64))
+    score: Mapped[int]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    rating: Mapped[Rating] = relationship(back_populates="scores")
+
+
+class Note(db.Model):
+    """A timestamped note; ``client_id`` makes a retried autosave idempotent."""
+
+    __tablename__ = "notes"
+    __table_args__ = (
+        UniqueConstraint("rating_id", "client_id"),
+        CheckConstraint("audio_seconds >= 0", name="audio_seconds_nonnegative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rating_id: Mapped[int] = mapped_column(ForeignKey("ratings.id", ondelete="CASCADE"))
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    audio_seconds: Mapped[float] = mapped_column(default=0.0)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    rating: Mapped[Rating] = relationship(back_populates="notes")
+
+
+class RatingDifficulty(db.Model):
+    """A difficulty type the rater ticked for the homework reviewed in a session."""
+
+    __tablename__ = "rating_difficulties"
+
+    rating_id: Mapped[int] = mapped_column(
+        ForeignKey("ratings.id", ondelete="CASCADE"), primary_key=True
+    )
+    difficulty_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class HomeworkEntry(db.Model):
+    """One homework log entry.
+
+    ``assigned_next`` entries are written by coordinators per session before rating starts;
+    ``reported_completed`` entries are written by a rater and belong to that rater's rating, so
+    raters stay blind to each other.
+    """
+
+    __tablename__ = "homework_entries"
+    __table_args__ = (
+        UniqueConstraint("rating_id", "client_id"),
+        CheckConstraint("kind IN ('reported_completed', 'assigned_next')", name="kind"),
+        CheckConstraint(
+            "completion IS NULL OR completion IN ('yes', 'partly', 'no')", name="completion"
+        ),
+        CheckConstraint(
+            "(kind = 'reported_completed' AND rating_id IS NOT NULL) OR "
+            "(kind = 'assigned_next' AND rating_id IS NULL)",
+            name="kind_owner",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
+    rating_id: Mapped[int | None] = mapped_column(ForeignKey("ratings.id", ondelete="CASCADE"))
+    entered_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    homework_type: Mapped[str] = mapped_column(String(64))
+    completion: Mapped[str | None] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ConsensusScore(db.Model):
+    """A score agreed for a double-coded session after discussion; ratings stay untouched."""
+
+    __tablename__ = "consensus_scores"
+    __table_args__ = (
+        UniqueConstraint("session_id", "item_code"),
+        CheckConstraint("score >= 0 AND score <= 4", name="score_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
+    instrument_version_id: Mapped[int] = mapped_column(ForeignKey("instrument_versions.id"))
+    item_code: Mapped[str] = mapped_column(String(64))
+    score: Mapped[int]
+    decided_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -1,0 +1,1 @@
+"""Therapists, patients, sessions; the catalogue import; audio files."""

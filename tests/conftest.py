@@ -1,0 +1,195 @@
+"""Shared fixtures: an app on a throwaway database, clients, a CLI runner, login helpers.
+
+The suite runs on SQLite by default. When ``RATER_TEST_DATABASE_URL`` names a PostgreSQL server
+(e.g. ``postgresql://postgres@127.0.0.1:5432/test``), every test runs on PostgreSQL instead: the
+fixtures create a database of their own on that server (so parallel runs never meet) and drop it
+at the end. The schema is built once per run by the committed Alembic migrations; after each test
+every table is emptied.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from rater import create_app
+from rater.config import TestConfig
+from rater.extensions import db
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct-horse-battery"
+
+
+def _postgres_database(server_url: str) -> Iterator[str]:
+    url = make_url(server_url).set(drivername="postgresql+psycopg")
+    name = f"rater_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server = os.environ.get("RATER_TEST_DATABASE_URL")
+    if server:
+        yield from _postgres_database(server)
+    else:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'rater-test.sqlite'}"
+
+
+@pytest.fixture(scope="session")
+def _schema(database_url: str) -> str:
+    """Build the schema once per run through the migrations (they are tested by every run)."""
+    app = create_app(TestConfig(database_url))
+    with app.app_context():
+        from rater.cli import upgrade_schema
+
+        upgrade_schema()
+        db.engine.dispose()
+    return database_url
+
+
+def _empty_all_tables() -> None:
+    tables = list(reversed(db.metadata.sorted_tables))
+    if db.engine.dialect.name == "postgresql":
+        names = ", ".join(f'"{t.name}"' for t in tables)
+        db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    else:
+        for table in tables:
+            db.session.execute(table.delete())
+    db.session.commit()
+
+
+@pytest.fixture
+def app_config(_schema: str, tmp_path: Path) -> TestConfig:
+    config = TestConfig(_schema)
+    config.RATER_INSTRUMENTS_DIR = str(PROJECT_ROOT / "instruments")
+    config.RATER_AUDIO_DIR = str(PROJECT_ROOT / "audio")
+    return config
+
+
+@pytest.fixture
+def app(app_config: TestConfig):
+    app = create_app(app_config)
+    with app.app_context():
+        yield app
+        db.session.rollback()
+        _empty_all_tables()
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def csrf_app(app_config: TestConfig):
+    """Like ``app`` but with CSRF protection on, as in production."""
+    app_config.WTF_CSRF_ENABLED = True
+    app = create_app(app_config)
+    with app.app_context():
+        yield app
+        db.session.rollback()
+        _empty_all_tables()
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class Factory:
+    """Small builders for test data (commit, as a finished request would)."""
+
+    def user(self, name: str, role: str = "rater", password: str = PASSWORD):
+        from rater.auth.service import add_user
+
+        user = add_user(name, role, password)
+        db.session.commit()
+        return user
+
+    def session(
+        self,
+        code: str = "P01-S01",
+        patient: str = "P01",
+        therapist: str = "T1",
+        number: int = 1,
+        status: str = "eligible",
+        audio: str | None = "demo-session-a.ogg",
+        phq9: int | None = None,
+    ):
+        from rater.study.models import Patient, Therapist, TherapySession
+
+        t = db.session.scalar(db.select(Therapist).filter_by(code=therapist)) or Therapist(
+            code=therapist
+        )
+        p = db.session.scalar(db.select(Patient).filter_by(code=patient)) or Patient(code=patient)
+        s = TherapySession(
+            code=code,
+            patient=p,
+            therapist=t,
+            session_number=number,
+            phase="I" if number < 5 else "II",
+            audio_path=audio,
+            duration_seconds=68.3 if audio else None,
+            status=status,
+            exclusion_reason="test" if status == "excluded" else None,
+            phq9=phq9,
+        )
+        db.session.add(s)
+        db.session.commit()
+        return s
+
+    def assignment(self, session, rater, purpose: str = "main", status: str = "pending"):
+        from rater.rating.models import Assignment
+
+        a = Assignment(session_id=session.id, rater_id=rater.id, purpose=purpose, status=status)
+        db.session.add(a)
+        db.session.commit()
+        return a
+
+
+@pytest.fixture
+def factory(app) -> Factory:
+    return Factory()
+
+
+class AuthActions:
+    def __init__(self, client) -> None:
+        self._client = client
+
+    def login(self, username: str, password: str = PASSWORD):
+        return self._client.post(
+            "/login", data={"username": username, "password": password}, follow_redirects=False
+        )
+
+    def logout(self):
+        return self._client.post("/logout")
+
+
+@pytest.fixture
+def auth(client) -> AuthActions:
+    return AuthActions(client)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark tests that never touch a database, so the PostgreSQL pass can skip re-running them."""
+    for item in items:
+        if "database_url" not in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.nodb)

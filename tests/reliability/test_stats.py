@@ -1,0 +1,480 @@
+"""Tests of rater.reliability.stats against independent implementations and by hand."""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+
+import hypothesis.extra.numpy as hnp
+import krippendorff
+import numpy as np
+import pandas as pd
+import pingouin as pg
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import cohen_kappa_score
+
+from rater.reliability.stats import (
+    ICC_TYPES,
+    InsufficientDataError,
+    cronbach_alpha,
+    icc,
+    icc_incomplete,
+    icc_pairs_fast,
+    icc_two_raters,
+    item_total_correlations,
+    krippendorff_alpha,
+    mcdonald_omega,
+    weighted_kappa,
+)
+
+SETTINGS = settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+# --------------------------------------------------------------------------- generators
+
+
+def latent_table(seed: int, n: int, k: int, kind: str) -> np.ndarray:
+    """targets x raters: target effect + rater bias + noise; continuous, 0-4 integers or flat."""
+    rng = np.random.default_rng(seed)
+    sd_t, sd_r, sd_e = rng.uniform(0, 1.5, 3)
+    y = 2 + sd_t * rng.normal(size=(n, 1)) + sd_r * rng.normal(size=(1, k))
+    y = y + sd_e * rng.normal(size=(n, k))
+    if kind == "integer":
+        return np.clip(np.round(y), 0, 4)
+    if kind == "constant":
+        return np.full((n, k), float(rng.integers(0, 5)))
+    return y
+
+
+tables = st.one_of(
+    hnp.arrays(
+        float,
+        st.tuples(st.integers(2, 12), st.integers(2, 6)),
+        elements=st.integers(0, 4).map(float),
+    ),
+    st.builds(
+        latent_table,
+        st.integers(0, 2**32 - 1),
+        st.integers(2, 60),
+        st.integers(2, 8),
+        st.sampled_from(["continuous", "integer", "constant"]),
+    ),
+)
+
+
+def to_long(values: np.ndarray, target: str = "session") -> pd.DataFrame:
+    wide = pd.DataFrame(values, columns=[f"r{j}" for j in range(values.shape[1])])
+    wide.index.name = target
+    return wide.reset_index().melt(id_vars=target, var_name="rater", value_name="score")
+
+
+def pingouin_icc(values: np.ndarray) -> pd.DataFrame:
+    saved = pg.options.get("round.column.CI95")
+    pg.options["round.column.CI95"] = None  # full precision, as the brief asks
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = pg.intraclass_corr(to_long(values), "session", "rater", "score")
+    finally:
+        pg.options["round.column.CI95"] = saved
+    out = out.set_index("Type")
+    ci = np.vstack(out["CI95"].to_numpy())
+    out["ci_low"], out["ci_high"] = ci[:, 0], ci[:, 1]
+    return out
+
+
+# --------------------------------------------------------------------------- icc()
+
+
+@SETTINGS
+@given(tables)
+def test_icc_equals_pingouin(values):
+    assume(values.size >= 5)  # pingouin's ANOVA refuses fewer than 5 values
+    ours = icc(pd.DataFrame(values))
+    ref = pingouin_icc(values)
+    assert list(ours.index) == list(ICC_TYPES) == list(ref.index)
+    np.testing.assert_allclose(ours["ICC"], ref["ICC"], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(ours[["df1", "df2"]], ref[["df1", "df2"]].astype(float))
+    # With a residual that is zero in exact arithmetic both sides divide round-off by
+    # round-off; F and the CIs are then arbitrary, so they are compared where defined.
+    n, k = values.shape
+    ms_err = ((values - values.mean(1, keepdims=True) - values.mean(0) + values.mean()) ** 2).sum()
+    if ms_err > 1e-9 * max(np.var(values) * n * k, 1e-300):
+        cols = ["F", "pval", "ci_low", "ci_high"]
+        np.testing.assert_allclose(ours[cols], ref[cols], rtol=1e-9, atol=1e-9)
+
+
+def test_icc_shrout_fleiss_1979_table():
+    """The worked example of Shrout & Fleiss (1979), Table 2 and their published ICCs."""
+    wide = pd.DataFrame(
+        [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]]
+    )
+    got = icc(wide)["ICC"].round(2)
+    expected = {"ICC(1,1)": 0.17, "ICC(A,1)": 0.29, "ICC(C,1)": 0.71}
+    expected |= {"ICC(1,k)": 0.44, "ICC(A,k)": 0.62, "ICC(C,k)": 0.91}
+    assert got.to_dict() == expected
+
+
+def test_icc_two_by_two_by_hand():
+    # rows mean 0.5, 2.5 (grand 1.5): MSB = 2 * (1 + 1) / 1 = 4; column means 1, 2:
+    # MSJ = 2 * (0.25 + 0.25) / 1 = 1; MSE = 0 -> ICC(C,1) = 1,
+    # ICC(A,1) = (MSB - MSE) / (MSB + (k-1) MSE + k (MSJ - MSE) / n) = 4 / (4 + 1) = 0.8
+    got = icc(pd.DataFrame([[0.0, 1.0], [2.0, 3.0]]))["ICC"]
+    assert got["ICC(C,1)"] == pytest.approx(1.0)
+    assert got["ICC(A,1)"] == pytest.approx(0.8)
+
+
+@SETTINGS
+@given(tables, st.floats(-10, 10), st.randoms(use_true_random=False))
+def test_icc_invariances(values, shift, rnd):
+    base = icc(pd.DataFrame(values))
+    rows = list(range(values.shape[0]))
+    cols = list(range(values.shape[1]))
+    rnd.shuffle(rows)
+    rnd.shuffle(cols)
+    for other in (values + shift, values[rows][:, cols]):
+        got = icc(pd.DataFrame(other))
+        np.testing.assert_allclose(got["ICC"], base["ICC"], rtol=1e-7, atol=1e-7)
+
+
+def test_icc_rejects_gaps_and_tiny_tables():
+    with pytest.raises(ValueError, match="complete"):
+        icc(pd.DataFrame([[1.0, np.nan], [2.0, 3.0]]))
+    with pytest.raises(InsufficientDataError):
+        icc(pd.DataFrame([[1.0, 2.0]]))
+
+
+# --------------------------------------------------------------------------- batched pairs
+
+
+@st.composite
+def paired_groups(draw):
+    sizes = draw(st.lists(st.integers(1, 15), min_size=1, max_size=8))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    kind = draw(st.sampled_from(["integer", "continuous"]))
+    parts = [latent_table(int(rng.integers(2**32)), size, 2, kind) for size in sizes]
+    return parts
+
+
+@SETTINGS
+@given(paired_groups())
+def test_icc_two_raters_equals_icc_per_group(parts):
+    ab = np.vstack(parts)
+    groups = np.repeat(np.arange(len(parts)), [len(p) for p in parts])
+    types = list(ICC_TYPES)
+    got = icc_two_raters(ab[:, 0], ab[:, 1], groups, types=types)
+    for g, part in enumerate(parts):
+        assert got.loc[g, "n"] == len(part)
+        if len(part) < 2:
+            assert got.loc[g, types].isna().all()
+            continue
+        ref = icc(pd.DataFrame(part))
+        for t in types:
+            np.testing.assert_allclose(got.loc[g, t], ref.loc[t, "ICC"], rtol=1e-9, atol=1e-9)
+            if np.isfinite(ref.loc[t, "ci_low"]) and ref.loc[t, "F"] < 1e8:
+                np.testing.assert_allclose(
+                    got.loc[g, [f"{t} ci_low", f"{t} ci_high", f"{t} pval"]].astype(float),
+                    ref.loc[t, ["ci_low", "ci_high", "pval"]].astype(float),
+                    rtol=1e-7,
+                    atol=1e-9,
+                )
+
+
+def test_icc_pairs_fast_matches_pingouin_per_pair_and_item():
+    rng = np.random.default_rng(11)
+    rows = []
+    for session in range(40):
+        raters = rng.choice(5, size=rng.integers(1, 4), replace=False)
+        for item in ("i1", "i2"):
+            for r in raters:
+                rows.append((session, f"R{r}", item, float(rng.integers(0, 5))))
+    long = pd.DataFrame(rows, columns=["session", "rater", "item", "score"])
+    got = icc_pairs_fast(long, by=["item"])
+    assert (got["rater_1"] < got["rater_2"]).all()
+    checked = 0
+    for (item, r1, r2), row in got.set_index(["item", "rater_1", "rater_2"]).iterrows():
+        sub = long[(long["item"] == item) & long["rater"].isin([r1, r2])]
+        wide = sub.pivot(index="session", columns="rater", values="score").dropna()
+        assert row["n"] == len(wide)
+        if len(wide) < 3:
+            continue
+        ref = pingouin_icc(wide.to_numpy()).loc["ICC(A,k)", "ICC"]
+        np.testing.assert_allclose(row["ICC(A,k)"], ref, rtol=1e-9, atol=1e-9, equal_nan=True)
+        checked += 1
+    assert checked >= 10
+
+
+def test_icc_pairs_fast_rejects_duplicate_scores():
+    long = pd.DataFrame(
+        {"session": [1, 1, 1], "rater": ["a", "a", "b"], "score": [1.0, 2.0, 3.0]}
+    )
+    with pytest.raises(ValueError, match="more than one score"):
+        icc_pairs_fast(long)
+
+
+# --------------------------------------------------------------------------- icc_incomplete
+
+
+def anova_components_nonnegative(values: np.ndarray) -> bool:
+    f_targets = icc(pd.DataFrame(values)).loc["ICC(A,1)", "F"]
+    return bool(np.isfinite(f_targets) and f_targets > 1.0 + 1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(0, 2**32 - 1),
+    st.integers(5, 80),
+    st.integers(2, 6),
+    st.sampled_from(["continuous", "integer"]),
+)
+def test_icc_incomplete_on_complete_design_equals_anova(seed, n, k, kind):
+    values = latent_table(seed, n, k, kind)
+    ref = icc(pd.DataFrame(values))["ICC"]
+    # REML equals ANOVA only when both ANOVA components are non-negative: MSB, MSJ >= MSE
+    assume(anova_components_nonnegative(values))
+    rater_f = n * values.mean(0).var(ddof=1) / (
+        ((values - values.mean(1, keepdims=True) - values.mean(0) + values.mean()) ** 2).sum()
+        / ((n - 1) * (k - 1))
+    )
+    assume(rater_f > 1.0 + 1e-6)
+    got = icc_incomplete(to_long(values))
+    assert got["khat"] == pytest.approx(k)
+    assert got["q"] == pytest.approx(0.0, abs=1e-12)
+    for ours, theirs in [
+        ("ICC(A,1)", "ICC(A,1)"),
+        ("ICC(C,1)", "ICC(C,1)"),
+        ("ICC(A,khat)", "ICC(A,k)"),
+        ("ICC(Q,khat)", "ICC(C,k)"),
+    ]:
+        assert got[ours] == pytest.approx(ref[theirs], abs=2e-6)
+        low, high = got[f"{ours}_ci"]
+        assert low <= got[ours] + 1e-9 and got[ours] <= high + 1e-9
+
+
+def incomplete_long(seed: int, n: int, m: int, share_double: float) -> pd.DataFrame:
+    """A partially double-coded design: every target one rater, some a second one."""
+    rng = np.random.default_rng(seed)
+    t_eff = rng.normal(size=n)
+    r_eff = rng.normal(scale=0.6, size=m)
+    rows = []
+    for t in range(n):
+        k = 2 if rng.random() < share_double else 1
+        for r in rng.choice(m, size=k, replace=False):
+            rows.append((f"s{t}", f"R{r}", 2 + t_eff[t] + r_eff[r] + rng.normal(scale=0.7)))
+    return pd.DataFrame(rows, columns=["session", "rater", "score"])
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.floats(-5, 5), st.randoms(use_true_random=False))
+def test_icc_incomplete_invariances(seed, shift, rnd):
+    long = incomplete_long(seed, 40, 4, 0.5)
+    assume(long.groupby("session").size().max() == 2)
+    base = icc_incomplete(long)
+    shuffled = long.sample(frac=1.0, random_state=rnd.randint(0, 1000))
+    relabel = {r: f"X{rnd.randint(0, 10**6)}_{r}" for r in long["rater"].unique()}
+    shuffled = shuffled.assign(
+        rater=shuffled["rater"].map(relabel), score=shuffled["score"] + shift
+    )
+    got = icc_incomplete(shuffled)
+    for key in ("ICC(A,1)", "ICC(C,1)", "ICC(A,khat)", "ICC(Q,khat)", "var_target", "khat", "q"):
+        assert got[key] == pytest.approx(base[key], rel=1e-5, abs=1e-7)
+
+
+def test_icc_incomplete_missing_cells_are_dropped_and_deterministic():
+    long = incomplete_long(3, 50, 5, 0.4)
+    with_gaps = pd.concat([long, long.head(5).assign(rater="R-missing", score=np.nan)])
+    a, b = icc_incomplete(long), icc_incomplete(with_gaps)
+    assert a == b
+    assert a["n_obs"] == len(long) and a["n_raters"] == 5 and a["n_targets"] == 50
+
+
+def test_khat_and_q_by_hand():
+    # targets: t1 rated by A,B; t2 by A; t3 by B,C.  k = (2,1,2), khat = 3/(1/2+1+1/2) = 1.5
+    # c(t1,t2)=1, c(t1,t3)=1, c(t2,t3)=0; sum_{i!=i'} c/(k k') = 2*(1/2 + 1/4 + 0) = 1.5
+    # q = 1/1.5 - 1.5/(3*2) = 2/3 - 1/4
+    long = pd.DataFrame(
+        {
+            "session": ["t1", "t1", "t2", "t3", "t3"],
+            "rater": ["A", "B", "A", "B", "C"],
+            "score": [1.0, 2.0, 0.0, 4.0, 3.0],
+        }
+    )
+    got = icc_incomplete(long)
+    assert got["khat"] == pytest.approx(1.5)
+    assert got["q"] == pytest.approx(2 / 3 - 1 / 4)
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        ({"session": [1, 1], "rater": ["a", "b"], "score": [1.0, 2.0]}, "2 targets"),
+        ({"session": [1, 2], "rater": ["a", "a"], "score": [1.0, 2.0]}, "2 raters"),
+        ({"session": [1, 2], "rater": ["a", "b"], "score": [1.0, 2.0]}, "confounded"),
+        ({"session": [1, 1, 2, 2], "rater": ["a", "b"] * 2, "score": [3.0] * 4}, "equal"),
+    ],
+)
+def test_icc_incomplete_edge_cases(frame, message):
+    with pytest.raises(InsufficientDataError, match=message):
+        icc_incomplete(pd.DataFrame(frame))
+
+
+def test_icc_incomplete_duplicate_cells_rejected():
+    long = pd.DataFrame({"session": [1, 1, 2, 2], "rater": ["a", "a", "a", "b"], "score": [1.0] * 4})
+    with pytest.raises(ValueError, match="more than one score"):
+        icc_incomplete(long)
+
+
+def test_icc_incomplete_zero_rater_variance_is_a_boundary_fit():
+    # raters without any bias: REML puts sigma2_r at (or very near) 0; CIs stay finite
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(60, 1)) + 0.5 * rng.normal(size=(60, 3))
+    values -= values.mean(0) - values.mean()  # identical rater means -> MSJ = 0
+    got = icc_incomplete(to_long(values))
+    assert got["var_rater"] == 0.0
+    assert all(np.isfinite(got[f"{key}_ci"]).all() for key in ("ICC(A,1)", "ICC(Q,khat)"))
+
+
+# --------------------------------------------------------------------------- Krippendorff
+
+
+@st.composite
+def reliability_tables(draw):
+    raters = draw(st.integers(2, 6))
+    units = draw(st.integers(1, 25))
+    values = draw(
+        hnp.arrays(float, (raters, units), elements=st.integers(0, 4).map(float))
+    )
+    missing = draw(hnp.arrays(bool, (raters, units), elements=st.booleans()))
+    values[missing] = np.nan
+    return values
+
+
+@settings(max_examples=150, deadline=None)
+@given(reliability_tables(), st.sampled_from(["nominal", "ordinal", "interval", "ratio"]))
+def test_krippendorff_alpha_equals_package(data, level):
+    ours = krippendorff_alpha(data, level)
+    try:
+        with np.errstate(all="ignore"):
+            ref = krippendorff.alpha(data, level_of_measurement=level)
+    except ValueError:  # the package refuses a one-value domain or no pairable unit
+        assert np.isnan(ours)
+        return
+    if np.isfinite(ref):
+        assert ours == pytest.approx(ref, rel=1e-9, abs=1e-12)
+    else:
+        assert np.isnan(ours)
+
+
+def test_krippendorff_alpha_by_hand_and_frames():
+    # Krippendorff (2011) example: 3 units, nominal, perfect agreement except one unit
+    data = pd.DataFrame([[1, 2, 3, np.nan], [1, 2, 4, 3]])
+    # coincidences: (1,1)x2, (2,2)x2, (3,4),(4,3), unit4 unpairable; n = 6
+    # D_o = 2/ (n) ... alpha = 1 - (n-1) * 2 / (n^2 - sum n_c^2) = 1 - 5*2/(36-4-4-1-1)
+    assert krippendorff_alpha(data, "nominal") == pytest.approx(1 - 10 / 26)
+    assert krippendorff_alpha(np.full((3, 4), 2.0), "interval") != krippendorff_alpha(
+        np.full((3, 4), 2.0), "interval"
+    )  # NaN: no variation at all
+    with pytest.raises(ValueError, match="level"):
+        krippendorff_alpha(data, "cardinal")
+
+
+# --------------------------------------------------------------------------- kappa
+
+pairs_of_scores = st.integers(1, 60).flatmap(
+    lambda n: st.tuples(
+        hnp.arrays(int, n, elements=st.integers(0, 4)),
+        hnp.arrays(int, n, elements=st.integers(0, 4)),
+    )
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(pairs_of_scores, st.sampled_from([None, "linear", "quadratic"]))
+def test_weighted_kappa_equals_sklearn(ab, weights):
+    a, b = ab
+    ours = weighted_kappa(a, b, weights)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = cohen_kappa_score(a, b, labels=list(range(5)), weights=weights)
+    if np.isnan(ref):
+        assert np.isnan(ours)
+    else:
+        assert ours == pytest.approx(ref, rel=1e-9, abs=1e-12)
+
+
+def test_weighted_kappa_by_hand_counts_unused_categories():
+    # a = (0, 1, 4), b = (0, 2, 4): observed linear disagreement = 1/4 / 3 over 3 pairs
+    a, b = [0, 1, 4], [0, 2, 4]
+    obs = (0 + 1 + 0) / 3
+    marg_a, marg_b = np.bincount(a, minlength=5) / 3, np.bincount(b, minlength=5) / 3
+    exp = sum(marg_a[i] * marg_b[j] * abs(i - j) for i, j in itertools.product(range(5), range(5)))
+    assert weighted_kappa(a, b, "linear") == pytest.approx(1 - obs / exp)
+    # restricting the categories changes the weights, so the result differs
+    assert weighted_kappa(a, b, "linear", categories=[0, 1, 2, 4]) != pytest.approx(1 - obs / exp)
+    assert weighted_kappa([1, np.nan, 2], [1, 3, 2], None) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="categories"):
+        weighted_kappa([5], [4])
+
+
+# --------------------------------------------------------------------------- consistency
+
+
+def item_table(seed: int, n: int, k: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    trait = rng.normal(size=(n, 1))
+    loadings = rng.uniform(0.2, 1.0, size=(1, k))
+    y = np.clip(np.round(2 + trait * loadings + rng.normal(size=(n, k))), 0, 4)
+    return pd.DataFrame(y, columns=[f"item{j}" for j in range(k)])
+
+
+@SETTINGS
+@given(st.integers(0, 2**32 - 1), st.integers(5, 80), st.integers(2, 9))
+def test_cronbach_alpha_and_item_total(seed, n, k):
+    items = item_table(seed, n, k)
+    assume((items.var() > 0).all() and items.sum(axis=1).var() > 0)
+    assert cronbach_alpha(items) == pytest.approx(pg.cronbach_alpha(items)[0], rel=1e-9)
+    got = item_total_correlations(items)
+    for col in items:
+        rest = items.drop(columns=col).sum(axis=1)
+        assert got[col] == pytest.approx(np.corrcoef(items[col], rest)[0, 1], rel=1e-9, abs=1e-12)
+
+
+def exact_correlation_data(corr: np.ndarray, n: int = 50) -> pd.DataFrame:
+    """Data whose sample correlation matrix is exactly ``corr``."""
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(n, len(corr)))
+    z -= z.mean(0)
+    q, _ = np.linalg.qr(z)
+    return pd.DataFrame(q @ np.linalg.cholesky(corr).T)
+
+
+@pytest.mark.parametrize("loadings", [[0.7, 0.7, 0.7, 0.7], [0.9, 0.6, 0.5, 0.3, 0.8]])
+def test_mcdonald_omega_recovers_exact_one_factor_structure(loadings):
+    lam = np.array(loadings)
+    corr = np.outer(lam, lam)
+    np.fill_diagonal(corr, 1.0)
+    omega = mcdonald_omega(exact_correlation_data(corr))
+    expected = lam.sum() ** 2 / (lam.sum() ** 2 + (1 - lam**2).sum())
+    assert omega == pytest.approx(expected, abs=1e-6)
+
+
+def test_mcdonald_omega_equals_standardised_alpha_for_equal_loadings():
+    lam = 0.6
+    corr = np.full((5, 5), lam**2)
+    np.fill_diagonal(corr, 1.0)
+    r = lam**2
+    assert mcdonald_omega(exact_correlation_data(corr)) == pytest.approx(
+        5 * r / (1 + 4 * r), abs=1e-6
+    )
+
+
+def test_consistency_edge_cases():
+    with pytest.raises(InsufficientDataError):
+        mcdonald_omega(pd.DataFrame({"a": [1, 2, 3], "b": [2, 3, 1]}))
+    with pytest.raises(InsufficientDataError):
+        cronbach_alpha(pd.DataFrame({"a": [1.0, np.nan], "b": [2.0, 3.0]}))
+    assert np.isnan(cronbach_alpha(pd.DataFrame({"a": [1, 1, 1], "b": [2, 2, 2]})))
