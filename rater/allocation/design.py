@@ -1,0 +1,815 @@
+"""Stratified double-coding design: which rater rates which session (pure: numpy/pandas only).
+
+``design(sessions, raters, double_fraction, seed, fixed)`` returns a :class:`Design`: every
+eligible session gets a ``main`` rater, a share of them also a second, ``double`` rater, so
+that the load, the rater pairs and each rater's mix of therapists, phases and patients are
+balanced. ``check_guarantees`` measures a design against the guarantees below; the report of
+a design and the tests both use it.
+
+Notation: N eligible sessions, K raters, f = double_fraction, A = N + D assignments. A
+*stratum* S is a therapist, a phase or a patient; ``A_S`` is the number of assignments
+(main + double) whose session lies in S, ``T_r`` the total of rater r, and the **fair share**
+of rater r in S is ``F(r, S) = T_r * A_S / A`` (with equal loads this is the even split
+``A_S / K``; with unequal loads, e.g. after fixed assignments, it scales with the load).
+
+Guarantees (without ``fixed``, all always hold; the tests check exactly these):
+
+``coverage``
+    every eligible session has exactly one ``main`` and at most one ``double`` assignment,
+    by two distinct, known raters; excluded and unknown sessions have none.
+``double_count``
+    the number of double-coded sessions is ``D = floor(f * N + 0.5)`` (round half up).
+``double_per_cell``
+    in every therapist x phase cell with n_c sessions the double-coded count is
+    ``floor(f * n_c)`` or ``ceil(f * n_c)``, i.e. strictly within 1 of ``f * n_c``.
+    (Always possible: sum of floors <= floor(fN) <= D <= ceil(fN) <= sum of ceilings.)
+``rater_load``
+    the totals ``T_r`` differ by at most 1.
+``pair_balance``
+    the double-coded counts of all K(K-1)/2 unordered rater pairs differ by at most 1.
+``rater_therapist``, ``rater_phase``
+    for every rater r and therapist (phase) S: ``|c(r, S) - F(r, S)| <= 1``.
+``rater_patient``
+    the same for every patient with at least K eligible sessions (smaller patients are spread
+    as well, but without a promise).
+
+Why these can all hold together, and how: the double-coded cell counts come from a
+largest-remainder rounding (the sum bound above). Pair counts are ``D // P`` for every pair
+plus one for a set of ``D % P`` pairs chosen as a graph whose degrees differ by at most 1
+(Havel-Hakimi realises such a near-regular degree sequence, always graphic), so every
+rater's double count is within 1 of 2D/K; the single (main-only) sessions then fill every
+rater up to floor(A/K) or ceil(A/K), which is possible because the raters with the larger
+double count get the larger totals and N >= D. Totals and pair counts are therefore exact
+by construction and never change afterwards. The strata counts are a rounding problem: the
+fractional assignment "every session to every rater with weight m_s / K" meets all of them
+exactly; a greedy deals sessions to the raters furthest below their fair share and a local
+search then swaps the raters of two single sessions, or the pairs of two double sessions
+(moves that keep totals and pair counts), until every stratum is within 1. The per-rater
+therapist/patient family and the phase family are two laminar families, so a within-1
+rounding exists for one rater; jointly with the session constraints it is not guaranteed by
+total unimodularity, which is why the search repairs rather than proves. ``design`` always
+computes the deviations of its result, so a design that missed a guarantee says so in
+``report.deviations`` instead of passing silently (the property tests assert there are none
+over hundreds of random studies, and the benchmark over 20,000 sessions x 50 raters).
+
+``fixed`` assignments (``session_id, rater, purpose``) are kept verbatim; ``calibration``
+rows are ignored (calibration sessions are outside the design). A ``double`` fixed row forces
+its session to be double-coded; a fixed ``main`` may get a partner. The new part
+water-fills: new pairs go to the least-used pairs, new singles to the least-loaded raters,
+so the guarantees hold as far as the fixed part allows, and ``report.deviations`` lists each
+guarantee that is not met and by how much. Fixed rows on unknown or excluded sessions, for
+unknown raters, duplicated, or with two rows of the same purpose on a session raise
+``ValueError``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+PURPOSES = ("main", "double")
+ELIGIBLE, EXCLUDED = "eligible", "excluded"
+_TOL = 1e-9
+_BIG = 1000.0
+_KINDS = ("therapist", "phase", "patient")
+
+
+# ----------------------------------------------------------------------------- public types
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """One guarantee not fully met: for which subject, the target, the actual value and by
+    how much the allowed tolerance is exceeded (``excess`` > 0)."""
+
+    guarantee: str
+    subject: str
+    target: float
+    actual: float
+    excess: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BalanceReport:
+    """Balance of a design.
+
+    ``per_rater``: index rater; columns ``main, double, total``, one ``therapist <t>`` column
+    per therapist and one ``phase <p>`` column per phase (assignment counts).
+    ``pairs``: K x K symmetric frame of double-coded sessions shared by each pair of raters.
+    ``strata``: one row per therapist x phase cell: ``therapist, phase, sessions,
+    double_coded, target`` (target = f x sessions).
+    ``deviations``: every guarantee not fully met (empty when all hold).
+    """
+
+    per_rater: pd.DataFrame
+    pairs: pd.DataFrame
+    strata: pd.DataFrame
+    deviations: list[Deviation] = field(default_factory=list)
+
+    def to_text(self) -> str:
+        """Per-rater table and pair matrix as plain text for the CLI."""
+        lines = ["Assignments per rater", self.per_rater.to_string(), ""]
+        lines += ["Double-coded sessions per rater pair", self.pairs.to_string(), ""]
+        if self.deviations:
+            lines.append("Guarantees not fully met")
+            lines += [
+                f"  {d.guarantee} [{d.subject}]: target {d.target:g}, actual {d.actual:g},"
+                f" over by {d.excess:g}"
+                for d in self.deviations
+            ]
+        else:
+            lines.append("All balance guarantees met.")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (plain ints, floats and strings)."""
+        per_rater = {
+            str(r): {str(c): int(v) for c, v in row.items()} for r, row in self.per_rater.iterrows()
+        }
+        pairs = {
+            str(r): {str(c): int(v) for c, v in row.items()} for r, row in self.pairs.iterrows()
+        }
+        strata = [
+            {
+                "therapist": str(row.therapist),
+                "phase": str(row.phase),
+                "sessions": int(row.sessions),
+                "double_coded": int(row.double_coded),
+                "target": float(row.target),
+            }
+            for row in self.strata.itertuples(index=False)
+        ]
+        return {
+            "per_rater": per_rater,
+            "pairs": pairs,
+            "strata": strata,
+            "deviations": [d.to_dict() for d in self.deviations],
+        }
+
+
+@dataclass(frozen=True)
+class Design:
+    """The allocation plan: ``assignments`` (``session_id, rater, purpose``; fixed rows
+    included; sorted by session_id, main before double) and its balance ``report``."""
+
+    assignments: pd.DataFrame
+    report: BalanceReport
+
+
+# ----------------------------------------------------------------------------- input
+
+
+@dataclass
+class _Study:
+    ids: np.ndarray  # eligible session ids, canonical order
+    codes: dict[str, np.ndarray]  # kind -> int code per session
+    names: dict[str, np.ndarray]  # kind -> label per code
+    cell: np.ndarray  # therapist x phase cell code per session
+    raters: list[str]
+
+    @property
+    def n(self) -> int:
+        return len(self.ids)
+
+    @property
+    def k(self) -> int:
+        return len(self.raters)
+
+
+def _validate_sessions(sessions: pd.DataFrame) -> pd.DataFrame:
+    required = {"session_id", "therapist", "patient", "phase", "status"}
+    missing = required - set(sessions.columns)
+    if missing:
+        raise ValueError(f"sessions lack columns: {sorted(missing)}")
+    if sessions["session_id"].duplicated().any():
+        raise ValueError("session_id values must be unique")
+    bad = set(sessions["status"]) - {ELIGIBLE, EXCLUDED}
+    if bad:
+        raise ValueError(f"status must be 'eligible' or 'excluded', got {sorted(map(str, bad))}")
+    return sessions
+
+
+def _study(sessions: pd.DataFrame, raters: list[str]) -> _Study:
+    _validate_sessions(sessions)
+    if len(raters) < 2 or len(set(raters)) != len(raters):
+        raise ValueError("need at least two distinct raters")
+    el = sessions[sessions["status"] == ELIGIBLE]
+    el = el.sort_values(["therapist", "patient", "session_id"], kind="mergesort")
+    codes: dict[str, np.ndarray] = {}
+    names: dict[str, np.ndarray] = {}
+    for kind in _KINDS:
+        code, uniq = pd.factorize(el[kind], sort=True)
+        codes[kind], names[kind] = code.astype(np.int64), np.asarray(uniq, dtype=object)
+    cell = codes["therapist"] * max(len(names["phase"]), 1) + codes["phase"]
+    return _Study(el["session_id"].to_numpy(), codes, names, cell, list(raters))
+
+
+def _parse_fixed(fixed: pd.DataFrame | None, st: _Study, sessions: pd.DataFrame) -> np.ndarray:
+    """Fixed rows as an (n, 2) array of rater indices: column 0 main, column 1 double."""
+    out = np.full((st.n, 2), -1, dtype=np.int64)
+    if fixed is None or len(fixed) == 0:
+        return out
+    fx = fixed[fixed["purpose"] != "calibration"]
+    if not set(fx["purpose"]) <= set(PURPOSES):
+        raise ValueError("fixed purposes must be main, double or calibration")
+    pos = {sid: i for i, sid in enumerate(st.ids)}
+    rix = {r: i for i, r in enumerate(st.raters)}
+    known = set(sessions["session_id"])
+    for sid, rater, purpose in fx[["session_id", "rater", "purpose"]].itertuples(index=False):
+        if sid not in pos:
+            what = "excluded" if sid in known else "unknown"
+            raise ValueError(f"fixed assignment for {what} session {sid!r}")
+        if rater not in rix:
+            raise ValueError(f"fixed assignment for unknown rater {rater!r}")
+        col = PURPOSES.index(purpose)
+        i = pos[sid]
+        if out[i, col] >= 0:
+            raise ValueError(f"session {sid!r} has two fixed {purpose} assignments")
+        if rix[rater] in out[i]:
+            raise ValueError(f"rater {rater!r} fixed twice on session {sid!r}")
+        out[i, col] = rix[rater]
+    return out
+
+
+# ----------------------------------------------------------------------------- small helpers
+
+
+def target_doubles(n: int, double_fraction: float) -> int:
+    """D = round half up of f x N."""
+    return math.floor(double_fraction * n + 0.5)
+
+
+def _cell_bounds(n_c: np.ndarray, f: float) -> tuple[np.ndarray, np.ndarray]:
+    q = f * n_c
+    return np.floor(q + _TOL).astype(np.int64), np.ceil(q - _TOL).astype(np.int64)
+
+
+def _water_fill(base: np.ndarray, total: int, prio: np.ndarray) -> np.ndarray:
+    """Targets >= base summing to ``total`` whose raised entries differ by at most 1
+    (extra units to the lowest base first; ties by ``prio``, smaller first)."""
+    base = base.astype(np.int64)
+    if total <= base.sum():
+        return base.copy()
+    lo, hi = int(base.min()), int(base.max()) + total
+    while lo < hi:  # largest level L with sum(max(base, L)) <= total
+        mid = (lo + hi + 1) // 2
+        if np.maximum(base, mid).sum() <= total:
+            lo = mid
+        else:
+            hi = mid - 1
+    t = np.maximum(base, lo)
+    rest = total - int(t.sum())
+    at_level = np.flatnonzero(t == lo)
+    at_level = at_level[np.argsort(prio[at_level], kind="stable")]
+    t[at_level[:rest]] += 1
+    return t
+
+
+def _near_regular_pairs(k: int, e: int, prio: np.ndarray) -> np.ndarray:
+    """Adjacency (k x k bool) of a simple graph with e edges and degrees within 1
+    (Havel-Hakimi on the near-regular degree sequence; such sequences are graphic)."""
+    q, rem = divmod(2 * e, k)
+    deg = np.full(k, q, dtype=np.int64)
+    deg[np.argsort(prio, kind="stable")[:rem]] += 1
+    adj = np.zeros((k, k), dtype=bool)
+    while deg.max() > 0:
+        order = np.lexsort((prio, -deg))
+        v = order[0]
+        d, deg[v] = int(deg[v]), 0
+        others = [u for u in order[1:] if deg[u] > 0][:d]
+        if len(others) < d:  # pragma: no cover - impossible for near-regular sequences
+            raise RuntimeError("degree sequence not graphic")
+        for u in others:
+            adj[v, u] = adj[u, v] = True
+            deg[u] -= 1
+    return adj
+
+
+def _pen(x: np.ndarray | float, w: np.ndarray | float) -> np.ndarray:
+    """Penalty of a stratum count c - F = x: huge beyond 1 (if guaranteed), then x^2."""
+    ax = np.abs(x)
+    return _BIG * w * np.maximum(ax - 1.0 - 1e-7, 0.0) + ax * ax
+
+
+# ----------------------------------------------------------------------------- the engine
+
+
+class _Engine:
+    """Mutable state of one allocation run; numpy counters, no DataFrame work per step."""
+
+    def __init__(self, st: _Study, f: float, seed: int, fixed: np.ndarray) -> None:
+        self.st, self.f, self.fixed = st, f, fixed
+        self.rng = np.random.default_rng(seed)
+        self.prio = self.rng.permutation(st.k).astype(np.float64)  # seeded tie-breaks
+        self.has_fixed = bool((fixed >= 0).any())
+        self.r = fixed.copy()  # column 0: main-or-first rater, column 1: second rater
+
+    # -- step 1: which sessions are double-coded
+    def choose_doubles(self) -> None:
+        st, f = self.st, self.f
+        forced = self.fixed[:, 1] >= 0
+        ncell = int(st.cell.max()) + 1 if st.n else 0
+        n_c = np.bincount(st.cell, minlength=ncell)
+        lo, hi = _cell_bounds(n_c, f)
+        d_c = np.maximum(lo, np.bincount(st.cell[forced], minlength=ncell))
+        extra = target_doubles(st.n, f) - int(d_c.sum())
+        remainder = f * n_c - lo + self.rng.random(ncell) * 1e-6
+        for cap in (hi, n_c):  # first within the cell bounds; beyond them only if forced to
+            if extra <= 0:
+                break
+            room = np.flatnonzero(d_c < cap)
+            take = room[np.argsort(-remainder[room], kind="stable")][:extra]
+            d_c[take] += 1
+            extra -= len(take)
+        dbl = forced.copy()
+        for c in np.flatnonzero(d_c):
+            members = np.flatnonzero(st.cell == c)  # ordered by patient, session id
+            free = members[~forced[members]]
+            k = int(d_c[c]) - int(forced[members].sum())
+            if k > 0:  # systematic sample with a seeded start
+                step = len(free) / k
+                dbl[free[np.floor((np.arange(k) + self.rng.random()) * step).astype(int)]] = True
+        self.dbl = dbl
+        self.n_assign = st.n + int(dbl.sum())
+
+    # -- step 2: targets and counters
+    def setup_counters(self) -> None:
+        st, k = self.st, self.st.k
+        self.mult = 1 + self.dbl.astype(np.int64)
+        self.pu, self.pv = np.triu_indices(k, 1)
+        self.total = np.bincount(self.r[self.r >= 0], minlength=k)
+        self.pair_count = np.zeros((k, k), dtype=np.int64)
+        both = (self.r >= 0).all(axis=1)
+        np.add.at(self.pair_count, (self.r[both].min(1), self.r[both].max(1)), 1)
+        self.targets = self._total_targets()
+        self.c: dict[str, np.ndarray] = {}
+        self.fair: dict[str, np.ndarray] = {}
+        self.w: dict[str, np.ndarray] = {}
+        share = self.targets / max(self.n_assign, 1)
+        for kind in _KINDS:
+            code = st.codes[kind]
+            m = len(st.names[kind])
+            a_s = np.bincount(code, weights=self.mult, minlength=m)
+            self.fair[kind] = np.outer(share, a_s)
+            c = np.zeros((k, m))
+            held = self.r >= 0
+            np.add.at(c, (self.r[held], np.broadcast_to(code[:, None], self.r.shape)[held]), 1)
+            self.c[kind] = c
+            w = np.ones(m)
+            if kind == "patient":
+                w = (np.bincount(code, minlength=m) >= k).astype(np.float64)
+            self.w[kind] = w
+
+    def _total_targets(self) -> np.ndarray:
+        k, a = self.st.k, self.n_assign
+        if self.has_fixed:
+            return _water_fill(self.total, a, self.prio)
+        d = int(self.dbl.sum())
+        p = k * (k - 1) // 2
+        base, extra = divmod(d, p)
+        adj = _near_regular_pairs(k, extra, self.prio)
+        self.pair_quota = np.triu(np.where(adj, base + 1, base), 1)
+        dcount = self.pair_quota.sum(0) + self.pair_quota.sum(1)
+        t = np.full(k, a // k, dtype=np.int64)
+        t[np.lexsort((self.prio, -dcount))[: a - (a // k) * k]] += 1
+        self.single_cap = t - dcount
+        return t
+
+    # -- step 3: greedy dealing
+    def need(self, s: int) -> np.ndarray:
+        """How far each rater is below its fair share in the strata of session s."""
+        out = self.rng.random(self.st.k) * 1e-3
+        for kind in _KINDS:
+            j = self.st.codes[kind][s]
+            out += self.fair[kind][:, j] - self.c[kind][:, j]
+        return out
+
+    def add(self, s: int, rater: int, sign: int = 1) -> None:
+        for kind in _KINDS:
+            self.c[kind][rater, self.st.codes[kind][s]] += sign
+        self.total[rater] += sign
+
+    def deal(self) -> None:
+        r, dbl = self.r, self.dbl
+        held = (r >= 0).sum(1)
+        partial = np.flatnonzero(dbl & (held == 1))
+        free_dbl = np.flatnonzero(dbl & (held == 0))
+        singles = np.flatnonzero(~dbl & (held == 0))
+        for s in self.rng.permutation(partial):
+            self._deal_partner(s)
+        for s in self.rng.permutation(free_dbl):
+            self._deal_pair(s)
+        if self.has_fixed:
+            remaining = len(singles)
+            self.single_cap = _water_fill(self.total, int(self.total.sum()) + remaining, self.prio)
+            self.single_cap = self.single_cap - self.total
+        for s in self.rng.permutation(singles):
+            need = self.need(s)
+            need[self.single_cap <= 0] -= 1e12
+            x = int(np.argmax(need))
+            self.single_cap[x] -= 1
+            r[s, 0] = x
+            self.add(s, x)
+        self.movable_single = singles
+        self.movable_double = free_dbl
+
+    def _deal_partner(self, s: int) -> None:
+        x = int(self.r[s, 0] if self.r[s, 0] >= 0 else self.r[s, 1])
+        others = np.arange(self.st.k)
+        pc = self.pair_count[np.minimum(x, others), np.maximum(x, others)]
+        score = -1e9 * pc + 1e4 * (self.targets - self.total) + self.need(s)
+        score[x] = -np.inf
+        y = int(np.argmax(score))
+        self.r[s, 0 if self.r[s, 0] < 0 else 1] = y
+        self.pair_count[min(x, y), max(x, y)] += 1
+        self.add(s, y)
+
+    def _deal_pair(self, s: int) -> None:
+        need = self.need(s)
+        pu, pv = self.pu, self.pv
+        score = need[pu] + need[pv]
+        if self.has_fixed:
+            pc = self.pair_count[pu, pv]
+            cap = self.targets - self.total
+            score = score - 1e9 * (pc - pc.min()) + 1e4 * (cap[pu] + cap[pv])
+        else:
+            score = np.where(self.pair_quota[pu, pv] > 0, score, -np.inf)
+        j = int(np.argmax(score))
+        u, v = int(pu[j]), int(pv[j])
+        if not self.has_fixed:
+            self.pair_quota[u, v] -= 1
+        self.r[s] = (u, v)
+        self.pair_count[u, v] += 1
+        self.add(s, u)
+        self.add(s, v)
+
+    # -- step 4: local search
+    def gain(self, rater: Any, s_from: Any, s_to: Any) -> np.ndarray:
+        """Change of penalty if ``rater`` gives up session s_from and takes s_to
+        (broadcasts over array arguments)."""
+        out = 0.0
+        for kind in _KINDS:
+            code, c, fair, w = self.st.codes[kind], self.c[kind], self.fair[kind], self.w[kind]
+            a, b = code[s_from], code[s_to]
+            xa, xb = c[rater, a] - fair[rater, a], c[rater, b] - fair[rater, b]
+            d = _pen(xa - 1, w[a]) - _pen(xa, w[a]) + _pen(xb + 1, w[b]) - _pen(xb, w[b])
+            out = out + np.where(a != b, d, 0.0)
+        return out
+
+    def violations(self) -> list[tuple[str, int, int, float]]:
+        out = []
+        for kind in _KINDS:
+            x = self.c[kind] - self.fair[kind]
+            bad = (np.abs(x) > 1 + 1e-7) & (self.w[kind] > 0)[None, :]
+            out += [
+                (kind, int(i), int(j), float(x[i, j]))
+                for i, j in zip(*np.nonzero(bad), strict=True)
+            ]
+        return out
+
+    def repair(self, max_rounds: int = 5000, tries: int = 40) -> None:
+        singles, doubles = self.movable_single, self.movable_double
+        for _ in range(max_rounds):
+            viol = self.violations()
+            if not viol:
+                return
+            order = self.rng.permutation(len(viol))
+            if not any(self._fix(viol[i], singles, doubles, tries) for i in order):
+                return
+
+    def _fix(self, v: tuple[str, int, int, float], singles, doubles, tries: int) -> bool:
+        kind, rater, j, x = v
+        code = self.st.codes[kind]
+        for pool, pair_move in ((singles, False), (doubles, True)):
+            if len(pool) == 0:
+                continue
+            mine = pool[(self.r[pool] == rater).any(1)]
+            mine = mine[(code[mine] == j) == (x > 0)]
+            for s in self.rng.permutation(mine)[:tries]:
+                if self._best_swap(s, pool, pair_move):
+                    return True
+        return False
+
+    def _best_swap(self, s: int, pool: np.ndarray, pair_move: bool) -> bool:
+        r = self.r
+        if not pair_move:
+            a, b = r[s, 0], r[pool, 0]
+            delta = self.gain(a, s, pool) + self.gain(b, pool, s)
+            delta = np.where(b == a, np.inf, delta)
+        else:
+            delta = np.zeros(len(pool))
+            mine, theirs = r[s], r[pool]
+            for q in mine:
+                stay = (theirs == q).any(1)
+                delta += np.where(stay, 0.0, self.gain(q, s, pool))
+            for col in (0, 1):
+                q = theirs[:, col]
+                stay = (q == mine[0]) | (q == mine[1])
+                delta += np.where(stay, 0.0, self.gain(q, pool, s))
+        i = int(np.argmin(delta))
+        if delta[i] >= -1e-9:
+            return False
+        t = int(pool[i])
+        old_s, old_t = r[s].copy(), r[t].copy()
+        for q in old_s[old_s >= 0]:
+            self.add(s, q, -1)
+        for q in old_t[old_t >= 0]:
+            self.add(t, q, -1)
+        r[s], r[t] = old_t, old_s
+        for q in old_t[old_t >= 0]:
+            self.add(s, q)
+        for q in old_s[old_s >= 0]:
+            self.add(t, q)
+        return True
+
+    # -- step 5: who is main in a freely oriented pair
+    def orient(self) -> np.ndarray:
+        """Return (n, 2) array main, double (-1 for none), balancing main counts."""
+        k, r = self.st.k, self.r
+        main = np.full(self.st.n, -1, dtype=np.int64)
+        second = np.full(self.st.n, -1, dtype=np.int64)
+        fx = self.fixed
+        for s in range(self.st.n):
+            if not self.dbl[s]:
+                main[s] = r[s, 0]
+            elif fx[s, 0] >= 0:
+                main[s], second[s] = fx[s, 0], r[s, 1] if r[s, 0] == fx[s, 0] else r[s, 0]
+            elif fx[s, 1] >= 0:
+                second[s], main[s] = fx[s, 1], r[s, 1] if r[s, 0] == fx[s, 1] else r[s, 0]
+        free = self.movable_double
+        mains = np.bincount(main[main >= 0], minlength=k)
+        for s in free:
+            u, v = r[s]
+            if (mains[u], self.prio[u]) > (mains[v], self.prio[v]):
+                u, v = v, u
+            main[s], second[s] = u, v
+            mains[u] += 1
+        _balance_orientation(main, second, free, mains, k)
+        return np.stack([main, second], axis=1)
+
+
+def _balance_orientation(
+    main: np.ndarray, second: np.ndarray, free: np.ndarray, mains: np.ndarray, k: int
+) -> None:
+    """Flip freely oriented pairs along augmenting paths until no rater has 2+ more main
+    assignments than another one reachable by flips."""
+    by_edge: dict[tuple[int, int], list[int]] = {}
+    for s in free:
+        by_edge.setdefault((int(main[s]), int(second[s])), []).append(int(s))
+    for _ in range(len(free) + 1):
+        src = int(np.argmax(mains))
+        prev = {src: -1}
+        queue, hit = deque([src]), -1
+        while queue and hit < 0:
+            u = queue.popleft()
+            for v in range(k):
+                if v not in prev and by_edge.get((u, v)):
+                    prev[v] = u
+                    if mains[v] <= mains[src] - 2:
+                        hit = v
+                        break
+                    queue.append(v)
+        if hit < 0:
+            return
+        v = hit
+        while prev[v] >= 0:
+            u = prev[v]
+            s = by_edge[(u, v)].pop()
+            main[s], second[s] = v, u
+            by_edge.setdefault((v, u), []).append(s)
+            v = u
+        mains[src] -= 1
+        mains[hit] += 1
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def design(
+    sessions: pd.DataFrame,
+    raters: list[str],
+    double_fraction: float = 0.4,
+    seed: int = 0,
+    fixed: pd.DataFrame | None = None,
+) -> Design:
+    """Build a balanced stratified double-coding design (see the module docstring)."""
+    if not 0.0 <= double_fraction <= 1.0:
+        raise ValueError("double_fraction must lie in [0, 1]")
+    st = _study(sessions, raters)
+    eng = _Engine(st, float(double_fraction), seed, _parse_fixed(fixed, st, sessions))
+    eng.choose_doubles()
+    eng.setup_counters()
+    eng.deal()
+    eng.repair()
+    pairs = eng.orient()
+    rows = [
+        (st.ids[s], st.raters[pairs[s, col]], PURPOSES[col])
+        for s in range(st.n)
+        for col in (0, 1)
+        if pairs[s, col] >= 0
+    ]
+    assignments = _sorted(pd.DataFrame(rows, columns=["session_id", "rater", "purpose"]))
+    report = balance_report(sessions, raters, assignments, double_fraction)
+    return Design(assignments=assignments, report=report)
+
+
+def _sorted(assignments: pd.DataFrame) -> pd.DataFrame:
+    rank = assignments["purpose"].map({"main": 0, "double": 1, "calibration": 2})
+    out = assignments.assign(_rank=rank).sort_values(
+        ["session_id", "_rank", "rater"], kind="mergesort"
+    )
+    return out.drop(columns="_rank").reset_index(drop=True)
+
+
+@dataclass
+class _Tally:
+    """Assignments of the design purposes, as integer codes against the eligible sessions."""
+
+    el: pd.DataFrame
+    raters: list[str]
+    s: np.ndarray  # eligible-session position per row, -1 if not eligible
+    r: np.ndarray  # rater position per row, -1 if unknown
+    double: np.ndarray  # row purpose is double
+    codes: dict[str, np.ndarray]
+    names: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, sessions: pd.DataFrame, raters: list[str], assignments: pd.DataFrame) -> _Tally:
+        _validate_sessions(sessions)
+        a = assignments[assignments["purpose"].isin(PURPOSES)]
+        el = sessions[sessions["status"] == ELIGIBLE].reset_index(drop=True)
+        codes, names = {}, {}
+        for kind in _KINDS:
+            code, uniq = pd.factorize(el[kind], sort=True)
+            codes[kind], names[kind] = code, np.asarray(uniq, dtype=object)
+        return cls(
+            el,
+            list(raters),
+            pd.Index(el["session_id"]).get_indexer(a["session_id"]),
+            pd.Index(raters).get_indexer(a["rater"]),
+            (a["purpose"] == "double").to_numpy(),
+            codes,
+            names,
+        )
+
+    @property
+    def ok(self) -> np.ndarray:
+        return (self.s >= 0) & (self.r >= 0)
+
+    def totals(self) -> np.ndarray:
+        return np.bincount(self.r[self.ok], minlength=len(self.raters))
+
+    def doubled(self) -> np.ndarray:
+        """Per eligible session: has a double row."""
+        out = np.zeros(len(self.el), dtype=bool)
+        out[self.s[(self.s >= 0) & self.double]] = True
+        return out
+
+    def by(self, kind: str, purpose_double: bool | None = None) -> np.ndarray:
+        """K x (labels of kind) assignment counts."""
+        keep = self.ok if purpose_double is None else self.ok & (self.double == purpose_double)
+        out = np.zeros((len(self.raters), len(self.names[kind])), dtype=np.int64)
+        np.add.at(out, (self.r[keep], self.codes[kind][self.s[keep]]), 1)
+        return out
+
+    def pairs(self) -> np.ndarray:
+        """K x K counts of sessions rated by exactly two distinct known raters."""
+        k = len(self.raters)
+        s, r = self.s[self.ok], self.r[self.ok]
+        order = np.lexsort((r, s))
+        s, r = s[order], r[order]
+        n_rows = np.bincount(s, minlength=len(self.el))
+        first = np.flatnonzero(np.r_[True, s[1:] != s[:-1]]) if len(s) else np.array([], int)
+        two = first[n_rows[s[first]] == 2] if len(s) else first
+        mat = np.zeros((k, k), dtype=np.int64)
+        u, v = r[two], r[two + 1] if len(two) else r[two]
+        keep = u != v
+        np.add.at(mat, (u[keep], v[keep]), 1)
+        return mat + mat.T
+
+
+def balance_report(
+    sessions: pd.DataFrame, raters: list[str], assignments: pd.DataFrame, double_fraction: float
+) -> BalanceReport:
+    """Counts tables and deviations of any set of assignments."""
+    t = _Tally.of(sessions, raters, assignments)
+    cols = {
+        "main": t.by("therapist", False).sum(1),
+        "double": t.by("therapist", True).sum(1),
+    }
+    cols["total"] = cols["main"] + cols["double"]
+    for kind in ("therapist", "phase"):
+        for j, label in enumerate(t.names[kind]):
+            cols[f"{kind} {label}"] = t.by(kind)[:, j]
+    per_rater = pd.DataFrame(cols, index=pd.Index(raters, name="rater"))
+    pairs = pd.DataFrame(t.pairs(), index=pd.Index(raters, name="rater"), columns=raters)
+    strata = (
+        t.el.assign(d=t.doubled().astype(int))
+        .groupby(["therapist", "phase"], sort=True)["d"]
+        .agg(sessions="size", double_coded="sum")
+        .reset_index()
+    )
+    strata["target"] = strata["sessions"] * double_fraction
+    return BalanceReport(
+        per_rater=per_rater,
+        pairs=pairs,
+        strata=strata,
+        deviations=check_guarantees(sessions, raters, assignments, double_fraction),
+    )
+
+
+def check_guarantees(
+    sessions: pd.DataFrame, raters: list[str], assignments: pd.DataFrame, double_fraction: float
+) -> list[Deviation]:
+    """Every guarantee of the module docstring that ``assignments`` do not meet.
+
+    ``calibration`` rows are ignored. Independent of how the assignments were made.
+    """
+    t = _Tally.of(sessions, raters, assignments)
+    out = _coverage(t, assignments)
+    dbl = t.doubled()
+    d_target = target_doubles(len(t.el), double_fraction)
+    if int(dbl.sum()) != d_target:
+        diff = abs(int(dbl.sum()) - d_target)
+        out.append(Deviation("double_count", "study", d_target, int(dbl.sum()), diff))
+    out += _cell_deviations(t, dbl, double_fraction)
+    out += _spread("rater_load", "raters", t.totals())
+    out += _spread("pair_balance", "rater pairs", t.pairs()[np.triu_indices(len(raters), 1)])
+    out += _strata_deviations(t)
+    return out
+
+
+def _coverage(t: _Tally, assignments: pd.DataFrame) -> list[Deviation]:
+    a = assignments[assignments["purpose"].isin(PURPOSES)]
+    out = [
+        Deviation("coverage", f"session {sid} not eligible", 0, n, n)
+        for sid, n in a.loc[t.s < 0, "session_id"].value_counts(sort=False).items()
+    ]
+    out += [
+        Deviation("coverage", f"unknown rater {r}", 0, n, n)
+        for r, n in a.loc[t.r < 0, "rater"].value_counts(sort=False).items()
+    ]
+    n = len(t.el)
+    known = t.s >= 0
+    mains = np.bincount(t.s[known & ~t.double], minlength=n)
+    doubles = np.bincount(t.s[known & t.double], minlength=n)
+    both = known & (t.r >= 0)
+    pairs = np.unique(np.stack([t.s[both], t.r[both]]), axis=1)
+    dup = np.bincount(t.s[both], minlength=n) - np.bincount(pairs[0], minlength=n)
+    excess = np.abs(mains - 1) + np.maximum(doubles - 1, 0) + dup
+    ids = t.el["session_id"].to_numpy()
+    return out + [
+        Deviation("coverage", f"session {ids[i]}", 1, int(mains[i] + doubles[i]), int(excess[i]))
+        for i in np.flatnonzero(excess)
+    ]
+
+
+def _cell_deviations(t: _Tally, dbl: np.ndarray, f: float) -> list[Deviation]:
+    out = []
+    g = t.el.assign(d=dbl.astype(int)).groupby(["therapist", "phase"], sort=True)["d"]
+    for (th, ph), (n_c, d_c) in g.agg(["size", "sum"]).iterrows():
+        lo, hi = _cell_bounds(np.array([n_c]), f)
+        excess = max(int(lo[0]) - d_c, d_c - int(hi[0]), 0)
+        if excess:
+            out.append(Deviation("double_per_cell", f"{th} x {ph}", f * n_c, d_c, excess))
+    return out
+
+
+def _spread(name: str, subject: str, values: np.ndarray) -> list[Deviation]:
+    if len(values) == 0:
+        return []
+    spread = int(values.max() - values.min())
+    return [Deviation(name, subject, 1, spread, spread - 1)] if spread > 1 else []
+
+
+def _strata_deviations(t: _Tally) -> list[Deviation]:
+    out = []
+    totals = t.totals()
+    n_assign = max(int(totals.sum()), 1)
+    k = len(t.raters)
+    for kind in _KINDS:
+        count = t.by(kind)
+        fair = np.outer(totals, count.sum(0)) / n_assign
+        x = count - fair
+        bad = np.abs(x) > 1 + 1e-7
+        if kind == "patient":
+            bad &= (np.bincount(t.codes[kind], minlength=count.shape[1]) >= k)[None, :]
+        for i, c in zip(*np.nonzero(bad), strict=True):
+            out.append(
+                Deviation(
+                    f"rater_{kind}",
+                    f"{t.raters[i]} x {kind} {t.names[kind][c]}",
+                    round(float(fair[i, c]), 3),
+                    int(count[i, c]),
+                    round(float(abs(x[i, c]) - 1), 3),
+                )
+            )
+    return out
