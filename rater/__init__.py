@@ -26,6 +26,7 @@ def create_app(config: Any = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
+    register_security(app)
     register_template_helpers(app)
     register_commands(app)
     return app
@@ -59,17 +60,34 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from rater.allocation.views import bp as allocation_bp
+    from rater.audit_views import bp as audit_bp
     from rater.auth.views import bp as auth_bp
+    from rater.export.views import bp as export_bp
     from rater.main_views import bp as main_bp
     from rater.rating.views import bp as rating_bp
+    from rater.reliability.views import bp as reliability_bp
 
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(main_bp)
-    app.register_blueprint(rating_bp)
+    for blueprint in (
+        auth_bp,
+        main_bp,
+        rating_bp,
+        allocation_bp,
+        reliability_bp,
+        export_bp,
+        audit_bp,
+    ):
+        app.register_blueprint(blueprint)
 
 
 def register_errorhandlers(app: Flask) -> None:
     from rater.errors import register
+
+    register(app)
+
+
+def register_security(app: Flask) -> None:
+    from rater.security import register
 
     register(app)
 

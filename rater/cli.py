@@ -22,6 +22,10 @@ COMMAND_MODULES = (
     "rater.auth.commands",
     "rater.study.commands",
     "rater.rating.commands",
+    "rater.allocation.commands",
+    "rater.reliability.commands",
+    "rater.export.commands",
+    "rater.serve",
     "rater.demo",
 )
 

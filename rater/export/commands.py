@@ -1,0 +1,7 @@
+"""Commands of the export package."""
+
+from flask import Flask
+
+
+def register(app: Flask) -> None:
+    """Add this package's commands to the `rater` group."""
