@@ -77,6 +77,7 @@ ELIGIBLE, EXCLUDED = "eligible", "excluded"
 _TOL = 1e-9
 _BIG = 1000.0
 _KINDS = ("therapist", "phase", "patient")
+_ATTEMPTS = 6  # seeded restarts if the local search ends in a local minimum
 
 
 # ----------------------------------------------------------------------------- public types
@@ -305,11 +306,12 @@ def _pen(x: np.ndarray | float, w: np.ndarray | float) -> np.ndarray:
 class _Engine:
     """Mutable state of one allocation run; numpy counters, no DataFrame work per step."""
 
-    def __init__(self, st: _Study, f: float, seed: int, fixed: np.ndarray) -> None:
+    def __init__(self, st: _Study, f: float, seed: Any, fixed: np.ndarray) -> None:
         self.st, self.f, self.fixed = st, f, fixed
         self.rng = np.random.default_rng(seed)
         self.prio = self.rng.permutation(st.k).astype(np.float64)  # seeded tie-breaks
         self.has_fixed = bool((fixed >= 0).any())
+        self.score = math.inf  # strata violation left after repair
         self.r = fixed.copy()  # column 0: main-or-first rater, column 1: second rater
 
     # -- step 1: which sessions are double-coded
@@ -604,12 +606,20 @@ def design(
     if not 0.0 <= double_fraction <= 1.0:
         raise ValueError("double_fraction must lie in [0, 1]")
     st = _study(sessions, raters)
-    eng = _Engine(st, float(double_fraction), seed, _parse_fixed(fixed, st, sessions))
-    eng.choose_doubles()
-    eng.setup_counters()
-    eng.deal()
-    eng.repair()
-    pairs = eng.orient()
+    fx = _parse_fixed(fixed, st, sessions)
+    best: _Engine | None = None
+    for attempt in range(_ATTEMPTS):
+        eng = _Engine(st, float(double_fraction), seed if attempt == 0 else [seed, attempt], fx)
+        eng.choose_doubles()
+        eng.setup_counters()
+        eng.deal()
+        eng.repair()
+        eng.score = sum(abs(v[3]) - 1 for v in eng.violations())
+        if best is None or eng.score < best.score:
+            best = eng
+        if not best.score:
+            break
+    pairs = best.orient()
     rows = [
         (st.ids[s], st.raters[pairs[s, col]], PURPOSES[col])
         for s in range(st.n)
