@@ -18,7 +18,14 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 SCORE_POINTS = (0, 1, 2, 3, 4)
 SCORE_MIN, SCORE_MAX = 0, 4
@@ -48,15 +55,16 @@ class Item(_Strict):
     reverse: bool = False
     required: bool = True
 
-    @model_validator(mode="after")
-    def _every_score_point_anchored(self) -> Item:
-        missing = [p for p in SCORE_POINTS if not self.anchors.get(p, "").strip()]
-        extra = sorted(set(self.anchors) - set(SCORE_POINTS))
+    @field_validator("anchors")
+    @classmethod
+    def _every_score_point_anchored(cls, anchors: dict[int, str]) -> dict[int, str]:
+        missing = [p for p in SCORE_POINTS if not anchors.get(p, "").strip()]
+        extra = sorted(set(anchors) - set(SCORE_POINTS))
         if missing:
             raise ValueError(f"anchors missing for score points {missing}")
         if extra:
             raise ValueError(f"anchors given for score points outside 0-4: {extra}")
-        return self
+        return anchors
 
 
 class Subscale(_Strict):
