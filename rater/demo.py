@@ -243,9 +243,13 @@ def demo(no_serve: bool, host: str, port: int) -> None:
     if no_serve:
         return
     click.echo(f"Serving on http://{host}:{port}/  (Ctrl+C to stop)")
+    from werkzeug.serving import run_simple
+
     app = current_app._get_current_object()
     app.config["RATER_DEMO"] = True
-    app.run(host=host, port=port, debug=False, use_reloader=False)
+    # Flask refuses app.run() inside a CLI command; the threaded development server is enough
+    # for a local demo (`rater serve` runs a study under gunicorn).
+    run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
 def register(app: Flask) -> None:
