@@ -7,6 +7,8 @@ working demo study on an embedded SQLite file under ``instance/``.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -32,10 +34,35 @@ class Config:
         self.RATER_PHASE_BOUNDARY = int(env.get("RATER_PHASE_BOUNDARY", "5"))
         self.RATER_DEMO = env.get("RATER_DEMO", "0") == "1"
         self.SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
-        self.SESSION_COOKIE_HTTPONLY = True
-        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self._security_settings(env)
         self.WTF_CSRF_TIME_LIMIT = None
         self.MAX_CONTENT_LENGTH = 32 * 1024 * 1024
+
+    def _security_settings(self, env: Mapping[str, str]) -> None:
+        """Cookies, session lifetime, proxy trust and login limits (see docs/security.md)."""
+        https = env.get("RATER_HTTPS", "0") == "1"
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        # Secure cookies only travel over HTTPS: switch on when served behind TLS.
+        self.SESSION_COOKIE_SECURE = https
+        self.REMEMBER_COOKIE_SECURE = https
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.PREFERRED_URL_SCHEME = "https" if https else "http"
+        # A session ends after this many minutes without a request ...
+        self.RATER_SESSION_IDLE_MINUTES = int(env.get("RATER_SESSION_IDLE_MINUTES", "60"))
+        # ... and at the latest this many hours after login.
+        self.PERMANENT_SESSION_LIFETIME = timedelta(
+            hours=float(env.get("RATER_SESSION_MAX_HOURS", "12"))
+        )
+        # Number of reverse proxies in front of the app whose X-Forwarded-* headers we trust.
+        self.RATER_PROXY_COUNT = int(env.get("RATER_PROXY_COUNT", "0"))
+        self.RATER_LOGIN_WINDOW_MINUTES = int(env.get("RATER_LOGIN_WINDOW_MINUTES", "15"))
+        self.RATER_LOGIN_MAX_ACCOUNT_FAILURES = int(
+            env.get("RATER_LOGIN_MAX_ACCOUNT_FAILURES", "5")
+        )
+        self.RATER_LOGIN_MAX_ADDRESS_FAILURES = int(
+            env.get("RATER_LOGIN_MAX_ADDRESS_FAILURES", "20")
+        )
 
 
 class TestConfig(Config):

@@ -1,7 +1,94 @@
-"""Security headers, session lifetime and login rate limits."""
+"""Security headers, session lifetime and inactivity, proxy trust.
 
-from flask import Flask
+Login rate limits live with the login itself (``rater.auth.service``); they are kept in the
+database so that they hold across every gunicorn worker.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import Flask, Response, current_app, flash, redirect, request, session, url_for
+from flask_login import current_user, logout_user
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from rater.errors import _wants_json, render_error
+
+# No inline scripts and no external origins. Inline style attributes are tolerated.
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "media-src 'self' blob:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+
+LAST_SEEN_KEY = "_seen"
+# The last-seen stamp is rewritten at most this often, so the cookie does not change on
+# every single request (autosave sends many).
+LAST_SEEN_RESOLUTION_SECONDS = 30
 
 
 def register(app: Flask) -> None:
     """Install the security measures on the app."""
+    if app.config.get("RATER_PROXY_COUNT", 0) > 0:
+        hops = app.config["RATER_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    app.before_request(_end_idle_session)
+    app.after_request(_add_security_headers)
+
+
+def _end_idle_session():
+    """Log out a user whose last request lies longer ago than the idle limit."""
+    if request.endpoint == "static" or not current_user.is_authenticated:
+        return None
+    now = int(time.time())
+    idle_limit = current_app.config.get("RATER_SESSION_IDLE_MINUTES", 60) * 60
+    seen = session.get(LAST_SEEN_KEY)
+    if isinstance(seen, int) and now - seen > idle_limit:
+        logout_user()
+        session.clear()
+        minutes = idle_limit // 60
+        message = f"Your session ended after {minutes} minutes without activity. Please log in."
+        if request.method == "GET" and not _wants_json():
+            flash(message, "info")
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return render_error(401, message)
+    if not session.permanent:
+        session.permanent = True  # bounded by PERMANENT_SESSION_LIFETIME
+    if not isinstance(seen, int) or now - seen >= LAST_SEEN_RESOLUTION_SECONDS:
+        session[LAST_SEEN_KEY] = now
+    return None
+
+
+def mark_login() -> None:
+    """Start the inactivity clock at login (called by the login view)."""
+    session.permanent = True
+    session[LAST_SEEN_KEY] = int(time.time())
+
+
+def _add_security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if current_app.config.get("SESSION_COOKIE_SECURE"):
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    # Pages and data carry clinical information: never keep them in a browser or proxy cache.
+    if request.endpoint != "static" and "Cache-Control" not in response.headers:
+        response.headers["Cache-Control"] = "no-store"
+    return response

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
 
 from rater import audit
-from rater.auth.models import ROLES, User
+from rater.auth.models import ROLES, LoginAttempt, User
 from rater.extensions import db
+from rater.timeutil import utcnow
 
 
 class UserError(ValueError):
@@ -61,3 +66,80 @@ def authenticate(username: str, password: str) -> User | None:
     if user is None or not user.active or not user.check_password(password):
         return None
     return user
+
+
+@dataclass(frozen=True)
+class LoginLimits:
+    """How many failed logins are allowed within a sliding window."""
+
+    window: timedelta = timedelta(minutes=15)
+    per_account: int = 5
+    per_address: int = 20
+
+
+@dataclass(frozen=True)
+class LoginBlock:
+    """Why a login is refused before the password is even checked, and for how long."""
+
+    scope: str  # "account" | "address"
+    retry_after: timedelta
+
+    @property
+    def minutes(self) -> int:
+        return max(1, math.ceil(self.retry_after.total_seconds() / 60))
+
+    @property
+    def message(self) -> str:
+        whom = "this account" if self.scope == "account" else "your network address"
+        unit = "minute" if self.minutes == 1 else "minutes"
+        return f"Too many failed attempts for {whom}; try again in {self.minutes} {unit}."
+
+
+def login_block(
+    username: str, address: str, limits: LoginLimits, now: datetime | None = None
+) -> LoginBlock | None:
+    """A block when the account or the address has used up its failures in the window.
+
+    An account's count restarts after a successful login; an address's does not (one's own
+    account must not reset the count for guessing at others). Blocked attempts are not
+    recorded, so waiting out the window always works.
+    """
+    now = now or utcnow()
+    since = now - limits.window
+    last_success = (
+        select(func.max(LoginAttempt.at))
+        .where(LoginAttempt.username == username, LoginAttempt.succeeded.is_(True))
+        .scalar_subquery()
+    )
+    account = _nth_latest_failure(
+        LoginAttempt.username == username,
+        LoginAttempt.at > func.coalesce(last_success, since),
+        since=since,
+        n=limits.per_account,
+    )
+    if account is not None:
+        return LoginBlock("account", account + limits.window - now)
+    by_address = _nth_latest_failure(
+        LoginAttempt.address == address, since=since, n=limits.per_address
+    )
+    if by_address is not None:
+        return LoginBlock("address", by_address + limits.window - now)
+    return None
+
+
+def _nth_latest_failure(*conditions, since: datetime, n: int) -> datetime | None:
+    """The time of the n-th most recent failure in the window, or None if there are fewer."""
+    return db.session.scalar(
+        select(LoginAttempt.at)
+        .where(LoginAttempt.succeeded.is_(False), LoginAttempt.at > since, *conditions)
+        .order_by(LoginAttempt.at.desc())
+        .offset(n - 1)
+        .limit(1)
+    )
+
+
+def record_login_attempt(username: str, address: str, succeeded: bool) -> None:
+    db.session.add(
+        LoginAttempt(username=username[:80], address=address[:64], succeeded=succeeded, at=utcnow())
+    )
+    db.session.flush()
