@@ -29,9 +29,7 @@ from rater.reliability.stats import (
     weighted_kappa,
 )
 
-SETTINGS = settings(
-    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # --------------------------------------------------------------------------- generators
 
@@ -93,18 +91,43 @@ def pingouin_icc(values: np.ndarray) -> pd.DataFrame:
 @given(tables)
 def test_icc_equals_pingouin(values):
     assume(values.size >= 5)  # pingouin's ANOVA refuses fewer than 5 values
+    # Where a sum of squares is 0 in exact arithmetic, pingouin divides round-off by
+    # round-off; we return the exact (often NaN) value instead, tested separately below.
+    ss = sums_of_squares(values)
+    assume(all(part > 1e-8 * ss["total"] for part in ss.values()) or ss["total"] == 0)
     ours = icc(pd.DataFrame(values))
     ref = pingouin_icc(values)
     assert list(ours.index) == list(ICC_TYPES) == list(ref.index)
-    np.testing.assert_allclose(ours["ICC"], ref["ICC"], rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(ours[["df1", "df2"]], ref[["df1", "df2"]].astype(float))
-    # With a residual that is zero in exact arithmetic both sides divide round-off by
-    # round-off; F and the CIs are then arbitrary, so they are compared where defined.
-    n, k = values.shape
-    ms_err = ((values - values.mean(1, keepdims=True) - values.mean(0) + values.mean()) ** 2).sum()
-    if ms_err > 1e-9 * max(np.var(values) * n * k, 1e-300):
-        cols = ["F", "pval", "ci_low", "ci_high"]
-        np.testing.assert_allclose(ours[cols], ref[cols], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(ours["df1"], ref["df1"].astype(float))
+    np.testing.assert_allclose(ours["df2"], ref["df2"].astype(float))
+    cols = ["ICC", "F", "pval", "ci_low", "ci_high"]
+    np.testing.assert_allclose(ours[cols], ref[cols], rtol=1e-9, atol=1e-9)
+
+
+def sums_of_squares(values: np.ndarray) -> dict[str, float]:
+    grand = values.mean()
+    rows, cols = values.mean(1, keepdims=True), values.mean(0, keepdims=True)
+    return {
+        "total": float(((values - grand) ** 2).sum()),
+        "rows": float(((rows - grand) ** 2).sum() * values.shape[1]),
+        "cols": float(((cols - grand) ** 2).sum() * values.shape[0]),
+        "err": float(((values - rows - cols + grand) ** 2).sum()),
+    }
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.1, 1e6 / 3])
+def test_icc_degenerate_tables_are_exact(shift):
+    identical_rows = np.array([[0.0, 1, 2], [0, 1, 2], [0, 1, 2]]) + shift
+    got = icc(pd.DataFrame(identical_rows))["ICC"]
+    assert got["ICC(C,1)"] == 0 or np.isnan(got["ICC(C,1)"])  # MSB = MSE = 0 -> 0/0
+    assert np.isnan(got["ICC(C,k)"])
+    assert (got[["ICC(1,1)", "ICC(A,1)"]] <= 0).all()
+    perfect = np.array([[0.0, 0, 0], [1, 1, 1], [3, 3, 3]]) + shift
+    assert icc(pd.DataFrame(perfect))["ICC"].tolist() == [1.0] * 6
+    offset = np.array([[0.0, 1], [2, 3], [3, 4]]) + shift  # consistent, not in agreement
+    got = icc(pd.DataFrame(offset))["ICC"]
+    assert got["ICC(C,1)"] == 1.0 and got["ICC(A,1)"] < 1.0
+    assert icc(pd.DataFrame(np.full((4, 3), shift)))["ICC"].isna().all()
 
 
 def test_icc_shrout_fleiss_1979_table():
@@ -135,9 +158,12 @@ def test_icc_invariances(values, shift, rnd):
     cols = list(range(values.shape[1]))
     rnd.shuffle(rows)
     rnd.shuffle(cols)
+    # ICC(A,k) has a pole where MSB + (MSJ - MSE)/n = 0; there only the sign of round-off
+    # decides between +-1e16 and +-inf, so such tables are compared off the pole only.
+    regular = ~(np.abs(base["ICC"]) > 1e6)
     for other in (values + shift, values[rows][:, cols]):
         got = icc(pd.DataFrame(other))
-        np.testing.assert_allclose(got["ICC"], base["ICC"], rtol=1e-7, atol=1e-7)
+        np.testing.assert_allclose(got["ICC"][regular], base["ICC"][regular], rtol=1e-7, atol=1e-7)
 
 
 def test_icc_rejects_gaps_and_tiny_tables():
@@ -209,9 +235,7 @@ def test_icc_pairs_fast_matches_pingouin_per_pair_and_item():
 
 
 def test_icc_pairs_fast_rejects_duplicate_scores():
-    long = pd.DataFrame(
-        {"session": [1, 1, 1], "rater": ["a", "a", "b"], "score": [1.0, 2.0, 3.0]}
-    )
+    long = pd.DataFrame({"session": [1, 1, 1], "rater": ["a", "a", "b"], "score": [1.0, 2.0, 3.0]})
     with pytest.raises(ValueError, match="more than one score"):
         icc_pairs_fast(long)
 
@@ -224,7 +248,7 @@ def anova_components_nonnegative(values: np.ndarray) -> bool:
     return bool(np.isfinite(f_targets) and f_targets > 1.0 + 1e-6)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(
     st.integers(0, 2**32 - 1),
     st.integers(5, 80),
@@ -236,9 +260,13 @@ def test_icc_incomplete_on_complete_design_equals_anova(seed, n, k, kind):
     ref = icc(pd.DataFrame(values))["ICC"]
     # REML equals ANOVA only when both ANOVA components are non-negative: MSB, MSJ >= MSE
     assume(anova_components_nonnegative(values))
-    rater_f = n * values.mean(0).var(ddof=1) / (
-        ((values - values.mean(1, keepdims=True) - values.mean(0) + values.mean()) ** 2).sum()
-        / ((n - 1) * (k - 1))
+    rater_f = (
+        n
+        * values.mean(0).var(ddof=1)
+        / (
+            ((values - values.mean(1, keepdims=True) - values.mean(0) + values.mean()) ** 2).sum()
+            / ((n - 1) * (k - 1))
+        )
     )
     assume(rater_f > 1.0 + 1e-6)
     got = icc_incomplete(to_long(values))
@@ -268,7 +296,7 @@ def incomplete_long(seed: int, n: int, m: int, share_double: float) -> pd.DataFr
     return pd.DataFrame(rows, columns=["session", "rater", "score"])
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=12, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.floats(-5, 5), st.randoms(use_true_random=False))
 def test_icc_incomplete_invariances(seed, shift, rnd):
     long = incomplete_long(seed, 40, 4, 0.5)
@@ -323,7 +351,9 @@ def test_icc_incomplete_edge_cases(frame, message):
 
 
 def test_icc_incomplete_duplicate_cells_rejected():
-    long = pd.DataFrame({"session": [1, 1, 2, 2], "rater": ["a", "a", "a", "b"], "score": [1.0] * 4})
+    long = pd.DataFrame(
+        {"session": [1, 1, 2, 2], "rater": ["a", "a", "a", "b"], "score": [1.0] * 4}
+    )
     with pytest.raises(ValueError, match="more than one score"):
         icc_incomplete(long)
 
@@ -345,9 +375,7 @@ def test_icc_incomplete_zero_rater_variance_is_a_boundary_fit():
 def reliability_tables(draw):
     raters = draw(st.integers(2, 6))
     units = draw(st.integers(1, 25))
-    values = draw(
-        hnp.arrays(float, (raters, units), elements=st.integers(0, 4).map(float))
-    )
+    values = draw(hnp.arrays(float, (raters, units), elements=st.integers(0, 4).map(float)))
     missing = draw(hnp.arrays(bool, (raters, units), elements=st.booleans()))
     values[missing] = np.nan
     return values
