@@ -1,0 +1,274 @@
+"""Exports from the database: load the frames (one query each), build tables, write files.
+
+Nothing here writes to the database. The ratings and sessions frames come from
+``rater.rating.frame``; the homework log, difficulties, consensus scores, audit events and
+instrument versions are each read with one query.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import aliased
+
+import rater
+from rater.audit import AuditEvent
+from rater.auth.models import User
+from rater.export import tables, writer
+from rater.extensions import db
+from rater.instruments import instrument_from_definition
+from rater.rating.frame import RATINGS_COLUMNS, ratings_frame, sessions_frame
+from rater.rating.models import (
+    Assignment,
+    ConsensusScore,
+    HomeworkEntry,
+    Rating,
+    RatingDifficulty,
+)
+from rater.study.models import InstrumentVersion, Patient, Therapist, TherapySession
+
+FORMATS = ("csv", "xlsx", "parquet")
+
+
+class ExportUnavailable(Exception):
+    """The export kind cannot be produced (yet)."""
+
+
+@dataclass(frozen=True)
+class Options:
+    include_drafts: bool = False
+    include_calibration: bool = False
+    resolve: str = "mean"
+    excel: bool = False
+
+
+def format_of(path: Path) -> str:
+    suffix = path.suffix.lower().lstrip(".")
+    return suffix if suffix in FORMATS else "csv"
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def instruments() -> list[tables.VersionedInstrument]:
+    """The latest stored version of every instrument, by code (read-only)."""
+    latest: dict[str, InstrumentVersion] = {}
+    for version in db.session.scalars(
+        select(InstrumentVersion).order_by(InstrumentVersion.code, InstrumentVersion.version)
+    ):
+        latest[version.code] = version
+    return [
+        tables.VersionedInstrument(instrument_from_definition(v.definition), v.version)
+        for _, v in sorted(latest.items())
+    ]
+
+
+def homework_frame() -> pd.DataFrame:
+    """Every homework log entry with its session, rater and rating status (one query)."""
+    rater_user = aliased(User)
+    author = aliased(User)
+    rows = db.session.execute(
+        select(
+            HomeworkEntry.id,
+            TherapySession.code,
+            Patient.code,
+            Therapist.code,
+            TherapySession.session_number,
+            TherapySession.phase,
+            HomeworkEntry.kind,
+            HomeworkEntry.rating_id,
+            rater_user.username,
+            HomeworkEntry.homework_type,
+            HomeworkEntry.completion,
+            HomeworkEntry.description,
+            author.username,
+            Rating.status,
+            HomeworkEntry.created_at,
+        )
+        .join(TherapySession, HomeworkEntry.session_id == TherapySession.id)
+        .join(Patient, TherapySession.patient_id == Patient.id)
+        .join(Therapist, TherapySession.therapist_id == Therapist.id)
+        .join(author, HomeworkEntry.entered_by_id == author.id)
+        .outerjoin(Rating, HomeworkEntry.rating_id == Rating.id)
+        .outerjoin(Assignment, Rating.assignment_id == Assignment.id)
+        .outerjoin(rater_user, Assignment.rater_id == rater_user.id)
+    ).all()
+    return pd.DataFrame(rows, columns=tables.HOMEWORK_INPUT)
+
+
+def difficulties_frame() -> pd.DataFrame:
+    rows = db.session.execute(
+        select(RatingDifficulty.rating_id, RatingDifficulty.difficulty_type)
+    ).all()
+    return pd.DataFrame(rows, columns=["rating_id", "difficulty_type"])
+
+
+def consensus_frame() -> pd.DataFrame:
+    rows = db.session.execute(
+        select(
+            TherapySession.code,
+            InstrumentVersion.code,
+            ConsensusScore.item_code,
+            ConsensusScore.score,
+        )
+        .join(TherapySession, ConsensusScore.session_id == TherapySession.id)
+        .join(InstrumentVersion, ConsensusScore.instrument_version_id == InstrumentVersion.id)
+    ).all()
+    return pd.DataFrame(rows, columns=["session_id", "instrument", "item", "score"])
+
+
+def audit_frame() -> pd.DataFrame:
+    rows = db.session.execute(
+        select(
+            AuditEvent.id,
+            AuditEvent.at,
+            User.username,
+            AuditEvent.action,
+            AuditEvent.entity_type,
+            AuditEvent.entity_id,
+            AuditEvent.before,
+            AuditEvent.after,
+        ).outerjoin(User, AuditEvent.user_id == User.id)
+    ).all()
+    return pd.DataFrame(rows, columns=[c.name for c in tables.AUDIT])
+
+
+def reliability_frames(ratings: pd.DataFrame, versioned) -> dict[str, pd.DataFrame]:
+    """The reliability report's tables; ExportUnavailable until that module exists."""
+    try:
+        module = importlib.import_module("rater.reliability.report")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("rater.reliability.report",):
+            raise
+        raise ExportUnavailable(
+            "The reliability export is not available yet: the reliability report "
+            "(rater.reliability.report) is not installed in this version."
+        ) from None
+    frames = module.report(ratings, [v.instrument for v in versioned]).to_frames()
+    return dict(frames)
+
+
+# ---------------------------------------------------------------------------- building
+
+
+def build(kind: str, options: Options) -> pd.DataFrame:
+    """The table of one export kind."""
+    if kind not in tables.KINDS:
+        raise ValueError(f"unknown export kind {kind!r}")
+    if kind == "audit":
+        return tables.audit_table(audit_frame())
+    if kind == "homework":
+        return tables.homework_table(homework_frame(), options.include_drafts)
+    versioned = instruments()
+    if kind == "codebook":
+        return tables.codebook_table(versioned, options.resolve, _reliability_or_none(versioned))
+    ratings = ratings_frame(include_drafts=options.include_drafts)
+    if kind == "long":
+        return tables.long_table(ratings)
+    if kind == "wide":
+        return tables.wide_table(ratings, versioned)
+    if kind == "reliability":
+        return tables.reliability_table(reliability_frames(ratings, versioned))
+    return tables.sessions_table(
+        ratings,
+        sessions_frame(),
+        versioned,
+        resolve=options.resolve,
+        include_calibration=options.include_calibration,
+        consensus=consensus_frame(),
+        homework=homework_frame(),
+        difficulties=difficulties_frame(),
+    )
+
+
+def _reliability_or_none(versioned) -> pd.DataFrame | None:
+    """The reliability table's columns (from an empty report), or None while unavailable."""
+    if not reliability_available():
+        return None
+    empty = pd.DataFrame({c: pd.Series(dtype=object) for c in RATINGS_COLUMNS})
+    return tables.reliability_table(reliability_frames(empty, versioned))
+
+
+def available_kinds(options: Options) -> list[str]:
+    """Kinds that can be exported now (reliability only once its report exists)."""
+    return [k for k in tables.KINDS if k != "reliability" or reliability_available()]
+
+
+def reliability_available() -> bool:
+    return importlib.util.find_spec("rater.reliability.report") is not None
+
+
+# ---------------------------------------------------------------------------- writing
+
+
+Progress = Callable[[int], AbstractContextManager[Callable[[int], None] | None]]
+
+
+def _no_progress(total: int) -> AbstractContextManager[None]:
+    return nullcontext()
+
+
+def check(kind: str, fmt: str, options: Options) -> None:
+    """Refuse impossible requests before any file is opened."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}")
+    if kind not in (*tables.KINDS, "all"):
+        raise ValueError(f"unknown export kind {kind!r}")
+    if kind == "all" and fmt != "xlsx":
+        raise ValueError("'all' kinds go into one .xlsx workbook; give a .xlsx file")
+    if options.resolve not in tables.RESOLVE_MODES:
+        raise ValueError(f"resolve must be one of {', '.join(tables.RESOLVE_MODES)}")
+    if kind == "reliability" and not reliability_available():
+        reliability_frames(pd.DataFrame(), [])
+
+
+def export_to(
+    kind: str,
+    fmt: str,
+    target: IO[bytes],
+    options: Options,
+    progress: Progress = _no_progress,
+) -> dict[str, Any]:
+    """Write one kind (or ``all`` for a workbook) to a binary file; return the meta document.
+
+    ``progress(total_rows)`` is a context manager giving a ``step(done)`` callback (or None).
+    """
+    check(kind, fmt, options)
+    if fmt == "xlsx":
+        kinds = available_kinds(options) if kind == "all" else [kind]
+        sheets = {k: build(k, options) for k in kinds}
+        with progress(sum(len(f) for f in sheets.values())) as step:
+            written = writer.write_xlsx(sheets, target, step)
+    else:
+        frame = build(kind, options)
+        with progress(len(frame)) as step:
+            if fmt == "csv":
+                written = writer.write_csv(frame, target, excel=options.excel, progress=step)
+            else:
+                written = writer.write_parquet(frame, target)
+    return writer.meta_document(rater.__version__, kind, fmt, asdict(options), written)
+
+
+def export_file(
+    kind: str, path: Path, options: Options, progress: Progress = _no_progress
+) -> dict[str, Any]:
+    """Write the export and its companion ``FILE.meta.json``; return the meta document."""
+    fmt = format_of(path)
+    check(kind, fmt, options)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        with partial.open("wb") as target:
+            document = export_to(kind, fmt, target, options, progress)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+    writer.write_meta(writer.meta_path(path), document)
+    return document

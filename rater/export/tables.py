@@ -1,0 +1,708 @@
+"""Analysis-ready tables from the tidy frames (pure: no Flask, no database).
+
+Every export kind is a function of plain pandas frames (the ratings frame, the sessions frame and
+a few small frames loaded by ``rater.export.service``) and the instruments. Each kind has a column
+list (``columns_of``); the table builders return exactly those columns in that order, and the
+codebook is generated from the same lists, so it describes every column of every export.
+
+Resolution across raters (``sessions``):
+- items: ``mean`` = mean of the included raters' scores (the pair mean of the reference study);
+  ``consensus`` = the consensus score where one is recorded, else the mean; ``main`` = the score
+  of the rater whose assignment purpose is ``main`` (missing when there is none).
+- homework counts: the mean over the included raters of each rater's count (``main``: the main
+  rater's count); assigned homework is entered once per session by a coordinator.
+- difficulty indicators: 1 when any included rater ticked the type (``main``: the main rater),
+  0 when the session has included ratings and none ticked it, missing without ratings.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rater.instruments import SCORE_MAX, SCORE_MIN, Instrument, ScoringRule
+
+KINDS = ("long", "wide", "sessions", "homework", "reliability", "codebook", "audit")
+RESOLVE_MODES = ("mean", "consensus", "main")
+
+PURPOSES = "calibration|main|double"
+PHASES = "I|II"
+SCORE_RANGE = f"{SCORE_MIN}-{SCORE_MAX}"
+
+
+@dataclass(frozen=True)
+class VersionedInstrument:
+    """An instrument with the version number it is stored under."""
+
+    instrument: Instrument
+    version: int
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of an export, as the codebook describes it."""
+
+    name: str
+    label: str
+    type: str  # string | integer | number | date | datetime | json
+    allowed: str = ""
+    anchors: str = ""
+    rule: str = ""
+    instrument: str = ""
+    instrument_version: int | None = None
+
+
+# ---------------------------------------------------------------------------- column lists
+
+_KEYS = [
+    Column("session_id", "Session code", "string"),
+    Column("patient", "Patient code (pseudonymous)", "string"),
+    Column("therapist", "Therapist code (pseudonymous)", "string"),
+    Column("session_number", "Session number within the patient's treatment", "integer", ">=1"),
+    Column("phase", "Treatment phase", "string", PHASES),
+]
+_RATER = [
+    Column("rater", "Rater (username)", "string"),
+    Column("purpose", "Purpose of the rater's assignment", "string", PURPOSES),
+]
+_STATUS = [
+    Column("rating_status", "Status of the rating", "string", "draft|submitted"),
+    Column("submitted_at", "When the rating was submitted (UTC); empty for drafts", "datetime"),
+]
+
+LONG = [
+    *_KEYS,
+    *_RATER,
+    Column("instrument", "Instrument code", "string"),
+    Column("instrument_version", "Version of the instrument the rating used", "integer", ">=1"),
+    Column("item", "Item code (as in the instrument file)", "string"),
+    Column("subscale", "Subscale of the item; empty when it has none", "string"),
+    Column("score", "Item score as given (raw, not reverse-keyed)", "integer", SCORE_RANGE),
+    *_STATUS,
+]
+
+HOMEWORK = [
+    *_KEYS,
+    Column("kind", "Log item", "string", "reported_completed|assigned_next"),
+    Column("rater", "Rater who logged it; empty for homework assigned next", "string"),
+    Column("homework_type", "Homework type", "string"),
+    Column("completion", "Completed? (reported homework only)", "string", "yes|partly|no"),
+    Column("description", "Short free-text description", "string"),
+    Column("entered_by", "User who entered the entry", "string"),
+    Column("rating_status", "Status of the entry's rating", "string", "draft|submitted"),
+    Column("created_at", "When the entry was made (UTC)", "datetime"),
+]
+
+AUDIT = [
+    Column("event_id", "Audit event number", "integer"),
+    Column("at", "When it happened (UTC)", "datetime"),
+    Column("user", "Acting user; empty for command-line changes", "string"),
+    Column("action", "What was done", "string"),
+    Column("entity_type", "Kind of object changed", "string"),
+    Column("entity_id", "Database id of the object changed", "string"),
+    Column("before", "State before the change (JSON)", "json"),
+    Column("after", "State after the change (JSON)", "json"),
+]
+
+CODEBOOK = [
+    Column("export", "Export kind the column belongs to", "string", "|".join(KINDS)),
+    Column("column", "Column name", "string"),
+    Column("label", "What the column holds", "string"),
+    Column("type", "Data type", "string", "string|integer|number|date|datetime|json"),
+    Column("allowed_values", "Allowed values or range", "string"),
+    Column("anchors", "Verbal anchors of the score points of an item", "string"),
+    Column("scoring_rule", "How a computed score is computed", "string"),
+    Column("instrument", "Instrument the column comes from", "string"),
+    Column("instrument_version", "Version of that instrument", "integer"),
+]
+
+RELIABILITY_LABELS = {
+    "table": "Table of the reliability report the row comes from",
+    "instrument": "Instrument code",
+    "measure": "Item, subscale or scale score the coefficient is about",
+    "kind": "Kind of measure (item, subscale, scale)",
+    "rater_1": "First rater of the pair",
+    "rater_2": "Second rater of the pair",
+    "rater": "Rater (calibration: agreement with the rest of the panel)",
+    "item": "Item of an item-total correlation; empty for the whole scale",
+    "coefficient": "Name of the coefficient",
+    "value": "Value of the coefficient; empty when there is not enough data",
+    "ci_low": "Lower bound of the 95 % confidence interval",
+    "ci_high": "Upper bound of the 95 % confidence interval",
+    "note": "Why a coefficient is missing (not enough data)",
+    "needs_training": "1 when the rater's calibration agreement is below the threshold",
+    "why": "Why the rater is flagged",
+}
+RELIABILITY_TAIL = ("coefficient", "value", "ci_low", "ci_high", "note")
+
+
+def slug(text: str) -> str:
+    """'relapse prevention' -> 'relapse_prevention' (safe column names for R, SPSS, Stata)."""
+    return re.sub(r"[^0-9a-z]+", "_", text.lower()).strip("_")
+
+
+def _item_columns(instruments: Sequence[VersionedInstrument]) -> list[Column]:
+    cols = []
+    for vi in instruments:
+        for item in vi.instrument.items:
+            anchors = "; ".join(f"{p} = {text}" for p, text in sorted(item.anchors.items()))
+            label = item.label + (" (reverse-keyed in scores)" if item.reverse else "")
+            cols.append(
+                Column(
+                    item.code,
+                    label,
+                    "integer",
+                    SCORE_RANGE,
+                    anchors,
+                    "",
+                    vi.instrument.code,
+                    vi.version,
+                )
+            )
+    return cols
+
+
+def _rule_text(instrument: Instrument, rule: ScoringRule) -> str:
+    reverse = [c for c in rule.all_items if instrument.item(c).reverse]
+    flip = SCORE_MAX + SCORE_MIN
+    keyed = f"; reverse-keyed as {flip} - x: {', '.join(reverse)}" if reverse else ""
+    if rule.rule == "mean":
+        what = f"mean of {', '.join(rule.items)}"
+    else:
+        what = (
+            f"mean of {', '.join(rule.previous_items)} of session t-1 (same patient, session "
+            f"number - 1) and {', '.join(rule.current_items)} of session t; missing when session "
+            "t-1 is missing or unrated (never shifted)"
+        )
+    return f"{what}{keyed}; missing when any item is missing. {rule.description}".strip()
+
+
+def _score_columns(
+    instruments: Sequence[VersionedInstrument], rules: Sequence[str] = ("mean",)
+) -> list[Column]:
+    return [
+        Column(
+            rule.code,
+            rule.label,
+            "number",
+            SCORE_RANGE,
+            "",
+            _rule_text(vi.instrument, rule),
+            vi.instrument.code,
+            vi.version,
+        )
+        for vi in instruments
+        for rule in vi.instrument.scores
+        if rule.rule in rules
+    ]
+
+
+def _types(instruments: Sequence[VersionedInstrument], attribute: str) -> list[str]:
+    seen: list[str] = []
+    for vi in instruments:
+        for value in getattr(vi.instrument, attribute):
+            if value not in seen:
+                seen.append(value)
+    return seen
+
+
+def wide_columns(instruments: Sequence[VersionedInstrument]) -> list[Column]:
+    versions = [
+        Column(
+            f"{vi.instrument.code}_version",
+            f"Version of {vi.instrument.code} the rating used",
+            "integer",
+            ">=1",
+            instrument=vi.instrument.code,
+            instrument_version=vi.version,
+        )
+        for vi in instruments
+    ]
+    return [
+        *_KEYS,
+        *_RATER,
+        *_STATUS,
+        *versions,
+        *_item_columns(instruments),
+        *_score_columns(instruments),
+    ]
+
+
+def sessions_columns(
+    instruments: Sequence[VersionedInstrument], resolve: str = "mean"
+) -> list[Column]:
+    how = {
+        "mean": "mean of the included raters' scores",
+        "consensus": "consensus score where recorded, else the mean of the included raters",
+        "main": "score of the main rater",
+    }[resolve]
+    items = [
+        Column(
+            c.name,
+            f"{c.label}: {how}",
+            "number",
+            c.allowed,
+            c.anchors,
+            "",
+            c.instrument,
+            c.instrument_version,
+        )
+        for c in _item_columns(instruments)
+    ]
+    homework = _types(instruments, "homework_types")
+    difficulties = _types(instruments, "difficulty_types")
+    per_rater = "mean over the included raters" if resolve != "main" else "the main rater's count"
+    return [
+        *_KEYS,
+        Column("recorded_on", "Date of the recording", "date"),
+        Column("duration_seconds", "Length of the recording in seconds", "number", ">=0"),
+        Column("n_raters", "Number of included ratings of the session", "integer", ">=0"),
+        Column(
+            "n_consensus_items",
+            "Number of items taken from consensus scores (--resolve consensus)",
+            "integer",
+            ">=0",
+        ),
+        *items,
+        *_score_columns(instruments, ("mean", "cross_session_mean")),
+        Column("phq9", "PHQ-9 total of the session (outcome)", "integer", "0-27"),
+        *[
+            Column(
+                f"hw_reported_{slug(t)}",
+                f"Homework of type '{t}' reported since the last session ({per_rater})",
+                "number",
+                ">=0",
+            )
+            for t in homework
+        ],
+        Column("hw_reported_total", f"Homework reported, all types ({per_rater})", "number"),
+        Column(
+            "hw_completed",
+            f"Reported homework marked completed 'yes' ({per_rater})",
+            "number",
+            ">=0",
+        ),
+        *[
+            Column(
+                f"hw_assigned_{slug(t)}",
+                f"Homework of type '{t}' assigned for the next session (coordinator entries)",
+                "integer",
+                ">=0",
+            )
+            for t in homework
+        ],
+        Column("hw_assigned_total", "Homework assigned for the next session", "integer", ">=0"),
+        *[
+            Column(
+                f"difficulty_{slug(t)}",
+                f"Difficulty '{t}' ticked by any included rater"
+                + (" (main rater only)" if resolve == "main" else ""),
+                "integer",
+                "0|1",
+            )
+            for t in difficulties
+        ],
+    ]
+
+
+RELIABILITY_NUMBERS = ("value", "ci_low", "ci_high", "khat", "q")
+
+
+def _reliability_type(name: str, column: pd.Series) -> str:
+    """By name first: an empty report has untyped (object) columns."""
+    if name in RELIABILITY_NUMBERS or name.startswith("var_"):
+        return "number"
+    if name == "n" or name.startswith("n_") or name == "needs_training":
+        return "integer"
+    if pd.api.types.is_integer_dtype(column):
+        return "integer"
+    return "number" if pd.api.types.is_numeric_dtype(column) else "string"
+
+
+def reliability_columns(frame: pd.DataFrame | None) -> list[Column]:
+    """The columns of the reliability table (known once the report exists)."""
+    if frame is None:
+        return []
+    return [
+        Column(
+            name,
+            RELIABILITY_LABELS.get(name, f"Count or parameter reported with the row: {name}"),
+            _reliability_type(name, frame[name]),
+            "0|1" if name == "needs_training" else "",
+        )
+        for name in frame.columns
+    ]
+
+
+def columns_of(
+    kind: str,
+    instruments: Sequence[VersionedInstrument],
+    resolve: str = "mean",
+    reliability: pd.DataFrame | None = None,
+) -> list[Column]:
+    """The columns of one export kind, in their stable order."""
+    if kind == "long":
+        return LONG
+    if kind == "wide":
+        return wide_columns(instruments)
+    if kind == "sessions":
+        return sessions_columns(instruments, resolve)
+    if kind == "homework":
+        return HOMEWORK
+    if kind == "audit":
+        return AUDIT
+    if kind == "codebook":
+        return CODEBOOK
+    if kind == "reliability":
+        return reliability_columns(reliability)
+    raise ValueError(f"unknown export kind {kind!r}")
+
+
+# ---------------------------------------------------------------------------- tables
+
+
+def _names(columns: Sequence[Column]) -> list[str]:
+    return [c.name for c in columns]
+
+
+def long_table(ratings: pd.DataFrame) -> pd.DataFrame:
+    """One row per rating × item, in the ratings frame's order."""
+    return ratings[_names(LONG)].reset_index(drop=True)
+
+
+def _pivot_items(ratings: pd.DataFrame, index: str, codes: list[str]) -> pd.DataFrame:
+    scores = ratings.pivot_table(
+        index=index, columns="item", values="score", aggfunc="first", sort=False
+    )
+    return scores.reindex(columns=codes)
+
+
+def _keyed_mean(instrument: Instrument, items: pd.DataFrame, codes: list[str]) -> pd.Series:
+    """The mean of the keyed items per row (Instrument.keyed); NaN when any is missing."""
+    keyed = pd.concat(
+        [instrument.keyed(code, items[code].astype("float64")) for code in codes], axis=1
+    )
+    return keyed.mean(axis=1, skipna=False)
+
+
+def _add_mean_scores(
+    out: pd.DataFrame, items: pd.DataFrame, instruments: Sequence[VersionedInstrument]
+) -> None:
+    for vi in instruments:
+        for rule in vi.instrument.scores:
+            if rule.rule == "mean":
+                out[rule.code] = _keyed_mean(vi.instrument, items, rule.items).to_numpy()
+
+
+def wide_table(ratings: pd.DataFrame, instruments: Sequence[VersionedInstrument]) -> pd.DataFrame:
+    """One row per rating: keys, instrument versions, one column per item, mean-rule scores."""
+    columns = wide_columns(instruments)
+    keys = _names([*_KEYS, *_RATER, *_STATUS])
+    if ratings.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in _names(columns)})
+    first = ratings.drop_duplicates("rating_id").set_index("rating_id")
+    out = first[keys].copy()
+    versions = ratings.pivot_table(
+        index="rating_id", columns="instrument", values="instrument_version", aggfunc="first"
+    )
+    for vi in instruments:
+        code = vi.instrument.code
+        column = versions[code] if code in versions else pd.Series(dtype="float64")
+        out[f"{code}_version"] = column.reindex(out.index).astype("Int64")
+    codes = [item.code for vi in instruments for item in vi.instrument.items]
+    items = _pivot_items(ratings, "rating_id", codes).reindex(out.index)
+    for code in codes:
+        out[code] = items[code].astype("Int64")
+    _add_mean_scores(out, items, instruments)
+    return out[_names(columns)].reset_index(drop=True)
+
+
+# ------------------------------------------------------------------ sessions (resolution)
+
+
+def _included(ratings: pd.DataFrame, include_calibration: bool) -> pd.DataFrame:
+    return ratings if include_calibration else ratings[ratings["purpose"] != "calibration"]
+
+
+def resolve_items(
+    ratings: pd.DataFrame,
+    consensus: pd.DataFrame,
+    codes: list[str],
+    resolve: str,
+) -> pd.DataFrame:
+    """Session × item table of resolved scores (see the module docstring)."""
+    if resolve not in RESOLVE_MODES:
+        raise ValueError(f"resolve must be one of {', '.join(RESOLVE_MODES)}")
+    source = ratings[ratings["purpose"] == "main"] if resolve == "main" else ratings
+    resolved = (
+        source.groupby(["session_id", "item"])["score"].mean().unstack("item")
+        if not source.empty
+        else pd.DataFrame()
+    )
+    resolved = resolved.reindex(columns=codes).astype("float64")
+    if resolve == "consensus" and not consensus.empty:
+        agreed = consensus.pivot_table(
+            index="session_id", columns="item", values="score", aggfunc="first"
+        ).reindex(columns=codes)
+        resolved = agreed.astype("float64").combine_first(resolved).reindex(columns=codes)
+    return resolved
+
+
+def _consensus_counts(consensus: pd.DataFrame, codes: list[str], resolve: str) -> pd.Series:
+    if resolve != "consensus" or consensus.empty:
+        return pd.Series(dtype="int64")
+    return consensus[consensus["item"].isin(codes)].groupby("session_id").size()
+
+
+def cross_session_mean(
+    instrument: Instrument, rule: ScoringRule, rows: pd.DataFrame, items: pd.DataFrame
+) -> pd.Series:
+    """StHAR-style total: previous items of session t-1 (same patient) with current items of t.
+
+    ``rows`` has ``patient`` and ``session_number`` per session (index = session_id);
+    ``items`` the resolved item scores with the same index. Session t-1 is looked up by exact
+    session number, so a gap gives a missing total instead of a shifted one.
+    """
+    previous = items[rule.previous_items].copy()
+    previous.index = pd.MultiIndex.from_arrays(
+        [rows["patient"].to_numpy(), rows["session_number"].to_numpy() + 1]
+    )
+    wanted = pd.MultiIndex.from_arrays([rows["patient"].to_numpy(), rows["session_number"]])
+    before = previous.reindex(wanted)
+    before.index = rows.index
+    combined = pd.concat([before, items[rule.current_items]], axis=1)
+    return _keyed_mean(instrument, combined, [*rule.previous_items, *rule.current_items])
+
+
+def _per_rater_mean(
+    counts: pd.DataFrame, raters_of: pd.DataFrame, index: pd.Index, columns: list[str]
+) -> pd.DataFrame:
+    """Mean over the session's included ratings of per-rating counts (0 when a rating has none)."""
+    full = raters_of[["rating_id", "session_id"]].merge(
+        counts, left_on="rating_id", right_index=True, how="left"
+    )
+    full[columns] = full[columns].fillna(0)
+    return full.groupby("session_id")[columns].mean().reindex(index)
+
+
+def _homework_columns(
+    homework: pd.DataFrame,
+    ratings_used: pd.DataFrame,
+    index: pd.Index,
+    types: list[str],
+) -> pd.DataFrame:
+    out = pd.DataFrame(index=index)
+    reported_cols = [f"hw_reported_{slug(t)}" for t in types]
+    reported = homework[
+        (homework["kind"] == "reported_completed")
+        & homework["rating_id"].isin(ratings_used["rating_id"])
+    ]
+    counts = pd.crosstab(reported["rating_id"], reported["homework_type"]).reindex(
+        columns=types, fill_value=0
+    )
+    counts.columns = reported_cols
+    counts["hw_reported_total"] = counts.sum(axis=1)
+    done = reported[reported["completion"] == "yes"].groupby("rating_id").size()
+    counts["hw_completed"] = done.reindex(counts.index, fill_value=0)
+    names = [*reported_cols, "hw_reported_total", "hw_completed"]
+    out[names] = _per_rater_mean(counts, ratings_used, index, names)
+    assigned = homework[homework["kind"] == "assigned_next"]
+    table = pd.crosstab(assigned["session_id"], assigned["homework_type"]).reindex(
+        index=index, columns=types, fill_value=0
+    )
+    for t in types:
+        out[f"hw_assigned_{slug(t)}"] = table[t].astype("int64")
+    out["hw_assigned_total"] = table.sum(axis=1).astype("int64")
+    return out
+
+
+def _difficulty_columns(
+    difficulties: pd.DataFrame, ratings_used: pd.DataFrame, index: pd.Index, types: list[str]
+) -> pd.DataFrame:
+    ticked = difficulties[difficulties["rating_id"].isin(ratings_used["rating_id"])].merge(
+        ratings_used[["rating_id", "session_id"]], on="rating_id"
+    )
+    table = (pd.crosstab(ticked["session_id"], ticked["difficulty_type"]) > 0).astype("int64")
+    table = table.reindex(columns=types, fill_value=0).reindex(index, fill_value=0)
+    rated = index.isin(ratings_used["session_id"])
+    out = pd.DataFrame(index=index)
+    for t in types:
+        out[f"difficulty_{slug(t)}"] = table[t].astype("Int64").where(rated, pd.NA)
+    return out
+
+
+def sessions_table(
+    ratings: pd.DataFrame,
+    sessions: pd.DataFrame,
+    instruments: Sequence[VersionedInstrument],
+    *,
+    resolve: str = "mean",
+    include_calibration: bool = False,
+    consensus: pd.DataFrame | None = None,
+    homework: pd.DataFrame | None = None,
+    difficulties: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The analysis dataset: one row per eligible session (see the module docstring)."""
+    consensus = consensus if consensus is not None else empty_consensus()
+    homework = homework if homework is not None else empty_homework()
+    difficulties = difficulties if difficulties is not None else empty_difficulties()
+    eligible = sessions[sessions["status"] == "eligible"]
+    rows = eligible.sort_values(["patient", "session_number", "session_id"], kind="mergesort")
+    rows = rows.set_index("session_id", drop=False)
+    rows.index.name = None
+    used = _included(ratings, include_calibration)
+    used = used[used["session_id"].isin(rows.index)]
+    codes = [item.code for vi in instruments for item in vi.instrument.items]
+    items = resolve_items(used, consensus, codes, resolve).reindex(rows.index)
+    ratings_used = used.drop_duplicates("rating_id")[["rating_id", "session_id", "purpose"]]
+    if resolve == "main":
+        ratings_used = ratings_used[ratings_used["purpose"] == "main"]
+    out = rows[["session_id", "patient", "therapist", "session_number", "phase"]].copy()
+    out["recorded_on"] = rows["recorded_on"]
+    out["duration_seconds"] = rows["duration_seconds"].astype("float64")
+    n_raters = used.drop_duplicates("rating_id").groupby("session_id").size()
+    out["n_raters"] = n_raters.reindex(rows.index, fill_value=0).astype("int64")
+    out["n_consensus_items"] = (
+        _consensus_counts(consensus, codes, resolve).reindex(rows.index, fill_value=0)
+    ).astype("int64")
+    for code in codes:
+        out[code] = items[code]
+    _add_mean_scores(out, items, instruments)
+    for vi in instruments:
+        for rule in vi.instrument.scores:
+            if rule.rule == "cross_session_mean":
+                out[rule.code] = cross_session_mean(vi.instrument, rule, rows, items)
+    out["phq9"] = rows["phq9"].astype("Int64")
+    types = _types(instruments, "homework_types")
+    out = out.join(_homework_columns(homework, ratings_used, rows.index, types))
+    kinds = _types(instruments, "difficulty_types")
+    out = out.join(_difficulty_columns(difficulties, ratings_used, rows.index, kinds))
+    return out[_names(sessions_columns(instruments, resolve))].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------- other kinds
+
+HOMEWORK_INPUT = [
+    "entry_id",
+    "session_id",
+    "patient",
+    "therapist",
+    "session_number",
+    "phase",
+    "kind",
+    "rating_id",
+    "rater",
+    "homework_type",
+    "completion",
+    "description",
+    "entered_by",
+    "rating_status",
+    "created_at",
+]
+
+
+def empty_homework() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in HOMEWORK_INPUT})
+
+
+def empty_difficulties() -> pd.DataFrame:
+    return pd.DataFrame({"rating_id": pd.Series(dtype="int64"), "difficulty_type": []})
+
+
+def empty_consensus() -> pd.DataFrame:
+    return pd.DataFrame(
+        {"session_id": [], "instrument": [], "item": [], "score": pd.Series(dtype="int64")}
+    )
+
+
+def homework_table(homework: pd.DataFrame, include_drafts: bool = False) -> pd.DataFrame:
+    """One row per homework log entry; entries of draft ratings only with ``include_drafts``."""
+    rows = homework
+    if not include_drafts:
+        rows = rows[rows["rating_status"].isna() | (rows["rating_status"] == "submitted")]
+    rows = rows.sort_values(
+        ["session_id", "kind", "rater", "entry_id"], kind="mergesort", na_position="first"
+    )
+    out = rows[_names(HOMEWORK)].reset_index(drop=True)
+    out["session_number"] = out["session_number"].astype("int64")
+    out["created_at"] = pd.to_datetime(out["created_at"])
+    return out
+
+
+def _json(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def audit_table(events: pd.DataFrame) -> pd.DataFrame:
+    """The audit events, oldest first; ``before`` / ``after`` as JSON text."""
+    out = events.sort_values(["at", "event_id"], kind="mergesort").reset_index(drop=True)
+    out["before"] = [_json(v) for v in out["before"]]
+    out["after"] = [_json(v) for v in out["after"]]
+    out["event_id"] = out["event_id"].astype("int64")
+    out["at"] = pd.to_datetime(out["at"])
+    return out[_names(AUDIT)]
+
+
+def reliability_table(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """The report's tidy tables stacked in long form: ``table``, the key columns of every table
+    (empty where a table has no such key), then coefficient, value, ci_low, ci_high, note."""
+    names: list[str] = []
+    whole: set[str] = set()
+    parts = []
+    for name, frame in frames.items():
+        part = frame.reset_index(drop=True).copy()
+        for column in part.columns:
+            if pd.api.types.is_bool_dtype(part[column]):
+                part[column] = part[column].astype("Int64")
+            if pd.api.types.is_integer_dtype(part[column]):
+                whole.add(column)
+            if column not in names:
+                names.append(column)
+        part.insert(0, "table", name)
+        parts.append(part)
+    heads = [n for n in names if n not in RELIABILITY_TAIL]
+    tail = [n for n in RELIABILITY_TAIL if n in names]
+    if not parts:
+        return pd.DataFrame({"table": pd.Series(dtype=object)})
+    out = pd.concat(parts, ignore_index=True)
+    for column in out.columns:
+        if pd.api.types.is_string_dtype(out[column]) or out[column].dtype == object:
+            out[column] = out[column].astype(object).where(out[column].notna(), None)
+        elif column in whole:  # counts turn float where a table lacks them
+            out[column] = out[column].astype("Int64")
+    return out[["table", *heads, *tail]]
+
+
+def codebook_table(
+    instruments: Sequence[VersionedInstrument],
+    resolve: str = "mean",
+    reliability: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One row per column of every export kind (the sessions columns under ``resolve``)."""
+    rows = []
+    for kind in KINDS:
+        for col in columns_of(kind, instruments, resolve, reliability):
+            rows.append(
+                {
+                    "export": kind,
+                    "column": col.name,
+                    "label": col.label,
+                    "type": col.type,
+                    "allowed_values": col.allowed or None,
+                    "anchors": col.anchors or None,
+                    "scoring_rule": col.rule or None,
+                    "instrument": col.instrument or None,
+                    "instrument_version": col.instrument_version,
+                }
+            )
+    out = pd.DataFrame(rows, columns=_names(CODEBOOK))
+    out["instrument_version"] = out["instrument_version"].astype("Int64")
+    return out

@@ -1,0 +1,213 @@
+"""Writing export tables: CSV (streamed in chunks), xlsx, Parquet, and the companion meta file.
+
+CSV conventions: UTF-8 (a BOM only for Excel), a header row, no index column, ``\\n`` line ends,
+missing values as empty cells, dates as ``YYYY-MM-DD`` and times as ISO 8601 UTC
+(``2024-05-01T10:15:00Z``, microseconds only when present). Text cells that a spreadsheet would
+run as a formula (starting with ``= + - @``, tab or carriage return) get a leading single quote
+(OWASP's advice); numeric columns are never touched, so ``-1.5`` stays a number. The same table
+gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+
+CHUNK_ROWS = 50_000
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+XLSX_MAX_ROWS = 1_048_575
+BOM = "\ufeff".encode()
+
+
+def neutralise(text: str) -> str:
+    """Prefix a single quote to text a spreadsheet would treat as a formula."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _iso_datetime(value: pd.Timestamp | dt.datetime) -> str:
+    stamp = pd.Timestamp(value)
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    text = stamp.strftime("%Y-%m-%dT%H:%M:%S")
+    if stamp.microsecond:
+        text += f".{stamp.microsecond:06d}"
+    return text + "Z"
+
+
+def _cell_text(value: Any) -> str | None:
+    """One distinct value of a text (object) column as written."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if isinstance(value, (pd.Timestamp, dt.datetime)):
+        return _iso_datetime(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, (dict, list)):
+        value = json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return neutralise(str(value))
+
+
+def _format_by_uniques(column: pd.Series, convert: Callable[[Any], str | None]) -> pd.Series:
+    """Convert each distinct value once (columns repeat a lot: codes, items, timestamps)."""
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    converted = np.array([convert(v) for v in uniques] + [None], dtype=object)
+    return pd.Series(converted[codes], index=column.index, dtype=object)
+
+
+def prepare(frame: pd.DataFrame) -> pd.DataFrame:
+    """The table as written to text formats: datetimes ISO, text neutralised, numbers as is."""
+    out = {}
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_datetime64_any_dtype(column):
+            out[name] = _format_by_uniques(column, _iso_datetime)
+        elif pd.api.types.is_bool_dtype(column):
+            out[name] = column.astype("Int64")
+        elif column.dtype == object or isinstance(
+            column.dtype, (pd.StringDtype, pd.CategoricalDtype)
+        ):
+            out[name] = _format_by_uniques(column.astype(object), _cell_text)
+        else:
+            out[name] = column
+    return pd.DataFrame(out, index=frame.index, columns=frame.columns)
+
+
+class _HashingWriter:
+    """Writes bytes to a binary file while hashing the file and its data rows."""
+
+    def __init__(self, target: IO[bytes]) -> None:
+        self.target = target
+        self.file_hash = hashlib.sha256()
+        self.rows_hash = hashlib.sha256()
+
+    def write(self, data: bytes, rows: bool) -> None:
+        self.target.write(data)
+        self.file_hash.update(data)
+        if rows:
+            self.rows_hash.update(data)
+
+
+def _chunks(frame: pd.DataFrame, size: int) -> Iterable[pd.DataFrame]:
+    for start in range(0, len(frame), size):
+        yield frame.iloc[start : start + size]
+
+
+def write_csv(
+    frame: pd.DataFrame,
+    target: IO[bytes],
+    *,
+    excel: bool = False,
+    progress: Callable[[int], None] | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> dict[str, Any]:
+    """Stream ``frame`` as CSV to a binary file in chunks; return rows, columns and hashes.
+
+    Memory beyond the frame itself is bounded by one chunk of formatted text.
+    ``rows_sha256`` hashes the data rows as written (UTF-8, without the BOM and the header).
+    """
+    out = _HashingWriter(target)
+    if excel:
+        out.write(BOM, rows=False)
+    header = io.StringIO()
+    frame.iloc[:0].to_csv(header, index=False, lineterminator="\n")
+    out.write(header.getvalue().encode("utf-8"), rows=False)
+    done = 0
+    for chunk in _chunks(frame, chunk_rows):
+        buffer = io.StringIO()
+        prepare(chunk).to_csv(buffer, header=False, index=False, lineterminator="\n", na_rep="")
+        out.write(buffer.getvalue().encode("utf-8"), rows=True)
+        done += len(chunk)
+        if progress:
+            progress(done)
+    return {
+        "rows": len(frame),
+        "columns": list(map(str, frame.columns)),
+        "rows_sha256": out.rows_hash.hexdigest(),
+        "file_sha256": out.file_hash.hexdigest(),
+    }
+
+
+def _xlsx_value(value: Any) -> Any:
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def write_xlsx(
+    sheets: dict[str, pd.DataFrame],
+    target: IO[bytes],
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """One sheet per table (write-only workbook, bounded memory); text cells neutralised."""
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    book.properties.creator = "rater"
+    book.properties.created = book.properties.modified = dt.datetime(2000, 1, 1)
+    done = 0
+    for name, frame in sheets.items():
+        if len(frame) > XLSX_MAX_ROWS:
+            raise ValueError(f"{name}: {len(frame)} rows do not fit an Excel sheet; use CSV")
+        sheet = book.create_sheet(title=name[:31])
+        sheet.append([str(c) for c in frame.columns])
+        for chunk in _chunks(frame, CHUNK_ROWS):
+            for row in prepare(chunk).itertuples(index=False, name=None):
+                sheet.append([_xlsx_value(v) for v in row])
+            done += len(chunk)
+            if progress:
+                progress(done)
+    book.save(target)
+    return {
+        "rows": {name: len(frame) for name, frame in sheets.items()},
+        "columns": {name: list(map(str, frame.columns)) for name, frame in sheets.items()},
+    }
+
+
+def write_parquet(frame: pd.DataFrame, target: IO[bytes]) -> dict[str, Any]:
+    """Typed columns as they are (no formula neutralisation: Parquet is not a spreadsheet)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+    pq.write_table(table, target)
+    return {"rows": len(frame), "columns": list(map(str, frame.columns))}
+
+
+def meta_path(path: Path) -> Path:
+    """``study.csv`` -> ``study.csv.meta.json``."""
+    return path.with_name(path.name + ".meta.json")
+
+
+def meta_document(
+    version: str, kind: str, fmt: str, options: dict[str, Any], written: dict[str, Any]
+) -> dict[str, Any]:
+    """What an analysis needs to cite exactly the export it used."""
+    return {
+        "tool": "rater",
+        "tool_version": version,
+        "exported_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "kind": kind,
+        "format": fmt,
+        "options": options,
+        **written,
+    }
+
+
+def write_meta(path: Path, document: dict[str, Any]) -> None:
+    path.write_text(
+        json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
