@@ -1,5 +1,300 @@
-"""Allocation: design preview, calibration, progress, sessions."""
+"""Allocation: design preview, calibration, progress, sessions (coordinators only).
 
-from flask import Blueprint
+Views are thin: parse the form, call the service, commit once, render.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from rater.allocation import calibration as calib
+from rater.allocation import service
+from rater.allocation.forms import (
+    AllocationForm,
+    DrawCalibrationForm,
+    GateForm,
+    MoveForm,
+    PickCalibrationForm,
+    RaterChangeForm,
+)
+from rater.auth.decorators import coordinator_required
+from rater.extensions import db
+from rater.rating.models import Assignment
 
 bp = Blueprint("allocation", __name__, url_prefix="/allocation")
+
+
+def _refused(exc: Exception, endpoint: str, **values: object) -> Response:
+    db.session.rollback()
+    flash(f"Refused: {exc}", "error")
+    return redirect(url_for(endpoint, **values))
+
+
+def _form_errors(form) -> str:
+    return "; ".join(
+        f"{form[name].label.text}: {' '.join(errs)}" for name, errs in form.errors.items()
+    )
+
+
+@bp.route("/")
+@coordinator_required
+def index():
+    if request.args:
+        form = AllocationForm(formdata=request.args, meta={"csrf": False})
+        valid = form.validate()
+    else:
+        form = AllocationForm(
+            formdata=None,
+            meta={"csrf": False},
+            double_fraction=service.get_setting(service.SETTING_FRACTION, service.DEFAULT_FRACTION),
+            seed=service.get_setting(service.SETTING_SEED, service.DEFAULT_SEED),
+        )
+        valid = True
+    plan, error = None, None
+    if valid:
+        try:
+            plan = service.plan(
+                form.double_fraction.data, form.seed.data, keep_unstarted=form.keep_unstarted.data
+            )
+        except service.AllocationError as exc:
+            error = str(exc)
+    else:
+        error = _form_errors(form)
+    commit_form = AllocationForm(
+        formdata=None,
+        double_fraction=form.double_fraction.data,
+        seed=form.seed.data,
+        keep_unstarted=form.keep_unstarted.data,
+        digest=plan.digest if plan else "",
+    )
+    return render_template(
+        "allocation/index.html",
+        form=form,
+        commit_form=commit_form,
+        plan=plan,
+        error=error,
+        gate=calib.gate_status(),
+    )
+
+
+@bp.route("/commit", methods=["POST"])
+@coordinator_required
+def commit():
+    form = AllocationForm()
+    if not form.validate():
+        flash(_form_errors(form), "error")
+        return redirect(url_for(".index"))
+    params = {
+        "double_fraction": form.double_fraction.data,
+        "seed": form.seed.data,
+        "keep_unstarted": "y" if form.keep_unstarted.data else "",
+    }
+    try:
+        plan = service.plan(
+            form.double_fraction.data, form.seed.data, keep_unstarted=form.keep_unstarted.data
+        )
+        if plan.digest != form.digest.data:
+            flash("The study changed since the preview; review the new preview.", "error")
+            return redirect(url_for(".index", **params))
+        service.apply_plan(plan)
+    except service.AllocationError as exc:
+        return _refused(exc, ".index", **params)
+    db.session.commit()
+    flash(plan.summary(), "success")
+    return redirect(url_for(".progress"))
+
+
+@bp.route("/progress")
+@coordinator_required
+def progress():
+    days = request.args.get("days", 14, type=int)
+    days = 14 if days is None or days < 0 else min(days, 3650)
+    return render_template("allocation/progress.html", progress=service.progress(days))
+
+
+@bp.route("/sessions")
+@coordinator_required
+def sessions():
+    filters = service.SessionFilters(
+        **{
+            k: request.args.get(k, "").strip()[:64]
+            for k in ("therapist", "patient", "phase", "rater", "state")
+        }
+    )
+    page = request.args.get("page", 1, type=int) or 1
+    result = service.session_page(filters, page=page)
+    query = {k: v for k, v in asdict(filters).items() if v}
+    return render_template("allocation/sessions.html", page=result, filters=filters, query=query)
+
+
+# ----------------------------------------------------------------------------- calibration
+
+
+@bp.route("/calibration")
+@coordinator_required
+def calibration():
+    return render_template(
+        "allocation/calibration.html",
+        gate=calib.gate_status(),
+        sessions=calib.calibration_sessions(),
+        rows=calib.calibration_assignments(),
+        draw_form=DrawCalibrationForm(),
+        pick_form=PickCalibrationForm(),
+        gate_form=_gate_form(),
+    )
+
+
+def _gate_form() -> GateForm:
+    status = calib.gate_status()
+    return GateForm(formdata=None, enabled=status.enabled, threshold=status.threshold)
+
+
+@bp.route("/calibration/draw", methods=["POST"])
+@coordinator_required
+def calibration_draw():
+    form = DrawCalibrationForm()
+    if not form.validate():
+        flash(_form_errors(form), "error")
+        return redirect(url_for(".calibration"))
+    try:
+        codes = calib.draw_sessions(form.n.data, form.seed.data)
+        change = calib.add_calibration_sessions(codes, exclude=form.exclude.data)
+    except service.AllocationError as exc:
+        return _refused(exc, ".calibration")
+    db.session.commit()
+    flash(_calibration_message(change), "success")
+    return redirect(url_for(".calibration"))
+
+
+@bp.route("/calibration/pick", methods=["POST"])
+@coordinator_required
+def calibration_pick():
+    form = PickCalibrationForm()
+    if not form.validate():
+        flash(_form_errors(form), "error")
+        return redirect(url_for(".calibration"))
+    try:
+        change = calib.add_calibration_sessions(form.codes, exclude=form.exclude.data)
+    except service.AllocationError as exc:
+        return _refused(exc, ".calibration")
+    db.session.commit()
+    flash(_calibration_message(change), "success")
+    return redirect(url_for(".calibration"))
+
+
+def _calibration_message(change: calib.CalibrationChange) -> str:
+    return (
+        f"Calibration sessions {', '.join(change.sessions)}: {change.created} assignment(s)"
+        f" created, {change.removed} main assignment(s) removed, {change.excluded} excluded"
+        " from the main pool. Preview the allocation again to rebalance the main design."
+    )
+
+
+@bp.route("/calibration/gate", methods=["POST"])
+@coordinator_required
+def calibration_gate():
+    form = GateForm()
+    if not form.validate():
+        flash(_form_errors(form), "error")
+        return redirect(url_for(".calibration"))
+    try:
+        held = calib.set_gate(form.enabled.data, form.threshold.data)
+    except service.AllocationError as exc:
+        return _refused(exc, ".calibration")
+    db.session.commit()
+    flash(f"Gate settings saved; {held} main assignment(s) held back.", "success")
+    return redirect(url_for(".calibration"))
+
+
+@bp.route("/calibration/release", methods=["POST"])
+@coordinator_required
+def calibration_release():
+    try:
+        n = calib.release_held()
+    except service.AllocationError as exc:
+        return _refused(exc, ".calibration")
+    db.session.commit()
+    flash(f"{n} main assignment(s) released to the raters.", "success")
+    return redirect(url_for(".calibration"))
+
+
+# ----------------------------------------------------------------------------- mid-study
+
+
+@bp.route("/raters")
+@coordinator_required
+def raters():
+    return render_template(
+        "allocation/raters.html",
+        progress=service.progress(),
+        form=_rater_form(),
+    )
+
+
+def _rater_form() -> RaterChangeForm:
+    form = RaterChangeForm()
+    form.rater.choices = [(n, n) for n in service.rater_names()]
+    return form
+
+
+@bp.route("/raters/<any(join, leave):action>", methods=["POST"])
+@coordinator_required
+def rater_change(action: str):
+    form = _rater_form()
+    if not form.validate():
+        flash(_form_errors(form), "error")
+        return redirect(url_for(".raters"))
+    dry_run = not form.confirm.data
+    try:
+        if action == "join":
+            plan = service.rater_joins(form.rater.data, dry_run=dry_run)
+        else:
+            plan = service.rater_leaves(
+                form.rater.data, deactivate=form.deactivate.data, dry_run=dry_run
+            )
+    except service.AllocationError as exc:
+        return _refused(exc, ".raters")
+    if dry_run:
+        db.session.rollback()
+    else:
+        db.session.commit()
+    title = f"{form.rater.data} {'joins' if action == 'join' else 'leaves'} allocation"
+    return render_template(
+        "allocation/change.html",
+        title=title,
+        before=plan.before,
+        after=plan.after,
+        summary=plan.summary(),
+        applied=not dry_run,
+    )
+
+
+@bp.route("/assignments/<int:assignment_id>/move", methods=["GET", "POST"])
+@coordinator_required
+def move(assignment_id: int):
+    a = db.session.get(Assignment, assignment_id)
+    if a is None:
+        abort(404)
+    form = MoveForm()
+    form.rater.choices = [(n, n) for n in service.move_targets(a)]
+    if request.method == "POST":
+        if not form.validate():
+            flash(_form_errors(form), "error")
+            return redirect(url_for(".move", assignment_id=assignment_id))
+        try:
+            result = service.move_assignment(assignment_id, form.rater.data)
+        except service.AllocationError as exc:
+            return _refused(exc, ".move", assignment_id=assignment_id)
+        db.session.commit()
+        return render_template(
+            "allocation/change.html",
+            title=f"Assignment {assignment_id} moved to {form.rater.data}",
+            before=result.before,
+            after=result.after,
+            summary="Moved by hand (audited).",
+            applied=True,
+        )
+    return render_template("allocation/move.html", assignment=a, form=form)

@@ -1,0 +1,395 @@
+"""The calibration round and the gate in front of main rating (flush only, never commit).
+
+Every active rater in allocation rates the same calibration sessions first. The coordinator
+picks them, or draws N stratified by therapist and phase (seeded). Calibration sessions are
+outside the main design; the coordinator may also mark them ``excluded`` with the reason
+"calibration session", as the reference study did.
+
+The gate (settings ``calibration.gate_enabled`` and ``calibration.threshold``): while it is
+enabled and closed, main/double assignments are ``held``. It opens when every calibration
+assignment is finished and the calibration reliability reaches the threshold. Reliability is
+``rater.reliability.report.calibration_icc(frame)``, imported lazily: while that function is
+not available, the gate checks completion only and says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from flask import current_app
+from sqlalchemy import select
+
+from rater import audit
+from rater.allocation.service import (
+    DESIGN_PURPOSES,
+    STARTED,
+    AllocationError,
+    allocation_raters,
+    get_setting,
+    put_setting,
+)
+from rater.auth.models import User
+from rater.extensions import db
+from rater.rating.models import Assignment
+from rater.study.models import Patient, Therapist, TherapySession
+
+GATE_ENABLED = "calibration.gate_enabled"
+GATE_THRESHOLD = "calibration.threshold"
+DEFAULT_THRESHOLD = 0.75
+CALIBRATION_REASON = "calibration session"
+NOT_AVAILABLE = "reliability not available: gate checks completion only"
+DONE = ("submitted", "cannot_rate")
+
+
+class CalibrationError(AllocationError):
+    pass
+
+
+# ----------------------------------------------------------------------------- drawing
+
+
+def stratified_draw(candidates: pd.DataFrame, n: int, seed: int) -> list[str]:
+    """Draw ``n`` session ids spread over therapists, then phases, then patients (pure).
+
+    ``candidates``: columns ``session_id, therapist, phase, patient``. Each therapist gets
+    floor or ceil of its proportional share (largest remainder, seeded ties), each phase
+    within a therapist likewise, and within a stratum sessions of patients not yet drawn come
+    first.
+    """
+    if n > len(candidates):
+        raise CalibrationError(f"only {len(candidates)} sessions can be drawn, not {n}")
+    rng = np.random.default_rng(seed)
+    frame = candidates.sort_values("session_id", kind="mergesort").reset_index(drop=True)
+    chosen: list[str] = []
+    patients: set[str] = set()
+    for therapist, k in _shares(frame["therapist"], n, rng).items():
+        sub = frame[frame["therapist"] == therapist]
+        for phase, m in _shares(sub["phase"], k, rng).items():
+            pool = sub[sub["phase"] == phase]
+            order = rng.permutation(len(pool))
+            picks = sorted(order, key=lambda i: pool["patient"].iloc[i] in patients)[:m]
+            for i in picks:
+                chosen.append(str(pool["session_id"].iloc[i]))
+                patients.add(pool["patient"].iloc[i])
+    return sorted(chosen)
+
+
+def _shares(labels: pd.Series, n: int, rng: np.random.Generator) -> dict[str, int]:
+    """Largest-remainder split of n over the labels, proportional to their counts; ties
+    broken at random; never more than a label has."""
+    sizes = labels.value_counts().sort_index()
+    if n == 0 or sizes.empty:
+        return {}
+    quota = sizes.to_numpy() * n / sizes.sum()
+    base = np.minimum(np.floor(quota).astype(int), sizes.to_numpy())
+    rest = n - int(base.sum())
+    order = np.lexsort((rng.random(len(sizes)), -(quota - base)))
+    for i in order:
+        if rest == 0:
+            break
+        if base[i] < sizes.iloc[i]:
+            base[i] += 1
+            rest -= 1
+    return {str(label): int(k) for label, k in zip(sizes.index, base, strict=True) if k}
+
+
+def _candidates() -> pd.DataFrame:
+    """Eligible sessions that are not calibration sessions and have no started main work."""
+    busy = select(Assignment.session_id).where(
+        (Assignment.purpose == "calibration") | Assignment.status.in_(STARTED)
+    )
+    result = db.session.execute(
+        select(
+            TherapySession.code.label("session_id"),
+            Therapist.code.label("therapist"),
+            TherapySession.phase,
+            Patient.code.label("patient"),
+        )
+        .join(Therapist, TherapySession.therapist_id == Therapist.id)
+        .join(Patient, TherapySession.patient_id == Patient.id)
+        .where(TherapySession.status == "eligible", TherapySession.id.not_in(busy))
+    )
+    return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+
+def draw_sessions(n: int, seed: int = 0) -> list[str]:
+    """Codes of n calibration sessions drawn stratified (writes nothing)."""
+    return stratified_draw(_candidates(), n, seed)
+
+
+# ----------------------------------------------------------------------------- sessions
+
+
+def calibration_sessions() -> list[TherapySession]:
+    ids = select(Assignment.session_id).where(Assignment.purpose == "calibration")
+    return list(
+        db.session.scalars(
+            select(TherapySession).where(TherapySession.id.in_(ids)).order_by(TherapySession.code)
+        )
+    )
+
+
+@dataclass
+class CalibrationChange:
+    sessions: list[str]
+    created: int
+    removed: int
+    excluded: int
+
+
+def add_calibration_sessions(codes: Sequence[str], *, exclude: bool = False) -> CalibrationChange:
+    """Make these sessions calibration sessions rated by every rater in allocation.
+
+    Unstarted main/double assignments of the sessions are removed (re-run the allocation to
+    rebalance); a session with started main work is refused. ``exclude`` marks the sessions
+    excluded from the main pool with the reason "calibration session".
+    """
+    codes = sorted({c.strip() for c in codes if c.strip()})
+    if not codes:
+        raise CalibrationError("no sessions given")
+    found = {
+        s.code: s
+        for s in db.session.scalars(select(TherapySession).where(TherapySession.code.in_(codes)))
+    }
+    missing = [c for c in codes if c not in found]
+    if missing:
+        raise CalibrationError(f"unknown session(s): {', '.join(missing)}")
+    rows = list(
+        db.session.scalars(
+            select(Assignment).where(
+                Assignment.session_id.in_([s.id for s in found.values()]),
+                Assignment.purpose.in_(DESIGN_PURPOSES),
+            )
+        )
+    )
+    started = sorted({a.session.code for a in rows if a.is_started or a.rating is not None})
+    if started:
+        raise CalibrationError(f"main rating already started on: {', '.join(started)}")
+    for a in rows:
+        before = {"session": a.session.code, "rater": a.rater.username, "purpose": a.purpose}
+        audit.record(
+            "assignment.remove", "assignment", a.id, before=before, after={"reason": "calibration"}
+        )
+        db.session.delete(a)
+    db.session.flush()
+    excluded = 0
+    for s in found.values():
+        if exclude and s.status != "excluded":
+            before = {"status": s.status, "exclusion_reason": s.exclusion_reason}
+            s.status, s.exclusion_reason = "excluded", CALIBRATION_REASON
+            audit.record(
+                "session.exclude",
+                "session",
+                s.code,
+                before=before,
+                after={"status": "excluded", "exclusion_reason": CALIBRATION_REASON},
+            )
+            excluded += 1
+    created = _create_calibration_rows([s.id for s in found.values()])
+    return CalibrationChange(codes, created, len(rows), excluded)
+
+
+def ensure_calibration_assignments() -> int:
+    """Every rater in allocation gets every calibration session (e.g. after joining)."""
+    return _create_calibration_rows([s.id for s in calibration_sessions()])
+
+
+def _create_calibration_rows(session_ids: list[int]) -> int:
+    if not session_ids:
+        return 0
+    names = allocation_raters()
+    users = list(db.session.scalars(select(User).where(User.username.in_(names))))
+    have = set(
+        db.session.execute(
+            select(Assignment.session_id, Assignment.rater_id).where(
+                Assignment.session_id.in_(session_ids)
+            )
+        ).all()
+    )
+    created = 0
+    for sid in session_ids:
+        for u in users:
+            if (sid, u.id) in have:
+                continue
+            a = Assignment(session_id=sid, rater_id=u.id, purpose="calibration", status="pending")
+            db.session.add(a)
+            db.session.flush()
+            audit.record(
+                "assignment.create",
+                "assignment",
+                a.id,
+                after={"session_id": sid, "rater": u.username, "purpose": "calibration"},
+            )
+            created += 1
+    return created
+
+
+# ----------------------------------------------------------------------------- the gate
+
+
+@dataclass(frozen=True)
+class GateStatus:
+    enabled: bool
+    threshold: float
+    sessions: int
+    done: int
+    total: int
+    reliability_available: bool
+    reliability: float | None
+    reliability_note: str
+    held: int
+
+    @property
+    def complete(self) -> bool:
+        return self.total > 0 and self.done == self.total
+
+    @property
+    def reliable(self) -> bool:
+        """Reliability condition (true when it cannot be checked: completion only)."""
+        if not self.reliability_available:
+            return True
+        return self.reliability is not None and self.reliability >= self.threshold
+
+    @property
+    def passes(self) -> bool:
+        return not self.enabled or (self.complete and self.reliable)
+
+    def lines(self) -> list[str]:
+        """Plain-text description for the CLI and the page."""
+        state = "off" if not self.enabled else ("open" if self.passes else "closed")
+        out = [
+            f"Calibration gate: {state} (threshold {self.threshold:g});"
+            f" {self.sessions} calibration session(s), {self.done} of {self.total}"
+            " calibration assignments finished.",
+        ]
+        if not self.reliability_available:
+            out.append(NOT_AVAILABLE)
+        elif self.reliability is None:
+            out.append(f"Calibration reliability: not yet available ({self.reliability_note}).")
+        else:
+            out.append(
+                f"Calibration reliability: {self.reliability:.3f} ({self.reliability_note})."
+            )
+        if self.held:
+            out.append(f"{self.held} main assignment(s) held back.")
+        return out
+
+
+def _load_calibration_icc() -> Callable[[pd.DataFrame], tuple[float | None, str]] | None:
+    try:
+        from rater.reliability.report import calibration_icc
+    except ImportError:
+        return None
+    return calibration_icc
+
+
+def calibration_reliability() -> tuple[bool, float | None, str]:
+    """(available, value, note) from the reliability package, or not available."""
+    func = _load_calibration_icc()
+    if func is None:
+        return False, None, NOT_AVAILABLE
+    from rater.rating.frame import ratings_frame
+
+    frame = ratings_frame()
+    frame = frame[frame["purpose"] == "calibration"].reset_index(drop=True)
+    try:
+        value, note = func(frame)
+    except Exception as exc:  # a failing coefficient must not break the coordinator's page
+        current_app.logger.exception("calibration_icc failed")
+        return True, None, f"could not be computed: {exc}"
+    return True, None if value is None else float(value), note
+
+
+def gate_status() -> GateStatus:
+    enabled = bool(get_setting(GATE_ENABLED, False))
+    threshold = float(get_setting(GATE_THRESHOLD, DEFAULT_THRESHOLD))
+    names = allocation_raters()
+    rows = db.session.execute(
+        select(Assignment.session_id, Assignment.status)
+        .join(User, Assignment.rater_id == User.id)
+        .where(Assignment.purpose == "calibration", User.username.in_(names))
+    ).all()
+    held = db.session.scalar(
+        select(db.func.count(Assignment.id)).where(Assignment.status == "held")
+    )
+    available, value, note = calibration_reliability()
+    return GateStatus(
+        enabled=enabled,
+        threshold=threshold,
+        sessions=len({s for s, _ in rows}),
+        done=sum(st in DONE for _, st in rows),
+        total=len(rows),
+        reliability_available=available,
+        reliability=value,
+        reliability_note=note,
+        held=held or 0,
+    )
+
+
+def hold_new_main() -> bool:
+    """Should new main/double assignments start ``held``? (Gate enabled and closed.)"""
+    if not get_setting(GATE_ENABLED, False):
+        return False
+    return not gate_status().passes
+
+
+def set_gate(enabled: bool, threshold: float) -> int:
+    """Store the gate settings; enabling a closed gate holds pending main work. Returns the
+    number of assignments held."""
+    if not -1.0 <= threshold <= 1.0:
+        raise CalibrationError("the threshold must lie between -1 and 1")
+    put_setting(GATE_ENABLED, bool(enabled))
+    put_setting(GATE_THRESHOLD, float(threshold))
+    db.session.flush()
+    if not enabled or gate_status().passes:
+        return 0
+    return _set_status("pending", "held", "assignment.hold")
+
+
+def release_held() -> int:
+    """Held main work becomes pending, once the gate is open (or off)."""
+    status = gate_status()
+    if not status.passes:
+        raise CalibrationError("the calibration gate is closed: " + " ".join(status.lines()))
+    return _set_status("held", "pending", "assignment.release")
+
+
+def _set_status(old: str, new: str, action: str) -> int:
+    rows = list(
+        db.session.scalars(
+            select(Assignment).where(
+                Assignment.status == old, Assignment.purpose.in_(DESIGN_PURPOSES)
+            )
+        )
+    )
+    for a in rows:
+        a.status = new
+        audit.record(action, "assignment", a.id, before={"status": old}, after={"status": new})
+    db.session.flush()
+    return len(rows)
+
+
+@dataclass
+class CalibrationGrid:
+    """Status of every calibration assignment: sessions x raters."""
+
+    sessions: list[str]
+    raters: list[str]
+    status: dict[tuple[str, str], str]
+
+
+def calibration_assignments() -> CalibrationGrid:
+    rows = db.session.execute(
+        select(TherapySession.code, User.username, Assignment.status)
+        .join(TherapySession, Assignment.session_id == TherapySession.id)
+        .join(User, Assignment.rater_id == User.id)
+        .where(Assignment.purpose == "calibration")
+    ).all()
+    return CalibrationGrid(
+        sorted({s for s, _, _ in rows}),
+        sorted({r for _, r, _ in rows}),
+        {(s, r): st for s, r, st in rows},
+    )
