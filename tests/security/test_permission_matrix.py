@@ -1,0 +1,82 @@
+"""Every route of the URL map, as anonymous, rater A, rater B and coordinator.
+
+Rater A owns the objects named in URLs; rater B must never reach them, and no page a rater
+can reach may show PHQ-9 or another rater's note.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rater.extensions import db
+
+
+def test_every_endpoint_is_classified(app, table):
+    endpoints = {endpoint for endpoint, _, _ in table.routes(app)}
+    unclassified = sorted(endpoints - set(table.ACCESS))
+    assert not unclassified, f"add these endpoints to tests/security/route_table.py: {unclassified}"
+    stale = sorted(set(table.ACCESS) - endpoints)
+    assert not stale, f"these table entries name no endpoint any more: {stale}"
+
+
+def _walk(app, table, world, role):
+    """(endpoint, method, expected, got, status, body) for every route, GETs before POSTs."""
+    client = app.test_client()
+    user = None if role == "anonymous" else world.user(role)
+    results = []
+    plan = [
+        (endpoint, method)
+        for endpoint, _, methods in table.routes(app)
+        for method in sorted(methods, key=lambda m: m != "GET")
+    ]
+    # GETs first; destructive POSTs (delete, logout) last, so the others find their objects.
+    plan.sort(key=lambda item: (item[1] != "GET", item[0].endswith(("delete", "logout"))))
+    with app.test_request_context():
+        from flask import url_for
+
+        urls = {e: url_for(e, **table.ACCESS[e].values(world)) for e, _ in plan}
+    for endpoint, method in plan:
+        table.log_in_as(client, user)
+        response = client.open(urls[endpoint], method=method)
+        got = table.outcome(response)
+        if got == "ok" and method == "GET" and response.status_code >= 400:
+            got = f"ok-but-{response.status_code}"
+        expected = table.ACCESS[endpoint].expected(role)
+        body = response.get_data(as_text=True) if response.mimetype != "audio/ogg" else ""
+        results.append((endpoint, method, expected, got, response.status_code, body))
+        db.session.rollback()
+    return results
+
+
+@pytest.mark.parametrize("role", ["anonymous", "rater_a", "rater_b", "coordinator"])
+def test_permission_matrix(app, table, world, role):
+    results = _walk(app, table, world, role)
+    wrong = [
+        f"{method} {endpoint}: expected {expected}, got {got} ({status})"
+        for endpoint, method, expected, got, status, _ in results
+        if expected != got
+    ]
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("role", ["rater_a", "rater_b"])
+def test_no_page_a_rater_reaches_shows_phq9_or_anothers_notes(app, table, world, role):
+    for endpoint, method, _, got, _, body in _walk(app, table, world, role):
+        if got != "ok":
+            continue
+        lowered = body.lower()
+        assert "phq" not in lowered, f"{method} {endpoint} shows PHQ-9 to a rater"
+        if role == "rater_b":
+            assert table.NOTE_OF_A not in body, f"{method} {endpoint} shows rater A's note"
+
+
+def test_rater_b_cannot_touch_rater_a_rating(app, table, world):
+    """Beyond status codes: B's attempts leave A's rating exactly as it was."""
+    from rater.rating.models import Rating
+
+    before = (world.rating_a.status, world.rating_a.version, len(world.rating_a.scores))
+    _walk(app, table, world, "rater_b")
+    db.session.expire_all()
+    rating = db.session.get(Rating, world.rating_a.id)
+    assert (rating.status, rating.version, len(rating.scores)) == before
+    assert [n.text for n in rating.notes] == [table.NOTE_OF_A]
