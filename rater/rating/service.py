@@ -1,25 +1,269 @@
-"""Rating services (flush, never commit)."""
+"""Rating services: the queue, starting, loading, submitting and flagging ratings (flush only).
+
+The views call these and commit once at the end of the request.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from dataclasses import dataclass, field
+from typing import Any
 
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import aliased, joinedload, selectinload
+
+from rater import audit
 from rater.auth.models import User
 from rater.extensions import db
-from rater.rating.models import Assignment
-from rater.study.models import TherapySession
+from rater.instruments import Instrument
+from rater.rating.models import Assignment, HomeworkEntry, Rating
+from rater.study.instrument_store import current_versions, instrument_of
+from rater.study.models import Patient, TherapySession
+from rater.timeutil import utcnow
+
+QUEUE_STATUSES = ("pending", "in_progress", "submitted")
 
 
-def queue_for(user: User) -> list[Assignment]:
-    """The rater's open assignments (held and flagged ones are not shown)."""
+class RatingStateError(Exception):
+    """An action that the rating's current state does not allow (e.g. editing a locked one)."""
+
+
+class MissingItems(RatingStateError):
+    """Submitting with required items unscored; ``items`` lists (code, label) of each."""
+
+    def __init__(self, items: list[tuple[str, str]]) -> None:
+        self.items = items
+        names = ", ".join(f"{code} ({label})" for code, label in items)
+        super().__init__(f"Please score every required item before submitting. Missing: {names}")
+
+
+@dataclass
+class Queue:
+    to_do: list[Assignment] = field(default_factory=list)
+    in_progress: list[Assignment] = field(default_factory=list)
+    submitted: list[Assignment] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return len(self.to_do) + len(self.in_progress) + len(self.submitted)
+
+    @property
+    def done(self) -> int:
+        return len(self.submitted)
+
+    @property
+    def next(self) -> Assignment | None:
+        """The session to work on next: an unfinished one first, then the first to do."""
+        return (self.in_progress or self.to_do or [None])[0]
+
+
+def queue_for(user: User) -> Queue:
+    """The rater's queue in one query; held and flagged assignments are not part of it."""
+    rows = db.session.scalars(
+        select(Assignment)
+        .join(TherapySession, Assignment.session_id == TherapySession.id)
+        .join(Patient, TherapySession.patient_id == Patient.id)
+        .where(Assignment.rater_id == user.id, Assignment.status.in_(QUEUE_STATUSES))
+        .order_by(
+            Assignment.purpose != "calibration",
+            Patient.code,
+            TherapySession.session_number,
+            TherapySession.code,
+        )
+    ).unique()
+    queue = Queue()
+    groups = {
+        "pending": queue.to_do,
+        "in_progress": queue.in_progress,
+        "submitted": queue.submitted,
+    }
+    for assignment in rows:
+        groups[assignment.status].append(assignment)
+    return queue
+
+
+def get_assignment(assignment_id: int) -> Assignment | None:
+    """An assignment with its session and rating (one query)."""
+    return db.session.scalar(
+        select(Assignment)
+        .options(joinedload(Assignment.rating))
+        .where(Assignment.id == assignment_id)
+    )
+
+
+def start_rating(assignment: Assignment) -> Rating:
+    """The assignment's rating, created on first open with the current instruments pinned."""
+    if assignment.rating is not None:
+        return assignment.rating
+    if assignment.status not in ("pending", "in_progress"):
+        raise RatingStateError("This assignment cannot be started.")
+    versions = sorted(current_versions().values(), key=lambda v: v.code)
+    rating = Rating(assignment=assignment, status="draft", instrument_versions=versions)
+    assignment.status = "in_progress"
+    db.session.add(rating)
+    db.session.flush()
+    audit.record(
+        "rating.start",
+        "rating",
+        rating.id,
+        after={
+            "assignment": assignment.id,
+            "instruments": {v.code: v.version for v in rating.instrument_versions},
+        },
+    )
+    return rating
+
+
+def load_rating(rating_id: int) -> Rating:
+    """A rating with everything its page shows, in a fixed number of queries (no N+1)."""
+    return db.session.scalars(
+        select(Rating)
+        .options(
+            selectinload(Rating.scores),
+            selectinload(Rating.notes),
+            selectinload(Rating.difficulties),
+            selectinload(Rating.instrument_versions),
+        )
+        .where(Rating.id == rating_id)
+        .execution_options(populate_existing=True)
+    ).one()
+
+
+def pinned_instruments(rating: Rating) -> list[Instrument]:
+    return [instrument_of(v) for v in rating.instrument_versions]
+
+
+def homework_context(rating: Rating) -> tuple[list[HomeworkEntry], list[HomeworkEntry]]:
+    """(assigned in the previous session, reported by this rater) in one query.
+
+    The first list is what coordinators entered as ``assigned_next`` for the same patient's
+    previous session; the second is this rating's own ``reported_completed`` entries. Nothing of
+    any other rater is ever read.
+    """
+    session = rating.assignment.session
+    previous = aliased(TherapySession)
+    rows = db.session.scalars(
+        select(HomeworkEntry)
+        .outerjoin(previous, HomeworkEntry.session_id == previous.id)
+        .where(
+            or_(
+                HomeworkEntry.rating_id == rating.id,
+                and_(
+                    HomeworkEntry.kind == "assigned_next",
+                    previous.patient_id == session.patient_id,
+                    previous.session_number == session.session_number - 1,
+                ),
+            )
+        )
+        .order_by(HomeworkEntry.created_at, HomeworkEntry.id)
+    )
+    assigned: list[HomeworkEntry] = []
+    reported: list[HomeworkEntry] = []
+    for entry in rows:
+        (assigned if entry.kind == "assigned_next" else reported).append(entry)
+    return assigned, reported
+
+
+def missing_items(rating: Rating) -> list[tuple[str, str]]:
+    """(code, label) of every required item of every pinned instrument not yet scored."""
+    scored = {s.item_code for s in rating.scores}
+    return [
+        (item.code, item.label)
+        for instrument in pinned_instruments(rating)
+        for item in instrument.items
+        if item.required and item.code not in scored
+    ]
+
+
+def ensure_editable(rating: Rating) -> None:
+    if rating.is_locked:
+        raise RatingStateError("This rating is submitted and locked; it can no longer be changed.")
+    if rating.cannot_rate:
+        raise RatingStateError("This session was marked as 'cannot be rated'.")
+
+
+def submit(rating: Rating) -> None:
+    """Lock the rating; every required item must be scored."""
+    ensure_editable(rating)
+    missing = missing_items(rating)
+    if missing:
+        raise MissingItems(missing)
+    rating.status = "submitted"
+    rating.submitted_at = utcnow()
+    rating.version += 1
+    rating.assignment.status = "submitted"
+    audit.record(
+        "rating.submit",
+        "rating",
+        rating.id,
+        after={"scores": {s.item_code: s.score for s in rating.scores}},
+    )
+    db.session.flush()
+
+
+def reopen(rating: Rating, reason: str) -> None:
+    """A coordinator reopens a submitted rating for its rater (audited with the reason)."""
+    if not rating.is_locked:
+        raise RatingStateError("Only a submitted rating can be reopened.")
+    before = {"status": rating.status, "submitted_at": rating.submitted_at.isoformat()}
+    rating.status = "draft"
+    rating.submitted_at = None
+    rating.version += 1
+    rating.assignment.status = "in_progress"
+    audit.record(
+        "rating.reopen",
+        "rating",
+        rating.id,
+        before=before,
+        after={"status": "draft", "reason": reason},
+    )
+    db.session.flush()
+
+
+def _set_flag(rating: Rating, category: str | None, reason: str | None) -> dict[str, Any]:
+    """Set or clear the 'cannot be rated' flag; returns the flag as it was (for the audit)."""
+    before = {
+        "status": rating.assignment.status,
+        "category": rating.cannot_rate_category,
+        "reason": rating.cannot_rate_reason,
+    }
+    rating.cannot_rate = category is not None
+    rating.cannot_rate_category = category
+    rating.cannot_rate_reason = reason
+    rating.version += 1
+    rating.assignment.status = "cannot_rate" if category is not None else "in_progress"
+    return before
+
+
+def mark_cannot_rate(rating: Rating, category: str, reason: str) -> None:
+    """The rater flags the session; the assignment leaves the queue and shows as flagged."""
+    ensure_editable(rating)
+    before = _set_flag(rating, category, reason)
+    after = {"status": "cannot_rate", "category": category, "reason": reason}
+    audit.record(
+        "assignment.cannot_rate", "assignment", rating.assignment_id, before=before, after=after
+    )
+    db.session.flush()
+
+
+def return_to_queue(rating: Rating) -> None:
+    """A coordinator sends a flagged assignment back to its rater (the flag is cleared)."""
+    if not rating.cannot_rate:
+        raise RatingStateError("This assignment is not flagged.")
+    before = _set_flag(rating, None, None)
+    after = {"status": "in_progress"}
+    audit.record(
+        "assignment.unflag", "assignment", rating.assignment_id, before=before, after=after
+    )
+    db.session.flush()
+
+
+def flagged_assignments() -> list[Assignment]:
+    """Assignments a rater marked as 'cannot be rated', for coordinators (one query)."""
     return list(
         db.session.scalars(
             select(Assignment)
-            .join(TherapySession, Assignment.session_id == TherapySession.id)
-            .where(
-                Assignment.rater_id == user.id,
-                Assignment.status.in_(("pending", "in_progress", "submitted")),
-            )
-            .order_by(Assignment.purpose != "calibration", TherapySession.code)
-        )
+            .options(joinedload(Assignment.rating))
+            .where(Assignment.status == "cannot_rate")
+            .order_by(Assignment.id)
+        ).unique()
     )

@@ -1,0 +1,198 @@
+// Autosave queue for the rating page.
+//
+// Every change is queued under a key ("score:GHES_1", "note:<uuid>", "difficulties", ...); a
+// later change to the same key replaces the earlier one but keeps its `base` (the value the
+// server held when the client last knew it), so the server can do a per-field compare-and-set.
+// The queue lives in localStorage: closing the tab and coming back restores unsent changes.
+// Saves are debounced (at most ~2 s after a change), one request at a time; network errors and
+// server errors are retried with exponential backoff; nothing is ever dropped silently.
+
+const DEBOUNCE_MS = 600;
+const MAX_WAIT_MS = 1800;
+const MAX_BACKOFF_MS = 30000;
+
+export class Autosave {
+  constructor({ url, storageKey, version, csrfToken, server, onStatus, onBanner }) {
+    this.url = url;
+    this.storageKey = storageKey;
+    this.version = version;
+    this.csrfToken = csrfToken;
+    this.server = new Map(Object.entries(server)); // key -> value last known on the server
+    this.onStatus = onStatus;
+    this.onBanner = onBanner;
+    this.pending = new Map(); // key -> {change, seq}
+    this.active = 0; // active seconds not yet sent
+    this.seq = 0;
+    this.inFlight = false;
+    this.stopped = false;
+    this.failures = 0;
+    this.timer = null;
+    this.firstUnsentAt = null;
+    this.restore();
+  }
+
+  // Changes left over from a previous visit, oldest first (to re-apply them to the page).
+  restored() {
+    return [...this.pending.entries()].map(([key, entry]) => ({ key, change: entry.change }));
+  }
+
+  queue(key, change, serverValue) {
+    if (this.stopped) return;
+    const previous = this.pending.get(key);
+    const withBase = { ...change };
+    if (serverValue !== undefined) {
+      withBase.base = previous ? previous.change.base : (this.server.has(key) ? this.server.get(key) : null);
+    }
+    this.pending.set(key, { change: withBase, seq: ++this.seq, value: serverValue });
+    this.persist();
+    this.schedule();
+  }
+
+  // Drop a change that never reached the server (e.g. a new note deleted before it was sent).
+  forget(key) {
+    this.pending.delete(key);
+    this.persist();
+  }
+
+  isKnownToServer(key) {
+    return this.server.has(key) && this.server.get(key) !== null;
+  }
+
+  addActive(seconds) {
+    if (this.stopped) return;
+    this.active += seconds;
+    this.persist();
+  }
+
+  hasUnsent() {
+    return this.pending.size > 0 || this.inFlight;
+  }
+
+  schedule(delay = DEBOUNCE_MS) {
+    if (this.stopped) return;
+    const now = Date.now();
+    if (this.firstUnsentAt === null) this.firstUnsentAt = now;
+    const wait = Math.min(delay, Math.max(0, this.firstUnsentAt + MAX_WAIT_MS - now));
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.flush(), wait);
+    this.onStatus('saving');
+  }
+
+  async flush({ keepalive = false } = {}) {
+    if (this.stopped || this.inFlight) return;
+    clearTimeout(this.timer);
+    if (this.pending.size === 0 && this.active < 1) {
+      this.firstUnsentAt = null;
+      return;
+    }
+    const sent = [...this.pending.entries()].map(([key, e]) => ({ key, seq: e.seq, change: e.change, value: e.value }));
+    const active = Math.floor(this.active);
+    const changes = sent.map((s) => s.change);
+    if (active > 0) changes.push({ op: 'active', seconds: active });
+    this.inFlight = true;
+    this.onStatus('saving');
+    let response;
+    try {
+      response = await fetch(this.url, {
+        method: 'POST',
+        credentials: 'same-origin',
+        keepalive,
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-CSRFToken': this.csrfToken },
+        body: JSON.stringify({ base_version: this.version, changes }),
+      });
+    } catch (err) {
+      this.inFlight = false;
+      return this.retry('network');
+    }
+    this.inFlight = false;
+    let body = {};
+    try { body = await response.json(); } catch (err) { body = {}; }
+    if (response.ok) return this.saved(sent, active, body);
+    if (response.status === 409 && body.conflicts) return this.stop('conflict', body.error);
+    if (response.status === 423) return this.stop('locked', body.error, true);
+    if (response.status === 400 && body.problems) {
+      // A change the server cannot understand would block the queue forever: drop the batch.
+      sent.forEach((s) => this.pending.get(s.key)?.seq === s.seq && this.pending.delete(s.key));
+      this.persist();
+      this.onBanner('error', `Some changes could not be saved: ${body.problems.join('; ')}`);
+      return this.onStatus('error');
+    }
+    if (response.status === 401) this.onBanner('error', 'Your login has expired. Log in again in another tab; your changes are kept here and will be saved.');
+    if (response.status === 403 || response.status === 404) return this.stop('error', body.error || 'This rating can no longer be saved.');
+    return this.retry('server');
+  }
+
+  saved(sent, active, body) {
+    this.failures = 0;
+    this.version = body.version;
+    this.active -= active;
+    for (const s of sent) {
+      this.server.set(s.key, s.value === undefined ? null : s.value);
+      const now = this.pending.get(s.key);
+      if (!now) continue;
+      if (now.seq === s.seq) this.pending.delete(s.key);
+      else if (s.value !== undefined) now.change.base = s.value; // changed again meanwhile
+    }
+    this.persist();
+    if (body.others_changed) this.onBanner('info', 'This rating was also changed in another tab or window. Reload to see those changes.');
+    if (this.pending.size > 0) {
+      this.firstUnsentAt = null;
+      return this.schedule(0);
+    }
+    this.firstUnsentAt = null;
+    this.onStatus('saved');
+  }
+
+  retry(reason) {
+    this.failures += 1;
+    const delay = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (this.failures - 1));
+    this.onStatus('retrying', { delay, reason });
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.flush(), delay);
+  }
+
+  retryNow() {
+    if (this.stopped || this.inFlight || !this.hasUnsent()) return;
+    this.failures = 0;
+    this.flush();
+  }
+
+  stop(state, message, clear = false) {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (clear) this.discard();
+    this.onStatus(state);
+    this.onBanner(state, message);
+  }
+
+  discard() {
+    this.pending.clear();
+    this.active = 0;
+    localStorage.removeItem(this.storageKey);
+  }
+
+  persist() {
+    try {
+      if (this.pending.size === 0 && this.active < 1) {
+        localStorage.removeItem(this.storageKey);
+        return;
+      }
+      localStorage.setItem(this.storageKey, JSON.stringify({
+        pending: [...this.pending.entries()].map(([key, e]) => [key, e.change, e.value]),
+        active: this.active,
+      }));
+    } catch (err) {
+      // Storage full or disabled: the in-memory queue still saves; nothing more to do here.
+    }
+  }
+
+  restore() {
+    let stored = null;
+    try { stored = JSON.parse(localStorage.getItem(this.storageKey) || 'null'); } catch (err) { stored = null; }
+    if (!stored) return;
+    for (const [key, change, value] of stored.pending || []) {
+      this.pending.set(key, { change, seq: ++this.seq, value });
+    }
+    this.active = Number(stored.active) || 0;
+  }
+}
