@@ -36,6 +36,7 @@ from rater.rating.models import (
 from rater.study.models import InstrumentVersion, Patient, Therapist, TherapySession
 
 FORMATS = ("csv", "xlsx", "parquet")
+REPORT_MODULE = "rater.reliability.report"  # imported lazily: optional until it lands
 
 
 class ExportUnavailable(Exception):
@@ -143,15 +144,12 @@ def audit_frame() -> pd.DataFrame:
 
 def reliability_frames(ratings: pd.DataFrame, versioned) -> dict[str, pd.DataFrame]:
     """The reliability report's tables; ExportUnavailable until that module exists."""
-    try:
-        module = importlib.import_module("rater.reliability.report")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("rater.reliability.report",):
-            raise
+    if not reliability_available():
         raise ExportUnavailable(
             "The reliability export is not available yet: the reliability report "
-            "(rater.reliability.report) is not installed in this version."
-        ) from None
+            "(rater.reliability.report) is not part of this version."
+        )
+    module = importlib.import_module(REPORT_MODULE)
     frames = module.report(ratings, [v.instrument for v in versioned]).to_frames()
     return dict(frames)
 
@@ -203,7 +201,7 @@ def available_kinds(options: Options) -> list[str]:
 
 
 def reliability_available() -> bool:
-    return importlib.util.find_spec("rater.reliability.report") is not None
+    return importlib.util.find_spec(REPORT_MODULE) is not None
 
 
 # ---------------------------------------------------------------------------- writing
@@ -227,7 +225,7 @@ def check(kind: str, fmt: str, options: Options) -> None:
     if options.resolve not in tables.RESOLVE_MODES:
         raise ValueError(f"resolve must be one of {', '.join(tables.RESOLVE_MODES)}")
     if kind == "reliability" and not reliability_available():
-        reliability_frames(pd.DataFrame(), [])
+        reliability_frames(pd.DataFrame(), [])  # raises ExportUnavailable
 
 
 def export_to(

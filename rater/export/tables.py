@@ -491,6 +491,13 @@ def _per_rater_mean(
     return full.groupby("session_id")[columns].mean().reindex(index)
 
 
+def _count(frame: pd.DataFrame, index: str, column: str) -> pd.DataFrame:
+    """How often each value of ``column`` occurs per ``index`` (a cheap crosstab)."""
+    if frame.empty:
+        return pd.DataFrame(index=pd.Index([], name=index))
+    return frame.groupby([index, column]).size().unstack(column, fill_value=0)
+
+
 def _homework_columns(
     homework: pd.DataFrame,
     ratings_used: pd.DataFrame,
@@ -503,9 +510,7 @@ def _homework_columns(
         (homework["kind"] == "reported_completed")
         & homework["rating_id"].isin(ratings_used["rating_id"])
     ]
-    counts = pd.crosstab(reported["rating_id"], reported["homework_type"]).reindex(
-        columns=types, fill_value=0
-    )
+    counts = _count(reported, "rating_id", "homework_type").reindex(columns=types, fill_value=0)
     counts.columns = reported_cols
     counts["hw_reported_total"] = counts.sum(axis=1)
     done = reported[reported["completion"] == "yes"].groupby("rating_id").size()
@@ -513,7 +518,7 @@ def _homework_columns(
     names = [*reported_cols, "hw_reported_total", "hw_completed"]
     out[names] = _per_rater_mean(counts, ratings_used, index, names)
     assigned = homework[homework["kind"] == "assigned_next"]
-    table = pd.crosstab(assigned["session_id"], assigned["homework_type"]).reindex(
+    table = _count(assigned, "session_id", "homework_type").reindex(
         index=index, columns=types, fill_value=0
     )
     for t in types:
@@ -528,7 +533,7 @@ def _difficulty_columns(
     ticked = difficulties[difficulties["rating_id"].isin(ratings_used["rating_id"])].merge(
         ratings_used[["rating_id", "session_id"]], on="rating_id"
     )
-    table = (pd.crosstab(ticked["session_id"], ticked["difficulty_type"]) > 0).astype("int64")
+    table = (_count(ticked, "session_id", "difficulty_type") > 0).astype("int64")
     table = table.reindex(columns=types, fill_value=0).reindex(index, fill_value=0)
     rated = index.isin(ratings_used["session_id"])
     out = pd.DataFrame(index=index)

@@ -1,5 +1,109 @@
-"""Coordinator downloads."""
+"""Coordinator downloads: every export kind as CSV, xlsx or Parquet, with its meta file.
 
-from flask import Blueprint
+Downloads are GETs (they change nothing); the options come from the query string.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+from flask import Blueprint, Response, abort, render_template, request
+
+from rater.auth.decorators import coordinator_required
+from rater.errors import render_error
+from rater.export import service
+from rater.export.tables import KINDS, RESOLVE_MODES
 
 bp = Blueprint("export", __name__, url_prefix="/export")
+
+DESCRIPTIONS = {
+    "long": "One row per rating × item: the tidy ratings table (re-importable).",
+    "wide": "One row per rating: one column per item, with scale and subscale scores.",
+    "sessions": "The analysis dataset: one row per eligible session, items resolved across "
+    "raters, GHES score, StH-A, StH-R, StHAR total, PHQ-9, homework and difficulties.",
+    "homework": "One row per homework log entry.",
+    "reliability": "The reliability report's pair, summary, design, calibration and "
+    "consistency tables in long form.",
+    "codebook": "One row per column of every export: label, type, allowed values, anchors, "
+    "scoring rules, instrument versions.",
+    "audit": "Every audit event: who changed what, and when.",
+}
+MEDIA_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "parquet": "application/vnd.apache.parquet",
+}
+
+
+def _options() -> service.Options:
+    resolve = request.args.get("resolve", "mean")
+    if resolve not in RESOLVE_MODES:
+        abort(400)
+    return service.Options(
+        include_drafts=request.args.get("include_drafts") == "1",
+        include_calibration=request.args.get("include_calibration") == "1",
+        resolve=resolve,
+        excel=request.args.get("excel") == "1",
+    )
+
+
+@bp.get("/")
+@coordinator_required
+def downloads():
+    options = _options()
+    return render_template(
+        "export/downloads.html",
+        kinds=[(k, DESCRIPTIONS[k]) for k in KINDS],
+        available=set(service.available_kinds(options)),
+        options=options,
+        resolve_modes=RESOLVE_MODES,
+        query={k: v for k, v in request.args.items() if k in _OPTION_NAMES},
+    )
+
+
+_OPTION_NAMES = ("include_drafts", "include_calibration", "resolve", "excel")
+
+
+FMT = "<any(csv, xlsx, parquet):fmt>"
+
+
+def _write(kind: str, fmt: str) -> tuple[bytes, dict] | tuple[None, object]:
+    """The file's bytes and meta document, or None and an error response."""
+    if kind not in (*KINDS, "all"):
+        abort(404)
+    buffer = io.BytesIO()
+    try:
+        document = service.export_to(kind, fmt, buffer, _options())
+    except service.ExportUnavailable as exc:
+        return None, render_error(404, str(exc))
+    except ValueError as exc:
+        return None, render_error(400, str(exc))
+    return buffer.getvalue(), document
+
+
+@bp.get(f"/download/<kind>.{FMT}")
+@coordinator_required
+def download(kind: str, fmt: str):
+    data, document = _write(kind, fmt)
+    if data is None:
+        return document
+    return Response(
+        data,
+        mimetype=MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="rater-{kind}.{fmt}"'},
+    )
+
+
+@bp.get(f"/meta/<kind>.{FMT}.json")
+@coordinator_required
+def meta(kind: str, fmt: str):
+    """The companion meta document of a download (the same options give the same hashes)."""
+    data, document = _write(kind, fmt)
+    if data is None:
+        return document
+    return Response(
+        json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+        mimetype="application/json",
+        headers={"Content-Disposition": f'attachment; filename="rater-{kind}.{fmt}.meta.json"'},
+    )

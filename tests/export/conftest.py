@@ -1,0 +1,191 @@
+"""A small hand-built study for the export tests, and a helper that reads CSV with R."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from rater.extensions import db
+
+UMLAUTS = "Übung für Gefühle – Spaziergang"
+SUBMITTED = datetime(2024, 3, 1, 9, 30, 15, 123456)
+
+# session code, patient, number, status, phq9
+SESSIONS = [
+    ("P01-S01", "P01", 1, "eligible", 21),
+    ("P01-S02", "P01", 2, "eligible", 19),
+    ("P01-S04", "P01", 4, "eligible", None),  # session 3 is missing
+    ("P02-S01", "P02", 1, "eligible", 12),
+    ("P02-S02", "P02", 2, "eligible", 10),
+    ("P02-S03", "P02", 3, "excluded", 9),
+    ("P03-S01", "P03", 1, "eligible", 15),  # calibration session
+]
+# session code, rater, purpose, status
+RATINGS = [
+    ("P01-S01", "ra", "main", "submitted"),
+    ("P01-S01", "rb", "double", "submitted"),
+    ("P01-S02", "ra", "main", "submitted"),
+    ("P01-S04", "rb", "main", "submitted"),
+    ("P02-S01", "rb", "main", "submitted"),
+    ("P02-S02", "ra", "main", "draft"),
+    ("P03-S01", "ra", "calibration", "submitted"),
+    ("P03-S01", "rb", "calibration", "submitted"),
+]
+
+
+def score_for(session: str, rater: str, position: int) -> int:
+    """A fixed, varied score per session, rater and item position."""
+    return (sum(map(ord, session)) + 3 * (rater == "rb") + position) % 5
+
+
+@dataclass
+class Study:
+    coordinator: object
+    raters: dict
+    sessions: dict
+    ratings: dict
+    versions: dict
+
+
+def add_sessions(factory) -> dict:
+    found = {}
+    for code, patient, number, status, phq9 in SESSIONS:
+        found[code] = factory.session(code, patient, "T1", number, status, None, phq9)
+    return found
+
+
+def add_raters(factory) -> dict:
+    return {name: factory.user(name, "rater") for name in ("ra", "rb")}
+
+
+def build_study(factory, drafts_partial: bool = True) -> Study:
+    from rater.rating.models import (
+        Assignment,
+        ConsensusScore,
+        HomeworkEntry,
+        ItemScore,
+        Rating,
+        RatingDifficulty,
+    )
+    from rater.study.instrument_store import instrument_of, sync_instruments
+
+    versions = {v.code: v for v in sync_instruments()}
+    coordinator = factory.user("coord", "coordinator")
+    raters = add_raters(factory)
+    sessions = add_sessions(factory)
+    ratings = {}
+    for code, name, purpose, status in RATINGS:
+        assignment = Assignment(
+            session_id=sessions[code].id,
+            rater_id=raters[name].id,
+            purpose=purpose,
+            status="submitted" if status == "submitted" else "in_progress",
+        )
+        db.session.add(assignment)
+        db.session.flush()
+        rating = Rating(
+            assignment_id=assignment.id,
+            status=status,
+            submitted_at=SUBMITTED if status == "submitted" else None,
+        )
+        rating.instrument_versions = list(versions.values())
+        position = 0
+        for _code, version in sorted(versions.items()):
+            for item in instrument_of(version).items:
+                position += 1
+                if status == "draft" and drafts_partial and position % 2:
+                    continue
+                rating.scores.append(
+                    ItemScore(
+                        instrument_version_id=version.id,
+                        item_code=item.code,
+                        score=score_for(code, name, position),
+                    )
+                )
+        db.session.add(rating)
+        db.session.flush()
+        ratings[(code, name)] = rating
+    s1, s2 = ratings[("P01-S01", "ra")], ratings[("P01-S01", "rb")]
+    entries = [
+        (s1, "reported_completed", "behavioural", "yes", UMLAUTS),
+        (s1, "reported_completed", "cognitive", "partly", '=HYPERLINK("x")'),
+        (s2, "reported_completed", "behavioural", "yes", "Spaziergang"),
+        (ratings[("P02-S02", "ra")], "reported_completed", "cognitive", "no", "draft entry"),
+    ]
+    for rating, kind, htype, completion, text in entries:
+        db.session.add(
+            HomeworkEntry(
+                session_id=rating.assignment.session_id,
+                rating_id=rating.id,
+                entered_by_id=rating.assignment.rater_id,
+                kind=kind,
+                homework_type=htype,
+                completion=completion,
+                description=text,
+            )
+        )
+    db.session.add(
+        HomeworkEntry(
+            session_id=sessions["P01-S01"].id,
+            rating_id=None,
+            entered_by_id=coordinator.id,
+            kind="assigned_next",
+            homework_type="self-monitoring",
+            description="Stimmungstagebuch führen",
+        )
+    )
+    db.session.add(RatingDifficulty(rating_id=s1.id, difficulty_type="lack of time"))
+    db.session.add(RatingDifficulty(rating_id=s2.id, difficulty_type="negative events"))
+    db.session.add(
+        ConsensusScore(
+            session_id=sessions["P01-S01"].id,
+            instrument_version_id=versions["GHES"].id,
+            item_code="GHES_1",
+            score=4,
+            decided_by_id=coordinator.id,
+        )
+    )
+    db.session.commit()
+    return Study(coordinator, raters, sessions, ratings, versions)
+
+
+@pytest.fixture
+def study(factory) -> Study:
+    return build_study(factory)
+
+
+# ---------------------------------------------------------------------------- R
+
+R_SCRIPT = """
+args <- commandArgs(trailingOnly = TRUE)
+d <- read.csv(args[1], fileEncoding = args[3], stringsAsFactors = FALSE,
+              na.strings = "", check.names = FALSE)
+cat(paste(names(d), sapply(d, function(x) class(x)[1]), sep = "\\t"), sep = "\\n")
+write.csv(d, args[2], row.names = FALSE, na = "", fileEncoding = "UTF-8")
+"""
+
+
+def read_with_r(path: Path, tmp_path: Path, bom: bool = False) -> tuple[dict, pd.DataFrame]:
+    """R's read.csv of the file: the class of every column, and the data R read (via CSV)."""
+    script = tmp_path / "read.R"
+    script.write_text(R_SCRIPT, encoding="utf-8")
+    back = tmp_path / f"{path.stem}.from-r.csv"
+    encoding = "UTF-8-BOM" if bom else "UTF-8"
+    done = subprocess.run(
+        ["Rscript", "--vanilla", str(script), str(path), str(back), encoding],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    classes = dict(line.split("\t") for line in done.stdout.splitlines() if "\t" in line)
+    return classes, pd.read_csv(back, keep_default_na=False, na_values=[""], dtype=str)
+
+
+needs_r = pytest.mark.skipif(shutil.which("Rscript") is None, reason="Rscript is not installed")
