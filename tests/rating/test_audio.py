@@ -1,0 +1,129 @@
+"""Audio streaming: Range requests, conditional requests, and no way out of the audio folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rater.extensions import db
+from tests.rating.helpers import build_study, login_as
+
+AUDIO = Path(__file__).resolve().parents[2] / "audio" / "demo-session-a.ogg"
+
+
+@pytest.fixture
+def audio_url(client, auth, factory) -> str:
+    study = build_study(factory)
+    login_as(client, auth, "rater")
+    return f"/assignments/{study.id}/audio"
+
+
+def test_whole_file(client, audio_url):
+    response = client.get(audio_url)
+    data = AUDIO.read_bytes()
+    assert response.status_code == 200
+    assert response.data == data
+    assert response.headers["Accept-Ranges"] == "bytes"
+    assert response.headers["Content-Type"] == "audio/ogg"
+    assert response.headers["Content-Length"] == str(len(data))
+    assert response.headers["ETag"] and response.headers["Last-Modified"]
+    assert "private" in response.headers["Cache-Control"]
+
+
+@pytest.mark.parametrize(
+    ("header", "start", "end"),
+    [("bytes=0-99", 0, 99), ("bytes=1000-", 1000, None), ("bytes=-500", -500, None)],
+)
+def test_ranges(client, audio_url, header, start, end):
+    data = AUDIO.read_bytes()
+    size = len(data)
+    first = start if start >= 0 else size + start
+    last = size - 1 if end is None else end
+    response = client.get(audio_url, headers={"Range": header})
+    assert response.status_code == 206
+    assert response.headers["Content-Range"] == f"bytes {first}-{last}/{size}"
+    assert response.headers["Content-Length"] == str(last - first + 1)
+    assert response.data == data[first : last + 1]
+
+
+def test_range_far_into_the_file_reads_only_those_bytes(client, audio_url):
+    size = AUDIO.stat().st_size
+    response = client.get(audio_url, headers={"Range": f"bytes={size - 10}-{size + 100}"})
+    assert response.status_code == 206
+    assert len(response.data) == 10
+    assert response.headers["Content-Range"] == f"bytes {size - 10}-{size - 1}/{size}"
+
+
+def test_unsatisfiable_range(client, audio_url):
+    size = AUDIO.stat().st_size
+    response = client.get(audio_url, headers={"Range": f"bytes={size + 10}-"})
+    assert response.status_code == 416
+    assert response.headers["Content-Range"] == f"bytes */{size}"
+    assert response.data == b""
+
+
+def test_if_none_match_gives_304(client, audio_url):
+    etag = client.get(audio_url).headers["ETag"]
+    response = client.get(audio_url, headers={"If-None-Match": etag})
+    assert response.status_code == 304
+    assert response.data == b""
+    assert client.get(audio_url, headers={"If-None-Match": '"other"'}).status_code == 200
+
+
+def test_if_modified_since_gives_304(client, audio_url):
+    modified = client.get(audio_url).headers["Last-Modified"]
+    assert client.get(audio_url, headers={"If-Modified-Since": modified}).status_code == 304
+
+
+def test_if_range(client, audio_url):
+    etag = client.get(audio_url).headers["ETag"]
+    same = client.get(audio_url, headers={"Range": "bytes=0-9", "If-Range": etag})
+    assert same.status_code == 206 and len(same.data) == 10
+    changed = client.get(audio_url, headers={"Range": "bytes=0-9", "If-Range": '"stale"'})
+    assert changed.status_code == 200  # the file changed: the whole file, not a stale piece
+    assert len(changed.data) == AUDIO.stat().st_size
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../pyproject.toml",
+        "../../etc/passwd",
+        "..%2Fpyproject.toml",
+        "%2e%2e/pyproject.toml",
+        "/etc/passwd",
+        str(AUDIO),  # absolute, even inside the folder
+        "sub/../../pyproject.toml",
+        "..\\pyproject.toml",
+        "demo-session-a.ogg\x00.txt",
+        "",
+    ],
+)
+def test_path_traversal_refused(client, auth, factory, path):
+    study = build_study(factory)
+    study.assignment.session.audio_path = path
+    db.session.commit()
+    login_as(client, auth, "rater")
+    response = client.get(f"/assignments/{study.id}/audio")
+    assert response.status_code == 404
+    assert b"root:" not in response.data and b"[project]" not in response.data
+
+
+@pytest.mark.parametrize(
+    "url", ["/assignments/1/audio/../../../etc/passwd", "/audio/..%2f..%2fetc"]
+)
+def test_no_url_reaches_files_outside(client, auth, factory, url):
+    build_study(factory)
+    login_as(client, auth, "rater")
+    response = client.get(url)
+    assert response.status_code == 404
+    assert b"root:" not in response.data
+
+
+def test_coordinator_session_audio_streams_ranges(client, auth, factory):
+    study = build_study(factory)
+    login_as(client, auth, "coordinator")
+    url = f"/sessions/{study.assignment.session_id}/audio"
+    response = client.get(url, headers={"Range": "bytes=0-99"})
+    assert response.status_code == 206 and len(response.data) == 100

@@ -1,0 +1,253 @@
+"""Autosave: idempotent retries, per-field version checks, locks, validation and audit events."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from rater.audit import AuditEvent
+from rater.extensions import db
+from rater.rating.models import HomeworkEntry, Note, Rating
+from tests.rating.helpers import VISITORS, build_study, login_as, started
+
+
+@pytest.fixture
+def rated(client, auth, factory):
+    """The assigned rater logged in with a started rating; returns (url, rating)."""
+    study = build_study(factory)
+    rating = started(study.assignment)
+    login_as(client, auth, "rater")
+    return f"/assignments/{study.id}/autosave", rating
+
+
+def save(client, url, base_version, *changes):
+    return client.post(url, json={"base_version": base_version, "changes": list(changes)})
+
+
+def saved(client, url, base_version, *changes) -> dict:
+    response = save(client, url, base_version, *changes)
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def fresh(rating: Rating) -> Rating:
+    db.session.expire_all()
+    return db.session.get(Rating, rating.id)
+
+
+def test_scores_notes_homework_difficulties_position_active(client, rated):
+    url, rating = rated
+    response = save(
+        client,
+        url,
+        1,
+        {"op": "score", "item": "GHES_1", "value": 3, "base": None},
+        {"op": "note.put", "client_id": "n-1", "seconds": 12.34, "text": "reviews diary"},
+        {
+            "op": "homework.put",
+            "client_id": "h-1",
+            "homework_type": "behavioural",
+            "completion": "partly",
+            "description": "walks",
+        },
+        {"op": "difficulties", "values": ["lack of time", "negative events"]},
+        {"op": "position", "seconds": 65.5},
+        {"op": "active", "seconds": 30},
+    )
+    assert response.status_code == 200, response.json
+    assert response.json["version"] == 2 and response.json["applied"] == 6
+    assert response.json["others_changed"] is False
+    r = fresh(rating)
+    assert {s.item_code: s.score for s in r.scores} == {"GHES_1": 3}
+    assert [(n.client_id, n.audio_seconds, n.text) for n in r.notes] == [
+        ("n-1", 12.34, "reviews diary")
+    ]
+    entry = db.session.scalar(select(HomeworkEntry).where(HomeworkEntry.rating_id == r.id))
+    assert (entry.kind, entry.homework_type, entry.completion) == (
+        "reported_completed",
+        "behavioural",
+        "partly",
+    )
+    assert sorted(d.difficulty_type for d in r.difficulties) == ["lack of time", "negative events"]
+    assert r.audio_position == 65.5 and r.active_seconds == 30
+
+
+def test_a_retried_save_never_duplicates(client, rated):
+    url, _rating = rated
+    batch = [
+        {"op": "note.put", "client_id": "n-1", "seconds": 5, "text": "a", "base": None},
+        {"op": "score", "item": "GHES_2", "value": 1, "base": None},
+        {
+            "op": "homework.put",
+            "client_id": "h-1",
+            "homework_type": "cognitive",
+            "completion": None,
+            "description": "",
+            "base": None,
+        },
+    ]
+    first = save(client, url, 1, *batch)
+    retry = save(client, url, 1, *batch)  # the answer to the first was lost; same batch again
+    assert first.status_code == 200 and retry.status_code == 200
+    assert retry.json["applied"] == 0
+    assert retry.json["version"] == first.json["version"] == 2
+    assert db.session.query(Note).count() == 1
+    assert db.session.query(HomeworkEntry).count() == 1
+    events = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "score.change"))
+    assert len(list(events)) == 1
+
+
+def test_another_tab_cannot_overwrite_newer_changes(client, rated):
+    url, rating = rated
+    saved(client, url, 1, {"op": "score", "item": "GHES_1", "value": 2, "base": None})
+    # A second tab still at version 1, believing GHES_1 is unscored:
+    stale = save(client, url, 1, {"op": "score", "item": "GHES_1", "value": 4, "base": None})
+    assert stale.status_code == 409
+    assert "changed in another tab" in stale.json["error"]
+    assert stale.json["conflicts"] == ["score:GHES_1"]
+    assert stale.json["version"] == 2
+    assert {s.item_code: s.score for s in fresh(rating).scores} == {"GHES_1": 2}
+    # Without a per-field base, a stale version is a conflict too.
+    bare = save(client, url, 1, {"op": "score", "item": "GHES_1", "value": 4})
+    assert bare.status_code == 409
+
+
+def test_stale_tab_may_still_save_fields_nobody_else_changed(client, rated):
+    url, rating = rated
+    saved(client, url, 1, {"op": "score", "item": "GHES_1", "value": 2, "base": None})
+    other = save(
+        client,
+        url,
+        1,
+        {"op": "score", "item": "GHES_3", "value": 1, "base": None},
+        {"op": "position", "seconds": 100},
+    )
+    assert other.status_code == 200
+    assert other.json["others_changed"] is True and other.json["version"] == 3
+    assert {s.item_code: s.score for s in fresh(rating).scores} == {"GHES_1": 2, "GHES_3": 1}
+
+
+def test_a_conflict_applies_nothing_of_its_batch(client, rated):
+    url, rating = rated
+    saved(client, url, 1, {"op": "score", "item": "GHES_1", "value": 2, "base": None})
+    response = save(
+        client,
+        url,
+        1,
+        {"op": "score", "item": "GHES_4", "value": 0, "base": None},
+        {"op": "score", "item": "GHES_1", "value": 3, "base": None},
+    )
+    assert response.status_code == 409
+    assert {s.item_code for s in fresh(rating).scores} == {"GHES_1"}
+    assert fresh(rating).version == 2
+
+
+def test_note_edit_and_delete_with_bases(client, rated):
+    url, rating = rated
+    put = {"op": "note.put", "client_id": "n", "seconds": 3, "text": "first", "base": None}
+    saved(client, url, 1, put)
+    edit = {**put, "text": "second", "base": {"seconds": 3, "text": "first"}}
+    saved(client, url, 2, edit)
+    # A tab that still thinks the note says "first" cannot delete the edited note.
+    stale = {"op": "note.delete", "client_id": "n", "base": {"seconds": 3, "text": "first"}}
+    assert save(client, url, 2, stale).status_code == 409
+    delete = {"op": "note.delete", "client_id": "n", "base": {"seconds": 3, "text": "second"}}
+    saved(client, url, 3, delete)
+    assert fresh(rating).notes == []
+    assert save(client, url, 4, delete).json["applied"] == 0  # retried delete: nothing to do
+
+
+def test_score_changes_are_audited_old_to_new(client, rated):
+    url, _rating = rated
+    save(client, url, 1, {"op": "score", "item": "StHAR_A1", "value": 1, "base": None})
+    save(client, url, 2, {"op": "score", "item": "StHAR_A1", "value": 4, "base": 1})
+    events = list(
+        db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "score.change").order_by(AuditEvent.id)
+        )
+    )
+    assert [(e.before, e.after) for e in events] == [
+        ({"StHAR_A1": None}, {"StHAR_A1": 1}),
+        ({"StHAR_A1": 1}, {"StHAR_A1": 4}),
+    ]
+    assert all(e.entity_type == "item_score" and e.user_id is not None for e in events)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"op": "score", "item": "GHES_1", "value": 5},
+        {"op": "score", "item": "GHES_1", "value": "3"},
+        {"op": "score", "item": "NOPE", "value": 1},
+        {"op": "note.put", "client_id": "", "seconds": 1, "text": "x"},
+        {"op": "note.put", "client_id": "x", "seconds": -1, "text": "x"},
+        {"op": "homework.put", "client_id": "h", "homework_type": "magic", "description": ""},
+        {"op": "homework.put", "client_id": "h", "homework_type": "cognitive", "completion": "?"},
+        {"op": "difficulties", "values": ["boredom"]},
+        {"op": "position", "seconds": float("inf")},
+        {"op": "active", "seconds": 99999},
+        {"op": "explode"},
+    ],
+)
+def test_invalid_changes_are_refused_and_named(client, rated, change):
+    url, rating = rated
+    response = client.post(
+        url,
+        data=__import__("json")
+        .dumps({"base_version": 1, "changes": [change]})
+        .replace("Infinity", "1e999"),
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert response.json["problems"][0].startswith("change 0:")
+    assert fresh(rating).version == 1
+
+
+@pytest.mark.parametrize("body", [None, [], {"changes": []}, {"base_version": 1, "changes": {}}])
+def test_malformed_envelopes(client, rated, body):
+    url, _ = rated
+    response = client.post(url, json=body)
+    assert response.status_code == 400
+    assert "error" in response.json
+
+
+def test_submitted_rating_refuses_autosave_with_423(client, rated):
+    url, rating = rated
+    r = fresh(rating)
+    r.status = "submitted"
+    r.assignment.status = "submitted"
+    db.session.commit()
+    response = save(client, url, 1, {"op": "score", "item": "GHES_1", "value": 1})
+    assert response.status_code == 423
+    assert "locked" in response.json["error"]
+
+
+@pytest.mark.parametrize("visitor", VISITORS)
+def test_autosave_per_visitor(client, auth, factory, visitor):
+    study = build_study(factory)
+    started(study.assignment)
+    login_as(client, auth, visitor)
+    response = save(
+        client, f"/assignments/{study.id}/autosave", 1, {"op": "position", "seconds": 1}
+    )
+    expected = {"anonymous": 401, "rater": 200, "other": 404, "coordinator": 404}[visitor]
+    assert response.status_code == expected
+    assert response.is_json
+
+
+def test_autosave_needs_the_csrf_header(csrf_app, factory):
+    from tests.conftest import PASSWORD
+
+    client = csrf_app.test_client()
+    study = build_study(factory)
+    started(study.assignment)
+    page = client.get("/login").get_data(as_text=True)
+    token = page.split('name="csrf-token" content="')[1].split('"')[0]
+    client.post("/login", data={"username": "r1", "password": PASSWORD, "csrf_token": token})
+    token = client.get("/queue").get_data(as_text=True).split('name="csrf-token" content="')[1]
+    token = token.split('"')[0]
+    body = {"base_version": 1, "changes": [{"op": "position", "seconds": 2}]}
+    url = f"/assignments/{study.id}/autosave"
+    assert client.post(url, json=body).status_code == 400
+    response = client.post(url, json=body, headers={"X-CSRFToken": token})
+    assert response.status_code == 200 and response.json["version"] == 2
