@@ -1,0 +1,932 @@
+"""The reliability report: the tidy ratings frame -> every coefficient a study reports (pure).
+
+``report(frame, instruments)`` takes the one tidy frame (``rater.rating.frame.ratings_frame()``)
+and the instrument definitions and computes, for every instrument, item, subscale and scale
+score ("measure"):
+
+* per rater pair, over the sessions both rated (main + double, never calibration): n, ICC(A,1),
+  ICC(A,2) with its 95 % CI (the reference study's ICC(2,2)), weighted kappa (items; linear and
+  quadratic) and the mean difference rater_1 - rater_2;
+* across pairs: mean, median and range of the pairs' ICC(A,2);
+* the whole design: ``icc_incomplete`` (REML, Monte-Carlo CIs) and Krippendorff's alpha
+  (interval and ordinal) over all main + double ratings;
+* the calibration round: the ICC across all raters (targets = session x item) and each rater's
+  agreement with the mean of the rest of the panel, flagging who needs more training;
+* internal consistency (Cronbach's alpha, McDonald's omega, corrected item-total
+  correlations) per scale and subscale, on one rating per session (the main rater's).
+
+Minimum-n rule: a coefficient over fewer than ``MIN_SESSIONS`` sessions, or one that is
+undefined because the scores do not vary, is a :class:`NotEnoughData` with the reason — it is
+shown as "not enough data — <reason>", never as a number.
+
+Per-pair ICCs are computed for all pairs x measures at once (batched two-way ANOVA in numpy,
+``stats.icc_two_raters``); weighted kappas likewise from batched confusion matrices.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from rater.instruments import SCORE_MAX, SCORE_MIN, SCORE_POINTS, Instrument
+from rater.reliability import stats
+
+MIN_SESSIONS = 5  # fewer sessions (or targets) than this: "not enough data"
+CALIBRATION_FLAG_ICC = 0.5  # a rater whose ICC(A,1) with the panel is below: needs training
+CALIBRATION_FLAG_MAD = 1.0  # ... or whose mean absolute difference from the panel is above
+PAIR_TYPES = ("ICC(A,1)", "ICC(A,k)")
+KAPPA_WEIGHTS = ("quadratic", "linear")
+# Koo & Li (2016): poor < .5, moderate .5-.75, good .75-.9, excellent > .9
+BANDS: tuple[tuple[float, str], ...] = (
+    (0.5, "poor"),
+    (0.75, "moderate"),
+    (0.9, "good"),
+    (math.inf, "excellent"),
+)
+CALIBRATION = "calibration"
+ALL_ITEMS = "items"  # measure code of the session x item calibration analysis
+
+
+@dataclass(frozen=True)
+class NotEnoughData:
+    """A coefficient that cannot be given honestly, with the reason."""
+
+    reason: str
+
+    def __str__(self) -> str:
+        return f"not enough data — {self.reason}"
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A coefficient with an optional 95 % confidence interval."""
+
+    value: float
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+
+Result = Estimate | NotEnoughData
+
+
+def band(value: float | None) -> str:
+    """Koo & Li (2016) band of an ICC: poor, moderate, good or excellent ('' when None)."""
+    if value is None or math.isnan(value):
+        return ""
+    return next(name for upper, name in BANDS if value < upper or upper == math.inf)
+
+
+def _estimate(value: float, low: float | None = None, high: float | None = None) -> Result:
+    if value is None or math.isnan(value):
+        return NotEnoughData("no variance in the scores")
+    clean = [None if v is None or math.isnan(v) else float(v) for v in (low, high)]
+    return Estimate(float(value), *clean)
+
+
+# --------------------------------------------------------------------------------------
+# measures: items, subscales and scale scores of one rating
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Measure:
+    """Something scored per rating: an item, a subscale mean or a scale score."""
+
+    instrument: str
+    code: str
+    kind: str  # 'item' | 'subscale' | 'score'
+    label: str
+    items: tuple[str, ...]  # keyed items averaged (one item for kind 'item')
+    previous_items: tuple[str, ...] = ()  # cross-session scores: items of session t-1
+
+
+def measures_of(instrument: Instrument) -> list[Measure]:
+    """Items, then scale scores, then subscales not already a score (same items), in file order."""
+    out = [Measure(instrument.code, i.code, "item", i.label, (i.code,)) for i in instrument.items]
+    seen: set[frozenset[str]] = set()
+    for rule in instrument.scores:
+        if rule.rule == "mean":
+            out.append(Measure(instrument.code, rule.code, "score", rule.label, tuple(rule.items)))
+            seen.add(frozenset(rule.items))
+        else:
+            out.append(
+                Measure(
+                    instrument.code,
+                    rule.code,
+                    "score",
+                    rule.label,
+                    tuple(rule.current_items),
+                    tuple(rule.previous_items),
+                )
+            )
+    for sub in instrument.subscales:
+        items = tuple(instrument.subscale_items()[sub.code])
+        if items and frozenset(items) not in seen:
+            out.append(Measure(instrument.code, sub.code, "subscale", sub.label, items))
+    return out
+
+
+RATING_KEYS = ["rating_id", "session_id", "patient", "session_number", "rater", "purpose"]
+
+
+def measure_values(frame: pd.DataFrame, instruments: Sequence[Instrument]) -> pd.DataFrame:
+    """One row per rating x measure: ``RATING_KEYS``, submitted_at, instrument, measure, kind,
+    value.
+
+    Items enter raw; subscale and score means use keyed items (reverse-keyed 4 - x) and are
+    missing when an item is missing.  A cross-session score of a rater at session t uses the
+    same rater's rating of session t-1 of that patient (missing when there is none).
+    """
+    parts = []
+    for instrument in instruments:
+        sub = frame[frame["instrument"] == instrument.code]
+        if sub.empty:
+            continue
+        wide = sub.pivot(index="rating_id", columns="item", values="score").astype(float)
+        wide = wide.reindex(columns=instrument.item_codes)
+        meta = sub.drop_duplicates("rating_id").set_index("rating_id")
+        meta = meta.loc[wide.index, [*RATING_KEYS[1:], "submitted_at"]]
+        keyed = wide.copy()
+        for item in instrument.items:
+            if item.reverse:
+                keyed[item.code] = SCORE_MAX + SCORE_MIN - keyed[item.code]
+        columns = {}
+        for m in measures_of(instrument):
+            if m.kind == "item":
+                columns[m.code] = wide[m.code]
+            elif not m.previous_items:
+                columns[m.code] = keyed[list(m.items)].mean(axis=1, skipna=False)
+            else:
+                columns[m.code] = _cross_session(meta, keyed, m)
+        values = pd.DataFrame(columns, index=wide.index)
+        long = values.rename_axis(columns="measure").stack(future_stack=True).rename("value")
+        long = long.reset_index().join(meta, on="rating_id")
+        long["instrument"] = instrument.code
+        kinds = {m.code: m.kind for m in measures_of(instrument)}
+        long["kind"] = long["measure"].map(kinds)
+        parts.append(long)
+    columns = [*RATING_KEYS, "submitted_at", "instrument", "measure", "kind", "value"]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(parts, ignore_index=True)[columns]
+
+
+def _cross_session(meta: pd.DataFrame, keyed: pd.DataFrame, m: Measure) -> pd.Series:
+    """Mean of ``m.previous_items`` of the rater's rating of session t-1 and ``m.items`` of t."""
+    current = keyed[list(m.items)]
+    previous = keyed[list(m.previous_items)].copy()
+    keys = meta[["patient", "rater", "session_number"]].copy()
+    prev_keys = keys.assign(session_number=keys["session_number"] + 1)  # t-1 seen from t
+    prev_table = pd.concat([prev_keys, previous], axis=1)
+    prev_table = prev_table[meta["purpose"] != CALIBRATION]
+    prev_table = prev_table.drop_duplicates(["patient", "rater", "session_number"])
+    joined = keys.reset_index().merge(
+        prev_table, on=["patient", "rater", "session_number"], how="left"
+    )
+    joined = joined.set_index("rating_id").loc[keyed.index]
+    pooled = pd.concat([joined[list(m.previous_items)], current], axis=1)
+    return pooled.mean(axis=1, skipna=False)
+
+
+# --------------------------------------------------------------------------------------
+# result records
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PairResult:
+    instrument: str
+    measure: str
+    kind: str
+    rater_1: str
+    rater_2: str
+    n: int
+    coefficients: dict[str, Result]  # ICC(A,1), ICC(A,2), kappa_quadratic, kappa_linear, ...
+
+
+@dataclass(frozen=True)
+class PairSummary:
+    instrument: str
+    measure: str
+    kind: str
+    n_pairs: int
+    n_pairs_with_data: int
+    statistics: dict[str, Result]  # mean, median, min, max of the pairs' ICC(A,2)
+
+
+@dataclass(frozen=True)
+class DesignResult:
+    instrument: str
+    measure: str
+    kind: str
+    n_sessions: int
+    n_double: int
+    n_raters: int
+    coefficients: dict[str, Result]
+    details: dict[str, float] = field(default_factory=dict)  # khat, q, variance components
+
+
+@dataclass(frozen=True)
+class CalibrationPanel:
+    instrument: str
+    measure: str
+    n_targets: int
+    raters: tuple[str, ...]
+    coefficients: dict[str, Result]  # ICC(A,1), ICC(A,k)
+
+
+@dataclass(frozen=True)
+class RaterAgreement:
+    instrument: str
+    rater: str
+    n_targets: int
+    coefficients: dict[str, Result]  # ICC(A,1) vs panel mean, mean_difference, mean_abs_diff.
+    needs_training: bool
+    why: str
+
+
+@dataclass(frozen=True)
+class ConsistencyResult:
+    instrument: str
+    measure: str
+    kind: str
+    n_ratings: int
+    coefficients: dict[str, Result]  # cronbach_alpha, omega
+    item_total: dict[str, Result]
+
+
+@dataclass
+class ReliabilityReport:
+    """Everything the dashboard, the CLI and the export show; built by :func:`report`."""
+
+    instruments: list[tuple[str, str]]  # (code, name)
+    measures: list[Measure]
+    pairs: list[PairResult]
+    summaries: list[PairSummary]
+    design: list[DesignResult]
+    calibration_panel: list[CalibrationPanel]
+    calibration_raters: list[RaterAgreement]
+    consistency: list[ConsistencyResult]
+    paired: pd.DataFrame  # one row per double-coded session x measure x pair (for plots)
+    counts: dict[str, int]
+
+    def measure(self, instrument: str, code: str) -> Measure:
+        return next(m for m in self.measures if (m.instrument, m.code) == (instrument, code))
+
+    def summary(self, instrument: str, measure: str) -> PairSummary | None:
+        return _find(self.summaries, instrument, measure)
+
+    def design_result(self, instrument: str, measure: str) -> DesignResult | None:
+        return _find(self.design, instrument, measure)
+
+    def consistency_of(self, instrument: str, measure: str) -> ConsistencyResult | None:
+        return _find(self.consistency, instrument, measure)
+
+    def pairs_of(self, instrument: str, measure: str) -> list[PairResult]:
+        return [p for p in self.pairs if (p.instrument, p.measure) == (instrument, measure)]
+
+    def to_frames(self) -> dict[str, pd.DataFrame]:
+        """Tidy long tables: pairs, pair_summary, design, calibration, consistency."""
+        return _to_frames(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able: the same tables as records (NaN -> null), plus counts and the rules."""
+        tables = {
+            name: [{k: _jsonable(v) for k, v in row.items()} for row in table.to_dict("records")]
+            for name, table in self.to_frames().items()
+        }
+        return {
+            "min_sessions": MIN_SESSIONS,
+            "bands": {name: upper if upper != math.inf else None for upper, name in BANDS},
+            "counts": dict(self.counts),
+            "instruments": [{"code": c, "name": n} for c, n in self.instruments],
+            **tables,
+        }
+
+
+def _find(rows: Iterable[Any], instrument: str, measure: str) -> Any:
+    return next((r for r in rows if (r.instrument, r.measure) == (instrument, measure)), None)
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float | np.floating):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, np.integer | np.bool_):
+        return value.item()
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return str(value)
+
+
+# --------------------------------------------------------------------------------------
+# the report
+# --------------------------------------------------------------------------------------
+
+
+def report(
+    frame: pd.DataFrame, instruments: Sequence[Instrument], *, design: str = "all"
+) -> ReliabilityReport:
+    """Compute the reliability report from the tidy ratings frame (submitted ratings).
+
+    ``design`` chooses the measures that get the design-wide REML coefficients, the one
+    costly part (one model fit each): ``"all"`` (every item, subscale and score; the CLI and
+    the export), ``"scales"`` (subscales and scores only; the dashboard) or ``"none"``.
+    BLAS runs single-threaded meanwhile: the matrices are tiny, and threads only contend.
+    """
+    with threadpool_limits(limits=1):
+        return _report(frame, instruments, design)
+
+
+def _report(
+    frame: pd.DataFrame, instruments: Sequence[Instrument], design: str
+) -> ReliabilityReport:
+    instruments = [i for i in instruments if (frame["instrument"] == i.code).any()] or list(
+        instruments
+    )
+    measures = [m for inst in instruments for m in measures_of(inst)]
+    values = measure_values(frame, instruments)
+    main = values[values["purpose"] != CALIBRATION]
+    paired = pair_table(main)
+    pairs = pair_results(paired, measures)
+    cal = frame[frame["purpose"] == CALIBRATION]
+    panel, agreement = calibration_results(cal, instruments)
+    return ReliabilityReport(
+        instruments=[(i.code, i.name) for i in instruments],
+        measures=measures,
+        pairs=pairs,
+        summaries=pair_summaries(pairs, paired, measures),
+        design=design_results(main, [m for m in measures if _wants_design(m, design)]),
+        calibration_panel=panel,
+        calibration_raters=agreement,
+        consistency=consistency_results(values, instruments),
+        paired=paired,
+        counts={
+            "ratings": int(frame["rating_id"].nunique()),
+            "sessions": int(main["session_id"].nunique()),
+            "double_coded_sessions": int(paired["session_id"].nunique()),
+            "calibration_ratings": int(cal["rating_id"].nunique()),
+            "raters": int(frame["rater"].nunique()),
+        },
+    )
+
+
+def _wants_design(m: Measure, design: str) -> bool:
+    if design not in ("all", "scales", "none"):
+        raise ValueError(f"design must be 'all', 'scales' or 'none', got {design!r}")
+    return design == "all" or (design == "scales" and m.kind != "item")
+
+
+def pair_table(values: pd.DataFrame) -> pd.DataFrame:
+    """Every double-coded session x measure x rater pair (rater_1 < rater_2), both values known."""
+    cols = ["instrument", "measure", "kind", "session_id", "session_number", "patient"]
+    slim = values[[*cols, "rater", "value", "submitted_at"]].dropna(subset=["value"])
+    merged = slim.merge(slim, on=cols, suffixes=("_1", "_2"))
+    merged = merged[merged["rater_1"] < merged["rater_2"]]
+    return merged.reset_index(drop=True)
+
+
+def pair_results(paired: pd.DataFrame, measures: Sequence[Measure]) -> list[PairResult]:
+    """ICC(A,1), ICC(A,2) (+CI), weighted kappas and mean difference per pair x measure."""
+    if paired.empty:
+        return []
+    keys = ["instrument", "measure", "rater_1", "rater_2"]
+    codes = paired.groupby(keys, sort=False).ngroup().to_numpy()
+    a = paired["value_1"].to_numpy(float)
+    b = paired["value_2"].to_numpy(float)
+    iccs = stats.icc_two_raters(a, b, codes, types=PAIR_TYPES)
+    diff = pd.Series(a - b).groupby(codes).agg(["mean", "std"])
+    kappas = {w: batched_weighted_kappa(a, b, codes, w) for w in KAPPA_WEIGHTS}
+    heads = paired[[*keys, "kind"]].groupby(codes, sort=True).first()
+    n = iccs["n"].to_numpy()
+    cols = {c: iccs[c].to_numpy() for c in iccs.columns}
+    means, sds = diff["mean"].to_numpy(), diff["std"].to_numpy()
+    items = {(m.instrument, m.code) for m in measures if m.kind == "item"}
+    out = []
+    for g, head in enumerate(heads.itertuples(index=False)):
+        too_few = _too_few(int(n[g]))
+        coefs: dict[str, Result] = {}
+        for name, col in (("ICC(A,1)", "ICC(A,1)"), ("ICC(A,2)", "ICC(A,k)")):
+            coefs[name] = too_few or _estimate(
+                cols[col][g], cols[f"{col} ci_low"][g], cols[f"{col} ci_high"][g]
+            )
+        if (head.instrument, head.measure) in items:
+            for w in KAPPA_WEIGHTS:
+                coefs[f"kappa_{w}"] = too_few or _estimate(kappas[w][g])
+        half = 1.96 * sds[g] / math.sqrt(n[g]) if n[g] > 1 else math.nan
+        coefs["mean_difference"] = Estimate(
+            float(means[g]), *_opt(means[g] - half, means[g] + half)
+        )
+        out.append(
+            PairResult(
+                head.instrument,
+                head.measure,
+                head.kind,
+                head.rater_1,
+                head.rater_2,
+                int(n[g]),
+                coefs,
+            )
+        )
+    return out
+
+
+def _opt(*values: float) -> list[float | None]:
+    return [None if math.isnan(v) else float(v) for v in values]
+
+
+def _too_few(n: int, what: str = "sessions rated by both") -> NotEnoughData | None:
+    if n < MIN_SESSIONS:
+        return NotEnoughData(f"{n} {what} (minimum {MIN_SESSIONS})")
+    return None
+
+
+def batched_weighted_kappa(
+    a: np.ndarray, b: np.ndarray, groups: np.ndarray, weights: str
+) -> np.ndarray:
+    """Cohen's weighted kappa of many groups at once over the score points 0-4.
+
+    Same definition as ``stats.weighted_kappa`` (weights over all five score points): one
+    confusion matrix per group from a single ``bincount``.  NaN where undefined.
+    """
+    size = len(SCORE_POINTS)
+    m = int(groups.max()) + 1 if len(groups) else 0
+    ia, ib = a.astype(int) - SCORE_MIN, b.astype(int) - SCORE_MIN
+    flat = (groups * size + ia) * size + ib
+    conf = np.bincount(flat, minlength=m * size * size).reshape(m, size, size).astype(float)
+    n = conf.sum(axis=(1, 2))
+    expected = conf.sum(axis=2)[:, :, None] * conf.sum(axis=1)[:, None, :]
+    i, j = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
+    w = np.abs(i - j).astype(float) ** (1 if weights == "linear" else 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = expected / n[:, None, None]
+        dis_exp = (w * expected).sum(axis=(1, 2))
+        kappa = 1 - (w * conf).sum(axis=(1, 2)) / dis_exp
+    return np.where(dis_exp > 0, kappa, np.nan)
+
+
+def pair_summaries(
+    pairs: Sequence[PairResult], paired: pd.DataFrame, measures: Sequence[Measure]
+) -> list[PairSummary]:
+    """Mean, median, min and max of ICC(A,2) across the pairs that have a value."""
+    out = []
+    for m in measures:
+        mine = [p for p in pairs if (p.instrument, p.measure) == (m.instrument, m.code)]
+        values = [
+            p.coefficients["ICC(A,2)"].value
+            for p in mine
+            if isinstance(p.coefficients["ICC(A,2)"], Estimate)
+        ]
+        if values:
+            arr = np.asarray(values)
+            found = {
+                "mean": arr.mean(),
+                "median": np.median(arr),
+                "min": arr.min(),
+                "max": arr.max(),
+            }
+            statistics: dict[str, Result] = {k: Estimate(float(v)) for k, v in found.items()}
+        else:
+            reason = NotEnoughData(
+                f"no rater pair with {MIN_SESSIONS} or more double-coded sessions"
+                if not mine
+                else f"none of {len(mine)} pairs has {MIN_SESSIONS}+ sessions with varying scores"
+            )
+            statistics = dict.fromkeys(("mean", "median", "min", "max"), reason)
+        out.append(PairSummary(m.instrument, m.code, m.kind, len(mine), len(values), statistics))
+    return out
+
+
+DESIGN_COEFFICIENTS = ("ICC(A,1)", "ICC(A,khat)", "ICC(C,1)", "ICC(Q,khat)")
+
+
+def design_results(values: pd.DataFrame, measures: Sequence[Measure]) -> list[DesignResult]:
+    """``icc_incomplete`` and Krippendorff's alpha per measure over main + double ratings."""
+    grouped = dict(list(values.dropna(subset=["value"]).groupby(["instrument", "measure"])))
+    out = []
+    for m in measures:
+        data = grouped.get((m.instrument, m.code), values.iloc[0:0])
+        per_session = data.groupby("session_id")["rater"].nunique()
+        n_double = int((per_session >= 2).sum())
+        coefs: dict[str, Result] = {}
+        details: dict[str, float] = {}
+        too_few = _too_few(n_double, "sessions rated by two or more raters")
+        if too_few:
+            coefs = dict.fromkeys(
+                (*DESIGN_COEFFICIENTS, "alpha_interval", "alpha_ordinal"), too_few
+            )
+        else:
+            coefs, details = _design_coefficients(data)
+        out.append(
+            DesignResult(
+                m.instrument,
+                m.code,
+                m.kind,
+                len(per_session),
+                n_double,
+                int(data["rater"].nunique()),
+                coefs,
+                details,
+            )
+        )
+    return out
+
+
+def _design_coefficients(data: pd.DataFrame) -> tuple[dict[str, Result], dict[str, float]]:
+    coefs: dict[str, Result] = {}
+    details: dict[str, float] = {}
+    try:
+        fit = stats.icc_incomplete(data, target="session_id", rater="rater", score="value")
+    except stats.InsufficientDataError as exc:
+        coefs.update(dict.fromkeys(DESIGN_COEFFICIENTS, NotEnoughData(str(exc))))
+    except (ValueError, np.linalg.LinAlgError) as exc:  # a degenerate fit: say so, no number
+        reason = NotEnoughData(f"the variance-component model could not be fitted ({exc})")
+        coefs.update(dict.fromkeys(DESIGN_COEFFICIENTS, reason))
+    else:
+        for name in DESIGN_COEFFICIENTS:
+            low, high = fit[f"{name}_ci"]
+            coefs[name] = _estimate(fit[name], low, high)
+        details = {
+            k: float(fit[k]) for k in ("khat", "q", "var_target", "var_rater", "var_residual")
+        }
+    table = data.pivot(index="rater", columns="session_id", values="value")
+    for level in ("interval", "ordinal"):
+        coefs[f"alpha_{level}"] = _estimate(stats.krippendorff_alpha(table.to_numpy(), level))
+    return coefs, details
+
+
+# --------------------------------------------------------------------------------------
+# calibration
+# --------------------------------------------------------------------------------------
+
+
+def _calibration_wide(cal: pd.DataFrame) -> pd.DataFrame:
+    """(session, item) x rater table of one instrument's calibration scores, complete rows."""
+    if cal.empty:
+        return pd.DataFrame()
+    wide = cal.pivot(index=["session_id", "item"], columns="rater", values="score")
+    return wide.dropna(axis=0, how="any").astype(float)
+
+
+def _panel(instrument: str, wide: pd.DataFrame) -> CalibrationPanel:
+    raters = tuple(str(r) for r in wide.columns)
+    reason = _too_few(len(wide), "session x item targets rated by every rater")
+    if len(raters) < 2:
+        reason = NotEnoughData(f"{len(raters)} rater(s) in the calibration round (minimum 2)")
+    if reason:
+        coefs: dict[str, Result] = {"ICC(A,1)": reason, "ICC(A,k)": reason}
+    else:
+        table = stats.icc(wide)
+        coefs = {
+            name: _estimate(*table.loc[name, ["ICC", "ci_low", "ci_high"]])
+            for name in ("ICC(A,1)", "ICC(A,k)")
+        }
+    return CalibrationPanel(instrument, ALL_ITEMS, len(wide), raters, coefs)
+
+
+def _rater_agreement(instrument: str, wide: pd.DataFrame) -> list[RaterAgreement]:
+    """Each rater against the mean of the other raters over the complete (session, item) targets."""
+    if wide.shape[1] < 2 or wide.empty:
+        return []
+    values = wide.to_numpy()
+    k = values.shape[1]
+    rest = (values.sum(axis=1, keepdims=True) - values) / (k - 1)
+    groups = np.repeat(np.arange(k)[None, :], len(values), axis=0)
+    iccs = stats.icc_two_raters(values.ravel(), rest.ravel(), groups.ravel(), types=("ICC(A,1)",))
+    out = []
+    for j, rater in enumerate(wide.columns):
+        diff = values[:, j] - rest[:, j]
+        too_few = _too_few(len(values), "session x item targets rated by every rater")
+        icc_value = too_few or _estimate(
+            *iccs.iloc[j][["ICC(A,1)", "ICC(A,1) ci_low", "ICC(A,1) ci_high"]]
+        )
+        mad = float(np.abs(diff).mean())
+        coefs: dict[str, Result] = {
+            "ICC(A,1)": icc_value,
+            "mean_difference": Estimate(float(diff.mean())),
+            "mean_abs_difference": Estimate(mad),
+        }
+        why = []
+        if isinstance(icc_value, Estimate) and icc_value.value < CALIBRATION_FLAG_ICC:
+            why.append(f"ICC(A,1) with the panel {icc_value.value:.2f} < {CALIBRATION_FLAG_ICC}")
+        if mad > CALIBRATION_FLAG_MAD:
+            why.append(f"mean absolute difference {mad:.2f} > {CALIBRATION_FLAG_MAD}")
+        out.append(
+            RaterAgreement(instrument, str(rater), len(values), coefs, bool(why), "; ".join(why))
+        )
+    return out
+
+
+def calibration_results(
+    cal: pd.DataFrame, instruments: Sequence[Instrument]
+) -> tuple[list[CalibrationPanel], list[RaterAgreement]]:
+    panels, agreement = [], []
+    for inst in instruments:
+        wide = _calibration_wide(cal[cal["instrument"] == inst.code])
+        panels.append(_panel(inst.code, wide))
+        agreement.extend(_rater_agreement(inst.code, wide))
+    return panels, agreement
+
+
+def calibration_icc(frame: pd.DataFrame) -> tuple[float | None, str]:
+    """The calibration gate: the lowest ICC(A,1) across instruments, or None and the reason.
+
+    Over the calibration ratings only; targets are session x item, keeping the targets every
+    rater in the round has scored.  None when any instrument has too few targets or raters.
+    """
+    cal = frame[frame["purpose"] == CALIBRATION]
+    if cal.empty:
+        return None, "no calibration ratings submitted yet"
+    results = []
+    for code in sorted(cal["instrument"].unique()):
+        panel = _panel(code, _calibration_wide(cal[cal["instrument"] == code]))
+        value = panel.coefficients["ICC(A,1)"]
+        if isinstance(value, NotEnoughData):
+            return None, f"{code}: {value}"
+        results.append((value.value, code, panel))
+    lowest, code, panel = min(results)
+    return lowest, (
+        f"lowest ICC(A,1) {lowest:.3f} ({code}; {panel.n_targets} session x item targets, "
+        f"{len(panel.raters)} raters)"
+    )
+
+
+# --------------------------------------------------------------------------------------
+# internal consistency
+# --------------------------------------------------------------------------------------
+
+
+def consistency_results(
+    values: pd.DataFrame, instruments: Sequence[Instrument]
+) -> list[ConsistencyResult]:
+    """Alpha, omega and corrected item-total correlations per scale and subscale (main ratings).
+
+    One rating per session: the main rater's.  Items enter keyed.  Cross-session scores are
+    left out (their items come from two sessions).
+    """
+    main = values[(values["purpose"] == "main") & (values["kind"] == "item")]
+    out = []
+    for inst in instruments:
+        items = main[main["instrument"] == inst.code].pivot(
+            index="rating_id", columns="measure", values="value"
+        )
+        for m in measures_of(inst):
+            if m.kind == "item" or m.previous_items or len(m.items) < 2:
+                continue
+            table = items.reindex(columns=list(m.items)).astype(float).dropna()
+            for code in m.items:
+                if inst.item(code).reverse:
+                    table[code] = SCORE_MAX + SCORE_MIN - table[code]
+            out.append(_consistency(m, table))
+    return out
+
+
+def _consistency(m: Measure, table: pd.DataFrame) -> ConsistencyResult:
+    too_few = _too_few(len(table), "complete main ratings")
+    if too_few:
+        coefs: dict[str, Result] = {"cronbach_alpha": too_few, "omega": too_few}
+        return ConsistencyResult(
+            m.instrument, m.code, m.kind, len(table), coefs, dict.fromkeys(m.items, too_few)
+        )
+    coefs = {"cronbach_alpha": _estimate(stats.cronbach_alpha(table))}
+    if len(m.items) >= 3:
+        coefs["omega"] = _estimate(stats.mcdonald_omega(table))
+    else:
+        coefs["omega"] = NotEnoughData("omega needs at least 3 items")
+    r_drop = stats.item_total_correlations(table)
+    item_total = {code: _estimate(float(r_drop[code])) for code in m.items}
+    return ConsistencyResult(m.instrument, m.code, m.kind, len(table), coefs, item_total)
+
+
+# --------------------------------------------------------------------------------------
+# tidy tables
+# --------------------------------------------------------------------------------------
+
+
+def _cells(result: Result) -> dict[str, Any]:
+    if isinstance(result, NotEnoughData):
+        return {"value": math.nan, "ci_low": math.nan, "ci_high": math.nan, "note": str(result)}
+    return {
+        "value": result.value,
+        "ci_low": math.nan if result.ci_low is None else result.ci_low,
+        "ci_high": math.nan if result.ci_high is None else result.ci_high,
+        "note": "",
+    }
+
+
+def _long(
+    rows: Iterable[tuple[dict[str, Any], dict[str, Result]]], columns: list[str]
+) -> pd.DataFrame:
+    records = [
+        {**head, "coefficient": name, **_cells(result)}
+        for head, coefs in rows
+        for name, result in coefs.items()
+    ]
+    columns = [*columns, "coefficient", "value", "ci_low", "ci_high", "note"]
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def _to_frames(rep: ReliabilityReport) -> dict[str, pd.DataFrame]:
+    base = ["instrument", "measure", "kind"]
+    pairs = _long(
+        (
+            (
+                {
+                    "instrument": p.instrument,
+                    "measure": p.measure,
+                    "kind": p.kind,
+                    "rater_1": p.rater_1,
+                    "rater_2": p.rater_2,
+                    "n": p.n,
+                },
+                p.coefficients,
+            )
+            for p in rep.pairs
+        ),
+        [*base, "rater_1", "rater_2", "n"],
+    )
+    summary = _long(
+        (
+            (
+                {
+                    "instrument": s.instrument,
+                    "measure": s.measure,
+                    "kind": s.kind,
+                    "n_pairs": s.n_pairs,
+                    "n_pairs_with_data": s.n_pairs_with_data,
+                },
+                {f"ICC(A,2) {k}": v for k, v in s.statistics.items()},
+            )
+            for s in rep.summaries
+        ),
+        [*base, "n_pairs", "n_pairs_with_data"],
+    )
+    design = _long(
+        (
+            (
+                {
+                    "instrument": d.instrument,
+                    "measure": d.measure,
+                    "kind": d.kind,
+                    "n_sessions": d.n_sessions,
+                    "n_double": d.n_double,
+                    "n_raters": d.n_raters,
+                    **{
+                        k: d.details.get(k, math.nan)
+                        for k in ("khat", "q", "var_target", "var_rater", "var_residual")
+                    },
+                },
+                d.coefficients,
+            )
+            for d in rep.design
+        ),
+        [
+            *base,
+            "n_sessions",
+            "n_double",
+            "n_raters",
+            "khat",
+            "q",
+            "var_target",
+            "var_rater",
+            "var_residual",
+        ],
+    )
+    cal_cols = ["instrument", "measure", "rater", "n_targets", "needs_training", "why"]
+    calibration = _long(
+        [
+            (
+                {
+                    "instrument": c.instrument,
+                    "measure": c.measure,
+                    "rater": "(all raters)",
+                    "n_targets": c.n_targets,
+                    "needs_training": False,
+                    "why": "",
+                },
+                c.coefficients,
+            )
+            for c in rep.calibration_panel
+        ]
+        + [
+            (
+                {
+                    "instrument": r.instrument,
+                    "measure": ALL_ITEMS,
+                    "rater": r.rater,
+                    "n_targets": r.n_targets,
+                    "needs_training": r.needs_training,
+                    "why": r.why,
+                },
+                r.coefficients,
+            )
+            for r in rep.calibration_raters
+        ],
+        cal_cols,
+    )
+    consistency = _long(
+        (
+            (
+                {
+                    "instrument": c.instrument,
+                    "measure": c.measure,
+                    "kind": c.kind,
+                    "item": item,
+                    "n_ratings": c.n_ratings,
+                },
+                coefs,
+            )
+            for c in rep.consistency
+            for item, coefs in [("", c.coefficients)]
+            + [(code, {"item_total_r": r}) for code, r in c.item_total.items()]
+        ),
+        [*base, "item", "n_ratings"],
+    )
+    return {
+        "pairs": pairs,
+        "pair_summary": summary,
+        "design": design,
+        "calibration": calibration,
+        "consistency": consistency,
+    }
+
+
+# --------------------------------------------------------------------------------------
+# a simulated study (benchmarks, tests, trying the report without a database)
+# --------------------------------------------------------------------------------------
+
+
+def simulated_frame(
+    instruments: Sequence[Instrument],
+    n_sessions: int = 200,
+    n_raters: int = 5,
+    double_share: float = 0.4,
+    n_calibration: int = 3,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """A ratings frame (``ratings_frame()`` columns) drawn from a latent-trait model.
+
+    score = clip(round(item intercept + patient + session effect (sign-flipped for
+    reverse-keyed items) + rater bias + noise), 0, 4).  Sessions 1..9 per patient; every
+    session has a main rater, ``double_share`` of them a second one ('double'), pairs of
+    raters cycling so that all pairs overlap about equally; ``n_calibration`` extra sessions
+    are rated by every rater.
+    """
+    rng = np.random.default_rng(seed)
+    raters = [f"rater{i + 1:02d}" for i in range(n_raters)]
+    all_pairs = [(a, b) for i, a in enumerate(raters) for b in raters[i + 1 :]]
+    rows = []
+    n_patients = max(1, n_sessions // 9)
+    patient_effect = rng.normal(0, 0.7, n_patients + 1)
+    bias = dict(zip(raters, rng.normal(0, 0.25, n_raters), strict=True))
+    items = [(inst, item) for inst in instruments for item in inst.items]
+    intercept = rng.uniform(1.4, 2.6, len(items))
+    start = pd.Timestamp("2024-01-01")
+    total = n_sessions + n_calibration
+    for s in range(total):
+        calibration = s >= n_sessions
+        p = n_patients if calibration else s % n_patients
+        number = 9 if calibration else s // n_patients + 1
+        truth = patient_effect[p] + rng.normal(0, 0.5)
+        if calibration:
+            who = [(r, CALIBRATION) for r in raters]
+        elif rng.random() < double_share:
+            a, b = all_pairs[int(rng.integers(len(all_pairs)))]
+            who = [(a, "main"), (b, "double")]
+        else:
+            who = [(raters[int(rng.integers(n_raters))], "main")]
+        when = start + pd.Timedelta(days=int(365 * s / total))
+        for rater, purpose in who:
+            noise = rng.normal(0, 0.6, len(items))
+            for j, (inst, item) in enumerate(items):
+                keyed = -truth if item.reverse else truth
+                score = int(np.clip(round(intercept[j] + keyed + bias[rater] + noise[j]), 0, 4))
+                rows.append(
+                    {
+                        "rating_id": f"S{s:05d}-{rater}",
+                        "session_id": f"S{s:05d}",
+                        "patient": f"P{p:03d}",
+                        "therapist": "T1",
+                        "session_number": number,
+                        "phase": "I" if number < 5 else "II",
+                        "rater": rater,
+                        "purpose": purpose,
+                        "instrument": inst.code,
+                        "instrument_version": 1,
+                        "item": item.code,
+                        "subscale": item.subscale,
+                        "score": score,
+                        "rating_status": "submitted",
+                        "submitted_at": when,
+                    }
+                )
+    frame = pd.DataFrame.from_records(rows)
+    frame["rating_id"] = pd.factorize(frame["rating_id"])[0] + 1
+    return frame
