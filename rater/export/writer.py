@@ -1,6 +1,6 @@
 """Writing export tables: CSV (streamed in chunks), xlsx, Parquet, and the companion meta file.
 
-CSV conventions: UTF-8 (a BOM only for Excel), a header row, no index column, ``\\n`` line ends,
+CSV conventions (RFC 4180): UTF-8 (a BOM only for Excel), a header row, no index column, CRLF,
 missing values as empty cells, dates as ``YYYY-MM-DD`` and times as ISO 8601 UTC
 (``2024-05-01T10:15:00Z``, microseconds only when present). Text cells that a spreadsheet would
 run as a formula (starting with ``= + - @``, tab or carriage return) get a leading single quote
@@ -25,6 +25,8 @@ CHUNK_ROWS = 50_000
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 XLSX_MAX_ROWS = 1_048_575
 BOM = "\ufeff".encode()
+# RFC 4180 line ends; the csv module then also quotes fields holding a bare CR or LF.
+LINE_END = "\r\n"
 
 
 def neutralise(text: str) -> str:
@@ -119,12 +121,12 @@ def write_csv(
     if excel:
         out.write(BOM, rows=False)
     header = io.StringIO()
-    frame.iloc[:0].to_csv(header, index=False, lineterminator="\n")
+    frame.iloc[:0].to_csv(header, index=False, lineterminator=LINE_END)
     out.write(header.getvalue().encode("utf-8"), rows=False)
     done = 0
     for chunk in _chunks(frame, chunk_rows):
         buffer = io.StringIO()
-        prepare(chunk).to_csv(buffer, header=False, index=False, lineterminator="\n", na_rep="")
+        prepare(chunk).to_csv(buffer, header=False, index=False, lineterminator=LINE_END, na_rep="")
         out.write(buffer.getvalue().encode("utf-8"), rows=True)
         done += len(chunk)
         if progress:

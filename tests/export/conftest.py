@@ -160,6 +160,32 @@ def study(factory) -> Study:
     return build_study(factory)
 
 
+def catalogue_csv() -> str:
+    lines = ["session_id,patient,therapist,session_number,status,exclusion_reason,phq9"]
+    for code, patient, number, status, phq9 in SESSIONS:
+        reason = "test" if status == "excluded" else ""
+        lines.append(f"{code},{patient},T1,{number},{status},{reason},{phq9 or ''}")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def restart(factory):
+    """``restart(runner, folder)``: an empty study with the sessions imported and raters added."""
+
+    def restart(runner, folder: Path) -> None:
+        tables = list(reversed(db.metadata.sorted_tables))
+        for table in tables:
+            db.session.execute(table.delete())
+        db.session.commit()
+        path = folder / "catalogue.csv"
+        path.write_text(catalogue_csv(), encoding="utf-8")
+        result = runner.invoke(args=["sessions", "import", str(path)])
+        assert result.exit_code == 0, result.output
+        add_raters(factory)
+
+    return restart
+
+
 # ---------------------------------------------------------------------------- R
 
 R_SCRIPT = """
@@ -188,4 +214,14 @@ def read_with_r(path: Path, tmp_path: Path, bom: bool = False) -> tuple[dict, pd
     return classes, pd.read_csv(back, keep_default_na=False, na_values=[""], dtype=str)
 
 
-needs_r = pytest.mark.skipif(shutil.which("Rscript") is None, reason="Rscript is not installed")
+@pytest.fixture
+def read_r(tmp_path: Path):
+    """``read_r(path, bom=False)``: R's view of a CSV file (skips only when R is absent)."""
+    if shutil.which("Rscript") is None:
+        pytest.skip("Rscript is not installed")
+    return lambda path, bom=False: read_with_r(path, tmp_path, bom)
+
+
+@pytest.fixture
+def umlauts() -> str:
+    return UMLAUTS
