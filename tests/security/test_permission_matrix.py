@@ -56,27 +56,34 @@ def test_permission_matrix(app, table, world, role):
         for endpoint, method, expected, got, status, _ in results
         if expected != got
     ]
+    if role.startswith("rater"):
+        wrong += _blinding_breaches(table, role, results)
+    if role == "rater_b":
+        wrong += _changes_to_rating_a(table, world)
     assert not wrong, "\n".join(wrong)
 
 
-@pytest.mark.parametrize("role", ["rater_a", "rater_b"])
-def test_no_page_a_rater_reaches_shows_phq9_or_anothers_notes(app, table, world, role):
-    for endpoint, method, _, got, _, body in _walk(app, table, world, role):
+def _blinding_breaches(table, role, results) -> list[str]:
+    """No page a rater reaches shows PHQ-9; rater B never sees rater A's note."""
+    breaches = []
+    for endpoint, method, _, got, _, body in results:
         if got != "ok":
             continue
-        lowered = body.lower()
-        assert "phq" not in lowered, f"{method} {endpoint} shows PHQ-9 to a rater"
-        if role == "rater_b":
-            assert table.NOTE_OF_A not in body, f"{method} {endpoint} shows rater A's note"
+        if "phq" in body.lower():
+            breaches.append(f"{method} {endpoint} shows PHQ-9 to a rater")
+        if role == "rater_b" and table.NOTE_OF_A in body:
+            breaches.append(f"{method} {endpoint} shows rater A's note to rater B")
+    return breaches
 
 
-def test_rater_b_cannot_touch_rater_a_rating(app, table, world):
-    """Beyond status codes: B's attempts leave A's rating exactly as it was."""
+def _changes_to_rating_a(table, world) -> list[str]:
+    """Beyond status codes: B's requests left A's rating exactly as it was."""
     from rater.rating.models import Rating
 
-    before = (world.rating_a.status, world.rating_a.version, len(world.rating_a.scores))
-    _walk(app, table, world, "rater_b")
     db.session.expire_all()
     rating = db.session.get(Rating, world.rating_a.id)
-    assert (rating.status, rating.version, len(rating.scores)) == before
-    assert [n.text for n in rating.notes] == [table.NOTE_OF_A]
+    state = (rating.status, rating.version, [s.score for s in rating.scores])
+    notes = [n.text for n in rating.notes]
+    if state == ("draft", 1, [3]) and notes == [table.NOTE_OF_A]:
+        return []
+    return [f"rater B's requests changed rater A's rating: {state} {notes}"]
