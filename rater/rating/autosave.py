@@ -148,10 +148,14 @@ def _lock_and_bump(rating: Rating) -> int:
         .returning(Rating.version),
         execution_options={"synchronize_session": False},
     ).scalar()
+    rating_id = rating.id
     db.session.expire(rating)
     if new_version is None:
-        message = LOCKED_MESSAGE if rating.status == "submitted" else FLAGGED_MESSAGE
-        raise AutosaveRefused(423, message, version=rating.version)
+        current = db.session.get(Rating, rating_id, populate_existing=True)
+        if current is None:
+            raise AutosaveRefused(404, "This rating does not exist.")
+        message = LOCKED_MESSAGE if current.status == "submitted" else FLAGGED_MESSAGE
+        raise AutosaveRefused(423, message, version=current.version)
     return int(new_version)
 
 
