@@ -186,7 +186,7 @@ def paired_groups(draw):
     return parts
 
 
-@SETTINGS
+@settings(max_examples=50, deadline=None)
 @given(paired_groups())
 def test_icc_two_raters_equals_icc_per_group(parts):
     ab = np.vstack(parts)
