@@ -291,6 +291,10 @@ class ReliabilityReport:
     def pairs_of(self, instrument: str, measure: str) -> list[PairResult]:
         return [p for p in self.pairs if (p.instrument, p.measure) == (instrument, measure)]
 
+    def to_text(self) -> str:
+        """Plain text, as ``rater reliability`` prints it."""
+        return to_text(self)
+
     def to_frames(self) -> dict[str, pd.DataFrame]:
         """Tidy long tables: pairs, pair_summary, design, calibration, consistency."""
         return _to_frames(self)
@@ -398,7 +402,7 @@ def pair_results(paired: pd.DataFrame, measures: Sequence[Measure]) -> list[Pair
     if paired.empty:
         return []
     keys = ["instrument", "measure", "rater_1", "rater_2"]
-    codes = paired.groupby(keys, sort=False).ngroup().to_numpy()
+    codes = paired.groupby(keys, sort=True).ngroup().to_numpy()
     a = paired["value_1"].to_numpy(float)
     b = paired["value_2"].to_numpy(float)
     iccs = stats.icc_two_raters(a, b, codes, types=PAIR_TYPES)
@@ -930,3 +934,96 @@ def simulated_frame(
     frame = pd.DataFrame.from_records(rows)
     frame["rating_id"] = pd.factorize(frame["rating_id"])[0] + 1
     return frame
+
+
+# --------------------------------------------------------------------------------------
+# plain text (the CLI)
+# --------------------------------------------------------------------------------------
+
+
+def show(result: Result | None, digits: int = 2, ci: bool = True) -> str:
+    """'0.82 [0.71, 0.90]', '0.82' or 'not enough data — reason' ('–' for None)."""
+    if result is None:
+        return "–"
+    if isinstance(result, NotEnoughData):
+        return str(result)
+    text = f"{result.value:.{digits}f}"
+    if ci and result.ci_low is not None and result.ci_high is not None:
+        text += f" [{result.ci_low:.{digits}f}, {result.ci_high:.{digits}f}]"
+    return text
+
+
+def _banded(result: Result | None) -> str:
+    text = show(result)
+    if isinstance(result, Estimate):
+        text += f" ({band(result.value)})"
+    return text
+
+
+def to_text(rep: ReliabilityReport) -> str:
+    """The report as plain text, one block per instrument, then the calibration round."""
+    c = rep.counts
+    lines = [
+        f"Reliability of {c['ratings']} submitted ratings by {c['raters']} raters: "
+        f"{c['sessions']} sessions in the main design, {c['double_coded_sessions']} double-coded; "
+        f"{c['calibration_ratings']} calibration ratings.",
+        f"Minimum {MIN_SESSIONS} sessions per coefficient. Bands (Koo & Li 2016): poor < .50, "
+        "moderate .50-.75, good .75-.90, excellent > .90.",
+    ]
+    for code, name in rep.instruments:
+        lines += ["", f"{code} — {name}"]
+        for m in (m for m in rep.measures if m.instrument == code):
+            lines += _measure_lines(rep, m)
+        for cons in (x for x in rep.consistency if x.instrument == code):
+            lines.append(
+                f"  internal consistency {cons.measure} (n = {cons.n_ratings}): "
+                f"Cronbach alpha {show(cons.coefficients['cronbach_alpha'])}, "
+                f"omega {show(cons.coefficients['omega'])}"
+            )
+            lines += [f"    item-total r {i}: {show(r)}" for i, r in cons.item_total.items()]
+    lines += ["", "Calibration round (targets = session x item)"]
+    for panel in rep.calibration_panel:
+        lines.append(
+            f"  {panel.instrument}: {len(panel.raters)} raters, {panel.n_targets} targets: "
+            f"ICC(A,1) {_banded(panel.coefficients['ICC(A,1)'])}, "
+            f"ICC(A,k) {_banded(panel.coefficients['ICC(A,k)'])}"
+        )
+        for r in (r for r in rep.calibration_raters if r.instrument == panel.instrument):
+            flag = f"  NEEDS MORE TRAINING: {r.why}" if r.needs_training else ""
+            lines.append(
+                f"    {r.rater}: ICC(A,1) with the panel {show(r.coefficients['ICC(A,1)'])}, "
+                f"mean difference {show(r.coefficients['mean_difference'])}, "
+                f"mean |difference| {show(r.coefficients['mean_abs_difference'])}{flag}"
+            )
+    return "\n".join(lines)
+
+
+def _measure_lines(rep: ReliabilityReport, m: Measure) -> list[str]:
+    s = rep.summary(m.instrument, m.code)
+    d = rep.design_result(m.instrument, m.code)
+    lines = [f"  {m.code} ({m.kind}: {m.label})"]
+    if s is not None:
+        st = s.statistics
+        spread = (
+            f", range {show(st['min'])} to {show(st['max'])}"
+            if isinstance(st["min"], Estimate)
+            else ""
+        )
+        lines.append(
+            f"    pairs: {s.n_pairs_with_data} of {s.n_pairs} with data; ICC(A,2) mean "
+            f"{_banded(st['mean'])}, median {show(st['median'])}{spread}"
+        )
+    if d is not None:
+        co = d.coefficients
+        lines.append(
+            f"    whole design ({d.n_sessions} sessions, {d.n_double} double-coded, "
+            f"{d.n_raters} raters): ICC(Q,khat) {_banded(co['ICC(Q,khat)'])}, ICC(A,1) "
+            f"{show(co['ICC(A,1)'])}, alpha interval {show(co['alpha_interval'])}, "
+            f"ordinal {show(co['alpha_ordinal'])}"
+        )
+    for p in rep.pairs_of(m.instrument, m.code):
+        lines.append(
+            f"    {p.rater_1}-{p.rater_2} n={p.n}: ICC(A,2) {_banded(p.coefficients['ICC(A,2)'])}, "
+            f"mean difference {show(p.coefficients['mean_difference'], ci=False)}"
+        )
+    return lines

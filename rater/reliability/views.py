@@ -1,5 +1,159 @@
-"""Reliability dashboard, disagreements and consensus."""
+"""Reliability dashboard, drill-downs, plots (SVG), disagreements and consensus (coordinators).
 
-from flask import Blueprint
+Everything is computed per request from ``ratings_frame()`` (through
+``consensus.load_report``): nothing cached, so nothing is ever stale.  The dashboard computes
+the design-wide REML coefficients for scales only; the instrument page for every item.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from rater.auth.decorators import coordinator_required
+from rater.extensions import db
+from rater.rating.frame import ratings_frame
+from rater.reliability import consensus, plots
+from rater.reliability.forms import consensus_form, consensus_scores, field_name
+from rater.reliability.report import (
+    BANDS,
+    MIN_SESSIONS,
+    Estimate,
+    ReliabilityReport,
+    band,
+    show,
+)
 
 bp = Blueprint("reliability", __name__, url_prefix="/reliability")
+
+
+def band_of(result: Any) -> str:
+    return band(result.value) if isinstance(result, Estimate) else ""
+
+
+BAND_BADGE = {"poor": "bad", "moderate": "warn", "good": "ok", "excellent": "ok"}
+
+
+@bp.context_processor
+def _helpers() -> dict[str, Any]:
+    return {
+        "show": show,
+        "band_of": band_of,
+        "band_badge": BAND_BADGE,
+        "min_sessions": MIN_SESSIONS,
+        "bands": BANDS,
+        "field_name": field_name,
+    }
+
+
+def _svg(text: str) -> Response:
+    response = Response(text, mimetype="image/svg+xml")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _measure_or_404(rep: ReliabilityReport, instrument: str, measure: str):
+    try:
+        return rep.measure(instrument, measure)
+    except StopIteration:
+        abort(404)
+
+
+def _instrument_report(instrument: str, design: str) -> ReliabilityReport:
+    if instrument not in {i.code for i in consensus.current_instruments()}:
+        abort(404)
+    return consensus.load_report(design=design, instrument=instrument)
+
+
+@bp.route("/")
+@coordinator_required
+def dashboard():
+    rep = consensus.load_report(design="scales")
+    return render_template("reliability/dashboard.html", rep=rep)
+
+
+@bp.route("/instrument/<instrument>")
+@coordinator_required
+def instrument(instrument: str):
+    rep = _instrument_report(instrument, "all")
+    return render_template("reliability/instrument.html", rep=rep, code=instrument)
+
+
+@bp.route("/measure/<instrument>/<measure>")
+@coordinator_required
+def pairs(instrument: str, measure: str):
+    rep = _instrument_report(instrument, "none")
+    m = _measure_or_404(rep, instrument, measure)
+    paired = rep.paired[rep.paired["measure"] == measure]
+    by = request.args.get("by", "month")
+    if by not in ("month", "block"):
+        abort(400)
+    return render_template(
+        "reliability/pairs.html",
+        rep=rep,
+        m=m,
+        pairs=rep.pairs_of(instrument, measure),
+        drift=plots.drift_table(paired, by).to_dict("records"),
+        by=by,
+    )
+
+
+@bp.route("/plot/<instrument>/<measure>/heatmap.svg")
+@coordinator_required
+def heatmap_svg(instrument: str, measure: str):
+    rep = _instrument_report(instrument, "none")
+    m = _measure_or_404(rep, instrument, measure)
+    raters = sorted(set(rep.paired["rater_1"]) | set(rep.paired["rater_2"]))
+    return _svg(plots.heatmap_svg(rep.pairs_of(instrument, measure), raters, m.label))
+
+
+@bp.route("/plot/<instrument>/<measure>/bland-altman/<rater_1>/<rater_2>.svg")
+@coordinator_required
+def bland_altman_svg(instrument: str, measure: str, rater_1: str, rater_2: str):
+    rep = _instrument_report(instrument, "none")
+    m = _measure_or_404(rep, instrument, measure)
+    paired = rep.paired[rep.paired["measure"] == measure]
+    return _svg(plots.bland_altman_svg(paired, rater_1, rater_2, m.label))
+
+
+@bp.route("/plot/<instrument>/<measure>/drift.svg")
+@coordinator_required
+def drift_svg(instrument: str, measure: str):
+    by = request.args.get("by", "month")
+    if by not in ("month", "block"):
+        abort(400)
+    rep = _instrument_report(instrument, "none")
+    m = _measure_or_404(rep, instrument, measure)
+    return _svg(plots.drift_svg(rep.paired[rep.paired["measure"] == measure], m.label, by))
+
+
+@bp.route("/disagreements")
+@coordinator_required
+def disagreements():
+    found = consensus.disagreements(ratings_frame())
+    return render_template(
+        "reliability/disagreements.html", found=found, points=consensus.DISAGREEMENT_POINTS
+    )
+
+
+@bp.route("/consensus/<session_code>", methods=["GET", "POST"])
+@coordinator_required
+def consensus_page(session_code: str):
+    view = consensus.consensus_view(session_code)
+    if view is None:
+        abort(404)
+    instruments = [inst for inst, _ in view.instruments]
+    suggested = {
+        item.code: view.suggested(item.code) for inst in instruments for item in inst.items
+    }
+    form = consensus_form(instruments, suggested)
+    if form.validate_on_submit():
+        changed = consensus.save_consensus(view, consensus_scores(form, instruments), current_user)
+        db.session.commit()
+        flash(f"Consensus saved ({changed} item(s) changed).", "success")
+        return redirect(url_for("reliability.consensus_page", session_code=session_code))
+    if request.method == "POST":
+        flash("The form could not be saved; please check the scores.", "error")
+    return render_template("reliability/consensus.html", view=view, form=form)

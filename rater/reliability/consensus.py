@@ -1,0 +1,232 @@
+"""Disagreements between double coders and the consensus scores agreed afterwards (flush only).
+
+Consensus scores live in their own table (``ConsensusScore``); the two independent ratings of
+a session are never changed here — only read.  Every consensus change is audited.
+
+Also the read side the reliability pages share: :func:`current_instruments` and
+:func:`load_report` (the report from ``ratings_frame()``, computed per request).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from rater import audit
+from rater.auth.models import User
+from rater.extensions import db
+from rater.instruments import Instrument
+from rater.rating.frame import ratings_frame
+from rater.rating.models import Assignment, ConsensusScore, Rating
+from rater.reliability.report import CALIBRATION, ReliabilityReport, report
+from rater.study.instrument_store import all_versions, instrument_of
+from rater.study.models import InstrumentVersion, TherapySession
+from rater.timeutil import utcnow
+
+DISAGREEMENT_POINTS = 2  # an item differing by this many points or more is a disagreement
+
+
+def current_instruments() -> list[Instrument]:
+    """The latest stored version of every instrument (read-only: no sync in a GET)."""
+    latest: dict[str, InstrumentVersion] = {}
+    for version in all_versions():
+        latest[version.code] = version
+    return [instrument_of(v) for _, v in sorted(latest.items())]
+
+
+def load_report(design: str = "all", instrument: str | None = None) -> ReliabilityReport:
+    """The reliability report of the submitted ratings, optionally of one instrument."""
+    frame = ratings_frame()
+    instruments = current_instruments()
+    if instrument is not None:
+        instruments = [i for i in instruments if i.code == instrument]
+        frame = frame[frame["instrument"] == instrument]
+    return report(frame, instruments, design=design)
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    session_id: str
+    patient: str
+    session_number: int
+    raters: tuple[str, ...]
+    items: tuple[tuple[str, int], ...]  # (item, largest difference), largest first
+    n_consensus: int = 0
+
+    @property
+    def largest(self) -> int:
+        return self.items[0][1]
+
+
+def disagreements(frame: pd.DataFrame, points: int = DISAGREEMENT_POINTS) -> list[Disagreement]:
+    """Double-coded sessions (main/double) where some item's scores differ by ``points``+."""
+    main = frame[frame["purpose"] != CALIBRATION]
+    if main.empty:
+        return []
+    spread = main.groupby(["session_id", "item"])["score"].agg(["min", "max", "size"])
+    spread = spread[spread["size"] >= 2]
+    spread["diff"] = spread["max"] - spread["min"]
+    hits = spread[spread["diff"] >= points].reset_index()
+    if hits.empty:
+        return []
+    meta = main.drop_duplicates("session_id").set_index("session_id")
+    raters = main.groupby("session_id")["rater"].unique()
+    counts = _consensus_counts(list(hits["session_id"].unique()))
+    out = []
+    for session_id, rows in hits.groupby("session_id", sort=True):
+        rows = rows.sort_values(["diff", "item"], ascending=[False, True])
+        out.append(
+            Disagreement(
+                session_id=str(session_id),
+                patient=str(meta.at[session_id, "patient"]),
+                session_number=int(meta.at[session_id, "session_number"]),
+                raters=tuple(sorted(raters[session_id])),
+                items=tuple(zip(rows["item"], rows["diff"].astype(int), strict=True)),
+                n_consensus=counts.get(str(session_id), 0),
+            )
+        )
+    return sorted(out, key=lambda d: (-d.largest, d.session_id))
+
+
+def _consensus_counts(session_codes: list[str]) -> dict[str, int]:
+    if not session_codes:
+        return {}
+    rows = db.session.execute(
+        select(TherapySession.code, ConsensusScore.id)
+        .join(ConsensusScore, ConsensusScore.session_id == TherapySession.id)
+        .where(TherapySession.code.in_(session_codes))
+    ).all()
+    counts: dict[str, int] = {}
+    for code, _ in rows:
+        counts[code] = counts.get(code, 0) + 1
+    return counts
+
+
+@dataclass
+class ConsensusView:
+    """Everything the consensus page shows for one session."""
+
+    session: TherapySession
+    ratings: list[Rating]  # submitted main/double ratings, by rater name
+    instruments: list[tuple[Instrument, InstrumentVersion]]
+    scores: dict[int, dict[str, int]]  # rating id -> item -> score
+    consensus: dict[str, ConsensusScore] = field(default_factory=dict)
+
+    def differs(self, item: str) -> int | None:
+        """Largest difference between the ratings on ``item`` (None when not all scored it)."""
+        values = [s[item] for s in self.scores.values() if item in s]
+        if len(values) < 2:
+            return None
+        return max(values) - min(values)
+
+    def suggested(self, item: str) -> int | None:
+        """The saved consensus, else the common score when the ratings agree."""
+        if item in self.consensus:
+            return self.consensus[item].score
+        values = {s.get(item) for s in self.scores.values()}
+        return values.pop() if len(values) == 1 else None
+
+
+def consensus_view(session_code: str) -> ConsensusView | None:
+    """The double-coded session's submitted ratings (with notes) and its consensus scores.
+
+    None when the session does not exist or has fewer than two submitted main/double ratings.
+    """
+    session = db.session.scalar(select(TherapySession).where(TherapySession.code == session_code))
+    if session is None:
+        return None
+    ratings = list(
+        db.session.scalars(
+            select(Rating)
+            .join(Assignment, Rating.assignment_id == Assignment.id)
+            .join(User, Assignment.rater_id == User.id)
+            .where(
+                Assignment.session_id == session.id,
+                Assignment.purpose != CALIBRATION,
+                Rating.status == "submitted",
+            )
+            .options(
+                selectinload(Rating.scores),
+                selectinload(Rating.notes),
+                selectinload(Rating.instrument_versions),
+            )
+            .order_by(User.username)
+        )
+    )
+    if len(ratings) < 2:
+        return None
+    versions = {v.id: v for r in ratings for v in r.instrument_versions}
+    versions.update({v.id: v for v in _score_versions(ratings)})
+    by_code: dict[str, InstrumentVersion] = {}
+    for v in sorted(versions.values(), key=lambda v: v.version):
+        by_code[v.code] = v
+    consensus = {
+        c.item_code: c
+        for c in db.session.scalars(
+            select(ConsensusScore).where(ConsensusScore.session_id == session.id)
+        )
+    }
+    return ConsensusView(
+        session=session,
+        ratings=ratings,
+        instruments=[(instrument_of(v), v) for _, v in sorted(by_code.items())],
+        scores={r.id: {s.item_code: s.score for s in r.scores} for r in ratings},
+        consensus=consensus,
+    )
+
+
+def _score_versions(ratings: list[Rating]) -> list[InstrumentVersion]:
+    ids = {s.instrument_version_id for r in ratings for s in r.scores}
+    if not ids:
+        return []
+    return list(db.session.scalars(select(InstrumentVersion).where(InstrumentVersion.id.in_(ids))))
+
+
+def save_consensus(view: ConsensusView, scores: dict[str, int | None], user: User) -> int:
+    """Record consensus scores (None clears one); returns how many changed.  Flush only.
+
+    Only items of the session's instruments are accepted; the independent ratings are read,
+    never written.  Each change is audited with its before and after.
+    """
+    version_of = {item.code: v for inst, v in view.instruments for item in inst.items}
+    changed = 0
+    for item, score in scores.items():
+        if item not in version_of:
+            raise ValueError(f"unknown item {item!r}")
+        if score is not None and not 0 <= score <= 4:
+            raise ValueError(f"score {score} of {item} outside 0-4")
+        existing = view.consensus.get(item)
+        before = None if existing is None else existing.score
+        if before == score:
+            continue
+        if score is None:
+            db.session.delete(existing)
+            del view.consensus[item]
+        elif existing is None:
+            existing = ConsensusScore(
+                session_id=view.session.id,
+                instrument_version_id=version_of[item].id,
+                item_code=item,
+                score=score,
+                decided_by_id=user.id,
+                decided_at=utcnow(),
+            )
+            db.session.add(existing)
+            view.consensus[item] = existing
+        else:
+            existing.score = score
+            existing.decided_by_id = user.id
+            existing.decided_at = utcnow()
+        audit.record(
+            "consensus.set" if score is not None else "consensus.clear",
+            "consensus_score",
+            f"{view.session.code}:{item}",
+            before=None if before is None else {"score": before},
+            after=None if score is None else {"score": score, "decided_by": user.username},
+        )
+        changed += 1
+    db.session.flush()
+    return changed

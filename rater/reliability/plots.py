@@ -1,0 +1,188 @@
+"""Reliability plots as SVG strings (matplotlib, Agg; pure: frames in, text out).
+
+* :func:`heatmap_svg` — rater x rater matrix of the pairs' ICC(A,2) for one measure;
+* :func:`bland_altman_svg` — difference against mean of one rater pair for one measure, with
+  the mean difference and the 95 % limits of agreement;
+* :func:`drift_svg` — each rater's mean signed difference from their partners by month (or by
+  blocks of sessions), with the threshold band; :func:`drift_table` gives the numbers.
+
+Figures are built with ``matplotlib.figure.Figure`` (no pyplot state, safe in threads).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from rater.reliability.report import MIN_SESSIONS, Estimate, PairResult
+
+DRIFT_THRESHOLD = 0.5  # score points: a rater's mean signed difference beyond this is flagged
+DRIFT_MIN_N = 3  # sessions in a period before it can be flagged
+BLOCK_SIZE = 10  # sessions per block when drift is shown by blocks
+STYLE = {
+    "svg.fonttype": "none",  # text stays text: small, selectable, accessible
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "svg.hashsalt": "rater",
+}
+
+
+def _svg(fig: Figure) -> str:
+    buf = io.StringIO()
+    with matplotlib.rc_context(STYLE):
+        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    text = buf.getvalue()
+    return text[text.index("<svg") :]
+
+
+def _figure(width: float, height: float) -> Figure:
+    with matplotlib.rc_context(STYLE):
+        return Figure(figsize=(width, height), layout="constrained")
+
+
+def _empty(message: str, width: float = 5.0, height: float = 1.2) -> str:
+    fig = _figure(width, height)
+    ax = fig.add_subplot()
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
+    return _svg(fig)
+
+
+def heatmap_svg(pairs: Sequence[PairResult], raters: Sequence[str], title: str) -> str:
+    """Rater x rater ICC(A,2) of one measure; cells without enough data are blank, marked 'n<5'."""
+    raters = list(raters)
+    if len(raters) < 2:
+        return _empty("No rater pairs yet.")
+    index = {r: i for i, r in enumerate(raters)}
+    k = len(raters)
+    values = np.full((k, k), np.nan)
+    labels = [["" for _ in range(k)] for _ in range(k)]
+    for p in pairs:
+        if p.rater_1 not in index or p.rater_2 not in index:
+            continue
+        i, j = index[p.rater_1], index[p.rater_2]
+        result = p.coefficients["ICC(A,2)"]
+        text = f"{result.value:.2f}\nn={p.n}" if isinstance(result, Estimate) else f"n={p.n}"
+        for a, b in ((i, j), (j, i)):
+            labels[a][b] = text
+            if isinstance(result, Estimate):
+                values[a, b] = result.value
+    size = 1.2 + 0.62 * k
+    fig = _figure(size + 1.2, size)
+    ax = fig.add_subplot()
+    cmap = matplotlib.colormaps["RdYlGn"].copy()
+    cmap.set_bad("#eeeeee")
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=0, vmax=1)
+    for i in range(k):
+        for j in range(k):
+            if labels[i][j]:
+                ax.text(j, i, labels[i][j], ha="center", va="center", fontsize=7)
+    ax.set_xticks(range(k), raters, rotation=45, ha="right")
+    ax.set_yticks(range(k), raters)
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, label=f"ICC(A,2) (blank: fewer than {MIN_SESSIONS} sessions)")
+    return _svg(fig)
+
+
+def bland_altman_svg(paired: pd.DataFrame, rater_1: str, rater_2: str, title: str) -> str:
+    """Bland–Altman plot of one pair and measure: ``paired`` rows have value_1, value_2."""
+    data = paired[(paired["rater_1"] == rater_1) & (paired["rater_2"] == rater_2)]
+    if len(data) < 2:
+        return _empty(f"{rater_1} and {rater_2}: fewer than 2 shared sessions.")
+    a, b = data["value_1"].to_numpy(float), data["value_2"].to_numpy(float)
+    mean, diff = (a + b) / 2, a - b
+    bias, sd = diff.mean(), diff.std(ddof=1)
+    fig = _figure(4.6, 3.2)
+    ax = fig.add_subplot()
+    jitter = np.random.default_rng(0).uniform(-0.04, 0.04, (2, len(diff)))
+    ax.scatter(mean + jitter[0], diff + jitter[1], s=14, alpha=0.6, color="#1f5fa8")
+    ax.axhline(bias, color="#1d2430", lw=1, label=f"mean difference {bias:+.2f}")
+    for limit in (bias - 1.96 * sd, bias + 1.96 * sd):
+        ax.axhline(limit, color="#b42318", lw=1, ls="--")
+    ax.axhline(0, color="#999999", lw=0.6)
+    ax.plot([], [], color="#b42318", ls="--", label=f"95 % limits ±{1.96 * sd:.2f}")
+    ax.set_xlabel(f"mean of {rater_1} and {rater_2}")
+    ax.set_ylabel(f"{rater_1} − {rater_2}")
+    ax.set_title(f"{title} (n = {len(diff)})")
+    ax.legend(loc="best", fontsize=7, frameon=False)
+    return _svg(fig)
+
+
+def drift_table(paired: pd.DataFrame, by: str = "month") -> pd.DataFrame:
+    """Each rater's mean signed difference from their partners per period.
+
+    Every double-coded session counts for both raters (rater minus partner), at the time the
+    rater submitted it.  ``by`` is ``"month"`` (YYYY-MM of submission) or ``"block"``
+    (consecutive blocks of ``BLOCK_SIZE`` sessions in the rater's submission order).
+    Columns: rater, period, n, mean_difference, flagged (|mean| > ``DRIFT_THRESHOLD`` and
+    n >= ``DRIFT_MIN_N``).
+    """
+    if by not in ("month", "block"):
+        raise ValueError(f"by must be 'month' or 'block', got {by!r}")
+    columns = ["rater", "period", "n", "mean_difference", "flagged"]
+    if paired.empty:
+        return pd.DataFrame(columns=columns)
+    one = paired.rename(columns={"rater_1": "rater", "submitted_at_1": "at"}).assign(
+        diff=paired["value_1"] - paired["value_2"]
+    )
+    two = paired.rename(columns={"rater_2": "rater", "submitted_at_2": "at"}).assign(
+        diff=paired["value_2"] - paired["value_1"]
+    )
+    both = pd.concat([one[["rater", "at", "diff"]], two[["rater", "at", "diff"]]])
+    both = both.sort_values(["rater", "at"], kind="mergesort")
+    if by == "month":
+        both["period"] = pd.to_datetime(both["at"]).dt.strftime("%Y-%m").fillna("unknown")
+    else:
+        rank = both.groupby("rater").cumcount()
+        start = rank // BLOCK_SIZE * BLOCK_SIZE
+        both["period"] = [f"{s + 1:03d}–{s + BLOCK_SIZE:03d}" for s in start]
+    table = both.groupby(["rater", "period"])["diff"].agg(n="size", mean_difference="mean")
+    table = table.reset_index()
+    table["flagged"] = (table["mean_difference"].abs() > DRIFT_THRESHOLD) & (
+        table["n"] >= DRIFT_MIN_N
+    )
+    return table[columns]
+
+
+def drift_svg(paired: pd.DataFrame, title: str, by: str = "month") -> str:
+    """Lines per rater of the mean signed difference from partners; flagged points in red."""
+    table = drift_table(paired, by)
+    if table.empty:
+        return _empty("No double-coded sessions yet.")
+    periods = sorted(table["period"].unique())
+    x_of = {p: i for i, p in enumerate(periods)}
+    fig = _figure(6.4, 3.4)
+    ax = fig.add_subplot()
+    ax.axhspan(-DRIFT_THRESHOLD, DRIFT_THRESHOLD, color="#e6f4ea", zorder=0)
+    ax.axhline(0, color="#999999", lw=0.6)
+    for rater, rows in table.groupby("rater"):
+        xs = [x_of[p] for p in rows["period"]]
+        ax.plot(xs, rows["mean_difference"], marker="o", ms=3, lw=1, label=str(rater))
+        flagged = rows[rows["flagged"]]
+        ax.scatter(
+            [x_of[p] for p in flagged["period"]],
+            flagged["mean_difference"],
+            s=60,
+            facecolors="none",
+            edgecolors="#b42318",
+            linewidths=1.5,
+            zorder=3,
+        )
+    ax.set_xticks(range(len(periods)), periods, rotation=45 if len(periods) > 6 else 0)
+    ax.set_xlabel("month of submission" if by == "month" else "block of sessions")
+    ax.set_ylabel("mean difference from partners")
+    limit = max(1.0, math.ceil(table["mean_difference"].abs().max() * 2) / 2)
+    ax.set_ylim(-limit, limit)
+    ax.set_title(f"{title}: drift (band ±{DRIFT_THRESHOLD}, red circle: flagged)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
+    return _svg(fig)
