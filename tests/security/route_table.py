@@ -57,6 +57,9 @@ class Access:
     kind: str
     params: Callable[[World], dict[str, Any]] | None = None
     coordinator: bool = False  # for RATER_OWN: may a coordinator reach it too?
+    # The allowed role may get 404 because the small world lacks the data (a plot of pairs
+    # that were never double-coded); access is still checked for everyone else.
+    may_lack_data: bool = False
 
     def values(self, world: World) -> dict[str, Any]:
         return self.params(world) if self.params else {}
@@ -90,6 +93,10 @@ def _session_a(w: World) -> dict[str, Any]:
 
 def _entry(w: World) -> dict[str, Any]:
     return {"entry_id": w.homework_entry.id}
+
+
+def _measure(w: World) -> dict[str, Any]:
+    return {"instrument": "GHES", "measure": "GHES_score"}
 
 
 ACCESS: dict[str, Access] = {
@@ -132,6 +139,21 @@ ACCESS: dict[str, Access] = {
     "export.downloads": Access(COORDINATOR),
     "export.download": Access(COORDINATOR, lambda w: {"kind": "long", "fmt": "csv"}),
     "export.meta": Access(COORDINATOR, lambda w: {"kind": "sessions", "fmt": "csv"}),
+    # reliability: coordinators only
+    "reliability.dashboard": Access(COORDINATOR),
+    "reliability.disagreements": Access(COORDINATOR),
+    "reliability.instrument": Access(COORDINATOR, lambda w: {"instrument": "GHES"}),
+    "reliability.pairs": Access(COORDINATOR, _measure, may_lack_data=True),
+    "reliability.heatmap_svg": Access(COORDINATOR, _measure, may_lack_data=True),
+    "reliability.drift_svg": Access(COORDINATOR, _measure, may_lack_data=True),
+    "reliability.bland_altman_svg": Access(
+        COORDINATOR,
+        lambda w: {**_measure(w), "rater_1": "rater_a", "rater_2": "rater_b"},
+        may_lack_data=True,
+    ),
+    "reliability.consensus_page": Access(
+        COORDINATOR, lambda w: {"session_code": w.session_a.code}, may_lack_data=True
+    ),
 }
 
 

@@ -21,6 +21,7 @@ def test_state_changing_requests_need_a_csrf_token(csrf_app, table, csrf_world, 
         (endpoint, method)
         for endpoint, _, methods in table.routes(csrf_app)
         for method in sorted(methods & set(table.STATE_CHANGING))
+        if endpoint in table.ACCESS  # unclassified ones fail test_every_endpoint_is_classified
     ]
     assert ("auth.logout", "POST") in targets
     wrong = []

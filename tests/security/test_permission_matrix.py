@@ -27,7 +27,8 @@ def _walk(app, table, world, role):
     plan = [
         (endpoint, method)
         for endpoint, _, methods in table.routes(app)
-        for method in sorted(methods, key=lambda m: m != "GET")
+        for method in sorted(methods)
+        if endpoint in table.ACCESS  # unclassified ones fail test_every_endpoint_is_classified
     ]
     # GETs first; destructive POSTs (delete, logout) last, so the others find their objects.
     plan.sort(key=lambda item: (item[1] != "GET", item[0].endswith(("delete", "logout"))))
@@ -39,9 +40,11 @@ def _walk(app, table, world, role):
         table.log_in_as(client, user)
         response = client.open(urls[endpoint], method=method)
         got = table.outcome(response)
+        expected = table.ACCESS[endpoint].expected(role)
         if got == "ok" and method == "GET" and response.status_code >= 400:
             got = f"ok-but-{response.status_code}"
-        expected = table.ACCESS[endpoint].expected(role)
+        if got == "denied" and expected == "ok" and table.ACCESS[endpoint].may_lack_data:
+            got = "ok" if response.status_code == 404 else got
         body = response.get_data(as_text=True) if response.mimetype != "audio/ogg" else ""
         results.append((endpoint, method, expected, got, response.status_code, body))
         db.session.rollback()
