@@ -499,7 +499,7 @@ def pair_summaries(
             statistics: dict[str, Result] = {k: Estimate(float(v)) for k, v in found.items()}
         else:
             reason = NotEnoughData(
-                f"no rater pair with {MIN_SESSIONS} or more double-coded sessions"
+                "no double-coded sessions yet"
                 if not mine
                 else f"none of {len(mine)} pairs has {MIN_SESSIONS}+ sessions with varying scores"
             )

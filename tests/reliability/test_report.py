@@ -1,0 +1,380 @@
+"""The reliability report against hand-computed cases, pingouin and the stats core."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pingouin as pg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import cohen_kappa_score
+
+from rater.instruments import Instrument, load_instruments
+from rater.reliability import stats
+from rater.reliability.report import (
+    MIN_SESSIONS,
+    Estimate,
+    NotEnoughData,
+    band,
+    batched_weighted_kappa,
+    calibration_icc,
+    measure_values,
+    report,
+    simulated_frame,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+INSTRUMENTS = load_instruments(ROOT / "instruments")
+
+TINY = Instrument.model_validate(
+    {
+        "code": "TINY",
+        "name": "Tiny scale",
+        "items": [
+            {"code": f"T{i}", "label": f"Item {i}", "description": "d", "reverse": i == 3,
+             "anchors": {p: f"a{p}" for p in range(5)}}
+            for i in (1, 2, 3)
+        ],
+        "scores": [{"code": "TINY_score", "label": "Tiny score", "rule": "mean",
+                    "items": ["T1", "T2", "T3"]}],
+    }
+)  # fmt: skip
+
+
+def tidy(rows: list[tuple[str, str, str, dict[str, int]]]) -> pd.DataFrame:
+    """Ratings frame from (session, rater, purpose, {item: score}) rows of instrument TINY."""
+    number = {s: i + 1 for i, s in enumerate(dict.fromkeys(r[0] for r in rows))}
+    records = []
+    for rating_id, (session, rater, purpose, scores) in enumerate(rows, start=1):
+        for item, score in scores.items():
+            records.append(
+                {
+                    "rating_id": rating_id,
+                    "session_id": session,
+                    "patient": "P1",
+                    "therapist": "T1",
+                    "session_number": number[session],
+                    "phase": "I",
+                    "rater": rater,
+                    "purpose": purpose,
+                    "instrument": "TINY",
+                    "instrument_version": 1,
+                    "item": item,
+                    "subscale": None,
+                    "score": score,
+                    "rating_status": "submitted",
+                    "submitted_at": pd.Timestamp("2024-03-01"),
+                }
+            )
+    return pd.DataFrame.from_records(records)
+
+
+def double_coded(a: list[int], b: list[int], item: str = "T1") -> pd.DataFrame:
+    rows = []
+    for i, (x, y) in enumerate(zip(a, b, strict=True)):
+        rows.append((f"S{i}", "ann", "main", {item: x}))
+        rows.append((f"S{i}", "bob", "double", {item: y}))
+    return tidy(rows)
+
+
+def pair(rep, measure: str = "T1"):
+    (found,) = rep.pairs_of("TINY", measure)
+    return found
+
+
+# ----------------------------------------------------------------------- hand-computed cases
+
+
+def test_pair_coefficients_by_hand():
+    # ann 0 1 2 3 4, bob 1 1 3 3 4.  Grand mean 2.2; two-way ANOVA by hand:
+    # row means .5 1 2.5 3 4: SS_rows = 2 (2.89 + 1.44 + .09 + .64 + 3.24) = 16.6, MSR = 4.15
+    # SS_cols = 5 ((2 - 2.2)^2 + (2.4 - 2.2)^2) = 0.4 = MSC; SS_total = 10.2 + 7.4 = 17.6
+    # SS_err = 17.6 - 16.6 - 0.4 = 0.6, MSE = 0.15
+    # ICC(A,1) = (4.15 - .15) / (4.15 + .15 + 2 (.4 - .15) / 5) = 4 / 4.4
+    # ICC(A,2) = (4.15 - .15) / (4.15 + (.4 - .15) / 5) = 4 / 4.2
+    rep = report(double_coded([0, 1, 2, 3, 4], [1, 1, 3, 3, 4]), [TINY])
+    p = pair(rep)
+    assert (p.rater_1, p.rater_2, p.n) == ("ann", "bob", 5)
+    assert p.coefficients["ICC(A,1)"].value == pytest.approx(4 / 4.4, abs=1e-12)
+    assert p.coefficients["ICC(A,2)"].value == pytest.approx(4 / 4.2, abs=1e-12)
+    assert p.coefficients["mean_difference"].value == pytest.approx(-0.4)
+    # quadratic kappa: observed disagreement sum (a-b)^2 = 2; expected from the margins
+    a, b = [0, 1, 2, 3, 4], [1, 1, 3, 3, 4]
+    expected = sum((i - j) ** 2 for i in a for j in b) / 5
+    assert p.coefficients["kappa_quadratic"].value == pytest.approx(1 - 2 / expected)
+    low, high = p.coefficients["ICC(A,2)"].ci_low, p.coefficients["ICC(A,2)"].ci_high
+    assert low < p.coefficients["ICC(A,2)"].value < high
+
+
+def test_fewer_than_minimum_sessions_is_not_enough_data():
+    rep = report(double_coded([0, 1, 2, 3], [1, 1, 3, 3]), [TINY])
+    result = pair(rep).coefficients["ICC(A,2)"]
+    assert isinstance(result, NotEnoughData)
+    assert result.reason == f"4 sessions rated by both (minimum {MIN_SESSIONS})"
+    assert str(result).startswith("not enough data — ")
+    summary = rep.summary("TINY", "T1")
+    assert summary.n_pairs == 1 and summary.n_pairs_with_data == 0
+    assert isinstance(summary.statistics["mean"], NotEnoughData)
+    assert isinstance(rep.design_result("TINY", "T1").coefficients["ICC(Q,khat)"], NotEnoughData)
+
+
+def test_no_variance_is_not_enough_data():
+    rep = report(double_coded([2] * 6, [2] * 6), [TINY])
+    for name in ("ICC(A,1)", "ICC(A,2)", "kappa_quadratic", "kappa_linear"):
+        result = pair(rep).coefficients[name]
+        assert isinstance(result, NotEnoughData), name
+        assert "no variance" in result.reason
+    design = rep.design_result("TINY", "T1").coefficients
+    assert all(isinstance(v, NotEnoughData) for v in design.values())
+
+
+def test_calibration_ratings_never_enter_pairs_or_design():
+    frame = double_coded([0, 1, 2, 3, 4, 0], [1, 1, 3, 3, 4, 0])
+    extra = tidy([("C1", "ann", "calibration", {"T1": 4}), ("C1", "bob", "calibration", {"T1": 0})])
+    extra["rating_id"] += 100
+    rep = report(pd.concat([frame, extra]), [TINY])
+    assert pair(rep).n == 6
+    assert rep.design_result("TINY", "T1").n_sessions == 6
+
+
+def test_scores_use_reverse_keyed_items_and_summaries_by_hand():
+    rows = []
+    for i in range(6):
+        rows.append((f"S{i}", "ann", "main", {"T1": i % 5, "T2": 2, "T3": 4}))
+        rows.append((f"S{i}", "bob", "double", {"T1": (i + 1) % 5, "T2": 2, "T3": 0}))
+    values = measure_values(tidy(rows), [TINY])
+    score = values[values["measure"] == "TINY_score"].set_index(["session_id", "rater"])["value"]
+    assert score[("S0", "ann")] == pytest.approx((0 + 2 + 0) / 3)  # T3 = 4 enters as 0
+    assert score[("S0", "bob")] == pytest.approx((1 + 2 + 4) / 3)
+
+
+def test_pair_summary_mean_median_range():
+    rng = np.random.default_rng(3)
+    rows = []
+    for s in range(30):
+        raters = [("ann", "bob"), ("ann", "cid"), ("bob", "cid")][s % 3]
+        truth = rng.integers(0, 5)
+        for r, purpose in zip(raters, ("main", "double"), strict=True):
+            rows.append(
+                (f"S{s}", r, purpose, {"T1": int(np.clip(truth + rng.integers(-1, 2), 0, 4))})
+            )
+    rep = report(tidy(rows), [TINY])
+    values = [p.coefficients["ICC(A,2)"].value for p in rep.pairs_of("TINY", "T1")]
+    stats_ = rep.summary("TINY", "T1").statistics
+    assert stats_["mean"].value == pytest.approx(np.mean(values))
+    assert stats_["median"].value == pytest.approx(np.median(values))
+    assert (stats_["min"].value, stats_["max"].value) == (min(values), max(values))
+
+
+def test_cross_session_score_uses_the_same_raters_previous_session():
+    inst = INSTRUMENTS[1]  # StHAR
+    assert inst.code == "StHAR"
+    frame = simulated_frame([inst], n_sessions=18, n_raters=1, double_share=0, n_calibration=0)
+    values = measure_values(frame, [inst])
+    wide = values.pivot(index=["patient", "session_number"], columns="measure", values="value")
+    first, second = wide.iloc[0], wide.iloc[1]  # sessions 1 and 2 of patient P000
+    a_items = [f"StHAR_A{i}" for i in range(1, 6)]
+    r_items = [f"StHAR_R{i}" for i in range(1, 4)]
+    assert math.isnan(first["StHAR_total"])  # no session 0
+    expected = (first[a_items].sum() + second[r_items].sum()) / 8
+    assert second["StHAR_total"] == pytest.approx(expected)
+
+
+def test_bands_of_koo_and_li():
+    assert [band(v) for v in (0.2, 0.5, 0.74, 0.75, 0.9, 0.95)] == [
+        "poor", "moderate", "moderate", "good", "excellent", "excellent"
+    ]  # fmt: skip
+
+
+# ------------------------------------------------------------- against pingouin (hypothesis)
+
+
+def pingouin_pair(long: pd.DataFrame) -> pd.Series:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = pg.intraclass_corr(long, "session_id", "rater", "value").set_index("Type")
+    return table["ICC"]
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**31),
+    n_sessions=st.integers(20, 60),
+    n_raters=st.integers(2, 4),
+)
+def test_every_pair_matches_pingouin_and_kappas_match_sklearn(seed, n_sessions, n_raters):
+    frame = simulated_frame(INSTRUMENTS, n_sessions=n_sessions, n_raters=n_raters, seed=seed)
+    rep = report(frame, INSTRUMENTS, design="none")
+    paired = rep.paired
+    checked = 0
+    for p in rep.pairs:
+        rows = paired[
+            (paired["measure"] == p.measure)
+            & (paired["rater_1"] == p.rater_1)
+            & (paired["rater_2"] == p.rater_2)
+        ]
+        assert len(rows) == p.n
+        if p.n < 3:
+            continue
+        cols = ["session_id", "rater", "value"]
+        long = pd.concat(
+            [
+                rows[["session_id", "rater_1", "value_1"]].set_axis(cols, axis=1),
+                rows[["session_id", "rater_2", "value_2"]].set_axis(cols, axis=1),
+            ]
+        )
+        theirs = pingouin_pair(long)
+        for ours, key in (("ICC(A,1)", "ICC(A,1)"), ("ICC(A,2)", "ICC(A,k)")):
+            result = p.coefficients[ours]
+            if isinstance(result, Estimate):
+                assert result.value == pytest.approx(theirs[key], abs=1e-9)
+                checked += 1
+            else:
+                assert p.n < MIN_SESSIONS or not np.isfinite(theirs[key])
+        if p.kind == "item" and isinstance(p.coefficients["kappa_quadratic"], Estimate):
+            a, b = rows["value_1"].astype(int), rows["value_2"].astype(int)
+            for w in ("quadratic", "linear"):
+                expected = cohen_kappa_score(a, b, weights=w, labels=list(range(5)))
+                assert p.coefficients[f"kappa_{w}"].value == pytest.approx(expected, abs=1e-9)
+        diff = (rows["value_1"] - rows["value_2"]).mean()
+        assert p.coefficients["mean_difference"].value == pytest.approx(diff)
+    assert checked > 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 4), st.integers(0, 4), st.integers(0, 3)), min_size=1, max_size=60
+    )
+)
+def test_batched_kappa_equals_weighted_kappa(rows):
+    a, b, g = (np.array(c) for c in zip(*rows, strict=True))
+    g = np.unique(g, return_inverse=True)[1]
+    for w in ("linear", "quadratic"):
+        batched = batched_weighted_kappa(a.astype(float), b.astype(float), g, w)
+        for group in range(g.max() + 1):
+            one = stats.weighted_kappa(a[g == group], b[g == group], weights=w)
+            assert (np.isnan(one) and np.isnan(batched[group])) or batched[group] == pytest.approx(
+                one
+            )
+
+
+def test_design_wide_and_alpha_come_from_the_stats_core():
+    frame = simulated_frame(INSTRUMENTS[:1], n_sessions=60, n_raters=4, seed=5)
+    rep = report(frame, INSTRUMENTS[:1])
+    values = measure_values(frame, INSTRUMENTS[:1])
+    data = values[(values["purpose"] != "calibration") & (values["measure"] == "GHES_score")]
+    fit = stats.icc_incomplete(data, target="session_id", rater="rater", score="value")
+    design = rep.design_result("GHES", "GHES_score")
+    assert design.coefficients["ICC(Q,khat)"].value == pytest.approx(fit["ICC(Q,khat)"])
+    q = design.coefficients["ICC(Q,khat)"]
+    assert (q.ci_low, q.ci_high) == pytest.approx(fit["ICC(Q,khat)_ci"])
+    table = data.pivot(index="rater", columns="session_id", values="value").to_numpy()
+    assert design.coefficients["alpha_interval"].value == pytest.approx(
+        stats.krippendorff_alpha(table, "interval")
+    )
+    main = values[(values["purpose"] == "main") & (values["kind"] == "item")]
+    items = main.pivot(index="rating_id", columns="measure", values="value")
+    items["GHES_5"] = 4 - items["GHES_5"]
+    alpha = pg.cronbach_alpha(items[[f"GHES_{i}" for i in range(1, 8)]])[0]
+    consistency = rep.consistency_of("GHES", "GHES_score").coefficients
+    assert consistency["cronbach_alpha"].value == pytest.approx(alpha)
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+def calibration_frame(scores: dict[str, list[int]], instrument: str = "TINY") -> pd.DataFrame:
+    """Every rater scores T1..T3 of sessions C0, C1, ... (scores listed session by session)."""
+    rows = []
+    for rater, values in scores.items():
+        for s in range(len(values) // 3):
+            rows.append(
+                (
+                    f"C{s}",
+                    rater,
+                    "calibration",
+                    dict(zip(["T1", "T2", "T3"], values[3 * s : 3 * s + 3], strict=True)),
+                )
+            )
+    frame = tidy(rows)
+    frame["instrument"] = instrument
+    return frame
+
+
+def test_calibration_icc_is_the_panel_icc_over_session_by_item():
+    scores = {"ann": [0, 1, 2, 3, 4, 2], "bob": [1, 1, 2, 4, 4, 1], "cid": [0, 2, 3, 3, 3, 2]}
+    frame = calibration_frame(scores)
+    value, reason = calibration_icc(frame)
+    wide = pd.DataFrame(scores)
+    expected = stats.icc(wide).loc["ICC(A,1)", "ICC"]
+    assert value == pytest.approx(expected, abs=1e-12)
+    assert "6 session x item targets" in reason and "3 raters" in reason
+
+
+def test_calibration_icc_lowest_across_instruments_and_not_enough_data():
+    good = calibration_frame({"ann": [0, 1, 2, 3, 4, 2], "bob": [0, 1, 2, 3, 4, 1]}, "AAA")
+    poor = calibration_frame({"ann": [0, 1, 2, 3, 4, 2], "bob": [4, 1, 0, 3, 1, 2]}, "BBB")
+    poor["rating_id"] += 100
+    value, reason = calibration_icc(pd.concat([good, poor]))
+    poor_table = pd.DataFrame({"a": [0, 1, 2, 3, 4, 2], "b": [4, 1, 0, 3, 1, 2]})
+    assert value == pytest.approx(stats.icc(poor_table).loc["ICC(A,1)", "ICC"])
+    assert "BBB" in reason
+    assert calibration_icc(good.iloc[0:0]) == (None, "no calibration ratings submitted yet")
+    value, reason = calibration_icc(calibration_frame({"ann": [0, 1, 2], "bob": [0, 1, 2]}))
+    assert value is None and "3 session x item targets" in reason
+
+
+def test_incomplete_calibration_targets_are_left_out():
+    frame = calibration_frame({"ann": [0, 1, 2, 3, 4, 2], "bob": [1, 1, 2, 4, 4, 1]})
+    frame = frame[
+        ~((frame["rater"] == "bob") & (frame["item"] == "T1") & (frame["session_id"] == "C0"))
+    ]
+    value, _ = calibration_icc(frame)
+    expected = stats.icc(pd.DataFrame({"a": [1, 2, 3, 4, 2], "b": [1, 2, 4, 4, 1]})).loc[
+        "ICC(A,1)", "ICC"
+    ]
+    assert value == pytest.approx(expected)
+
+
+def test_rater_agreement_flags_the_outlier():
+    rng = np.random.default_rng(1)
+    truth = rng.integers(0, 5, 12)
+    scores = {r: list(truth) for r in ("ann", "bob", "cid")}
+    scores["dan"] = list(4 - truth)
+    rep = report(calibration_frame(scores), [TINY])
+    flags = {r.rater: r.needs_training for r in rep.calibration_raters}
+    assert flags == {"ann": False, "bob": False, "cid": False, "dan": True}
+
+
+# --------------------------------------------------------------------------- tables and JSON
+
+
+def test_frames_and_dict_are_tidy_and_json_able():
+    frame = simulated_frame(INSTRUMENTS, n_sessions=40, n_raters=3, seed=2)
+    rep = report(frame, INSTRUMENTS)
+    frames = rep.to_frames()
+    assert set(frames) == {"pairs", "pair_summary", "design", "calibration", "consistency"}
+    for table in frames.values():
+        assert {"coefficient", "value", "ci_low", "ci_high", "note"} <= set(table.columns)
+        missing = table["value"].isna()
+        assert (table.loc[missing, "note"].str.startswith("not enough data — ")).all()
+    data = json.loads(json.dumps(rep.to_dict(), allow_nan=False))
+    assert data["min_sessions"] == MIN_SESSIONS
+    assert len(data["pairs"]) == len(frames["pairs"])
+    assert {"code": "GHES", "name": INSTRUMENTS[0].name} in data["instruments"]
+    assert "GHES_score" in rep.to_text()
+
+
+def test_empty_frame_gives_an_empty_report():
+    empty = simulated_frame(INSTRUMENTS, n_sessions=5, n_raters=2).iloc[0:0]
+    rep = report(empty, INSTRUMENTS)
+    assert rep.pairs == [] and rep.counts["ratings"] == 0
+    assert all(isinstance(s.statistics["mean"], NotEnoughData) for s in rep.summaries)
+    json.dumps(rep.to_dict(), allow_nan=False)
