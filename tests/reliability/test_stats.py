@@ -29,7 +29,7 @@ from rater.reliability.stats import (
     weighted_kappa,
 )
 
-SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # --------------------------------------------------------------------------- generators
 
@@ -186,7 +186,7 @@ def paired_groups(draw):
     return parts
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(paired_groups())
 def test_icc_two_raters_equals_icc_per_group(parts):
     ab = np.vstack(parts)
