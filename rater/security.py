@@ -51,6 +51,7 @@ def register(app: Flask) -> None:
         hops = app.config["RATER_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     app.before_request(_end_idle_session)
+    app.before_request(_require_json_object)
     app.after_request(_add_security_headers)
 
 
@@ -74,6 +75,19 @@ def _end_idle_session():
         session.permanent = True  # bounded by PERMANENT_SESSION_LIFETIME
     if not isinstance(seen, int) or now - seen >= LAST_SEEN_RESOLUTION_SECONDS:
         session[LAST_SEEN_KEY] = now
+    return None
+
+
+def _require_json_object():
+    """A JSON request body must be one JSON object (forms and autosave read it as fields).
+
+    Flask-WTF turns a JSON body into form data and fails with a TypeError on a list, a string
+    or a number; refusing those here gives a clear 400 for every endpoint at once.
+    """
+    if request.method in ("GET", "HEAD", "OPTIONS") or not request.is_json:
+        return None
+    if not isinstance(request.get_json(silent=True), dict):
+        return render_error(400, "The request body must be a JSON object.")
     return None
 
 
