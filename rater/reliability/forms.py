@@ -9,8 +9,19 @@ from wtforms import SelectField
 
 from rater.instruments import SCORE_POINTS, Instrument
 
+try:  # WTForms >= 3.3 deprecates (value, label) tuples
+    from wtforms.fields.choices import SelectChoice as _Choice
+except ImportError:  # pragma: no cover - older WTForms
+
+    def _Choice(value: object, label: str) -> tuple[object, str]:  # type: ignore[misc]
+        return (value, label)
+
+
 NO_SCORE = ""
-SCORE_CHOICES = [(NO_SCORE, "–"), *((str(p), str(p)) for p in SCORE_POINTS)]
+
+
+def _choices() -> list:
+    return [_Choice(NO_SCORE, "–"), *(_Choice(str(p), str(p)) for p in SCORE_POINTS)]
 
 
 def field_name(item_code: str) -> str:
@@ -33,7 +44,7 @@ def consensus_form(
                 field_name(item.code),
                 SelectField(
                     f"{item.code} {item.label}",
-                    choices=SCORE_CHOICES,
+                    choices=_choices(),
                     default=NO_SCORE if value is None else str(value),
                 ),
             )

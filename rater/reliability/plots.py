@@ -80,8 +80,7 @@ def heatmap_svg(pairs: Sequence[PairResult], raters: Sequence[str], title: str) 
     size = 1.2 + 0.62 * k
     fig = _figure(size + 1.2, size)
     ax = fig.add_subplot()
-    cmap = matplotlib.colormaps["RdYlGn"].copy()
-    cmap.set_bad("#eeeeee")
+    cmap = matplotlib.colormaps["RdYlGn"].with_extremes(bad="#eeeeee")
     image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=0, vmax=1)
     for i in range(k):
         for j in range(k):

@@ -1,0 +1,44 @@
+"""``rater reliability``: text and JSON from the same report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rater.demo import DemoSizes, build_demo
+from rater.extensions import db
+
+
+@pytest.fixture
+def demo(app):
+    build_demo(DemoSizes(patients=6, rated_share=1.0))
+    db.session.commit()
+
+
+def test_text_report(runner, demo):
+    result = runner.invoke(args=["reliability", "--instrument", "GHES"])
+    assert result.exit_code == 0, result.output
+    assert "GHES — Global Homework Engagement Scale" in result.output
+    assert "ICC(Q,khat)" in result.output and "Calibration round" in result.output
+    assert "StHAR" not in result.output.split("Calibration round")[0]
+
+
+def test_json_report_has_the_documented_shape(runner, demo):
+    result = runner.invoke(args=["reliability", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert set(data) == {
+        "min_sessions", "bands", "counts", "instruments",
+        "pairs", "pair_summary", "design", "calibration", "consistency",
+    }  # fmt: skip
+    assert [i["code"] for i in data["instruments"]] == ["GHES", "StHAR"]
+    row = next(r for r in data["pairs"] if r["coefficient"] == "ICC(A,2)")
+    assert set(row) >= {"instrument", "measure", "rater_1", "rater_2", "n", "value", "note"}
+    assert all(r["value"] is not None or r["note"] for r in data["design"])
+
+
+def test_unknown_instrument_fails(runner, demo):
+    result = runner.invoke(args=["reliability", "--instrument", "NOPE"])
+    assert result.exit_code == 1
+    assert "Unknown instrument" in result.output
