@@ -1,0 +1,35 @@
+"""Arbitrary Range headers to the audio endpoints: 200, 206, 304 or 416, never a 500."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+NUMBER = st.one_of(st.integers(0, 200_000).map(str), st.just(""), st.sampled_from(
+    ["-1", "99999999999999999999999", "abc", " 5", "0x10", "1.5"]))  # fmt: skip
+RANGE = st.one_of(
+    st.builds(lambda u, spans: f"{u}={','.join(spans)}",
+              st.sampled_from(["bytes", "Bytes", "items", ""]),
+              st.lists(st.builds(lambda a, b: f"{a}-{b}", NUMBER, NUMBER), max_size=4)),
+    st.text(max_size=30),
+)  # fmt: skip
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    range_header=RANGE, if_range=st.sampled_from([None, '"nope"', "Wed, 21 Oct 2015 07:28:00 GMT"])
+)
+def test_range_headers(app, table, world, client, range_header, if_range):
+    headers = {"Range": range_header} | ({"If-Range": if_range} if if_range else {})
+    for user, url in (
+        (world.rater_a, f"/assignments/{world.assignment_a.id}/audio"),
+        (world.coordinator, f"/sessions/{world.session_a.id}/audio"),
+    ):
+        table.log_in_as(client, user)
+        response = client.get(url, headers=headers)
+        assert response.status_code in (200, 206, 416), (range_header, response.status_code)
+        if response.status_code == 206:
+            assert response.headers["Content-Range"].startswith("bytes ")
+            assert len(response.data) == int(response.headers["Content-Length"])
