@@ -69,12 +69,24 @@ def stratified_draw(candidates: pd.DataFrame, n: int, seed: int) -> list[str]:
         sub = frame[frame["therapist"] == therapist]
         for phase, m in _shares(sub["phase"], k, rng).items():
             pool = sub[sub["phase"] == phase]
-            order = rng.permutation(len(pool))
-            picks = sorted(order, key=lambda i: pool["patient"].iloc[i] in patients)[:m]
-            for i in picks:
+            for i in _spread_patients(pool["patient"].to_numpy(), m, patients, rng):
                 chosen.append(str(pool["session_id"].iloc[i]))
                 patients.add(pool["patient"].iloc[i])
     return sorted(chosen)
+
+
+def _spread_patients(
+    patients: np.ndarray, m: int, used: set[str], rng: np.random.Generator
+) -> list[int]:
+    """m positions in random order: one session per patient first (patients not drawn in
+    another stratum before those that were), then second sessions, and so on."""
+    seen: set[str] = set()
+    ranked = []
+    for i in rng.permutation(len(patients)):
+        p = patients[i]
+        ranked.append((p in seen, p in used, len(ranked), int(i)))
+        seen.add(p)
+    return [i for *_, i in sorted(ranked)[:m]]
 
 
 def _shares(labels: pd.Series, n: int, rng: np.random.Generator) -> dict[str, int]:
@@ -96,7 +108,7 @@ def _shares(labels: pd.Series, n: int, rng: np.random.Generator) -> dict[str, in
     return {str(label): int(k) for label, k in zip(sizes.index, base, strict=True) if k}
 
 
-def _candidates() -> pd.DataFrame:
+def draw_candidates() -> pd.DataFrame:
     """Eligible sessions that are not calibration sessions and have no started main work."""
     busy = select(Assignment.session_id).where(
         (Assignment.purpose == "calibration") | Assignment.status.in_(STARTED)
@@ -117,7 +129,7 @@ def _candidates() -> pd.DataFrame:
 
 def draw_sessions(n: int, seed: int = 0) -> list[str]:
     """Codes of n calibration sessions drawn stratified (writes nothing)."""
-    return stratified_draw(_candidates(), n, seed)
+    return stratified_draw(draw_candidates(), n, seed)
 
 
 # ----------------------------------------------------------------------------- sessions
