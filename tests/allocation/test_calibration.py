@@ -80,7 +80,7 @@ def test_draw_spreads_patients_within_a_stratum(frame, data):
         assert sub["patient"].nunique() == min(len(sub), pool["patient"].nunique())
 
 
-def test_draw_refuses_more_sessions_thandraw_candidates():
+def test_draw_refuses_more_sessions_than_candidates():
     frame = pd.DataFrame(
         [("S1", "T1", "I", "P1")], columns=["session_id", "therapist", "phase", "patient"]
     )
