@@ -1,0 +1,232 @@
+"""Coordinator allocation pages: permissions, preview and commit, progress, sessions,
+calibration, raters joining and leaving, moving by hand."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import pytest
+from sqlalchemy import func, select
+from werkzeug.security import generate_password_hash
+
+from rater.allocation import service
+from rater.auth.models import User
+from rater.demo import DemoSizes, catalogue_csv
+from rater.extensions import db
+from rater.rating.models import Assignment
+from rater.study.catalogue import import_sessions
+
+PASSWORD = "correct-horse-battery"
+HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1")
+
+GET_PAGES = [
+    "/allocation/",
+    "/allocation/progress",
+    "/allocation/sessions",
+    "/allocation/calibration",
+    "/allocation/raters",
+    "/allocation/assignments/1/move",
+]
+POST_PAGES = [
+    "/allocation/commit",
+    "/allocation/calibration/draw",
+    "/allocation/calibration/pick",
+    "/allocation/calibration/gate",
+    "/allocation/calibration/release",
+    "/allocation/raters/join",
+    "/allocation/raters/leave",
+    "/allocation/assignments/1/move",
+]
+
+
+def build(app) -> None:
+    import_sessions(
+        catalogue_csv(DemoSizes(therapists=2, patients=4)),
+        "sessions.csv",
+        app.config["RATER_AUDIO_DIR"],
+    )
+    for name, role in [("coord", "coordinator"), ("r1", "rater"), ("r2", "rater"), ("r3", "rater")]:
+        db.session.add(User(username=name, role=role, active=True, password_hash=HASH))
+    db.session.commit()
+
+
+@pytest.fixture
+def coordinator(app, client, auth):
+    build(app)
+    assert auth.login("coord").status_code == 302
+    return client
+
+
+def count(*where) -> int:
+    db.session.expire_all()
+    return db.session.scalar(select(func.count(Assignment.id)).where(*where))
+
+
+def test_raters_get_403_on_every_allocation_page(app, client, auth):
+    build(app)
+    service.allocate(0.4, 1)
+    db.session.commit()
+    auth.login("r1")
+    for url in GET_PAGES:
+        assert client.get(url).status_code == 403, url
+    for url in POST_PAGES:
+        assert client.post(url, data={}).status_code == 403, url
+    assert count() == len(service.plan(0.4, 1).design.assignments)
+
+
+def test_anonymous_users_are_sent_to_login(app, client):
+    build(app)
+    for url in GET_PAGES:
+        response = client.get(url)
+        assert response.status_code == 302 and "/login" in response.headers["Location"], url
+    for url in POST_PAGES:
+        response = client.post(url)
+        assert response.status_code == 302 and "/login" in response.headers["Location"], url
+
+
+def test_preview_shows_the_balance_report_and_commit_writes_it(coordinator):
+    page = coordinator.get("/allocation/?double_fraction=0.4&seed=3")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert 'class="grid pair-matrix"' in html and 'data-shade="' in html
+    assert "Double-coding per therapist" in html and "All balance guarantees met" in html
+    assert count() == 0  # a preview writes nothing
+    digest = re.search(r'name="digest" type="hidden" value="([0-9a-f]+)"', html).group(1)
+    response = coordinator.post(
+        "/allocation/commit", data={"double_fraction": "0.4", "seed": "3", "digest": digest}
+    )
+    assert response.status_code == 302 and response.headers["Location"].endswith("/progress")
+    assert count() == len(service.plan(0.4, 3).design.assignments) > 0
+
+
+def test_commit_refuses_a_plan_that_differs_from_the_preview(coordinator):
+    response = coordinator.post(
+        "/allocation/commit", data={"double_fraction": "0.4", "seed": "3", "digest": "stale"}
+    )
+    assert response.status_code == 302 and count() == 0
+    follow = coordinator.get(response.headers["Location"])
+    assert "study changed since the preview" in follow.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "data", [{"double_fraction": "1.5", "seed": "1"}, {"double_fraction": "0.4", "seed": "-2"}]
+)
+def test_invalid_parameters_are_rejected_by_the_form(coordinator, data):
+    html = coordinator.get("/allocation/", query_string=data).get_data(as_text=True)
+    assert "Commit this design" not in html and "Number must be" in html
+    response = coordinator.post("/allocation/commit", data={**data, "digest": "x"})
+    assert response.status_code == 302 and count() == 0
+
+
+def test_commit_needs_a_csrf_token(csrf_app):
+    build(csrf_app)
+    client = csrf_app.test_client()
+    login = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', login).group(1)
+    client.post("/login", data={"username": "coord", "password": PASSWORD, "csrf_token": token})
+    response = client.post("/allocation/commit", data={"double_fraction": "0.4", "seed": "1"})
+    assert response.status_code == 400 and count() == 0
+
+
+def test_progress_page_has_progress_bars_per_rater_and_cell(coordinator):
+    service.allocate(0.4, 1)
+    a = db.session.scalar(select(Assignment).limit(1))
+    a.status = "submitted"
+    db.session.commit()
+    html = coordinator.get("/allocation/progress?days=3").get_data(as_text=True)
+    assert html.count("<progress") >= 3 + 4  # 3 raters, 2 therapists x 2 phases
+    assert "Drafts untouched for 3 days" in html
+
+
+def test_sessions_page_filters(coordinator):
+    service.allocate(0.4, 1)
+    db.session.commit()
+    html = coordinator.get("/allocation/sessions?therapist=T2&phase=I&rater=r1").get_data(
+        as_text=True
+    )
+    codes = set(re.findall(r"<td>(P\d\d-S\d\d)</td>", html))
+    expected = {
+        r.code
+        for r in service.session_page(
+            service.SessionFilters(therapist="T2", phase="I", rater="r1"), per_page=500
+        ).rows
+    }
+    assert codes == expected and codes
+    assert "T1" not in re.findall(r"<td>(T\d)</td>", html)
+
+
+def test_calibration_page_says_when_reliability_is_not_available(coordinator, monkeypatch):
+    monkeypatch.setitem(sys.modules, "rater.reliability.report", None)
+    response = coordinator.post("/allocation/calibration/draw", data={"n": "2", "seed": "1"})
+    assert response.status_code == 302
+    assert count(Assignment.purpose == "calibration") == 6
+    coordinator.post("/allocation/calibration/gate", data={"enabled": "y", "threshold": "0.8"})
+    html = coordinator.get("/allocation/calibration").get_data(as_text=True)
+    assert "reliability not available: gate checks completion only" in html
+    assert "gate closed" in html
+    coordinator.post("/allocation/calibration/pick", data={"sessions": "P01-S01, P02-S03"})
+    assert count(Assignment.purpose == "calibration") == 12
+    service.allocate(0.4, 1)
+    db.session.commit()
+    assert count(Assignment.status == "held") > 0
+    refused = coordinator.post("/allocation/calibration/release", follow_redirects=True)
+    assert "Refused" in refused.get_data(as_text=True) and count(Assignment.status == "held") > 0
+    for a in db.session.scalars(select(Assignment).where(Assignment.purpose == "calibration")):
+        a.status = "submitted"
+    db.session.commit()
+    coordinator.post("/allocation/calibration/release")
+    assert count(Assignment.status == "held") == 0
+
+
+def test_rater_join_and_leave_preview_then_apply(coordinator):
+    service.allocate(0.4, 1)
+    db.session.commit()
+    before = count()
+    preview = coordinator.post("/allocation/raters/leave", data={"rater": "r3"})
+    html = preview.get_data(as_text=True)
+    assert preview.status_code == 200 and "preview only" in html
+    assert html.count('class="grid pair-matrix"') == 2  # before and after
+    assert count(Assignment.rater_id == _id("r3")) > 0
+    applied = coordinator.post("/allocation/raters/leave", data={"rater": "r3", "confirm": "y"})
+    assert "applied" in applied.get_data(as_text=True)
+    assert count(Assignment.rater_id == _id("r3")) == 0 and count() == before
+    coordinator.post("/allocation/raters/join", data={"rater": "r3", "confirm": "y"})
+    assert count(Assignment.rater_id == _id("r3")) > 0
+
+
+def _id(name: str) -> int:
+    return db.session.scalar(select(User.id).where(User.username == name))
+
+
+def test_move_by_hand_and_refusal_for_started_work(coordinator):
+    service.allocate(0.4, 1)
+    db.session.commit()
+    a = db.session.scalar(
+        select(Assignment).where(Assignment.purpose == "main", Assignment.rater_id == _id("r1"))
+    )
+    page = coordinator.get(f"/allocation/assignments/{a.id}/move").get_data(as_text=True)
+    target = re.findall(r'<option value="(r\d)"', page)[0]
+    response = coordinator.post(f"/allocation/assignments/{a.id}/move", data={"rater": target})
+    assert response.status_code == 200 and "Before" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Assignment, a.id).rater.username == target
+    a = db.session.get(Assignment, a.id)
+    a.status = "in_progress"
+    db.session.commit()
+    refused = coordinator.post(
+        f"/allocation/assignments/{a.id}/move", data={"rater": "r1"}, follow_redirects=True
+    )
+    assert "started" in refused.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Assignment, a.id).rater.username == target
+    assert coordinator.get("/allocation/assignments/99999/move").status_code == 404
+
+
+def test_pages_have_no_inline_script(coordinator):
+    service.allocate(0.4, 1)
+    db.session.commit()
+    for url in GET_PAGES:
+        html = coordinator.get(url).get_data(as_text=True)
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), url
+        assert not re.search(r"\son[a-z]+=", html), url
