@@ -77,7 +77,7 @@ def heatmap_svg(pairs: Sequence[PairResult], raters: Sequence[str], title: str) 
             labels[a][b] = text
             if isinstance(result, Estimate):
                 values[a, b] = result.value
-    size = 1.2 + 0.62 * k
+    size = 1.4 + 0.7 * k
     fig = _figure(size + 1.2, size)
     ax = fig.add_subplot()
     cmap = matplotlib.colormaps["RdYlGn"].with_extremes(bad="#eeeeee")
@@ -85,11 +85,12 @@ def heatmap_svg(pairs: Sequence[PairResult], raters: Sequence[str], title: str) 
     for i in range(k):
         for j in range(k):
             if labels[i][j]:
-                ax.text(j, i, labels[i][j], ha="center", va="center", fontsize=7)
+                ax.text(j, i, labels[i][j], ha="center", va="center", fontsize=8)
     ax.set_xticks(range(k), raters, rotation=45, ha="right")
     ax.set_yticks(range(k), raters)
     ax.set_title(title)
-    fig.colorbar(image, ax=ax, label=f"ICC(A,2) (blank: fewer than {MIN_SESSIONS} sessions)")
+    fig.colorbar(image, ax=ax, shrink=0.8, label="ICC(A,2)")
+    ax.set_xlabel(f"grey: no pair, or fewer than {MIN_SESSIONS} shared sessions", fontsize=8)
     return _svg(fig)
 
 
@@ -101,7 +102,7 @@ def bland_altman_svg(paired: pd.DataFrame, rater_1: str, rater_2: str, title: st
     a, b = data["value_1"].to_numpy(float), data["value_2"].to_numpy(float)
     mean, diff = (a + b) / 2, a - b
     bias, sd = diff.mean(), diff.std(ddof=1)
-    fig = _figure(4.6, 3.2)
+    fig = _figure(4.6, 3.6)
     ax = fig.add_subplot()
     jitter = np.random.default_rng(0).uniform(-0.04, 0.04, (2, len(diff)))
     ax.scatter(mean + jitter[0], diff + jitter[1], s=14, alpha=0.6, color="#1f5fa8")
@@ -112,8 +113,8 @@ def bland_altman_svg(paired: pd.DataFrame, rater_1: str, rater_2: str, title: st
     ax.plot([], [], color="#b42318", ls="--", label=f"95 % limits ±{1.96 * sd:.2f}")
     ax.set_xlabel(f"mean of {rater_1} and {rater_2}")
     ax.set_ylabel(f"{rater_1} − {rater_2}")
-    ax.set_title(f"{title} (n = {len(diff)})")
-    ax.legend(loc="best", fontsize=7, frameon=False)
+    ax.set_title(f"{title}: {rater_1} vs {rater_2} (n = {len(diff)})")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=8, frameon=False)
     return _svg(fig)
 
 
