@@ -66,18 +66,38 @@ def _format_by_uniques(column: pd.Series, convert: Callable[[Any], str | None]) 
     return pd.Series(converted[codes], index=column.index, dtype=object)
 
 
+def _iso_datetimes(column: pd.Series) -> pd.Series:
+    """Vectorised ISO 8601 UTC text of a datetime column (each distinct value once)."""
+    if column.dt.tz is not None:
+        column = column.dt.tz_convert("UTC").dt.tz_localize(None)
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    stamps = np.asarray(uniques, dtype="datetime64[us]")
+    whole = np.datetime_as_string(stamps, unit="s")
+    fine = np.datetime_as_string(stamps, unit="us")
+    has_fraction = stamps.astype("int64") % 1_000_000 != 0
+    text = np.where(has_fraction, fine, whole).astype(object) + "Z"
+    text = np.append(text, None)  # code -1: missing
+    return pd.Series(text[codes], index=column.index, dtype=object)
+
+
+def _neutralise_strings(column: pd.Series) -> pd.Series:
+    """A string column with formula-like cells quoted (vectorised; untouched when none)."""
+    risky = column.str.startswith(FORMULA_STARTS, na=False)
+    return column.where(~risky, "'" + column) if risky.any() else column
+
+
 def prepare(frame: pd.DataFrame) -> pd.DataFrame:
     """The table as written to text formats: datetimes ISO, text neutralised, numbers as is."""
     out = {}
     for name in frame.columns:
         column = frame[name]
         if pd.api.types.is_datetime64_any_dtype(column):
-            out[name] = _format_by_uniques(column, _iso_datetime)
+            out[name] = _iso_datetimes(column)
         elif pd.api.types.is_bool_dtype(column):
             out[name] = column.astype("Int64")
-        elif column.dtype == object or isinstance(
-            column.dtype, (pd.StringDtype, pd.CategoricalDtype)
-        ):
+        elif isinstance(column.dtype, pd.StringDtype):
+            out[name] = _neutralise_strings(column)
+        elif column.dtype == object or isinstance(column.dtype, pd.CategoricalDtype):
             out[name] = _format_by_uniques(column.astype(object), _cell_text)
         else:
             out[name] = column
