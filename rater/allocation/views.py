@@ -5,6 +5,7 @@ Views are thin: parse the form, call the service, commit once, render.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -21,6 +22,7 @@ from rater.allocation.forms import (
     RaterChangeForm,
 )
 from rater.auth.decorators import coordinator_required
+from rater.auth.forms import EmptyForm
 from rater.extensions import db
 from rater.rating.models import Assignment
 
@@ -152,37 +154,44 @@ def _gate_form() -> GateForm:
     return GateForm(formdata=None, enabled=status.enabled, threshold=status.threshold)
 
 
+def _submit(form, action: Callable[[], str], back: str = ".calibration") -> Response:
+    """Validate a POST form, run the service action, commit once, flash its message."""
+    if not form.validate():
+        flash(_form_errors(form), "error")
+        return redirect(url_for(back))
+    try:
+        message = action()
+    except service.AllocationError as exc:
+        return _refused(exc, back)
+    db.session.commit()
+    flash(message, "success")
+    return redirect(url_for(back))
+
+
 @bp.route("/calibration/draw", methods=["POST"])
 @coordinator_required
 def calibration_draw():
     form = DrawCalibrationForm()
-    if not form.validate():
-        flash(_form_errors(form), "error")
-        return redirect(url_for(".calibration"))
-    try:
+
+    def action() -> str:
         codes = calib.draw_sessions(form.n.data, form.seed.data)
-        change = calib.add_calibration_sessions(codes, exclude=form.exclude.data)
-    except service.AllocationError as exc:
-        return _refused(exc, ".calibration")
-    db.session.commit()
-    flash(_calibration_message(change), "success")
-    return redirect(url_for(".calibration"))
+        return _calibration_message(
+            calib.add_calibration_sessions(codes, exclude=form.exclude.data)
+        )
+
+    return _submit(form, action)
 
 
 @bp.route("/calibration/pick", methods=["POST"])
 @coordinator_required
 def calibration_pick():
     form = PickCalibrationForm()
-    if not form.validate():
-        flash(_form_errors(form), "error")
-        return redirect(url_for(".calibration"))
-    try:
-        change = calib.add_calibration_sessions(form.codes, exclude=form.exclude.data)
-    except service.AllocationError as exc:
-        return _refused(exc, ".calibration")
-    db.session.commit()
-    flash(_calibration_message(change), "success")
-    return redirect(url_for(".calibration"))
+    return _submit(
+        form,
+        lambda: _calibration_message(
+            calib.add_calibration_sessions(form.codes, exclude=form.exclude.data)
+        ),
+    )
 
 
 def _calibration_message(change: calib.CalibrationChange) -> str:
@@ -197,28 +206,21 @@ def _calibration_message(change: calib.CalibrationChange) -> str:
 @coordinator_required
 def calibration_gate():
     form = GateForm()
-    if not form.validate():
-        flash(_form_errors(form), "error")
-        return redirect(url_for(".calibration"))
-    try:
+
+    def action() -> str:
         held = calib.set_gate(form.enabled.data, form.threshold.data)
-    except service.AllocationError as exc:
-        return _refused(exc, ".calibration")
-    db.session.commit()
-    flash(f"Gate settings saved; {held} main assignment(s) held back.", "success")
-    return redirect(url_for(".calibration"))
+        return f"Gate settings saved; {held} main assignment(s) held back."
+
+    return _submit(form, action)
 
 
 @bp.route("/calibration/release", methods=["POST"])
 @coordinator_required
 def calibration_release():
-    try:
-        n = calib.release_held()
-    except service.AllocationError as exc:
-        return _refused(exc, ".calibration")
-    db.session.commit()
-    flash(f"{n} main assignment(s) released to the raters.", "success")
-    return redirect(url_for(".calibration"))
+    return _submit(
+        EmptyForm(),
+        lambda: f"{calib.release_held()} main assignment(s) released to the raters.",
+    )
 
 
 # ----------------------------------------------------------------------------- mid-study
