@@ -427,7 +427,8 @@ class _Engine:
         x = int(self.r[s, 0] if self.r[s, 0] >= 0 else self.r[s, 1])
         others = np.arange(self.st.k)
         pc = self.pair_count[np.minimum(x, others), np.maximum(x, others)]
-        score = -1e9 * pc + 1e4 * (self.targets - self.total) + self.need(s)
+        cap = self.targets - self.total
+        score = -1e12 * (cap <= 0) - 1e9 * pc + 1e4 * cap + self.need(s)
         score[x] = -np.inf
         y = int(np.argmax(score))
         self.r[s, 0 if self.r[s, 0] < 0 else 1] = y
@@ -441,7 +442,8 @@ class _Engine:
         if self.has_fixed:
             pc = self.pair_count[pu, pv]
             cap = self.targets - self.total
-            score = score - 1e9 * (pc - pc.min()) + 1e4 * (cap[pu] + cap[pv])
+            full = (cap[pu] <= 0).astype(float) + (cap[pv] <= 0)  # load before pair balance
+            score = score - 1e12 * full - 1e9 * (pc - pc.min()) + 1e4 * (cap[pu] + cap[pv])
         else:
             score = np.where(self.pair_quota[pu, pv] > 0, score, -np.inf)
         j = int(np.argmax(score))
