@@ -55,9 +55,13 @@ over hundreds of random studies, and the benchmark over 20,000 sessions x 50 rat
 ``fixed`` assignments (``session_id, rater, purpose``) are kept verbatim; ``calibration``
 rows are ignored (calibration sessions are outside the design). A ``double`` fixed row forces
 its session to be double-coded; a fixed ``main`` may get a partner. The new part
-water-fills: new pairs go to the least-used pairs, new singles to the least-loaded raters,
-so the guarantees hold as far as the fixed part allows, and ``report.deviations`` lists each
-guarantee that is not met and by how much. Fixed rows on unknown or excluded sessions, for
+water-fills: new assignments go to raters below the water-filled load level, new pairs to
+the least-used pairs, and the same local search spreads the strata, so the guarantees hold
+as far as the fixed part allows. Where load and pair balance conflict, load wins (a rater's
+time is the scarce resource): completing a subset of an earlier design with the same f
+always restores ``rater_load``, ``double_count`` and ``double_per_cell``, while pairs may end
+within 2 instead of 1 (tested). ``report.deviations`` lists each guarantee not met and by
+how much. Fixed rows on unknown or excluded sessions, for
 unknown raters, duplicated, or with two rows of the same purpose on a session raise
 ``ValueError``.
 """
