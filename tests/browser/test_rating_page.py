@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from rater.extensions import db
-from rater.rating.models import Assignment, Note, Rating
+from rater.rating.models import Note, Rating
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -39,6 +39,11 @@ def log_in(page: Page, url: str, username: str = "newbie") -> None:
     expect(page.locator("h1")).to_have_text("My queue")
 
 
+def wait_until_ready(page: Page) -> None:
+    """The page's scripts have run (the initial indicator text is rendered by the server)."""
+    page.wait_for_selector("#rating-page[data-ready=true]", state="attached")
+
+
 def score(page: Page, code: str, value: int) -> None:
     page.click(f"label.point:has(#{code}-{value})")
 
@@ -63,6 +68,7 @@ def test_a_new_rater_rates_a_session_end_to_end(live_server, browser_page, facto
     log_in(page, live_server.url)
     page.click("#next-session")  # the first queued session: the calibration one
     expect(page.locator("h1")).to_have_text("Session P01-S01")
+    wait_until_ready(page)
     assert_no_horizontal_scroll(page)
 
     # Play, see the time advance, pause; seek with the buttons and the keyboard.
@@ -98,6 +104,7 @@ def test_a_new_rater_rates_a_session_end_to_end(live_server, browser_page, facto
     position = audio_time(page)
     page.screenshot(path=str(artifacts / "rating-page-draft.png"), full_page=False)
     page.reload()
+    wait_until_ready(page)
     expect(page.locator("#note-list .note")).to_have_count(2)
     for i, code in enumerate(codes[:half]):
         expect(page.locator(f"#{code}-{i % 5}")).to_be_checked()
@@ -140,7 +147,7 @@ def test_autosave_survives_an_offline_period_and_a_closed_tab(
     make_rater_with_sessions(factory)
     log_in(page, live_server.url)
     page.click("#next-session")
-    expect(page.locator("#save-state")).to_have_text(SAVED)
+    wait_until_ready(page)
     url = page.url
 
     browser_context.set_offline(True)
@@ -156,9 +163,10 @@ def test_autosave_survives_an_offline_period_and_a_closed_tab(
     browser_context.set_offline(False)
     page = browser_context.new_page()
     page.goto(url)
+    wait_until_ready(page)
     expect(page.locator("#GHES_1-1")).to_be_checked()  # restored from the unsent queue
     expect(page.locator("#save-state")).to_have_text(SAVED, timeout=8000)
     rating = current_rating()
     assert {s.item_code: s.score for s in rating.scores} == {"GHES_1": 1, "GHES_2": 2, "GHES_3": 3}
     assert [n.text for n in db.session.scalars(db.select(Note))] == ["Said while offline"]
-    assert db.session.scalars(db.select(Assignment)).first().status == "in_progress"
+    assert rating.assignment.status == "in_progress"

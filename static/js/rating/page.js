@@ -350,3 +350,5 @@ if (saver) {
   });
   $('#submit-cancel').addEventListener('click', () => dialog.close());
 }
+
+page.dataset.ready = 'true'; // for tests and assistive tooling: every handler is in place
