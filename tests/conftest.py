@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flask import g
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -80,9 +81,24 @@ def app_config(_schema: str, tmp_path: Path) -> TestConfig:
     return config
 
 
+def _isolate_requests(app) -> None:
+    """Give every test request a clean ``g``.
+
+    The fixtures keep an app context pushed so that tests can use ``db.session`` directly; Flask
+    reuses that context for test requests, so without this the user Flask-Login cached in
+    ``g`` (and Flask-WTF's CSRF token) would leak from one request, or client, to the next.
+    """
+
+    @app.before_request
+    def _fresh_g() -> None:
+        for name in list(vars(g)):
+            delattr(g, name)
+
+
 @pytest.fixture
 def app(app_config: TestConfig):
     app = create_app(app_config)
+    _isolate_requests(app)
     with app.app_context():
         yield app
         db.session.rollback()
@@ -96,6 +112,7 @@ def csrf_app(app_config: TestConfig):
     """Like ``app`` but with CSRF protection on, as in production."""
     app_config.WTF_CSRF_ENABLED = True
     app = create_app(app_config)
+    _isolate_requests(app)
     with app.app_context():
         yield app
         db.session.rollback()
