@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, ExceptionContext
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -73,6 +75,19 @@ def database_unavailable_message(error: BaseException) -> str | None:
     if getattr(error, "connection_invalidated", False):
         return UNAVAILABLE_MESSAGE
     return None
+
+
+@event.listens_for(Engine, "handle_error")
+def _read_only_connection_is_stale(context: ExceptionContext) -> None:
+    """Drop connections opened while PostgreSQL was read-only once one of them fails a write.
+
+    ``default_transaction_read_only`` is fixed when a connection opens, so without this the
+    pool would keep refusing writes after the database has become writable again; marking the
+    error a disconnect makes the pool replace every connection it holds.
+    """
+    state = getattr(context.original_exception, "sqlstate", None)
+    if state in _READ_ONLY_STATES:
+        context.is_disconnect = True
 
 
 def _rollback_quietly() -> None:

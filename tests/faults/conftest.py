@@ -15,8 +15,11 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from flask import has_app_context
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+from rater.extensions import db
 
 
 def _module(name: str, path: Path) -> ModuleType:
@@ -50,6 +53,7 @@ class PostgresSwitch:
         assert self.name != admin_url.database, "never switch the shared database"
 
     def _run(self, *statements: str) -> None:
+        _release_own_connections()  # the test's own pooled connections would be ended too
         with self.admin.connect() as conn:
             for statement in statements:
                 conn.execute(text(statement))
@@ -95,3 +99,9 @@ def pg_switch(database_url: str) -> Iterator[PostgresSwitch]:
         yield switch
     finally:
         switch.restore()
+
+
+def _release_own_connections() -> None:
+    if has_app_context():
+        db.session.remove()
+        db.engine.dispose()
