@@ -22,6 +22,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from rater import audit
+from rater.allocation.service import SETTING_FRACTION, SETTING_SEED, put_setting
 from rater.auth import service as users
 from rater.auth.models import User
 from rater.cli import transaction, upgrade_schema
@@ -43,6 +44,7 @@ COORDINATOR = ("coordinator", "demo-coordinator")
 RATERS = tuple((f"rater{i}", f"demo-rater{i}") for i in range(1, 6))
 BUILT_KEY = "demo.built"
 N_CALIBRATION = 3
+DOUBLE_FRACTION = 0.4
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,9 @@ def build_demo(sizes: DemoSizes = DemoSizes()) -> bool:
     db.session.flush()
     instruments = [instrument_of(v) for v in versions]
     _simulate_ratings(assignments, instruments, {v.code: v for v in versions}, sizes)
+    # Stored so that `rater allocate` re-plans with the design the demo used.
+    put_setting(SETTING_FRACTION, DOUBLE_FRACTION)
+    put_setting(SETTING_SEED, sizes.seed)
     db.session.add(StudySetting(key=BUILT_KEY, value={"seed": sizes.seed}))
     audit.record("demo.build", "study", None, after={"sessions": len(sessions)})
     db.session.flush()
@@ -169,7 +174,7 @@ def _main_assignments(sessions, raters, seed: int) -> list[Assignment]:
         }
     )
     by_name = {r.username: r for r in raters}
-    plan = design(frame, [r.username for r in raters], double_fraction=0.4, seed=seed)
+    plan = design(frame, [r.username for r in raters], double_fraction=DOUBLE_FRACTION, seed=seed)
     return [
         Assignment(
             session_id=int(row.session_id),

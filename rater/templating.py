@@ -20,6 +20,7 @@ def format_duration(seconds: float | None) -> str:
 # Coordinator navigation, in display order; an entry shows once its endpoint exists.
 COORDINATOR_NAV = (
     ("allocation.index", "Allocation"),
+    ("allocation.calibration", "Calibration"),
     ("allocation.progress", "Progress"),
     ("allocation.sessions", "Sessions"),
     ("rating.homework_index", "Homework"),
