@@ -82,17 +82,18 @@ def _write(kind: str, fmt: str) -> tuple[bytes, dict] | tuple[None, object]:
     return buffer.getvalue(), document
 
 
+def _attachment(body: bytes | str, mimetype: str, filename: str) -> Response:
+    disposition = f'attachment; filename="{filename}"'
+    return Response(body, mimetype=mimetype, headers={"Content-Disposition": disposition})
+
+
 @bp.get(f"/download/<kind>.{FMT}")
 @coordinator_required
 def download(kind: str, fmt: str):
     data, document = _write(kind, fmt)
     if data is None:
         return document
-    return Response(
-        data,
-        mimetype=MEDIA_TYPES[fmt],
-        headers={"Content-Disposition": f'attachment; filename="rater-{kind}.{fmt}"'},
-    )
+    return _attachment(data, MEDIA_TYPES[fmt], f"rater-{kind}.{fmt}")
 
 
 @bp.get(f"/meta/<kind>.{FMT}.json")
@@ -102,8 +103,5 @@ def meta(kind: str, fmt: str):
     data, document = _write(kind, fmt)
     if data is None:
         return document
-    return Response(
-        json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
-        mimetype="application/json",
-        headers={"Content-Disposition": f'attachment; filename="rater-{kind}.{fmt}.meta.json"'},
-    )
+    text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return _attachment(text, "application/json", f"rater-{kind}.{fmt}.meta.json")
