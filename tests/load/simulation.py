@@ -127,12 +127,12 @@ class Server:
         database_url: str,
         workers: int = 2,
         threads: int = 4,
-        command: list[str] | None = None,
+        command: Callable[[int], list[str]] | None = None,
         env: dict[str, str] | None = None,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.command = command or serve_command(workers, threads, self.port)
+        self.command = (command or (lambda port: serve_command(workers, threads, port)))(self.port)
         self.env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": SECRET_KEY}
         self.env.pop("FLASK_DEBUG", None)
         self.env.update(env or {})
@@ -263,6 +263,10 @@ class SimulatedRater:
         state = json.loads(STATE_SCRIPT.search(response.text)[1])
         if self.version and state["version"] != self.version:
             self.problems.append(f"page shows version {state['version']}, acked {self.version}")
+        if not self.version:  # a fresh browser starts from what the page shows as saved
+            self.scores = dict(state["scores"])
+            self.notes = {n["client_id"]: {"seconds": n["seconds"], "text": n["text"]}
+                          for n in state["notes"]}  # fmt: skip
         self.version = state["version"]
 
     # -- saves --
