@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pingouin as pg
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import cohen_kappa_score
 
@@ -202,15 +202,18 @@ def pingouin_pair(long: pd.DataFrame) -> pd.Series:
     return table["ICC"]
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 2**31),
-    n_sessions=st.integers(20, 60),
+    n_sessions=st.integers(20, 70),
     n_raters=st.integers(2, 4),
 )
+@example(seed=1737, n_sessions=20, n_raters=2)  # no pair reaches the minimum n
+@example(seed=11, n_sessions=70, n_raters=2)  # one pair, many sessions
 def test_every_pair_matches_pingouin_and_kappas_match_sklearn(seed, n_sessions, n_raters):
-    frame = simulated_frame(INSTRUMENTS, n_sessions=n_sessions, n_raters=n_raters, seed=seed)
-    rep = report(frame, INSTRUMENTS, design="none")
+    ghes = INSTRUMENTS[:1]  # one instrument keeps the pingouin loop short
+    frame = simulated_frame(ghes, n_sessions=n_sessions, n_raters=n_raters, seed=seed)
+    rep = report(frame, ghes, design="none")
     paired = rep.paired
     checked = 0
     for p in rep.pairs:
@@ -244,7 +247,7 @@ def test_every_pair_matches_pingouin_and_kappas_match_sklearn(seed, n_sessions, 
                 assert p.coefficients[f"kappa_{w}"].value == pytest.approx(expected, abs=1e-9)
         diff = (rows["value_1"] - rows["value_2"]).mean()
         assert p.coefficients["mean_difference"].value == pytest.approx(diff)
-    assert checked > 0
+    assert checked > 0 or all(p.n < MIN_SESSIONS for p in rep.pairs)
 
 
 @settings(max_examples=40, deadline=None)
