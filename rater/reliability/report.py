@@ -587,9 +587,9 @@ def _panel(instrument: str, wide: pd.DataFrame) -> CalibrationPanel:
     if reason:
         coefs: dict[str, Result] = {"ICC(A,1)": reason, "ICC(A,k)": reason}
     else:
-        table = stats.icc(wide)
+        table = stats.icc(wide)[["ICC", "ci_low", "ci_high"]].to_numpy()
         coefs = {
-            name: _estimate(*table.loc[name, ["ICC", "ci_low", "ci_high"]])
+            name: _estimate(*table[stats.ICC_TYPES.index(name)])
             for name in ("ICC(A,1)", "ICC(A,k)")
         }
     return CalibrationPanel(instrument, ALL_ITEMS, len(wide), raters, coefs)
