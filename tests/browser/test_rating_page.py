@@ -66,6 +66,8 @@ def test_a_new_rater_rates_a_session_end_to_end(live_server, browser_page, facto
     page = browser_page
     make_rater_with_sessions(factory)
     log_in(page, live_server.url)
+    assert_no_horizontal_scroll(page)
+    page.screenshot(path=str(artifacts / "queue.png"))
     page.click("#next-session")  # the first queued session: the calibration one
     expect(page.locator("h1")).to_have_text("Session P01-S01")
     wait_until_ready(page)

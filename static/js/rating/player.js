@@ -44,13 +44,16 @@ export function setupPlayer({ root, startAt = 0, onPosition = () => {}, onPlaySt
     setSpeed(SPEEDS[Math.min(SPEEDS.length - 1, Math.max(0, (i < 0 ? 1 : i) + dir))]);
   };
 
-  audio.addEventListener('loadedmetadata', () => {
+  const onMetadata = () => {
     seek.max = String(duration());
     total.textContent = formatTime(duration());
     if (startAt > 0) audio.currentTime = clamp(startAt);
     lastReported = Math.round(audio.currentTime * 10) / 10;
     render();
-  });
+  };
+  // The metadata may have arrived before this module ran (a cached file): then resume at once.
+  if (audio.readyState >= 1) onMetadata();
+  else audio.addEventListener('loadedmetadata', onMetadata, { once: true });
   audio.addEventListener('timeupdate', render);
   audio.addEventListener('play', () => { play.textContent = 'Pause'; play.setAttribute('aria-label', 'Pause'); onPlayState(true); });
   audio.addEventListener('pause', () => { play.textContent = 'Play'; play.setAttribute('aria-label', 'Play'); report(); onPlayState(false); });
