@@ -24,6 +24,7 @@ COORDINATOR_NAV = (
     ("allocation.progress", "Progress"),
     ("allocation.sessions", "Sessions"),
     ("rating.homework_index", "Homework"),
+    ("rating.flagged", "Flagged"),
     ("reliability.dashboard", "Reliability"),
     ("reliability.disagreements", "Disagreements"),
     ("export.downloads", "Exports"),
