@@ -23,6 +23,9 @@ from rater import create_app
 from rater.config import TestConfig
 from rater.extensions import db
 
+# Browser fixtures live in one plugin so that every test folder shares one Chromium per run.
+pytest_plugins = ("tests.support.browser",)
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery"
 

@@ -34,11 +34,7 @@ def _module(name: str, path: Path) -> ModuleType:
 _load = _module("rater_load_conftest", Path(__file__).parents[1] / "load" / "conftest.py")
 sim = _load.sim
 study = _load.study
-# Headless Debian Chromium, as the browser tests launch it (their fixtures, not a copy).
-_browser = _module("rater_browser_conftest", Path(__file__).parents[1] / "browser" / "conftest.py")
-browser = _browser.browser
-browser_context = _browser.browser_context
-browser_page = _browser.browser_page
+# Headless Debian Chromium comes from the shared plugin tests/support/browser.py.
 
 
 class PostgresSwitch:

@@ -1,4 +1,5 @@
-"""Fixtures for browser tests: the app served on a free port, and headless Debian Chromium.
+"""Fixtures for browser tests (a pytest plugin, loaded once by tests/conftest.py so that browser
+and fault tests share one Chromium): the app served on a free port, and headless Debian Chromium.
 
 ``live_server``  the test app (the ``app`` fixture: same throwaway database, same config, but with
                  CSRF protection switched ON, as in production) served by werkzeug in a background
