@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from flask import Flask
+from pathlib import Path
+
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 
 def configure_engine(app: Flask) -> None:
@@ -15,9 +17,17 @@ def configure_engine(app: Flask) -> None:
             "postgresql://"
         )
     if uri.startswith("sqlite"):
+        _ensure_sqlite_folder(uri)
         options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
         options.setdefault("connect_args", {"timeout": 30})
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+
+
+def _ensure_sqlite_folder(uri: str) -> None:
+    """Create the folder of a SQLite file (e.g. ``instance/`` of a fresh clone)."""
+    database = make_url(uri).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
 @event.listens_for(Engine, "connect")
