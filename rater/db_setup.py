@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask
 from pathlib import Path
 
+from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 
