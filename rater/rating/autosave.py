@@ -2,7 +2,16 @@
 
 Protocol (documented for API users in docs/rating.md). The client posts::
 
-    {"base_version": 7, "changes": [{"op": "score", "item": "GHES_1", "value": 3, "base": 2}, ...]}
+    {"client": "<tab uuid>", "seq": 12, "base_version": 7,
+     "changes": [{"op": "score", "item": "GHES_1", "value": 3, "base": 2}, ...]}
+
+``client`` names the browser tab and ``seq`` numbers its batches 1, 2, 3 ...; a batch, once
+sent, is resent unchanged until it is answered. The server stores the highest ``seq`` applied
+per rating and client and answers a batch whose ``seq`` is not above it with
+``200 {"ok": true, "duplicate": true, "applied": 0, "version": <current>}`` without applying
+it: a retry, or a delayed copy that arrives after newer batches, can never undo newer work.
+(``client`` and ``seq`` may be left out, as by older clients; such a batch is only protected
+by the per-field checks below.)
 
 ``base_version`` is the rating version the client last saw. Each change may carry ``base``: the
 value of that field as the client last saw it on the server. A change is applied when
@@ -17,30 +26,38 @@ never conflict. Every applied batch increases ``Rating.version`` by one.
 
 Concurrency: the version is increased by one UPDATE before anything is read, so concurrent saves
 of one rating are serialised by the database's row (PostgreSQL) or write (SQLite) lock, and the
-compare-and-set reads see committed data.
+batch-number check and the compare-and-set reads see committed data.
+
+Cost: after that UPDATE (whose RETURNING gives the rating's current values) only the rows the
+batch touches are read — the scores of its items, its notes and homework entries by client id
+— all changes are written in one flush (plus one more when new scores need their ids for the
+audit events), and the pinned instruments come from a per-process cache.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from rater import audit
 from rater.extensions import db
 from rater.instruments import SCORE_MAX, SCORE_MIN, Instrument
 from rater.rating.models import (
     COMPLETIONS,
+    Assignment,
+    AutosaveBatch,
     HomeworkEntry,
     ItemScore,
     Note,
     Rating,
     RatingDifficulty,
 )
-from rater.rating.service import pinned_instruments
+from rater.rating.service import pinned_versions
 from rater.timeutil import utcnow
 
 CONFLICT_MESSAGE = (
@@ -53,6 +70,7 @@ MAX_CHANGES = 500
 MAX_TEXT = 10_000
 MAX_SECONDS = 24 * 3600.0
 MAX_ACTIVE_INCREMENT = 3600.0
+MAX_SEQ = 2**31 - 1
 MISSING = object()
 
 
@@ -69,23 +87,78 @@ class AutosaveRefused(Exception):
         return {"error": self.message, "status": self.status, **self.extra}
 
 
+class AlreadyApplied(AutosaveRefused):
+    """A batch applied before (same or older ``seq`` of its client): acknowledged, not applied."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(200, "This batch was saved before.", version=version)
+
+    def body(self) -> dict[str, Any]:
+        version = self.extra["version"]
+        return {"ok": True, "duplicate": True, "applied": 0, "version": version}
+
+
+@dataclass(frozen=True)
+class _Envelope:
+    base_version: int
+    changes: list[dict[str, Any]]
+    client: str | None
+    seq: int | None
+
+
 @dataclass
 class _Context:
     rating: Rating
-    instruments: list[Instrument]
+    session_id: int
+    rater_id: int
+    instruments: list[tuple[int, Instrument]]
     version_matches: bool
     scores: dict[str, ItemScore]
     notes: dict[str, Note]
     homework: dict[str, HomeworkEntry]
-    difficulties: set[str]
+    difficulties: dict[str, RatingDifficulty] | None
+    score_events: list[tuple[str, ItemScore, int | None, int | None]] = field(default_factory=list)
     applied: int = 0
 
 
-def apply_autosave(rating: Rating, payload: Any) -> dict[str, Any]:
+def apply_autosave(assignment: Assignment, payload: Any) -> dict[str, Any]:
     """Apply the payload's changes atomically or raise AutosaveRefused (nothing applied)."""
-    base_version, changes = _parse_envelope(payload)
+    envelope = _parse_envelope(payload)
+    rating = assignment.rating
+    assert rating is not None
     new_version = _lock_and_bump(rating)
-    ctx = _load(rating, base_version == new_version - 1)
+    batch = _batch_record(rating.id, envelope, new_version)
+    ctx = _load(assignment, envelope, envelope.base_version == new_version - 1)
+    plan = _plan(ctx, envelope.changes, new_version)
+    for step in plan:
+        step()
+        ctx.applied += 1
+    if ctx.applied == 0:
+        rating.version = new_version - 1  # nothing changed: the version stays as it was
+    _record_scores(ctx)
+    if batch is not None:
+        batch.seq = envelope.seq
+    db.session.flush()
+    return {
+        "ok": True,
+        "version": rating.version,
+        "applied": ctx.applied,
+        "duplicate": False,
+        "others_changed": envelope.base_version != new_version - 1,
+        "saved_at": utcnow().isoformat() + "Z",
+    }
+
+
+class _Invalid(ValueError):
+    pass
+
+
+class _Conflict(Exception):
+    pass
+
+
+def _plan(ctx: _Context, changes: list[dict[str, Any]], new_version: int) -> list[Callable]:
+    """Every change's write step, or raise (400 for invalid changes, 409 for conflicts)."""
     problems: list[str] = []
     conflicts: list[str] = []
     plan: list[Callable[[], None]] = []
@@ -103,73 +176,112 @@ def apply_autosave(rating: Rating, payload: Any) -> dict[str, Any]:
         raise AutosaveRefused(400, "Some changes could not be understood.", problems=problems)
     if conflicts:
         raise AutosaveRefused(409, CONFLICT_MESSAGE, conflicts=conflicts, version=new_version - 1)
-    for step in plan:
-        step()
-        ctx.applied += 1
-    if ctx.applied == 0:
-        rating.version = new_version - 1  # nothing changed: the version stays as it was
-    db.session.flush()
-    return {
-        "ok": True,
-        "version": rating.version,
-        "applied": ctx.applied,
-        "others_changed": base_version != new_version - 1,
-        "saved_at": utcnow().isoformat() + "Z",
-    }
+    return plan
 
 
-class _Invalid(ValueError):
-    pass
-
-
-class _Conflict(Exception):
-    pass
-
-
-def _parse_envelope(payload: Any) -> tuple[int, list[dict[str, Any]]]:
+def _parse_envelope(payload: Any) -> _Envelope:
     if not isinstance(payload, dict):
         raise AutosaveRefused(400, "Send a JSON object with 'base_version' and 'changes'.")
     base_version = payload.get("base_version")
     changes = payload.get("changes")
-    if not isinstance(base_version, int) or isinstance(base_version, bool):
+    if not _is_int(base_version):
         raise AutosaveRefused(400, "'base_version' must be the rating version last seen.")
     if not isinstance(changes, list) or not all(isinstance(c, dict) for c in changes):
         raise AutosaveRefused(400, "'changes' must be a list of objects.")
     if len(changes) > MAX_CHANGES:
         raise AutosaveRefused(400, f"At most {MAX_CHANGES} changes per save.")
-    return base_version, changes
+    client, seq = payload.get("client"), payload.get("seq")
+    if client is None and seq is None:
+        return _Envelope(base_version, changes, None, None)
+    if not isinstance(client, str) or not 1 <= len(client) <= 64:
+        raise AutosaveRefused(400, "'client' must be a string of 1-64 characters.")
+    if not _is_int(seq) or not 1 <= seq <= MAX_SEQ:
+        raise AutosaveRefused(400, f"'seq' must be a batch number from 1 to {MAX_SEQ}.")
+    return _Envelope(base_version, changes, client, seq)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _lock_and_bump(rating: Rating) -> int:
-    new_version = db.session.execute(
+    """Increase the version (taking the rating's lock); refresh what autosave reads from it."""
+    row = db.session.execute(
         update(Rating)
         .where(Rating.id == rating.id, Rating.status == "draft", Rating.cannot_rate.is_(False))
         .values(version=Rating.version + 1)
-        .returning(Rating.version),
+        .returning(Rating.version, Rating.audio_position, Rating.active_seconds),
         execution_options={"synchronize_session": False},
-    ).scalar()
-    rating_id = rating.id
-    db.session.expire(rating)
-    if new_version is None:
-        current = db.session.get(Rating, rating_id, populate_existing=True)
+    ).first()
+    if row is None:
+        current = db.session.get(Rating, rating.id, populate_existing=True)
         if current is None:
             raise AutosaveRefused(404, "This rating does not exist.")
         message = LOCKED_MESSAGE if current.status == "submitted" else FLAGGED_MESSAGE
         raise AutosaveRefused(423, message, version=current.version)
-    return int(new_version)
+    # The values read under the lock, as if just loaded: later changes flush as an UPDATE.
+    for name, value in zip(("version", "audio_position", "active_seconds"), row, strict=True):
+        set_committed_value(rating, name, value)
+    return int(row.version)
 
 
-def _load(rating: Rating, version_matches: bool) -> _Context:
-    entries = db.session.scalars(select(HomeworkEntry).where(HomeworkEntry.rating_id == rating.id))
+def _batch_record(rating_id: int, envelope: _Envelope, new_version: int) -> AutosaveBatch | None:
+    """The (rating, client) batch record to raise to this batch's seq; raise if applied before."""
+    if envelope.client is None:
+        return None
+    record = db.session.scalar(
+        select(AutosaveBatch)
+        .where(AutosaveBatch.rating_id == rating_id, AutosaveBatch.client == envelope.client)
+        .execution_options(populate_existing=True)
+    )
+    if record is None:
+        record = AutosaveBatch(rating_id=rating_id, client=envelope.client, seq=envelope.seq)
+        db.session.add(record)
+    elif record.seq >= envelope.seq:
+        raise AlreadyApplied(new_version - 1)
+    return record
+
+
+def _wanted(changes: list[dict[str, Any]], ops: tuple[str, ...], key: str) -> set[str]:
+    return {c[key] for c in changes if c.get("op") in ops and isinstance(c.get(key), str)}
+
+
+def _load(assignment: Assignment, envelope: _Envelope, version_matches: bool) -> _Context:
+    """Only the rows the batch touches (one query per kind of change at most)."""
+    rating, changes = assignment.rating, envelope.changes
+    rid = rating.id
+    items = _wanted(changes, ("score",), "item")
+    note_ids = _wanted(changes, ("note.put", "note.delete"), "client_id")
+    homework_ids = _wanted(changes, ("homework.put", "homework.delete"), "client_id")
     return _Context(
         rating=rating,
-        instruments=pinned_instruments(rating),
+        session_id=assignment.session_id,
+        rater_id=assignment.rater_id,
+        instruments=pinned_versions(rid),
         version_matches=version_matches,
-        scores={s.item_code: s for s in rating.scores},
-        notes={n.client_id: n for n in rating.notes if n.client_id},
-        homework={e.client_id: e for e in entries if e.client_id},
-        difficulties={d.difficulty_type for d in rating.difficulties},
+        scores=_rows(ItemScore, ItemScore.item_code, rid, items),
+        notes=_rows(Note, Note.client_id, rid, note_ids),
+        homework=_rows(HomeworkEntry, HomeworkEntry.client_id, rid, homework_ids),
+        difficulties=(
+            {
+                d.difficulty_type: d
+                for d in _select(RatingDifficulty, RatingDifficulty.rating_id == rid)
+            }
+            if any(c.get("op") == "difficulties" for c in changes)
+            else None
+        ),
     )
+
+
+def _select(model: type, *where: Any) -> Any:
+    return db.session.scalars(select(model).where(*where).execution_options(populate_existing=True))
+
+
+def _rows(model: type, key: Any, rating_id: int, wanted: set[str]) -> dict[str, Any]:
+    if not wanted:
+        return {}
+    rows = _select(model, model.rating_id == rating_id, key.in_(sorted(wanted)))
+    return {getattr(row, key.key): row for row in rows}
 
 
 def _check(ctx: _Context, key: str, current: Any, new: Any, change: dict[str, Any]) -> bool:
@@ -199,13 +311,11 @@ def _plan_change(ctx: _Context, change: dict[str, Any]) -> Callable[[], None] | 
 
 def _plan_score(ctx: _Context, change: dict[str, Any]) -> Callable[[], None] | None:
     code = change.get("item")
-    owner = next((i for i in ctx.instruments if code in i.item_codes), None)
+    owner = next((vid for vid, inst in ctx.instruments if code in inst.item_codes), None)
     if owner is None:
         raise _Invalid(f"unknown item {code!r}")
     value = change.get("value")
-    if value is not None and (
-        not isinstance(value, int) or isinstance(value, bool) or not SCORE_MIN <= value <= SCORE_MAX
-    ):
+    if value is not None and (not _is_int(value) or not SCORE_MIN <= value <= SCORE_MAX):
         raise _Invalid(f"score of {code} must be an integer {SCORE_MIN}-{SCORE_MAX} or null")
     existing = ctx.scores.get(code)
     current = existing.score if existing is not None else None
@@ -213,8 +323,7 @@ def _plan_score(ctx: _Context, change: dict[str, Any]) -> Callable[[], None] | N
         raise _Invalid(f"base of {code} must be a score or null")
     if not _check(ctx, f"score:{code}", current, value, change):
         return None
-    version = next(v for v in ctx.rating.instrument_versions if v.code == owner.code)
-    return lambda: _write_score(ctx, code, version.id, current, value)
+    return lambda: _write_score(ctx, code, owner, current, value)
 
 
 def _write_score(
@@ -222,20 +331,29 @@ def _write_score(
 ) -> None:
     score = ctx.scores.get(code)
     if new is None:
-        assert score is not None
-        ctx.rating.scores.remove(score)
+        if score is None:  # the same item cleared twice in one batch
+            return
+        db.session.delete(score)
         del ctx.scores[code]
     elif score is None:
         score = ItemScore(
-            rating=ctx.rating, instrument_version_id=version_id, item_code=code, score=new
+            rating_id=ctx.rating.id, instrument_version_id=version_id, item_code=code, score=new
         )
         db.session.add(score)
         ctx.scores[code] = score
     else:
         score.score = new
-    db.session.flush()
-    entity = score.id if score is not None else None
-    audit.record("score.change", "item_score", entity, before={code: old}, after={code: new})
+    ctx.score_events.append((code, score, old, new))
+
+
+def _record_scores(ctx: _Context) -> None:
+    """One audit event per score change (new scores are flushed first to get their ids)."""
+    if not ctx.score_events:
+        return
+    if any(score.id is None for _, score, _, _ in ctx.score_events):
+        db.session.flush()
+    for code, score, old, new in ctx.score_events:
+        audit.record("score.change", "item_score", score.id, before={code: old}, after={code: new})
 
 
 # --- notes --------------------------------------------------------------------------------
@@ -287,7 +405,10 @@ def _plan_note_put(ctx: _Context, change: dict[str, Any]) -> Callable[[], None] 
         target = ctx.notes.get(cid)
         if target is None:
             target = Note(
-                rating=ctx.rating, client_id=cid, audio_seconds=new["seconds"], text=new["text"]
+                rating_id=ctx.rating.id,
+                client_id=cid,
+                audio_seconds=new["seconds"],
+                text=new["text"],
             )
             db.session.add(target)
             ctx.notes[cid] = target
@@ -304,7 +425,8 @@ def _plan_note_delete(ctx: _Context, change: dict[str, Any]) -> Callable[[], Non
         return None
 
     def write() -> None:
-        ctx.rating.notes.remove(ctx.notes.pop(cid))
+        if cid in ctx.notes:  # not when deleted twice in one batch
+            db.session.delete(ctx.notes.pop(cid))
 
     return write
 
@@ -324,7 +446,7 @@ def _homework_state(entry: HomeworkEntry | None) -> dict[str, Any] | None:
 
 def _plan_homework_put(ctx: _Context, change: dict[str, Any]) -> Callable[[], None] | None:
     cid = _client_id(change)
-    types = {t for i in ctx.instruments for t in i.homework_types}
+    types = {t for _, i in ctx.instruments for t in i.homework_types}
     kind = change.get("homework_type")
     if kind not in types:
         raise _Invalid(f"unknown homework type {kind!r}")
@@ -344,9 +466,9 @@ def _plan_homework_put(ctx: _Context, change: dict[str, Any]) -> Callable[[], No
         target = ctx.homework.get(cid)
         if target is None:
             target = HomeworkEntry(
-                session_id=ctx.rating.assignment.session_id,
+                session_id=ctx.session_id,
                 rating_id=ctx.rating.id,
-                entered_by_id=ctx.rating.assignment.rater_id,
+                entered_by_id=ctx.rater_id,
                 client_id=cid,
                 kind="reported_completed",
             )
@@ -366,7 +488,8 @@ def _plan_homework_delete(ctx: _Context, change: dict[str, Any]) -> Callable[[],
         return None
 
     def write() -> None:
-        db.session.delete(ctx.homework.pop(cid))
+        if cid in ctx.homework:  # not when deleted twice in one batch
+            db.session.delete(ctx.homework.pop(cid))
 
     return write
 
@@ -376,22 +499,22 @@ def _plan_homework_delete(ctx: _Context, change: dict[str, Any]) -> Callable[[],
 
 def _plan_difficulties(ctx: _Context, change: dict[str, Any]) -> Callable[[], None] | None:
     values = change.get("values")
-    allowed = {t for i in ctx.instruments for t in i.difficulty_types}
+    allowed = {t for _, i in ctx.instruments for t in i.difficulty_types}
     if not isinstance(values, list) or not all(v in allowed for v in values):
         raise _Invalid("'values' must be a list of difficulty types of the instruments")
     new = sorted(set(values))
     base = change.get("base", MISSING)
     normal = {**change, "base": sorted(set(base))} if isinstance(base, list) else change
-    if not _check(ctx, "difficulties", sorted(ctx.difficulties), new, normal):
+    rows = ctx.difficulties if ctx.difficulties is not None else {}
+    if not _check(ctx, "difficulties", sorted(rows), new, normal):
         return None
 
     def write() -> None:
-        rating = ctx.rating
-        for row in [d for d in rating.difficulties if d.difficulty_type not in new]:
-            rating.difficulties.remove(row)
-        for value in sorted(set(new) - ctx.difficulties):
-            rating.difficulties.append(RatingDifficulty(difficulty_type=value))
-        ctx.difficulties = set(new)
+        for value in [v for v in rows if v not in new]:
+            db.session.delete(rows.pop(value))
+        for value in [v for v in new if v not in rows]:
+            rows[value] = RatingDifficulty(rating_id=ctx.rating.id, difficulty_type=value)
+            db.session.add(rows[value])
 
     return write
 

@@ -214,6 +214,24 @@ class HomeworkEntry(db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class AutosaveBatch(db.Model):
+    """The highest autosave batch number applied per rating and browser tab (``client``).
+
+    Each tab numbers its batches 1, 2, 3 ...; a batch whose number is not above the stored one
+    was applied before (a retry, or a delayed copy arriving late) and is not applied again.
+    """
+
+    __tablename__ = "autosave_batches"
+    __table_args__ = (CheckConstraint("seq >= 1", name="seq_positive"),)
+
+    rating_id: Mapped[int] = mapped_column(
+        ForeignKey("ratings.id", ondelete="CASCADE"), primary_key=True
+    )
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int]
+    applied_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class ConsensusScore(db.Model):
     """A score agreed for a double-coded session after discussion; ratings stay untouched."""
 

@@ -9,15 +9,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import aliased, joinedload, selectinload
+from sqlalchemy.orm import aliased, joinedload, lazyload, selectinload
 
 from rater import audit
 from rater.auth.models import User
 from rater.extensions import db
 from rater.instruments import Instrument
-from rater.rating.models import Assignment, HomeworkEntry, Rating
-from rater.study.instrument_store import current_versions, instrument_of
-from rater.study.models import Patient, TherapySession
+from rater.rating.models import Assignment, HomeworkEntry, Rating, rating_instruments
+from rater.study.instrument_store import cached_instrument, current_versions
+from rater.study.models import InstrumentVersion, Patient, TherapySession
 from rater.timeutil import utcnow
 
 QUEUE_STATUSES = ("pending", "in_progress", "submitted")
@@ -90,6 +90,21 @@ def get_assignment(assignment_id: int) -> Assignment | None:
     )
 
 
+def get_assignment_to_save(assignment_id: int) -> Assignment | None:
+    """An assignment with its rating, for autosave (one query).
+
+    The session and the rater are not joined: autosave needs only their ids, and the rater is
+    the logged-in user, already in the session's identity map.
+    """
+    return db.session.scalar(
+        select(Assignment)
+        .options(
+            joinedload(Assignment.rating), lazyload(Assignment.session), lazyload(Assignment.rater)
+        )
+        .where(Assignment.id == assignment_id)
+    )
+
+
 def start_rating(assignment: Assignment) -> Rating:
     """The assignment's rating, created on first open with the current instruments pinned."""
     if assignment.rating is not None:
@@ -129,7 +144,34 @@ def load_rating(rating_id: int) -> Rating:
 
 
 def pinned_instruments(rating: Rating) -> list[Instrument]:
-    return [instrument_of(v) for v in rating.instrument_versions]
+    """The rating's pinned instruments in code order (one small query, parsed once per process)."""
+    return [instrument for _, instrument in pinned_versions(rating.id)]
+
+
+def pinned_versions(rating_id: int) -> list[tuple[int, Instrument]]:
+    """(instrument version id, instrument) pinned by a rating, in code order.
+
+    Reads only the ids and content hashes; a definition is read and parsed only the first time
+    this process meets that version.
+    """
+    rows = db.session.execute(
+        select(InstrumentVersion.id, InstrumentVersion.code, InstrumentVersion.content_hash)
+        .join(
+            rating_instruments, rating_instruments.c.instrument_version_id == InstrumentVersion.id
+        )
+        .where(rating_instruments.c.rating_id == rating_id)
+        .order_by(InstrumentVersion.code)
+    ).all()
+    return [
+        (vid, cached_instrument(code, digest, lambda v=vid: _definition(v)))
+        for vid, code, digest in rows
+    ]
+
+
+def _definition(version_id: int) -> Any:
+    return db.session.scalar(
+        select(InstrumentVersion.definition).where(InstrumentVersion.id == version_id)
+    )
 
 
 def homework_context(rating: Rating) -> tuple[list[HomeworkEntry], list[HomeworkEntry]]:

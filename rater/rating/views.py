@@ -129,14 +129,14 @@ def audio(assignment_id: int):
 @bp.route("/assignments/<int:assignment_id>/autosave", methods=["POST"])
 @_json_login_required
 def autosave(assignment_id: int):
-    assignment = service.get_assignment(assignment_id)
+    assignment = service.get_assignment_to_save(assignment_id)
     if assignment is None or not assignment.can_be_rated_by(current_user):
         return jsonify(error="This rating does not exist.", status=404), 404
     if assignment.rating is None:
         return jsonify(error="Open the rating page first.", status=409), 409
     payload = request.get_json(silent=True)
     try:
-        result = apply_autosave(assignment.rating, payload)
+        result = apply_autosave(assignment, payload)
     except AutosaveRefused as refused:
         db.session.rollback()
         return jsonify(refused.body()), refused.status

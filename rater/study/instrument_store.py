@@ -2,11 +2,17 @@
 
 ``sync_instruments`` stores a new version whenever a file's content has changed; ratings keep
 pointing at the version they were started with.
+
+A stored version never changes, so its parsed ``Instrument`` is cached per process, keyed by
+(code, content hash): validating a definition with pydantic costs milliseconds, and autosave and
+the rating page need the pinned instruments on every request.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, select
@@ -65,8 +71,23 @@ def current_versions() -> dict[str, InstrumentVersion]:
     return {v.code: v for v in sync_instruments()}
 
 
+_PARSED: dict[tuple[str, str], Instrument] = {}
+
+
 def instrument_of(version: InstrumentVersion) -> Instrument:
-    return instrument_from_definition(version.definition)
+    """The instrument of a stored version (parsed once per process; treat it as read-only)."""
+    return cached_instrument(version.code, version.content_hash, lambda: version.definition)
+
+
+def cached_instrument(
+    code: str, content_hash: str, definition: Callable[[], Mapping[str, Any]]
+) -> Instrument:
+    """The parsed instrument of (code, content hash); ``definition`` is only called on a miss."""
+    key = (code, content_hash)
+    found = _PARSED.get(key)
+    if found is None:
+        found = _PARSED[key] = instrument_from_definition(definition())
+    return found
 
 
 def all_versions() -> list[InstrumentVersion]:

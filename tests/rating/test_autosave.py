@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from rater.audit import AuditEvent
 from rater.extensions import db
-from rater.rating.models import HomeworkEntry, Note, Rating
+from rater.rating.models import AutosaveBatch, HomeworkEntry, Note, Rating
 from tests.rating.helpers import VISITORS, build_study, login_as, started
 
 
@@ -251,3 +251,123 @@ def test_autosave_needs_the_csrf_header(csrf_app, factory):
     assert client.post(url, json=body).status_code == 400
     response = client.post(url, json=body, headers={"X-CSRFToken": token})
     assert response.status_code == 200 and response.json["version"] == 2
+
+
+# --- batch numbers per tab: retries and late copies are never applied twice ---------------
+
+
+def batch(client_id, seq, base_version, *changes) -> dict:
+    return {"client": client_id, "seq": seq, "base_version": base_version, "changes": list(changes)}
+
+
+def scores_of(rating: Rating) -> dict[str, int]:
+    return {s.item_code: s.score for s in fresh(rating).scores}
+
+
+def test_a_late_copy_of_an_old_batch_cannot_undo_newer_work(client, rated):
+    url, rating = rated
+    saved(client, url, 1, {"op": "score", "item": "GHES_1", "value": 2, "base": None})
+    a = batch("tab-1", 1, 2, {"op": "score", "item": "GHES_1", "value": 3, "base": 2})
+    b = batch("tab-1", 2, 3, {"op": "score", "item": "GHES_1", "value": 2, "base": 3})
+    # A times out on the client; its resend is acknowledged, then B is acknowledged.
+    assert client.post(url, json=a).json["applied"] == 1
+    assert client.post(url, json=b).json["applied"] == 1
+    assert scores_of(rating) == {"GHES_1": 2}
+    # Now A's first copy arrives: GHES_1 holds 2 = A's base, yet A must not be applied again.
+    late = client.post(url, json=a)
+    assert late.status_code == 200
+    assert late.json == {"ok": True, "duplicate": True, "applied": 0, "version": 4}
+    assert scores_of(rating) == {"GHES_1": 2}
+    assert fresh(rating).version == 4
+
+
+def test_without_batch_numbers_the_late_copy_would_be_applied(client, rated):
+    """Why the batch numbers exist: per-field compare-and-set alone re-applies A."""
+    url, rating = rated
+    saved(client, url, 1, {"op": "score", "item": "GHES_1", "value": 2, "base": None})
+    a = {"base_version": 2, "changes": [{"op": "score", "item": "GHES_1", "value": 3, "base": 2}]}
+    saved(client, url, 2, *a["changes"])
+    saved(client, url, 3, {"op": "score", "item": "GHES_1", "value": 2, "base": 3})
+    assert client.post(url, json=a).json["applied"] == 1  # accepted for old clients, as before
+    assert scores_of(rating) == {"GHES_1": 3}
+
+
+def test_a_retried_batch_is_applied_once_even_when_not_idempotent(client, rated):
+    url, rating = rated
+    body = batch(
+        "tab-1",
+        1,
+        1,
+        {"op": "active", "seconds": 30},
+        {"op": "score", "item": "GHES_2", "value": 1, "base": None},
+    )
+    first = client.post(url, json=body)
+    retry = client.post(url, json=body)
+    assert first.json["applied"] == 2 and first.json["duplicate"] is False
+    assert retry.status_code == 200 and retry.json["duplicate"] is True
+    assert retry.json["version"] == first.json["version"] == 2
+    r = fresh(rating)
+    assert r.active_seconds == 30  # an increment: without the batch number it would be 60
+    events = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "score.change"))
+    assert len(list(events)) == 1
+
+
+def test_batch_numbers_are_kept_per_tab_and_per_rating(client, rated):
+    url, rating = rated
+    one = batch("tab-1", 5, 1, {"op": "score", "item": "GHES_1", "value": 1, "base": None})
+    two = batch("tab-2", 1, 2, {"op": "score", "item": "GHES_2", "value": 2, "base": None})
+    assert client.post(url, json=one).json["applied"] == 1
+    assert client.post(url, json=two).json["applied"] == 1  # another tab starts at 1
+    older = batch("tab-1", 4, 3, {"op": "score", "item": "GHES_3", "value": 3, "base": None})
+    assert client.post(url, json=older).json["duplicate"] is True
+    stored = db.session.scalars(
+        select(AutosaveBatch).where(AutosaveBatch.rating_id == rating.id)
+    ).all()
+    assert sorted((b.client, b.seq) for b in stored) == [("tab-1", 5), ("tab-2", 1)]
+    assert scores_of(rating) == {"GHES_1": 1, "GHES_2": 2}
+
+
+def test_a_refused_batch_does_not_use_up_its_number(client, rated):
+    url, rating = rated
+    saved(client, url, 1, {"op": "score", "item": "GHES_1", "value": 2, "base": None})
+    stale = batch("tab-1", 1, 1, {"op": "score", "item": "GHES_1", "value": 4, "base": None})
+    assert client.post(url, json=stale).status_code == 409
+    ok = batch("tab-1", 1, 2, {"op": "score", "item": "GHES_1", "value": 4, "base": 2})
+    assert client.post(url, json=ok).json["applied"] == 1
+    assert scores_of(rating) == {"GHES_1": 4}
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [
+        {"client": "tab"},
+        {"seq": 1},
+        {"client": "", "seq": 1},
+        {"client": "x" * 65, "seq": 1},
+        {"client": 7, "seq": 1},
+        {"client": "tab", "seq": 0},
+        {"client": "tab", "seq": True},
+        {"client": "tab", "seq": "1"},
+        {"client": "tab", "seq": 2**31},
+    ],
+)
+def test_malformed_batch_numbers_are_refused(client, rated, envelope):
+    url, rating = rated
+    body = {"base_version": 1, "changes": [{"op": "position", "seconds": 3}], **envelope}
+    response = client.post(url, json=body)
+    assert response.status_code == 400 and "error" in response.json
+    assert fresh(rating).version == 1
+
+
+def test_the_same_field_twice_in_one_batch_is_not_an_error(client, rated):
+    url, rating = rated
+    put = {"op": "note.put", "client_id": "n", "seconds": 3, "text": "a", "base": None}
+    saved(client, url, 1, put, {"op": "score", "item": "GHES_1", "value": 2, "base": None})
+    delete = {"op": "note.delete", "client_id": "n", "base": {"seconds": 3, "text": "a"}}
+    clear = {"op": "score", "item": "GHES_1", "value": None, "base": 2}
+    twice = [delete, delete, clear, clear]
+    twice += [{"op": "difficulties", "values": ["lack of time"]}] * 2
+    assert saved(client, url, 2, *twice)["applied"] == 6
+    r = fresh(rating)
+    assert r.notes == [] and r.scores == []
+    assert [d.difficulty_type for d in r.difficulties] == ["lack of time"]
