@@ -5,8 +5,11 @@ Reliability and every export read this frame; neither goes back to the database 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from typing import Any
+
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, case, func, literal, null, select
 
 from rater.auth.models import User
 from rater.extensions import db
@@ -46,32 +49,109 @@ SESSIONS_COLUMNS = [
 ]
 
 
+CHUNK_ROWS = 50_000
+_TEXT_COLUMNS = [
+    "session_id",
+    "patient",
+    "therapist",
+    "phase",
+    "rater",
+    "purpose",
+    "instrument",
+    "item",
+    "subscale",
+    "rating_status",
+]
+# What pandas makes of text (``str`` from pandas 3, ``object`` before), missing values kept.
+_TEXT_DTYPE = pd.Series(["text"]).dtype
+_INTEGER_COLUMNS = ["rating_id", "session_number", "instrument_version", "score"]
+# Text is ordered by code point (Python's ``sorted``): PostgreSQL's locale collations would not.
+_BINARY_COLLATION = {"postgresql": "C", "sqlite": "BINARY"}
+
+
 def ratings_frame(include_drafts: bool = False) -> pd.DataFrame:
     """One row per item score: the columns of ``RATINGS_COLUMNS``.
 
     ``session_id`` is the session's code; ``score`` an integer 0–4; ``submitted_at`` a naive UTC
     datetime (NaT for drafts); ``subscale`` comes from the stored instrument definition.
-    Rows are ordered by session, rater, instrument and item position in the instrument.
+    Rows are ordered by session, rater, instrument and item position in the instrument
+    (text by code point). The concatenation of :func:`iter_ratings_frames`.
     """
+    return pd.concat(list(iter_ratings_frames(include_drafts)), ignore_index=True)
+
+
+def iter_ratings_frames(
+    include_drafts: bool = False, chunk_rows: int = CHUNK_ROWS
+) -> Iterator[pd.DataFrame]:
+    """The ratings frame in chunks of at most ``chunk_rows`` rows, streamed from one query.
+
+    The database orders the rows, so memory is bounded by one chunk whatever the study's size
+    (a server-side cursor on PostgreSQL). Yields at least one frame (empty for no scores), every
+    chunk with the columns and dtypes of :func:`ratings_frame`.
+    """
+    if chunk_rows < 1:
+        raise ValueError("chunk_rows must be at least 1")
+    query = ratings_query(include_drafts).execution_options(
+        stream_results=True, yield_per=chunk_rows
+    )
+    result = db.session.execute(query)
+    try:
+        yielded = False
+        for rows in result.partitions(chunk_rows):
+            yielded = True
+            yield _typed(pd.DataFrame(rows, columns=RATINGS_COLUMNS))
+        if not yielded:
+            yield _typed(pd.DataFrame([], columns=RATINGS_COLUMNS))
+    finally:
+        result.close()
+
+
+def count_ratings(include_drafts: bool = False) -> int:
+    """The number of rows :func:`iter_ratings_frames` yields (for progress bars)."""
+    query = _ratings_from(select(func.count()), include_drafts)
+    return int(db.session.scalar(query) or 0)
+
+
+def ratings_query(include_drafts: bool = False) -> Select:
+    """The one query of the ratings frame, ordered in the database.
+
+    The item layout (subscale, position in the instrument) lives in the stored instrument
+    definitions, not in columns: it enters the query as CASE expressions built from those
+    definitions (a few small rows, read first).
+    """
+    subscale, position = _item_layout_cases(item_layout())
+    binary = _binary_collation()
+    query = select(
+        Rating.id.label("rating_id"),
+        TherapySession.code.label("session_id"),
+        Patient.code.label("patient"),
+        Therapist.code.label("therapist"),
+        TherapySession.session_number,
+        TherapySession.phase,
+        User.username.label("rater"),
+        Assignment.purpose,
+        InstrumentVersion.code.label("instrument"),
+        InstrumentVersion.version.label("instrument_version"),
+        ItemScore.item_code.label("item"),
+        subscale.label("subscale"),
+        ItemScore.score,
+        Rating.status.label("rating_status"),
+        Rating.submitted_at,
+    )
+    return _ratings_from(query, include_drafts).order_by(
+        binary(TherapySession.code),
+        binary(User.username),
+        binary(InstrumentVersion.code),
+        position,
+        InstrumentVersion.version,
+        binary(ItemScore.item_code),
+        Rating.id,
+    )
+
+
+def _ratings_from(query: Select, include_drafts: bool) -> Select:
     query = (
-        select(
-            Rating.id.label("rating_id"),
-            TherapySession.code.label("session_id"),
-            Patient.code.label("patient"),
-            Therapist.code.label("therapist"),
-            TherapySession.session_number,
-            TherapySession.phase,
-            User.username.label("rater"),
-            Assignment.purpose,
-            InstrumentVersion.code.label("instrument"),
-            InstrumentVersion.version.label("instrument_version"),
-            ItemScore.instrument_version_id,
-            ItemScore.item_code.label("item"),
-            ItemScore.score,
-            Rating.status.label("rating_status"),
-            Rating.submitted_at,
-        )
-        .select_from(ItemScore)
+        query.select_from(ItemScore)
         .join(Rating, ItemScore.rating_id == Rating.id)
         .join(Assignment, Rating.assignment_id == Assignment.id)
         .join(TherapySession, Assignment.session_id == TherapySession.id)
@@ -80,39 +160,64 @@ def ratings_frame(include_drafts: bool = False) -> pd.DataFrame:
         .join(User, Assignment.rater_id == User.id)
         .join(InstrumentVersion, ItemScore.instrument_version_id == InstrumentVersion.id)
     )
-    if not include_drafts:
-        query = query.where(Rating.status == "submitted")
-    result = db.session.execute(query)
-    frame = pd.DataFrame(result.all(), columns=list(result.keys()))
-    return _with_item_layout(frame)
+    return query if include_drafts else query.where(Rating.status == "submitted")
 
 
-def _with_item_layout(frame: pd.DataFrame) -> pd.DataFrame:
-    """Add ``subscale`` and order rows by the items' position in their instrument."""
-    layout = item_layout(frame["instrument_version_id"].unique().tolist())
-    subscale = {k: v[0] for k, v in layout.items()}
-    position = {k: v[1] for k, v in layout.items()}
-    keys = list(zip(frame["instrument_version_id"], frame["item"], strict=True))
-    frame["subscale"] = pd.Series([subscale.get(k) for k in keys], index=frame.index, dtype=object)
-    frame["_position"] = [position.get(k, 0) for k in keys]
-    frame = frame.sort_values(
-        ["session_id", "rater", "instrument", "_position"], kind="mergesort"
-    ).reset_index(drop=True)
-    frame["score"] = frame["score"].astype("int64")
-    frame["session_number"] = frame["session_number"].astype("int64")
-    frame["submitted_at"] = pd.to_datetime(frame["submitted_at"])
-    return frame[RATINGS_COLUMNS]
+def _binary_collation() -> Callable[[ColumnElement[str]], ColumnElement[str]]:
+    """Wrap text so the database compares it by code point, as Python's ``sorted`` does."""
+    name = _BINARY_COLLATION.get(db.session.get_bind().dialect.name)
+    return (lambda column: column.collate(name)) if name else (lambda column: column)
 
 
-def item_layout(version_ids: list[int]) -> dict[tuple[int, str], tuple[str | None, int]]:
-    """(instrument version id, item code) -> (subscale, position in the instrument)."""
-    if not version_ids:
-        return {}
-    versions = db.session.scalars(
-        select(InstrumentVersion).where(InstrumentVersion.id.in_([int(v) for v in version_ids]))
-    )
+def _item_layout_cases(
+    layout: dict[tuple[int, str], tuple[str | None, int]],
+) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """CASE expressions (version id, item code) -> subscale and -> position."""
+    by_version: dict[int, dict[str, tuple[str | None, int]]] = {}
+    for (version_id, code), entry in layout.items():
+        by_version.setdefault(version_id, {})[code] = entry
+
+    def per_version(pick: int, default: Any) -> ColumnElement[Any]:
+        whens = [
+            (
+                ItemScore.instrument_version_id == version_id,
+                case(
+                    {code: entry[pick] for code, entry in items.items()},
+                    value=ItemScore.item_code,
+                    else_=default,
+                ),
+            )
+            for version_id, items in sorted(by_version.items())
+        ]
+        return case(*whens, else_=default) if whens else default
+
+    return per_version(0, null()), per_version(1, literal(0))
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Fixed dtypes whatever the chunk holds (an all-draft or empty chunk included)."""
+    for name in _TEXT_COLUMNS:
+        frame[name] = frame[name].astype(_TEXT_DTYPE)
+    for name in _INTEGER_COLUMNS:
+        frame[name] = frame[name].astype("int64")
+    frame["submitted_at"] = pd.to_datetime(frame["submitted_at"]).astype("datetime64[us]")
+    return frame
+
+
+def item_layout(
+    version_ids: list[int] | None = None,
+) -> dict[tuple[int, str], tuple[str | None, int]]:
+    """(instrument version id, item code) -> (subscale, position in the instrument).
+
+    Every stored version when ``version_ids`` is None (they are few and small).
+    """
+    query = select(InstrumentVersion)
+    if version_ids is not None:
+        if not version_ids:
+            return {}
+        query = query.where(InstrumentVersion.id.in_([int(v) for v in version_ids]))
     layout = {}
-    for version in versions:
+    for version in db.session.scalars(query):
         instrument = instrument_from_definition(version.definition)
         for position, item in enumerate(instrument.items):
             layout[(version.id, item.code)] = (item.subscale, position)
