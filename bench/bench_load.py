@@ -166,8 +166,8 @@ def row(what: str, latencies: list[float], seconds: float) -> str:
 def bench_engine(engine: str, database_url: str, args: argparse.Namespace) -> dict[str, float]:
     specs, items = prepare(database_url, args.raters)
     half = args.seconds / 2
-    paced = sim.LoadOptions(think=PACED, abandon=0.0, resend=0.0, page=0.05)
-    saturated = sim.LoadOptions(think=SATURATED, abandon=0.0, resend=0.0, page=0.05)
+    paced = sim.LoadOptions(think=PACED, abandon=0.0, resend=0.0, late=0.0, page=0.05)
+    saturated = sim.LoadOptions(think=SATURATED, abandon=0.0, resend=0.0, late=0.0, page=0.05)
     with sim.Server(database_url, workers=args.workers, threads=args.threads) as server:
         raters, slow = sim.run_raters(server.url, specs, items, args.seconds, paced)
         more, fast = sim.run_raters(server.url, specs, items, half, saturated, seed=11)

@@ -7,9 +7,12 @@ bench/bench_load.py.
 * ``SimulatedRater`` logs in, opens its rating page, reads the CSRF token from the meta tag and
   the rating state from the page, then autosaves random scores and notes like the browser
   client: one batch in flight at a time, each change carrying the value last acknowledged by
-  the server as ``base``; a batch is retried unchanged until it is acknowledged (after a
-  timeout, a dropped connection or a 5xx), sometimes abandoned after a few milliseconds and
-  resent, and sometimes resent after its acknowledgement (a response lost on the way back).
+  the server as ``base``, each batch numbered (``client``, ``seq``) like a browser tab's; a batch
+  is retried unchanged until it is acknowledged (after a timeout, a dropped connection or a
+  5xx), sometimes abandoned after a few milliseconds and resent, sometimes resent after its
+  acknowledgement (a response lost on the way back), and sometimes an old batch arrives again
+  late, after newer ones were acknowledged (a copy delayed in the network) — the server must
+  answer it as a duplicate and apply nothing.
 * ``verify`` compares the database with what each rater saw acknowledged.
 """
 
@@ -196,6 +199,7 @@ class LoadOptions:
     timeout: float = 10.0  # client timeout of one request; then the batch is retried
     abandon: float = 0.03  # share of batches first sent with a read timeout of a few ms
     resend: float = 0.05  # share of acknowledged batches sent once more (a lost response)
+    late: float = 0.03  # share of rounds that also deliver an old batch again, late
     page: float = 0.05  # share of loop rounds that reload the rating page
     note: float = 0.4  # share of batches with a note
     settle: float = 60.0  # seconds after the deadline to get the last batch acknowledged
@@ -208,6 +212,7 @@ class Stats:
     acknowledged: int = 0
     resent: int = 0
     abandoned: int = 0
+    late: int = 0
     retried: int = 0
     statuses: Counter = field(default_factory=Counter)
 
@@ -217,6 +222,7 @@ class Stats:
         self.acknowledged += other.acknowledged
         self.resent += other.resent
         self.abandoned += other.abandoned
+        self.late += other.late
         self.retried += other.retried
         self.statuses.update(other.statuses)
 
@@ -241,6 +247,9 @@ class SimulatedRater:
         self.scores: dict[str, int] = {}  # item -> last acknowledged value
         self.notes: dict[str, dict[str, Any]] = {}  # client_id -> last acknowledged state
         self.in_flight: list[dict[str, Any]] = []  # changes sent but not yet acknowledged
+        self.client = uuid.uuid4().hex  # this "tab": its batches are numbered 1, 2, 3 ...
+        self.seq = 0
+        self.history: list[dict[str, Any]] = []  # acknowledged batches (for late copies)
         self.lock = threading.Lock()
 
     # -- pages --
@@ -294,7 +303,9 @@ class SimulatedRater:
 
     def save(self, changes: list[dict[str, Any]], give_up_at: float) -> None:
         """Send one batch until the server acknowledges it (or raise Refused)."""
-        body = {"base_version": self.version, "changes": changes}
+        self.seq += 1
+        body = {"client": self.client, "seq": self.seq, "base_version": self.version}
+        body["changes"] = changes
         with self.lock:
             self.in_flight = changes
         if self.rng.random() < self.options.abandon:
@@ -306,8 +317,19 @@ class SimulatedRater:
         if self.rng.random() < self.options.resend:
             self.stats.resent += 1
             again = self._post_until_acknowledged(body, give_up_at)
-            if again.get("applied"):
+            if again.get("applied") or not again.get("duplicate"):
                 self.problems.append(f"a resent batch was applied again: {again}")
+        self.history = [*self.history[-19:], body]
+
+    def deliver_late(self, give_up_at: float) -> None:
+        """An old batch arrives again after newer ones: acknowledged as a duplicate, not applied."""
+        if len(self.history) < 2:
+            return
+        self.stats.late += 1
+        old = self.rng.choice(self.history[:-1])
+        answer = self._post_until_acknowledged(old, give_up_at)
+        if answer.get("applied") or not answer.get("duplicate"):
+            self.problems.append(f"a late copy of batch {old['seq']} was applied: {answer}")
 
     def _post_until_acknowledged(self, body: dict[str, Any], give_up_at: float) -> dict:
         attempt = 0
@@ -374,6 +396,8 @@ class SimulatedRater:
                 if self.rng.random() < self.options.page:
                     self.open_page(give_up_at)
                 self.save(self.next_batch(), give_up_at)
+                if self.rng.random() < self.options.late:
+                    self.deliver_late(give_up_at)
                 low, high = self.options.think
                 if high > 0:
                     time.sleep(self.rng.uniform(low, high))
@@ -581,7 +605,8 @@ def describe(stats: Stats, result: Verification | None = None) -> str:
     p95 = percentile(stats.save_latencies, 95) * 1000
     line = (
         f"{stats.acknowledged} batches acknowledged ({stats.resent} resent, {stats.abandoned} "
-        f"abandoned, {stats.retried} retries), autosave p95 {p95:.0f} ms, "
+        f"abandoned, {stats.late} late copies, {stats.retried} retries), autosave p95 "
+        f"{p95:.0f} ms, "
         f"statuses {dict(stats.statuses)}"
     )
     return line if result is None else f"{line}; {result.summary()}"

@@ -6,6 +6,13 @@
 // The queue lives in localStorage: closing the tab and coming back restores unsent changes.
 // Saves are debounced (at most ~2 s after a change), one request at a time; network errors and
 // server errors are retried with exponential backoff; nothing is ever dropped silently.
+//
+// Each tab has a client id and numbers its batches 1, 2, 3 ...; a batch, once sent, is frozen
+// and resent unchanged (same number) until the server answers it, and changes made meanwhile
+// go into the next batch. The server applies a batch number once: a retry whose first copy
+// did arrive, or a copy delayed in the network, is answered {"duplicate": true} and never
+// applied again (it cannot undo newer changes, nor count active time twice). The frozen batch
+// is kept in localStorage with the queue and resent with its own client id after a reload.
 
 const DEBOUNCE_MS = 600;
 const MAX_WAIT_MS = 1800;
@@ -23,6 +30,9 @@ export class Autosave {
     this.pending = new Map(); // key -> {change, seq}
     this.active = 0; // active seconds not yet sent
     this.seq = 0;
+    this.client = newClientId();
+    this.batchSeq = 0; // number of the last batch this tab built
+    this.sending = null; // the frozen batch: {body, sent, active}, until the server answers it
     this.inFlight = false;
     this.stopped = false;
     this.failures = 0;
@@ -65,7 +75,7 @@ export class Autosave {
   }
 
   hasUnsent() {
-    return this.pending.size > 0 || this.inFlight;
+    return this.pending.size > 0 || this.inFlight || this.sending !== null;
   }
 
   schedule(delay = DEBOUNCE_MS) {
@@ -81,14 +91,15 @@ export class Autosave {
   async flush({ keepalive = false } = {}) {
     if (this.stopped || this.inFlight) return;
     clearTimeout(this.timer);
-    if (this.pending.size === 0 && this.active < 1) {
-      this.firstUnsentAt = null;
-      return;
+    if (this.sending === null) {
+      if (this.pending.size === 0 && this.active < 1) {
+        this.firstUnsentAt = null;
+        return;
+      }
+      this.sending = this.nextBatch();
+      this.persist();
     }
-    const sent = [...this.pending.entries()].map(([key, e]) => ({ key, seq: e.seq, change: e.change, value: e.value }));
-    const active = Math.floor(this.active);
-    const changes = sent.map((s) => s.change);
-    if (active > 0) changes.push({ op: 'active', seconds: active });
+    const { body: batch, sent, active } = this.sending;
     this.inFlight = true;
     this.onStatus('saving');
     let response;
@@ -98,7 +109,7 @@ export class Autosave {
         credentials: 'same-origin',
         keepalive,
         headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-CSRFToken': this.csrfToken },
-        body: JSON.stringify({ base_version: this.version, changes }),
+        body: JSON.stringify(batch),
       });
     } catch (err) {
       this.inFlight = false;
@@ -107,11 +118,15 @@ export class Autosave {
     this.inFlight = false;
     let body = {};
     try { body = await response.json(); } catch (err) { body = {}; }
-    if (response.ok) return this.saved(sent, active, body);
+    if (response.ok && body.ok) {
+      this.sending = null;
+      return this.saved(sent, active, body);
+    }
     if (response.status === 409 && body.conflicts) return this.stop('conflict', body.error);
     if (response.status === 423) return this.stop('locked', body.error, true);
     if (response.status === 400 && body.problems) {
-      // A change the server cannot understand would block the queue forever: drop the batch.
+      // A batch the server cannot understand would block the queue forever: drop it.
+      this.sending = null;
       sent.forEach((s) => this.pending.get(s.key)?.seq === s.seq && this.pending.delete(s.key));
       this.persist();
       this.onBanner('error', `Some changes could not be saved: ${body.problems.join('; ')}`);
@@ -120,6 +135,17 @@ export class Autosave {
     if (response.status === 401) this.onBanner('error', 'Your login has expired. Log in again in another tab; your changes are kept here and will be saved.');
     if (response.status === 403 || response.status === 404) return this.stop('error', body.error || 'This rating can no longer be saved.');
     return this.retry('server');
+  }
+
+  // The next batch: every pending change plus the active time, numbered for this tab.
+  nextBatch() {
+    const sent = [...this.pending.entries()].map(([key, e]) => ({ key, seq: e.seq, value: e.value }));
+    const active = Math.floor(this.active);
+    const changes = [...this.pending.values()].map((e) => e.change);
+    if (active > 0) changes.push({ op: 'active', seconds: active });
+    this.batchSeq += 1;
+    const body = { client: this.client, seq: this.batchSeq, base_version: this.version, changes };
+    return { body: JSON.parse(JSON.stringify(body)), sent, active }; // frozen: a copy
   }
 
   saved(sent, active, body) {
@@ -167,19 +193,21 @@ export class Autosave {
 
   discard() {
     this.pending.clear();
+    this.sending = null;
     this.active = 0;
     localStorage.removeItem(this.storageKey);
   }
 
   persist() {
     try {
-      if (this.pending.size === 0 && this.active < 1) {
+      if (this.pending.size === 0 && this.active < 1 && this.sending === null) {
         localStorage.removeItem(this.storageKey);
         return;
       }
       localStorage.setItem(this.storageKey, JSON.stringify({
         pending: [...this.pending.entries()].map(([key, e]) => [key, e.change, e.value]),
         active: this.active,
+        sending: this.sending,
       }));
     } catch (err) {
       // Storage full or disabled: the in-memory queue still saves; nothing more to do here.
@@ -194,5 +222,23 @@ export class Autosave {
       this.pending.set(key, { change, seq: ++this.seq, value });
     }
     this.active = Number(stored.active) || 0;
+    const frozen = stored.sending;
+    if (frozen && frozen.body && Array.isArray(frozen.sent)) {
+      // Resent as it was (with the earlier tab's client id and number), before anything new.
+      // A queued change still equal to the frozen one is settled by its answer; one changed
+      // since then stays queued (with the frozen value as its base once answered).
+      const sent = frozen.sent.map((s, i) => {
+        const now = this.pending.get(s.key);
+        const same = now && JSON.stringify(now.change) === JSON.stringify(frozen.body.changes[i]);
+        return { ...s, seq: same ? now.seq : -1 };
+      });
+      this.sending = { body: frozen.body, sent, active: Number(frozen.active) || 0 };
+    }
   }
+}
+
+function newClientId() {
+  if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return [...bytes].map((x) => x.toString(16).padStart(2, '0')).join('');
 }
