@@ -1,9 +1,11 @@
-"""Forms of the rating pages; the scoring form is built from the pinned instrument versions.
+"""Forms of the rating pages, and the scoring form's structure built from the pinned instruments.
 
-The scoring form is a WTForms form with one ``RadioField`` per item, named by the item code, whose
-five choices are the item's score points labelled with their verbal anchors. Its values are saved
-by autosave (JSON) rather than by posting the form; the form renders the accessible markup and
-validates scores in one place.
+The scoring form is one radio group per item, named by the item code, whose five choices are the
+item's score points labelled with their verbal anchors. It is never posted: autosave (JSON)
+saves and validates every score (``rater.rating.autosave``). So the template renders the radio
+groups directly from ``instrument_blocks``, which is computed once per set of instrument
+versions (they never change); building and rendering 75 WTForms radio options cost most of the
+rating page's time.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask_wtf import FlaskForm
-from wtforms import RadioField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms import SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length
 
 from rater.instruments import SCORE_POINTS, Instrument, Item, Subscale
 from rater.rating.models import CANNOT_RATE_CATEGORIES
@@ -33,45 +35,70 @@ CANNOT_RATE_LABELS = {
 
 
 @dataclass(frozen=True)
+class ScorePoint:
+    """One radio option of an item: its score, verbal anchor and input id."""
+
+    score: int
+    anchor: str
+    input_id: str
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    item: Item
+    points: tuple[ScorePoint, ...]
+
+
+@dataclass(frozen=True)
 class ItemBlock:
     """One subscale group of an instrument as rendered: its heading and its items."""
 
     subscale: Subscale | None
-    items: list[Item]
+    items: tuple[ItemRow, ...]
 
 
 @dataclass(frozen=True)
 class InstrumentBlock:
     instrument: Instrument
-    groups: list[ItemBlock]
+    groups: tuple[ItemBlock, ...]
 
 
-def instrument_blocks(instruments: list[Instrument]) -> list[InstrumentBlock]:
-    return [
-        InstrumentBlock(inst, [ItemBlock(sub, items) for sub, items in inst.items_by_subscale()])
+_BLOCKS: dict[tuple[int, ...], tuple[tuple[Instrument, ...], tuple[InstrumentBlock, ...]]] = {}
+
+
+def instrument_blocks(instruments: list[Instrument]) -> tuple[InstrumentBlock, ...]:
+    """The scoring form's structure, computed once per set of (cached, immutable) instruments.
+
+    Keyed by the instrument objects themselves: ``instrument_of`` hands out one object per
+    stored version and process. The entry keeps those objects alive, so their ids stay theirs.
+    """
+    key = tuple(id(i) for i in instruments)
+    hit = _BLOCKS.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], instruments, strict=True)):
+        return hit[1]
+    if len(_BLOCKS) >= 64:
+        _BLOCKS.clear()
+    blocks = _blocks(tuple(instruments))
+    _BLOCKS[key] = (tuple(instruments), blocks)
+    return blocks
+
+
+def _blocks(instruments: tuple[Instrument, ...]) -> tuple[InstrumentBlock, ...]:
+    return tuple(
+        InstrumentBlock(
+            inst,
+            tuple(
+                ItemBlock(sub, tuple(_row(item) for item in items))
+                for sub, items in inst.items_by_subscale()
+            ),
+        )
         for inst in instruments
-    ]
+    )
 
 
-def scoring_form_class(instruments: list[Instrument]) -> type[FlaskForm]:
-    """A form class with one radio field per item of the given instruments."""
-    fields = {}
-    for instrument in instruments:
-        for item in instrument.items:
-            fields[item.code] = RadioField(
-                item.label,
-                choices=[_Choice(p, item.anchors[p]) for p in SCORE_POINTS],
-                coerce=int,
-                validators=[DataRequired() if item.required else Optional()],
-            )
-    return type("ScoringForm", (FlaskForm,), fields)
-
-
-def scoring_form(instruments: list[Instrument], scores: dict[str, int]) -> FlaskForm:
-    """The scoring form filled with the saved scores (never from the request: autosave owns it)."""
-    form_class = scoring_form_class(instruments)
-    form = form_class(formdata=None, data=scores, meta={"csrf": False})
-    return form
+def _row(item: Item) -> ItemRow:
+    points = (ScorePoint(p, item.anchors[p], f"{item.code}-{p}") for p in SCORE_POINTS)
+    return ItemRow(item, tuple(points))
 
 
 class CannotRateForm(FlaskForm):

@@ -129,14 +129,16 @@ def start_rating(assignment: Assignment) -> Rating:
 
 
 def load_rating(rating_id: int) -> Rating:
-    """A rating with everything its page shows, in a fixed number of queries (no N+1)."""
+    """A rating with everything its page shows, in a fixed number of queries (no N+1).
+
+    The pinned instruments are read by ``pinned_instruments`` (ids and hashes only).
+    """
     return db.session.scalars(
         select(Rating)
         .options(
             selectinload(Rating.scores),
             selectinload(Rating.notes),
             selectinload(Rating.difficulties),
-            selectinload(Rating.instrument_versions),
         )
         .where(Rating.id == rating_id)
         .execution_options(populate_existing=True)

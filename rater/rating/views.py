@@ -27,7 +27,6 @@ from rater.rating.forms import (
     CannotRateForm,
     ReopenForm,
     instrument_blocks,
-    scoring_form,
 )
 from rater.rating.models import Assignment, HomeworkEntry, Rating
 from rater.rating.state import page_state
@@ -103,7 +102,7 @@ def rate(assignment_id: int):
         assignment=assignment,
         rating=rating,
         blocks=instrument_blocks(instruments),
-        form=scoring_form(instruments, scores),
+        scores=scores,
         assigned_homework=assigned,
         state=page_state(rating, instruments, reported),
         editable=_editable(assignment, rating),
