@@ -1,15 +1,16 @@
 """Exports from the database: load the frames (one query each), build tables, write files.
 
 Nothing here writes to the database. The ratings and sessions frames come from
-``rater.rating.frame``; the homework log, difficulties, consensus scores, audit events and
-instrument versions are each read with one query.
+``rater.rating.frame``; the ``long`` kind (CSV and Parquet) streams the ratings query chunk by
+chunk, so its memory does not grow with the study. The homework log, difficulties, consensus
+scores, audit events and instrument versions are each read with one query.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,7 +26,13 @@ from rater.auth.models import User
 from rater.export import tables, writer
 from rater.extensions import db
 from rater.instruments import instrument_from_definition
-from rater.rating.frame import RATINGS_COLUMNS, ratings_frame, sessions_frame
+from rater.rating.frame import (
+    RATINGS_COLUMNS,
+    count_ratings,
+    iter_ratings_frames,
+    ratings_frame,
+    sessions_frame,
+)
 from rater.rating.models import (
     Assignment,
     ConsensusScore,
@@ -36,6 +43,7 @@ from rater.rating.models import (
 from rater.study.models import InstrumentVersion, Patient, Therapist, TherapySession
 
 FORMATS = ("csv", "xlsx", "parquet")
+LONG_CHUNK_ROWS = writer.CHUNK_ROWS  # rows per chunk when streaming the long export
 REPORT_MODULE = "rater.reliability.report"  # imported lazily: optional until it lands
 
 
@@ -245,14 +253,32 @@ def export_to(
         sheets = {k: build(k, options) for k in kinds}
         with progress(sum(len(f) for f in sheets.values())) as step:
             written = writer.write_xlsx(sheets, target, step)
+    elif kind == "long":
+        with progress(count_ratings(options.include_drafts)) as step:
+            written = _write(fmt, stream_long(options, LONG_CHUNK_ROWS), target, options, step)
     else:
         frame = build(kind, options)
         with progress(len(frame)) as step:
-            if fmt == "csv":
-                written = writer.write_csv(frame, target, excel=options.excel, progress=step)
-            else:
-                written = writer.write_parquet(frame, target)
+            written = _write(fmt, frame, target, options, step)
     return writer.meta_document(rater.__version__, kind, fmt, asdict(options), written)
+
+
+def stream_long(options: Options, chunk_rows: int = LONG_CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """The ``long`` table in chunks, streamed from the ratings query (bounded memory)."""
+    for chunk in iter_ratings_frames(options.include_drafts, chunk_rows):
+        yield tables.long_table(chunk)
+
+
+def _write(
+    fmt: str,
+    frames: writer.Frames,
+    target: IO[bytes],
+    options: Options,
+    step: Callable[[int], None] | None,
+) -> dict[str, Any]:
+    if fmt == "csv":
+        return writer.write_csv(frames, target, excel=options.excel, progress=step)
+    return writer.write_parquet(frames, target, progress=step)
 
 
 def export_file(

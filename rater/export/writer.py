@@ -1,4 +1,4 @@
-"""Writing export tables: CSV (streamed in chunks), xlsx, Parquet, and the companion meta file.
+"""Writing export tables: CSV and Parquet (streamed in chunks), xlsx, and the companion meta file.
 
 CSV conventions (RFC 4180): UTF-8 (a BOM only for Excel), a header row, no index column, CRLF,
 missing values as empty cells, dates as ``YYYY-MM-DD`` and times as ISO 8601 UTC
@@ -13,8 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import itertools
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -124,27 +125,55 @@ def _chunks(frame: pd.DataFrame, size: int) -> Iterable[pd.DataFrame]:
         yield frame.iloc[start : start + size]
 
 
+Frames = pd.DataFrame | Iterable[pd.DataFrame]
+
+
+def _first_and_rest(frames: Frames, size: int) -> tuple[pd.DataFrame, Iterable[pd.DataFrame]]:
+    """The first frame (for the header or schema) and every chunk of at most ``size`` rows.
+
+    A single frame is cut into chunks; an iterable of frames (a stream of unknown length, at
+    least one frame, all with the same columns) is cut further where a frame is larger.
+    """
+    if isinstance(frames, pd.DataFrame):
+        return frames, _chunks(frames, size)
+    stream = iter(frames)
+    first = next(stream, None)
+    if first is None:
+        raise ValueError("no frame to write: give at least one (possibly empty) frame")
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        for frame in itertools.chain([first], stream):
+            yield from _chunks(frame, size)
+
+    return first, chunks()
+
+
 def write_csv(
-    frame: pd.DataFrame,
+    frames: Frames,
     target: IO[bytes],
     *,
     excel: bool = False,
     progress: Callable[[int], None] | None = None,
     chunk_rows: int = CHUNK_ROWS,
 ) -> dict[str, Any]:
-    """Stream ``frame`` as CSV to a binary file in chunks; return rows, columns and hashes.
+    """Stream a table as CSV to a binary file in chunks; return rows, columns and hashes.
 
-    Memory beyond the frame itself is bounded by one chunk of formatted text.
+    ``frames`` is one DataFrame or an iterable of DataFrames with the same columns (the table
+    in order, e.g. :func:`rater.rating.frame.iter_ratings_frames`): memory is then bounded by
+    one chunk and its formatted text. The bytes do not depend on how the table is cut.
     ``rows_sha256`` hashes the data rows as written (UTF-8, without the BOM and the header).
     """
+    first, chunks = _first_and_rest(frames, chunk_rows)
     out = _HashingWriter(target)
     if excel:
         out.write(BOM, rows=False)
     header = io.StringIO()
-    frame.iloc[:0].to_csv(header, index=False, lineterminator=LINE_END)
+    first.iloc[:0].to_csv(header, index=False, lineterminator=LINE_END)
     out.write(header.getvalue().encode("utf-8"), rows=False)
     done = 0
-    for chunk in _chunks(frame, chunk_rows):
+    for chunk in chunks:
+        if chunk.empty:
+            continue
         buffer = io.StringIO()
         prepare(chunk).to_csv(buffer, header=False, index=False, lineterminator=LINE_END, na_rep="")
         out.write(buffer.getvalue().encode("utf-8"), rows=True)
@@ -152,8 +181,8 @@ def write_csv(
         if progress:
             progress(done)
     return {
-        "rows": len(frame),
-        "columns": list(map(str, frame.columns)),
+        "rows": done,
+        "columns": list(map(str, first.columns)),
         "rows_sha256": out.rows_hash.hexdigest(),
         "file_sha256": out.file_hash.hexdigest(),
     }
@@ -199,14 +228,49 @@ def write_xlsx(
     }
 
 
-def write_parquet(frame: pd.DataFrame, target: IO[bytes]) -> dict[str, Any]:
-    """Typed columns as they are (no formula neutralisation: Parquet is not a spreadsheet)."""
-    import pyarrow as pa
+def write_parquet(
+    frames: Frames,
+    target: IO[bytes],
+    *,
+    progress: Callable[[int], None] | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> dict[str, Any]:
+    """Typed columns as they are (no formula neutralisation: Parquet is not a spreadsheet).
+
+    Written one row group per chunk, so a stream of frames needs memory for one chunk only.
+    The schema comes from the first frame, with text columns typed as strings even where that
+    frame holds no value (a later chunk may).
+    """
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
-    pq.write_table(table, target)
-    return {"rows": len(frame), "columns": list(map(str, frame.columns))}
+    first, chunks = _first_and_rest(frames, chunk_rows)
+    schema = _arrow_schema(first)
+    done = 0
+    with pq.ParquetWriter(target, schema) as parquet:
+        for chunk in chunks:
+            if chunk.empty:
+                continue
+            parquet.write_table(_arrow_table(chunk, schema))
+            done += len(chunk)
+            if progress:
+                progress(done)
+    return {"rows": done, "columns": list(map(str, first.columns))}
+
+
+def _arrow_schema(frame: pd.DataFrame):
+    import pyarrow as pa
+
+    schema = pa.Schema.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+    for index, field in enumerate(schema):
+        if pa.types.is_null(field.type):
+            schema = schema.set(index, field.with_type(pa.string()))
+    return schema
+
+
+def _arrow_table(frame: pd.DataFrame, schema):
+    import pyarrow as pa
+
+    return pa.Table.from_pandas(frame.reset_index(drop=True), schema=schema, preserve_index=False)
 
 
 def meta_path(path: Path) -> Path:

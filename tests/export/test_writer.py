@@ -40,7 +40,7 @@ def sample() -> pd.DataFrame:
     )
 
 
-def write(frame: pd.DataFrame, **kwargs) -> tuple[bytes, dict]:
+def write(frame: writer.Frames, **kwargs) -> tuple[bytes, dict]:
     buffer = io.BytesIO()
     written = writer.write_csv(frame, buffer, **kwargs)
     return buffer.getvalue(), written
@@ -134,3 +134,27 @@ def test_r_reads_the_csv(tmp_path, read_r, excel: bool) -> None:
     assert back["code"][4] == "multi\nline"
     assert float(back["number"][0]) == -1.5 and back["count"][2] == "-3"
     assert back["when"][0] == "2024-03-01T09:30:15.123456Z" and back["day"][0] == "2024-01-09"
+
+
+def test_a_stream_of_frames_gives_the_bytes_of_the_whole_table() -> None:
+    frame = pd.concat([sample()] * 9, ignore_index=True)
+    whole, written = write(frame)
+    pieces = [frame.iloc[:5], frame.iloc[5:5], frame.iloc[5:40], frame.iloc[40:]]
+    streamed, streamed_written = write(iter(pieces), chunk_rows=16)
+    assert streamed == whole and streamed_written == written
+    header_only, _ = write(iter([frame.iloc[:0]]))
+    assert header_only == write(frame.iloc[:0])[0]
+    with pytest.raises(ValueError):
+        write(iter([]))
+
+
+def test_parquet_from_a_stream_types_text_from_later_chunks() -> None:
+    first = pd.DataFrame({"code": pd.Series([None, None], dtype=object), "n": [1, 2]})
+    later = pd.DataFrame({"code": pd.Series(["a", None], dtype=object), "n": [3, 4]})
+    buffer = io.BytesIO()
+    seen: list[int] = []
+    written = writer.write_parquet(iter([first, later]), buffer, progress=seen.append)
+    back = pd.read_parquet(io.BytesIO(buffer.getvalue()))
+    assert written["rows"] == 4 and seen == [2, 4]
+    assert back["n"].tolist() == [1, 2, 3, 4]
+    assert back["code"].isna().tolist() == [True, True, False, True] and back["code"][2] == "a"
