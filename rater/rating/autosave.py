@@ -41,7 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from rater import audit
@@ -57,7 +57,7 @@ from rater.rating.models import (
     Rating,
     RatingDifficulty,
 )
-from rater.rating.service import pinned_versions
+from rater.rating.service import instruments_of_rows, pinned_versions_query
 from rater.timeutil import utcnow
 
 CONFLICT_MESSAGE = (
@@ -127,8 +127,10 @@ def apply_autosave(assignment: Assignment, payload: Any) -> dict[str, Any]:
     rating = assignment.rating
     assert rating is not None
     new_version = _lock_and_bump(rating)
-    batch = _batch_record(rating.id, envelope, new_version)
-    ctx = _load(assignment, envelope, envelope.base_version == new_version - 1)
+    instruments, last_seq = _pinned_and_last_seq(rating.id, envelope.client)
+    if envelope.seq is not None and last_seq is not None and envelope.seq <= last_seq:
+        raise AlreadyApplied(new_version - 1)
+    ctx = _load(assignment, envelope, instruments, envelope.base_version == new_version - 1)
     plan = _plan(ctx, envelope.changes, new_version)
     for step in plan:
         step()
@@ -136,8 +138,7 @@ def apply_autosave(assignment: Assignment, payload: Any) -> dict[str, Any]:
     if ctx.applied == 0:
         rating.version = new_version - 1  # nothing changed: the version stays as it was
     _record_scores(ctx)
-    if batch is not None:
-        batch.seq = envelope.seq
+    _record_batch(rating.id, envelope, last_seq)
     db.session.flush()
     return {
         "ok": True,
@@ -225,28 +226,49 @@ def _lock_and_bump(rating: Rating) -> int:
     return int(row.version)
 
 
-def _batch_record(rating_id: int, envelope: _Envelope, new_version: int) -> AutosaveBatch | None:
-    """The (rating, client) batch record to raise to this batch's seq; raise if applied before."""
-    if envelope.client is None:
-        return None
-    record = db.session.scalar(
-        select(AutosaveBatch)
-        .where(AutosaveBatch.rating_id == rating_id, AutosaveBatch.client == envelope.client)
-        .execution_options(populate_existing=True)
+def _pinned_and_last_seq(
+    rating_id: int, client: str | None
+) -> tuple[list[tuple[int, Instrument]], int | None]:
+    """The pinned instruments and the client's highest applied batch number, in one query.
+
+    Read after the version UPDATE, so a concurrent save of the same batch has committed.
+    """
+    query = pinned_versions_query(rating_id)
+    if client is None:
+        return instruments_of_rows(db.session.execute(query).all()), None
+    query = query.add_columns(AutosaveBatch.seq).outerjoin(
+        AutosaveBatch,
+        and_(AutosaveBatch.rating_id == rating_id, AutosaveBatch.client == client),
     )
-    if record is None:
-        record = AutosaveBatch(rating_id=rating_id, client=envelope.client, seq=envelope.seq)
-        db.session.add(record)
-    elif record.seq >= envelope.seq:
-        raise AlreadyApplied(new_version - 1)
-    return record
+    rows = db.session.execute(query).all()
+    return instruments_of_rows(rows), (rows[0].seq if rows else None)
+
+
+def _record_batch(rating_id: int, envelope: _Envelope, last_seq: int | None) -> None:
+    """Raise the client's highest applied batch number to this batch's."""
+    if envelope.client is None:
+        return
+    if last_seq is None:
+        db.session.add(AutosaveBatch(rating_id=rating_id, client=envelope.client, seq=envelope.seq))
+        return
+    db.session.execute(
+        update(AutosaveBatch)
+        .where(AutosaveBatch.rating_id == rating_id, AutosaveBatch.client == envelope.client)
+        .values(seq=envelope.seq),
+        execution_options={"synchronize_session": False},
+    )
 
 
 def _wanted(changes: list[dict[str, Any]], ops: tuple[str, ...], key: str) -> set[str]:
     return {c[key] for c in changes if c.get("op") in ops and isinstance(c.get(key), str)}
 
 
-def _load(assignment: Assignment, envelope: _Envelope, version_matches: bool) -> _Context:
+def _load(
+    assignment: Assignment,
+    envelope: _Envelope,
+    instruments: list[tuple[int, Instrument]],
+    version_matches: bool,
+) -> _Context:
     """Only the rows the batch touches (one query per kind of change at most)."""
     rating, changes = assignment.rating, envelope.changes
     rid = rating.id
@@ -257,7 +279,7 @@ def _load(assignment: Assignment, envelope: _Envelope, version_matches: bool) ->
         rating=rating,
         session_id=assignment.session_id,
         rater_id=assignment.rater_id,
-        instruments=pinned_versions(rid),
+        instruments=instruments,
         version_matches=version_matches,
         scores=_rows(ItemScore, ItemScore.item_code, rid, items),
         notes=_rows(Note, Note.client_id, rid, note_ids),

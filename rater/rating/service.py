@@ -5,10 +5,11 @@ The views call these and commit once at the end of the request.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import aliased, joinedload, lazyload, selectinload
 
 from rater import audit
@@ -156,17 +157,25 @@ def pinned_versions(rating_id: int) -> list[tuple[int, Instrument]]:
     Reads only the ids and content hashes; a definition is read and parsed only the first time
     this process meets that version.
     """
-    rows = db.session.execute(
+    return instruments_of_rows(db.session.execute(pinned_versions_query(rating_id)).all())
+
+
+def pinned_versions_query(rating_id: int) -> Select:
+    """Id, code and content hash of each pinned version (callers may add columns and joins)."""
+    return (
         select(InstrumentVersion.id, InstrumentVersion.code, InstrumentVersion.content_hash)
         .join(
             rating_instruments, rating_instruments.c.instrument_version_id == InstrumentVersion.id
         )
         .where(rating_instruments.c.rating_id == rating_id)
         .order_by(InstrumentVersion.code)
-    ).all()
+    )
+
+
+def instruments_of_rows(rows: Sequence[Sequence[Any]]) -> list[tuple[int, Instrument]]:
+    """Rows starting (id, code, content hash) -> (id, instrument), parsed once per process."""
     return [
-        (vid, cached_instrument(code, digest, lambda v=vid: _definition(v)))
-        for vid, code, digest in rows
+        (row[0], cached_instrument(row[1], row[2], lambda v=row[0]: _definition(v))) for row in rows
     ]
 
 
