@@ -19,7 +19,7 @@ def test_fifty_raters_autosave_without_loss_or_duplicates(database_url, study, s
     assert problems == []
     assert result.ok, (result.lost[:5], result.duplicated[:5], result.wrong[:5])
     assert sim.consistency_problems(database_url) == []
-    assert server.errors() == []
+    assert server.errors() == [], "".join(server.output[-120:])
     assert stats.acknowledged >= 3 * len(specs)  # the load was real (on a busy 2-core box)
     assert stats.resent > 0 and stats.abandoned > 0  # and retries were exercised
     assert stats.late > 0  # and late copies of old batches (answered as duplicates)
