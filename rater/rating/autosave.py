@@ -241,7 +241,12 @@ def _pinned_and_last_seq(
         and_(AutosaveBatch.rating_id == rating_id, AutosaveBatch.client == client),
     )
     rows = db.session.execute(query).all()
-    return instruments_of_rows(rows), (rows[0].seq if rows else None)
+    if not rows:  # no pinned instrument to join with: ask the batch table alone
+        last = select(AutosaveBatch.seq).where(
+            AutosaveBatch.rating_id == rating_id, AutosaveBatch.client == client
+        )
+        return [], db.session.scalar(last)
+    return instruments_of_rows(rows), rows[0].seq
 
 
 def _record_batch(rating_id: int, envelope: _Envelope, last_seq: int | None) -> None:

@@ -371,3 +371,16 @@ def test_the_same_field_twice_in_one_batch_is_not_an_error(client, rated):
     r = fresh(rating)
     assert r.notes == [] and r.scores == []
     assert [d.difficulty_type for d in r.difficulties] == ["lack of time"]
+
+
+def test_batch_numbers_work_without_pinned_instruments(client, rated):
+    url, rating = rated
+    r = fresh(rating)
+    r.instrument_versions = []
+    db.session.commit()
+    first = batch("tab-1", 1, 1, {"op": "position", "seconds": 4})
+    assert client.post(url, json=first).json["applied"] == 1
+    second = batch("tab-1", 2, 2, {"op": "position", "seconds": 5})
+    assert client.post(url, json=second).json["applied"] == 1
+    assert client.post(url, json=first).json["duplicate"] is True
+    assert fresh(rating).audio_position == 5
