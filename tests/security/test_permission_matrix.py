@@ -6,6 +6,8 @@ can reach may show PHQ-9 or another rater's note.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from rater.extensions import db
@@ -66,13 +68,22 @@ def test_permission_matrix(app, table, world, role):
     assert not wrong, "\n".join(wrong)
 
 
+# A signed CSRF token (itsdangerous: base64 parts joined by dots) is random text that may contain
+# "phq" by chance; it is taken out before the page is searched for PHQ-9.
+SIGNED_TOKEN = re.compile(r"[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{8,}")
+
+
+def _without_signed_tokens(body: str) -> str:
+    return SIGNED_TOKEN.sub("", body)
+
+
 def _blinding_breaches(table, role, results) -> list[str]:
     """No page a rater reaches shows PHQ-9; rater B never sees rater A's note."""
     breaches = []
     for endpoint, method, _, got, _, body in results:
         if got != "ok":
             continue
-        if "phq" in body.lower():
+        if "phq" in _without_signed_tokens(body).lower():
             breaches.append(f"{method} {endpoint} shows PHQ-9 to a rater")
         if role == "rater_b" and table.NOTE_OF_A in body:
             breaches.append(f"{method} {endpoint} shows rater A's note to rater B")
