@@ -23,8 +23,8 @@ from rater import create_app
 from rater.config import TestConfig
 from rater.extensions import db
 
-# Browser fixtures live in one plugin so that every test folder shares one Chromium per run.
-pytest_plugins = ("tests.support.browser",)
+# Fixtures shared across test folders live in plugins (one Chromium per run for every folder).
+pytest_plugins = ("tests.support.browser", "tests.support.load", "tests.support.access")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery"

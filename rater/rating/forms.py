@@ -1,11 +1,10 @@
 """Forms of the rating pages, and the scoring form's structure built from the pinned instruments.
 
-The scoring form is one radio group per item, named by the item code, whose five choices are the
-item's score points labelled with their verbal anchors. It is never posted: autosave (JSON)
-saves and validates every score (``rater.rating.autosave``). So the template renders the radio
-groups directly from ``instrument_blocks``, which is computed once per set of instrument
-versions (they never change); building and rendering 75 WTForms radio options cost most of the
-rating page's time.
+The scoring form is a WTForms form with one ``RadioField`` per item, named by the item code, whose
+five choices are the item's score points labelled with their verbal anchors. Its values are saved
+by autosave (JSON) rather than by posting the form; the form renders the accessible markup. The
+form class and the page's grouping (``instrument_blocks``) are built once per set of instrument
+versions (they never change), so a request only instantiates the form.
 """
 
 from __future__ import annotations
@@ -13,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length
+from wtforms import RadioField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
 
 from rater.instruments import SCORE_POINTS, Instrument, Item, Subscale
 from rater.rating.models import CANNOT_RATE_CATEGORIES
@@ -35,26 +34,11 @@ CANNOT_RATE_LABELS = {
 
 
 @dataclass(frozen=True)
-class ScorePoint:
-    """One radio option of an item: its score, verbal anchor and input id."""
-
-    score: int
-    anchor: str
-    input_id: str
-
-
-@dataclass(frozen=True)
-class ItemRow:
-    item: Item
-    points: tuple[ScorePoint, ...]
-
-
-@dataclass(frozen=True)
 class ItemBlock:
     """One subscale group of an instrument as rendered: its heading and its items."""
 
     subscale: Subscale | None
-    items: tuple[ItemRow, ...]
+    items: tuple[Item, ...]
 
 
 @dataclass(frozen=True)
@@ -63,42 +47,62 @@ class InstrumentBlock:
     groups: tuple[ItemBlock, ...]
 
 
-_BLOCKS: dict[tuple[int, ...], tuple[tuple[Instrument, ...], tuple[InstrumentBlock, ...]]] = {}
+_CACHE: dict[tuple[str, tuple[int, ...]], tuple[tuple[Instrument, ...], object]] = {}
 
 
-def instrument_blocks(instruments: list[Instrument]) -> tuple[InstrumentBlock, ...]:
-    """The scoring form's structure, computed once per set of (cached, immutable) instruments.
+def _per_instrument_set(kind: str, instruments: list[Instrument], build):
+    """``build(instruments)`` once per set of (cached, immutable) instrument objects.
 
     Keyed by the instrument objects themselves: ``instrument_of`` hands out one object per
     stored version and process. The entry keeps those objects alive, so their ids stay theirs.
     """
-    key = tuple(id(i) for i in instruments)
-    hit = _BLOCKS.get(key)
+    key = (kind, tuple(id(i) for i in instruments))
+    hit = _CACHE.get(key)
     if hit is not None and all(a is b for a, b in zip(hit[0], instruments, strict=True)):
         return hit[1]
-    if len(_BLOCKS) >= 64:
-        _BLOCKS.clear()
-    blocks = _blocks(tuple(instruments))
-    _BLOCKS[key] = (tuple(instruments), blocks)
-    return blocks
+    if len(_CACHE) >= 64:
+        _CACHE.clear()
+    value = build(tuple(instruments))
+    _CACHE[key] = (tuple(instruments), value)
+    return value
+
+
+def instrument_blocks(instruments: list[Instrument]) -> tuple[InstrumentBlock, ...]:
+    """The scoring form's grouping: instruments, their subscales and items."""
+    return _per_instrument_set("blocks", instruments, _blocks)
+
+
+def scoring_form_class(instruments: list[Instrument]) -> type[FlaskForm]:
+    """A form class with one radio field per item of the given instruments (built once)."""
+    return _per_instrument_set("form", instruments, _form_class)
+
+
+def _form_class(instruments: tuple[Instrument, ...]) -> type[FlaskForm]:
+    fields = {}
+    for instrument in instruments:
+        for item in instrument.items:
+            fields[item.code] = RadioField(
+                item.label,
+                choices=[_Choice(p, item.anchors[p]) for p in SCORE_POINTS],
+                coerce=int,
+                validators=[DataRequired() if item.required else Optional()],
+            )
+    return type("ScoringForm", (FlaskForm,), fields)
+
+
+def scoring_form(instruments: list[Instrument], scores: dict[str, int]) -> FlaskForm:
+    """The scoring form filled with the saved scores (never from the request: autosave owns it)."""
+    return scoring_form_class(instruments)(formdata=None, data=scores, meta={"csrf": False})
 
 
 def _blocks(instruments: tuple[Instrument, ...]) -> tuple[InstrumentBlock, ...]:
     return tuple(
         InstrumentBlock(
             inst,
-            tuple(
-                ItemBlock(sub, tuple(_row(item) for item in items))
-                for sub, items in inst.items_by_subscale()
-            ),
+            tuple(ItemBlock(sub, tuple(items)) for sub, items in inst.items_by_subscale()),
         )
         for inst in instruments
     )
-
-
-def _row(item: Item) -> ItemRow:
-    points = (ScorePoint(p, item.anchors[p], f"{item.code}-{p}") for p in SCORE_POINTS)
-    return ItemRow(item, tuple(points))
 
 
 class CannotRateForm(FlaskForm):

@@ -27,6 +27,7 @@ from rater.rating.forms import (
     CannotRateForm,
     ReopenForm,
     instrument_blocks,
+    scoring_form,
 )
 from rater.rating.models import Assignment, HomeworkEntry, Rating
 from rater.rating.state import page_state
@@ -102,7 +103,7 @@ def rate(assignment_id: int):
         assignment=assignment,
         rating=rating,
         blocks=instrument_blocks(instruments),
-        scores=scores,
+        form=scoring_form(instruments, scores),
         assigned_homework=assigned,
         state=page_state(rating, instruments, reported),
         editable=_editable(assignment, rating),

@@ -1,4 +1,4 @@
-"""Fixtures of the fault tests: the load tests' fixtures, PostgreSQL switches, Chromium.
+"""Fixtures of the fault tests: PostgreSQL switches.
 
 ``pg_switch`` makes ONLY this run's own test database unavailable or read-only, from an
 administrative connection to the server's maintenance database; nothing else on the shared
@@ -7,12 +7,8 @@ server is touched. Whatever a test switches is switched back at teardown.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 from flask import has_app_context
@@ -21,20 +17,8 @@ from sqlalchemy.engine import make_url
 
 from rater.extensions import db
 
-
-def _module(name: str, path: Path) -> ModuleType:
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-_load = _module("rater_load_conftest", Path(__file__).parents[1] / "load" / "conftest.py")
-sim = _load.sim
-study = _load.study
-# Headless Debian Chromium comes from the shared plugin tests/support/browser.py.
+# The load tests' fixtures (sim, study) and headless Chromium come from the plugins in
+# tests/support/, loaded by tests/conftest.py.
 
 
 class PostgresSwitch:

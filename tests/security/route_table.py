@@ -13,7 +13,7 @@ Access classes:
                coordinator may or may not (``coordinator=True`` when allowed)
   COORDINATOR  coordinators only; raters get 403/404
 
-This module is loaded by path from conftest files (see ``load_route_table``).
+The ``table`` and ``world`` fixtures (tests/support/access.py) hand out this module.
 """
 
 from __future__ import annotations
