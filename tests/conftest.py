@@ -16,12 +16,19 @@ from pathlib import Path
 
 import pytest
 from flask import g
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from rater import create_app
 from rater.config import TestConfig
 from rater.extensions import db
+
+# CI runs hypothesis derandomized: the same (many) examples every run, so a run that passed
+# stays passed; locally each run explores new examples.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 # Fixtures shared across test folders live in plugins (one Chromium per run for every folder).
 pytest_plugins = ("tests.support.browser", "tests.support.load", "tests.support.access")

@@ -157,7 +157,7 @@ def _icc_table(ms: _MeanSquares) -> dict[str, dict[str, np.ndarray]]:
         f2l = f_dist.ppf(q, v, n - 1)
         l2 = n * (msb - f2u * mse) / (f2u * (k * msj + (k * n - k - n) * mse) + n * msb)
         u2 = n * (f2l * msb - mse) / (k * msj + (k * n - k - n) * mse + n * f2l * msb)
-        l2k, u2k = l2 * k / (1 + l2 * (k - 1)), u2 * k / (1 + u2 * (k - 1))
+        l2k, u2k = _spearman_brown(l2, k), _spearman_brown(u2, k)
         ci1k, ci3k = (1 - 1 / f1l, 1 - 1 / f1u), (1 - 1 / f3l, 1 - 1 / f3u)
 
     def row(value, f, df2, p, low, high) -> dict[str, np.ndarray]:
@@ -172,6 +172,20 @@ def _icc_table(ms: _MeanSquares) -> dict[str, dict[str, np.ndarray]]:
         "ICC(A,k)": row(icc2k, f3, df2_two, p3, l2k, u2k),
         "ICC(C,k)": row(icc3k, f3, df2_two, p3, *ci3k),
     }
+
+
+def _spearman_brown(x, k):
+    """k·x / (1 + (k−1)·x): a single-rater bound stepped up to the mean of k raters.
+
+    At x = −1/(k−1), the lowest value a single-rater ICC can take, the stepped-up bound is −∞;
+    there the denominator is round-off, so −∞ is returned instead of a huge number of either
+    sign (pingouin returns whatever the round-off gives).
+    """
+    x = np.asarray(x, dtype=float)
+    denominator = 1 + (k - 1) * x
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stepped = k * x / denominator
+    return np.where(denominator <= 1e-9, -np.inf, stepped)
 
 
 def icc(wide: pd.DataFrame) -> pd.DataFrame:
