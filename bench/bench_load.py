@@ -15,7 +15,7 @@ ceiling on this machine, measured in the same run. Printed per engine: throughpu
 p50/p95/p99 latency of autosave and of the rating page, the ratio of autosave to the bare
 endpoint, and the lost / duplicated / wrong saves found afterwards (must be 0).
 
-PostgreSQL: a database ``rater_bench_<pid>`` is created on 127.0.0.1:5432 and dropped at the
+PostgreSQL: a database ``rater_bench_<pid>_<random>`` is created on 127.0.0.1:5432 and dropped at the
 end (``--postgres-server`` to use another server).
 """
 
@@ -34,12 +34,12 @@ from pathlib import Path
 
 import requests
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from tests.load import simulation as sim  # noqa: E402
+from tests.support.databases import scratch_postgres_database  # noqa: E402
 
 PACED = (0.5, 1.5)
 SATURATED = (0.0, 0.0)
@@ -118,19 +118,8 @@ def sqlite_database() -> Iterator[str]:
         yield f"sqlite:///{folder}/bench.sqlite"
 
 
-@contextmanager
-def postgres_database(server: str) -> Iterator[str]:
-    name = f"rater_bench_{os.getpid()}"
-    url = make_url(server).set(drivername="postgresql+psycopg")
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+def postgres_database(server: str):
+    return scratch_postgres_database(server, prefix="rater_bench")
 
 
 def prepare(database_url: str, n_raters: int) -> tuple[list[sim.RaterSpec], list[str]]:

@@ -10,19 +10,18 @@ every table is emptied.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import g
 from hypothesis import settings
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from rater import create_app
 from rater.config import TestConfig
 from rater.extensions import db
+from tests.support.databases import scratch_postgres_database
 
 # CI runs hypothesis derandomized: the same (many) examples every run, so a run that passed
 # stays passed; locally each run explores new examples.
@@ -37,25 +36,12 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery"
 
 
-def _postgres_database(server_url: str) -> Iterator[str]:
-    url = make_url(server_url).set(drivername="postgresql+psycopg")
-    name = f"rater_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = os.environ.get("RATER_TEST_DATABASE_URL")
     if server:
-        yield from _postgres_database(server)
+        with scratch_postgres_database(server) as url:
+            yield url
     else:
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'rater-test.sqlite'}"
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, select
 from sqlalchemy.engine import make_url
 
 from rater import create_app
@@ -15,6 +14,7 @@ from rater.config import TestConfig as RaterConfig
 from rater.extensions import db
 from rater.rating.models import ItemScore, Note, Rating
 from rater.study.instrument_store import current_versions, sync_instruments
+from tests.support.databases import scratch_postgres_database
 
 
 @pytest.fixture
@@ -24,16 +24,8 @@ def fresh_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
     if url.get_backend_name() == "sqlite":
         yield f"sqlite:///{tmp_path / 'restored.sqlite'}"
         return
-    name = f"rater_restore_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_postgres_database(database_url, prefix="rater_restore") as fresh:
+        yield fresh
 
 
 def _study_with_ratings(factory) -> None:
