@@ -140,29 +140,64 @@ def test_read_only_database_answers_503_and_stores_nothing(app, database_url, si
 
 
 def test_full_database_answers_503_and_stores_nothing(app, database_url, sim):
-    if make_url(database_url).get_backend_name() != "sqlite":
-        pytest.skip("a full PostgreSQL disk is not simulated (optional in the issue)")
     spec, client = _logged_in_client(app, sim)
     db.session.remove()
-    path = make_url(database_url).database
-    with sqlite3.connect(path) as conn:
-        conn.execute("VACUUM")  # no free pages left: any new row must grow the file
-    conn.close()
-    full = create_app(AppConfig(database_url))
     note = {"op": "note.put", "client_id": "n1", "seconds": 1.5, "text": "x" * 9000, "base": None}
     body = {"base_version": 1, "changes": [note]}
     url = f"/assignments/{spec.assignment_id}/autosave"
-    with full.app_context():
-        event.listen(db.engine, "connect", _no_growth)
-        db.engine.dispose()
-    refused = _same_session(full, client).post(url, json=body)
-    with full.app_context():
-        db.engine.dispose()
+    with _full_database(database_url) as full:
+        refused = _same_session(full, client).post(url, json=body)
     assert refused.status_code == 503
     assert refused.json == {"error": FULL_MESSAGE, "status": 503}
     with sim.database(database_url) as engine, engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM notes")).scalar() == 0
+    # Room again: the client's retry of the same batch is stored.
     assert client.post(url, json=body).status_code == 200
+
+
+@contextmanager
+def _full_database(database_url: str):
+    """An app whose database cannot grow.
+
+    SQLite: ``max_page_count`` pinned to the file's size after a VACUUM. PostgreSQL: a trigger
+    on ``notes`` raising SQLSTATE 53100 (disk_full) exactly as the server does when it cannot
+    extend a file; dropped again on exit.
+    """
+    full = create_app(AppConfig(database_url))
+    if make_url(database_url).get_backend_name() == "sqlite":
+        path = make_url(database_url).database
+        with sqlite3.connect(path) as conn:
+            conn.execute("VACUUM")  # no free pages left: any new row must grow the file
+        conn.close()
+        with full.app_context():
+            event.listen(db.engine, "connect", _no_growth)
+            db.engine.dispose()
+        try:
+            yield full
+        finally:
+            with full.app_context():
+                db.engine.dispose()
+        return
+    with full.app_context():
+        with db.engine.begin() as conn:
+            conn.execute(text(PG_DISK_FULL_TRIGGER))
+        try:
+            yield full
+        finally:
+            with db.engine.begin() as conn:
+                conn.execute(text("DROP TRIGGER rater_disk_full ON notes"))
+                conn.execute(text("DROP FUNCTION rater_disk_full()"))
+            db.engine.dispose()
+
+
+PG_DISK_FULL_TRIGGER = """
+CREATE FUNCTION rater_disk_full() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = '53100';
+END $$;
+CREATE TRIGGER rater_disk_full BEFORE INSERT OR UPDATE ON notes
+  FOR EACH ROW EXECUTE FUNCTION rater_disk_full();
+"""
 
 
 def _no_growth(dbapi_connection, record) -> None:
