@@ -15,8 +15,8 @@ ceiling on this machine, measured in the same run. Printed per engine: throughpu
 p50/p95/p99 latency of autosave and of the rating page, the ratio of autosave to the bare
 endpoint, and the lost / duplicated / wrong saves found afterwards (must be 0).
 
-PostgreSQL: a database ``rater_bench_<pid>_<random>`` is created on 127.0.0.1:5432 and dropped at the
-end (``--postgres-server`` to use another server).
+PostgreSQL: a database ``rater_bench_<pid>_<random>`` is created on 127.0.0.1:5432 and dropped
+at the end (``--postgres-server`` to use another server).
 """
 
 from __future__ import annotations
