@@ -6,11 +6,12 @@ exactly when the change it describes does (and vanishes with it on rollback).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from flask_login import current_user
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String, insert
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rater.extensions import db
@@ -57,3 +58,31 @@ def record(
     )
     db.session.add(event)
     return event
+
+
+def record_many(
+    action: str,
+    entity_type: str,
+    events: Iterable[tuple[object, Any, Any]],
+    *,
+    user_id: int | None,
+) -> None:
+    """Insert (entity id, before, after) events in one statement (for the autosave hot path).
+
+    Written at once through the session's connection, in the same transaction as ``record``.
+    """
+    at = utcnow()
+    rows = [
+        {
+            "at": at,
+            "user_id": user_id,
+            "action": action,
+            "entity_type": entity_type,
+            "entity_id": None if entity_id is None else str(entity_id),
+            "before": before,
+            "after": after,
+        }
+        for entity_id, before, after in events
+    ]
+    if rows:
+        db.session.connection().execute(insert(AuditEvent), rows)

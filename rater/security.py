@@ -9,9 +9,10 @@ from __future__ import annotations
 import time
 
 from flask import Flask, Response, current_app, flash, redirect, request, session, url_for
-from flask_login import current_user, logout_user
+from flask_login import logout_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from rater.auth.decorators import session_user_id
 from rater.errors import _wants_json, render_error
 
 # No inline scripts and no external origins. Inline style attributes are tolerated.
@@ -57,7 +58,8 @@ def register(app: Flask) -> None:
 
 def _end_idle_session():
     """Log out a user whose last request lies longer ago than the idle limit."""
-    if request.endpoint == "static" or not current_user.is_authenticated:
+    # The session's user id, not current_user: reading it needs no database round trip.
+    if request.endpoint == "static" or session_user_id() is None:
         return None
     now = int(time.time())
     idle_limit = current_app.config.get("RATER_SESSION_IDLE_MINUTES", 60) * 60

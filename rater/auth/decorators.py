@@ -6,7 +6,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import abort
+from flask import abort, session
 from flask_login import current_user, login_required
 
 
@@ -26,3 +26,15 @@ def role_required(role: str) -> Callable:
 
 coordinator_required = role_required("coordinator")
 rater_required = role_required("rater")
+
+
+def session_user_id() -> int | None:
+    """The id of the user this session logged in, without loading the user.
+
+    Only for requests that check the user in their own query (autosave: its UPDATE requires
+    an active user who is the assignment's rater): loading the user first would cost a
+    database round trip on the request a study sends most. Flask-Login keeps the id under
+    ``_user_id``; every other request loads the user through ``current_user`` as usual.
+    """
+    value = session.get("_user_id")
+    return int(value) if isinstance(value, str) and value.isdigit() else None

@@ -28,27 +28,48 @@ Concurrency: the version is increased by one UPDATE before anything is read, so 
 of one rating are serialised by the database's row (PostgreSQL) or write (SQLite) lock, and the
 batch-number check and the compare-and-set reads see committed data.
 
-Cost: after that UPDATE (whose RETURNING gives the rating's current values) only the rows the
-batch touches are read — the scores of its items, its notes and homework entries by client id
-— all changes are written in one flush (plus one more when new scores need their ids for the
-audit events), and the pinned instruments come from a per-process cache.
+Cost: autosave is the one request a study sends all day long (every rater, every few seconds),
+so it is written with SQLAlchemy Core on the session's connection, not with ORM objects, and
+in as few statements as the protocol allows: one UPDATE that checks access, takes the lock and
+bumps the version; one INSERT .. ON CONFLICT that records the batch number and detects a
+duplicate; one read of the pinned instruments joined with the scores the batch touches (plus
+one per kind of note, homework or difficulty change); then the writes, each kind in one
+statement, and the audit events in one. The changes are applied to a copy of the state read,
+and only the difference is written. Pinned instruments are parsed once per process.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, select, update
-from sqlalchemy.orm.attributes import set_committed_value
+from flask_login import current_user
+from sqlalchemy import (
+    Connection,
+    Insert,
+    Select,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 
 from rater import audit
+from rater.auth.models import User
 from rater.extensions import db
 from rater.instruments import SCORE_MAX, SCORE_MIN, Instrument
 from rater.rating.models import (
     COMPLETIONS,
+    RATEABLE_STATUSES,
     Assignment,
     AutosaveBatch,
     HomeworkEntry,
@@ -66,12 +87,24 @@ CONFLICT_MESSAGE = (
 )
 LOCKED_MESSAGE = "This rating is submitted and locked; changes are no longer saved."
 FLAGGED_MESSAGE = "This session was marked as 'cannot be rated'; changes are no longer saved."
+MISSING_MESSAGE = "This rating does not exist."
+NOT_STARTED_MESSAGE = "Open the rating page first."
+LOGIN_EXPIRED_MESSAGE = "Your login has expired. Log in again."
 MAX_CHANGES = 500
 MAX_TEXT = 10_000
 MAX_SECONDS = 24 * 3600.0
 MAX_ACTIVE_INCREMENT = 3600.0
 MAX_SEQ = 2**31 - 1
 MISSING = object()
+
+RATINGS: Table = Rating.__table__
+SCORES: Table = ItemScore.__table__
+NOTES: Table = Note.__table__
+HOMEWORK: Table = HomeworkEntry.__table__
+DIFFICULTIES: Table = RatingDifficulty.__table__
+BATCHES: Table = AutosaveBatch.__table__
+ASSIGNMENTS: Table = Assignment.__table__
+USERS: Table = User.__table__
 
 
 class AutosaveRefused(Exception):
@@ -106,46 +139,74 @@ class _Envelope:
     seq: int | None
 
 
+@dataclass(frozen=True)
+class _Locked:
+    """The rating row as the version UPDATE left it (``version`` is the new version)."""
+
+    rating_id: int
+    version: int
+    audio_position: float
+    active_seconds: float
+
+
+@dataclass
+class _State:
+    """The part of a rating a batch touches, as plain values keyed like the protocol.
+
+    Notes and homework entries hold their column values; ``ids`` maps (kind, key) to the row id
+    of every row read, so the writes can address them.
+    """
+
+    position: float
+    active: float
+    scores: dict[str, int] = field(default_factory=dict)
+    notes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    homework: dict[str, dict[str, Any]] = field(default_factory=dict)
+    difficulties: set[str] = field(default_factory=set)
+
+
 @dataclass
 class _Context:
-    rating: Rating
-    session_id: int
-    rater_id: int
+    """What planning a change needs: the pinned instruments and the state before the batch."""
+
+    locked: _Locked
     instruments: list[tuple[int, Instrument]]
     version_matches: bool
-    scores: dict[str, ItemScore]
-    notes: dict[str, Note]
-    homework: dict[str, HomeworkEntry]
-    difficulties: dict[str, RatingDifficulty] | None
-    score_events: list[tuple[str, ItemScore, int | None, int | None]] = field(default_factory=list)
-    applied: int = 0
+    before: _State
+    ids: dict[tuple[str, str], int]
+
+    def owner_of(self, item: Any) -> int | None:
+        """The pinned instrument version that has this item, or None."""
+        return next((vid for vid, inst in self.instruments if item in inst.item_codes), None)
 
 
-def apply_autosave(assignment: Assignment, payload: Any) -> dict[str, Any]:
-    """Apply the payload's changes atomically or raise AutosaveRefused (nothing applied)."""
+Step = Callable[[_State], None]
+
+
+def apply_autosave(assignment_id: int, user_id: int, payload: Any) -> dict[str, Any]:
+    """Apply the payload's changes atomically or raise AutosaveRefused (nothing applied).
+
+    ``user_id`` is the session's user, not yet checked: the version UPDATE requires that it is
+    an active user and the assignment's rater.
+    """
+    connection = db.session.connection()
+    locked = _lock_and_bump(connection, assignment_id, user_id)  # first: 404 before anything else
     envelope = _parse_envelope(payload)
-    rating = assignment.rating
-    assert rating is not None
-    new_version = _lock_and_bump(rating)
-    instruments, last_seq = _pinned_and_last_seq(rating.id, envelope.client)
-    if envelope.seq is not None and last_seq is not None and envelope.seq <= last_seq:
-        raise AlreadyApplied(new_version - 1)
-    ctx = _load(assignment, envelope, instruments, envelope.base_version == new_version - 1)
-    plan = _plan(ctx, envelope.changes, new_version)
-    for step in plan:
-        step()
-        ctx.applied += 1
-    if ctx.applied == 0:
-        rating.version = new_version - 1  # nothing changed: the version stays as it was
-    _record_scores(ctx)
-    _record_batch(rating.id, envelope, last_seq)
-    db.session.flush()
+    if envelope.client is not None and not _claim_batch(connection, locked.rating_id, envelope):
+        raise AlreadyApplied(locked.version - 1)
+    ctx = _read(connection, locked, envelope)
+    steps = _plan(ctx, envelope.changes, locked.version)
+    after = copy.deepcopy(ctx.before)
+    for step in steps:
+        step(after)
+    _write(connection, ctx, after, applied=len(steps), assignment_id=assignment_id, user_id=user_id)
+    version = locked.version if steps else locked.version - 1
     return {
         "ok": True,
-        "version": rating.version,
-        "applied": ctx.applied,
+        "version": version,
+        "applied": len(steps),
         "duplicate": False,
-        "others_changed": envelope.base_version != new_version - 1,
+        "others_changed": envelope.base_version != locked.version - 1,
         "saved_at": utcnow().isoformat() + "Z",
     }
 
@@ -158,11 +219,11 @@ class _Conflict(Exception):
     pass
 
 
-def _plan(ctx: _Context, changes: list[dict[str, Any]], new_version: int) -> list[Callable]:
-    """Every change's write step, or raise (400 for invalid changes, 409 for conflicts)."""
+def _plan(ctx: _Context, changes: list[dict[str, Any]], new_version: int) -> list[Step]:
+    """Every change's step, or raise (400 for invalid changes, 409 for conflicts)."""
     problems: list[str] = []
     conflicts: list[str] = []
-    plan: list[Callable[[], None]] = []
+    plan: list[Step] = []
     for index, change in enumerate(changes):
         try:
             step = _plan_change(ctx, change)
@@ -205,110 +266,317 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _lock_and_bump(rating: Rating) -> int:
-    """Increase the version (taking the rating's lock); refresh what autosave reads from it."""
-    row = db.session.execute(
-        update(Rating)
-        .where(Rating.id == rating.id, Rating.status == "draft", Rating.cannot_rate.is_(False))
-        .values(version=Rating.version + 1)
-        .returning(Rating.version, Rating.audio_position, Rating.active_seconds),
-        execution_options={"synchronize_session": False},
-    ).first()
-    if row is None:
-        current = db.session.get(Rating, rating.id, populate_existing=True)
-        if current is None:
-            raise AutosaveRefused(404, "This rating does not exist.")
-        message = LOCKED_MESSAGE if current.status == "submitted" else FLAGGED_MESSAGE
-        raise AutosaveRefused(423, message, version=current.version)
-    # The values read under the lock, as if just loaded: later changes flush as an UPDATE.
-    for name, value in zip(("version", "audio_position", "active_seconds"), row, strict=True):
-        set_committed_value(rating, name, value)
-    return int(row.version)
+# --- the lock, the batch number and the reads --------------------------------------------------
 
 
-def _pinned_and_last_seq(
-    rating_id: int, client: str | None
-) -> tuple[list[tuple[int, Instrument]], int | None]:
-    """The pinned instruments and the client's highest applied batch number, in one query.
+LOCKED_FIELDS = (RATINGS.c.audio_position, RATINGS.c.active_seconds)
 
-    Read after the version UPDATE, so a concurrent save of the same batch has committed.
+
+def _lock_and_bump(connection: Connection, assignment_id: int, user_id: int) -> _Locked:
+    """Increase the version of the user's open draft for this assignment (taking its lock).
+
+    ``Assignment.can_be_rated_by`` for an active user plus an editable draft, as the UPDATE's
+    WHERE; when no row matches, ``_refusal`` finds out why.
     """
-    query = pinned_versions_query(rating_id)
-    if client is None:
-        return instruments_of_rows(db.session.execute(query).all()), None
-    query = query.add_columns(AutosaveBatch.seq).outerjoin(
-        AutosaveBatch,
-        and_(AutosaveBatch.rating_id == rating_id, AutosaveBatch.client == client),
-    )
-    rows = db.session.execute(query).all()
-    if not rows:  # no pinned instrument to join with: ask the batch table alone
-        last = select(AutosaveBatch.seq).where(
-            AutosaveBatch.rating_id == rating_id, AutosaveBatch.client == client
+    params = {"p_assignment": assignment_id, "p_user": user_id, "now": utcnow()}
+    row = connection.execute(_bump_statement(), params).first()
+    if row is None:
+        raise _refusal(assignment_id)
+    return _Locked(row.id, row.version, row.audio_position, row.active_seconds)
+
+
+@cache
+def _bump_statement() -> Update:
+    rater_may_save = (
+        select(ASSIGNMENTS.c.id)
+        .join(USERS, USERS.c.id == ASSIGNMENTS.c.rater_id)
+        .where(
+            ASSIGNMENTS.c.id == bindparam("p_assignment"),
+            ASSIGNMENTS.c.rater_id == bindparam("p_user"),
+            ASSIGNMENTS.c.status.in_(RATEABLE_STATUSES),
+            USERS.c.active.is_(True),
         )
-        return [], db.session.scalar(last)
-    return instruments_of_rows(rows), rows[0].seq
-
-
-def _record_batch(rating_id: int, envelope: _Envelope, last_seq: int | None) -> None:
-    """Raise the client's highest applied batch number to this batch's."""
-    if envelope.client is None:
-        return
-    if last_seq is None:
-        db.session.add(AutosaveBatch(rating_id=rating_id, client=envelope.client, seq=envelope.seq))
-        return
-    db.session.execute(
-        update(AutosaveBatch)
-        .where(AutosaveBatch.rating_id == rating_id, AutosaveBatch.client == envelope.client)
-        .values(seq=envelope.seq),
-        execution_options={"synchronize_session": False},
+        .exists()
+    )
+    return (
+        update(RATINGS)
+        .where(
+            RATINGS.c.assignment_id == bindparam("p_assignment"),
+            RATINGS.c.status == "draft",
+            RATINGS.c.cannot_rate.is_(False),
+            rater_may_save,
+        )
+        .values(version=RATINGS.c.version + 1, updated_at=bindparam("now"))
+        .returning(RATINGS.c.id, RATINGS.c.version, *LOCKED_FIELDS)
     )
 
 
-def _wanted(changes: list[dict[str, Any]], ops: tuple[str, ...], key: str) -> set[str]:
-    return {c[key] for c in changes if c.get("op") in ops and isinstance(c.get(key), str)}
+def _refusal(assignment_id: int) -> AutosaveRefused:
+    """Why a save could not take the lock: logged out or deactivated (401), unknown (404), not
+    started (409) or closed (423). Only here is the user loaded."""
+    if not current_user.is_authenticated:
+        return AutosaveRefused(401, LOGIN_EXPIRED_MESSAGE)
+    assignment = db.session.get(Assignment, assignment_id)
+    if assignment is None or not assignment.can_be_rated_by(current_user):
+        return AutosaveRefused(404, MISSING_MESSAGE)
+    rating = assignment.rating
+    if rating is None:
+        return AutosaveRefused(409, NOT_STARTED_MESSAGE)
+    message = LOCKED_MESSAGE if rating.status == "submitted" else FLAGGED_MESSAGE
+    return AutosaveRefused(423, message, version=rating.version)
 
 
-def _load(
-    assignment: Assignment,
-    envelope: _Envelope,
-    instruments: list[tuple[int, Instrument]],
-    version_matches: bool,
-) -> _Context:
-    """Only the rows the batch touches (one query per kind of change at most)."""
-    rating, changes = assignment.rating, envelope.changes
-    rid = rating.id
+def _claim_batch(connection: Connection, rating_id: int, envelope: _Envelope) -> bool:
+    """Record the batch as the client's highest applied; False when it was applied before.
+
+    One INSERT .. ON CONFLICT DO UPDATE .. WHERE stored seq < this seq: it returns a row only
+    when the batch is new. Run under the rating's lock, so two copies of one batch cannot both
+    pass; a later refusal (400, 409) rolls the record back with everything else.
+    """
+    params = {"p_rating": rating_id, "p_client": envelope.client, "p_seq": envelope.seq}
+    statement = _claim_statement(connection.dialect.name)
+    return connection.execute(statement, {**params, "now": utcnow()}).first() is not None
+
+
+@cache
+def _claim_statement(dialect_name: str) -> Insert:
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    stmt = dialect.insert(BATCHES).values(
+        rating_id=bindparam("p_rating"),
+        client=bindparam("p_client"),
+        seq=bindparam("p_seq"),
+        applied_at=bindparam("now"),
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[BATCHES.c.rating_id, BATCHES.c.client],
+        set_={"seq": stmt.excluded.seq, "applied_at": stmt.excluded.applied_at},
+        where=BATCHES.c.seq < stmt.excluded.seq,
+    ).returning(BATCHES.c.seq)
+
+
+def _wanted(changes: list[dict[str, Any]], ops: tuple[str, ...], key: str) -> list[str]:
+    return sorted({c[key] for c in changes if c.get("op") in ops and isinstance(c.get(key), str)})
+
+
+def _read(connection: Connection, locked: _Locked, envelope: _Envelope) -> _Context:
+    """The pinned instruments and only the rows the batch touches."""
+    changes, rid = envelope.changes, locked.rating_id
+    before = _State(position=locked.audio_position, active=locked.active_seconds)
+    ids: dict[tuple[str, str], int] = {}
     items = _wanted(changes, ("score",), "item")
+    instruments, scores = _read_pinned_and_scores(connection, rid, items)
+    for score_id, code, score in scores:
+        before.scores[code] = score
+        ids["score", code] = score_id
     note_ids = _wanted(changes, ("note.put", "note.delete"), "client_id")
+    for row in _read_keyed(connection, NOTES, rid, note_ids, NOTE_COLUMNS):
+        before.notes[row.client_id] = {c: getattr(row, c) for c in NOTE_COLUMNS}
+        ids["note", row.client_id] = row.id
     homework_ids = _wanted(changes, ("homework.put", "homework.delete"), "client_id")
+    for row in _read_keyed(connection, HOMEWORK, rid, homework_ids, HOMEWORK_COLUMNS):
+        before.homework[row.client_id] = {c: getattr(row, c) for c in HOMEWORK_COLUMNS}
+        ids["homework", row.client_id] = row.id
+    if any(c.get("op") == "difficulties" for c in changes):
+        query = select(DIFFICULTIES.c.difficulty_type).where(DIFFICULTIES.c.rating_id == rid)
+        before.difficulties = set(connection.scalars(query))
     return _Context(
-        rating=rating,
-        session_id=assignment.session_id,
-        rater_id=assignment.rater_id,
+        locked=locked,
         instruments=instruments,
-        version_matches=version_matches,
-        scores=_rows(ItemScore, ItemScore.item_code, rid, items),
-        notes=_rows(Note, Note.client_id, rid, note_ids),
-        homework=_rows(HomeworkEntry, HomeworkEntry.client_id, rid, homework_ids),
-        difficulties=(
-            {
-                d.difficulty_type: d
-                for d in _select(RatingDifficulty, RatingDifficulty.rating_id == rid)
-            }
-            if any(c.get("op") == "difficulties" for c in changes)
-            else None
+        version_matches=envelope.base_version == locked.version - 1,
+        before=before,
+        ids=ids,
+    )
+
+
+def _read_pinned_and_scores(
+    connection: Connection, rating_id: int, items: list[str]
+) -> tuple[list[tuple[int, Instrument]], list[tuple[int, str, int]]]:
+    """The pinned instruments, and (id, item, score) of this rating's scores of ``items``.
+
+    One query: each pinned version joined with the rating's scores of the wanted items.
+    """
+    if not items:
+        rows = connection.execute(_pinned_statement(), {"rating_id": rating_id}).all()
+        return instruments_of_rows(rows), []
+    params = {"rating_id": rating_id, "items": items}
+    rows = connection.execute(_pinned_and_scores_statement(), params).all()
+    pinned = dict(instruments_of_rows(rows))  # one entry per version, in the query's order
+    scores = [(row[3], row[4], row[5]) for row in rows if row[3] is not None]
+    return list(pinned.items()), scores
+
+
+@cache
+def _pinned_statement() -> Select:
+    return pinned_versions_query(bindparam("rating_id"))
+
+
+@cache
+def _pinned_and_scores_statement() -> Select:
+    query = _pinned_statement()
+    return query.add_columns(SCORES.c.id, SCORES.c.item_code, SCORES.c.score).outerjoin(
+        SCORES,
+        and_(
+            SCORES.c.rating_id == bindparam("rating_id"),
+            SCORES.c.instrument_version_id == query.selected_columns[0],
+            SCORES.c.item_code.in_(bindparam("items", expanding=True)),
         ),
     )
 
 
-def _select(model: type, *where: Any) -> Any:
-    return db.session.scalars(select(model).where(*where).execution_options(populate_existing=True))
+NOTE_COLUMNS = ("audio_seconds", "text")
+HOMEWORK_COLUMNS = ("homework_type", "completion", "description")
 
 
-def _rows(model: type, key: Any, rating_id: int, wanted: set[str]) -> dict[str, Any]:
-    if not wanted:
+def _read_keyed(
+    connection: Connection, table: Table, rating_id: int, keys: list[str], columns: tuple[str, ...]
+) -> list[Any]:
+    if not keys:
+        return []
+    params = {"rating_id": rating_id, "keys": keys}
+    return list(connection.execute(_keyed_statement(table, columns), params))
+
+
+@cache
+def _keyed_statement(table: Table, columns: tuple[str, ...]) -> Select:
+    return select(table.c.id, table.c.client_id, *(table.c[c] for c in columns)).where(
+        table.c.rating_id == bindparam("rating_id"),
+        table.c.client_id.in_(bindparam("keys", expanding=True)),
+    )
+
+
+# --- the writes --------------------------------------------------------------------------------
+
+
+def _write(
+    connection: Connection,
+    ctx: _Context,
+    after: _State,
+    *,
+    applied: int,
+    assignment_id: int,
+    user_id: int,
+) -> None:
+    """Write the difference between the state read and ``after``; audit the score changes."""
+    before, rid = ctx.before, ctx.locked.rating_id
+    new_score_ids = _write_rows(
+        connection, SCORES, "item_code", "score", ctx, before.scores, after.scores,
+        lambda code: {"rating_id": rid, "instrument_version_id": ctx.owner_of(code)},
+    )  # fmt: skip
+    _write_rows(
+        connection, NOTES, "client_id", "note", ctx, before.notes, after.notes,
+        lambda _cid: {"rating_id": rid},
+    )  # fmt: skip
+    if any(cid not in before.homework for cid in after.homework):
+        session_id = connection.scalar(
+            select(ASSIGNMENTS.c.session_id).where(ASSIGNMENTS.c.id == assignment_id)
+        )
+    else:
+        session_id = None
+    _write_rows(
+        connection, HOMEWORK, "client_id", "homework", ctx, before.homework, after.homework,
+        lambda _cid: {"rating_id": rid, "session_id": session_id, "entered_by_id": user_id,
+                      "kind": "reported_completed"},
+    )  # fmt: skip
+    _write_difficulties(connection, rid, before.difficulties, after.difficulties)
+    _write_rating(connection, ctx, after, applied)
+    _record_scores(ctx, before.scores, after.scores, new_score_ids, user_id)
+
+
+def _write_rows(
+    connection: Connection,
+    table: Table,
+    key_column: str,
+    kind: str,
+    ctx: _Context,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    new_row: Callable[[str], dict[str, Any]],
+) -> dict[str, int]:
+    """Insert, update and delete rows so that they hold ``after``; the new rows' ids by key.
+
+    Values are either one column's value (scores: ``kind`` names the column) or a dict of
+    column values (notes, homework).
+    """
+
+    def values(value: Any) -> dict[str, Any]:
+        return value if isinstance(value, dict) else {kind: value}
+
+    deleted = [ctx.ids[kind, k] for k in before if k not in after]
+    changed = [
+        {"row_id": ctx.ids[kind, k], **values(v)}
+        for k, v in after.items()
+        if k in before and before[k] != v
+    ]
+    added = [
+        {**new_row(k), key_column: k, **values(v)} for k, v in after.items() if k not in before
+    ]
+    if deleted:
+        connection.execute(delete(table).where(table.c.id.in_(deleted)))
+    if changed:
+        connection.execute(_update_by_id(table), changed)
+    if not added:
         return {}
-    rows = _select(model, model.rating_id == rating_id, key.in_(sorted(wanted)))
-    return {getattr(row, key.key): row for row in rows}
+    rows = connection.execute(_insert_returning_id(table, key_column), added)
+    return {row[1]: row[0] for row in rows}
+
+
+@cache
+def _update_by_id(table: Table) -> Update:
+    """UPDATE of the columns each parameter set names, for the row ``row_id``."""
+    return update(table).where(table.c.id == bindparam("row_id"))
+
+
+@cache
+def _insert_returning_id(table: Table, key_column: str) -> Insert:
+    return insert(table).returning(table.c.id, table.c[key_column])
+
+
+def _write_difficulties(
+    connection: Connection, rating_id: int, before: set[str], after: set[str]
+) -> None:
+    if removed := sorted(before - after):
+        connection.execute(
+            delete(DIFFICULTIES).where(
+                DIFFICULTIES.c.rating_id == rating_id,
+                DIFFICULTIES.c.difficulty_type.in_(removed),
+            )
+        )
+    if added := sorted(after - before):
+        rows = [{"rating_id": rating_id, "difficulty_type": value} for value in added]
+        connection.execute(insert(DIFFICULTIES), rows)
+
+
+def _write_rating(connection: Connection, ctx: _Context, after: _State, applied: int) -> None:
+    """Position and active time; the version goes back when nothing was applied."""
+    values: dict[str, Any] = {}
+    if after.position != ctx.before.position:
+        values["audio_position"] = after.position
+    if after.active != ctx.before.active:
+        values["active_seconds"] = after.active
+    if applied == 0:
+        values["version"] = ctx.locked.version - 1
+    if values:
+        connection.execute(update(RATINGS).where(RATINGS.c.id == ctx.locked.rating_id), values)
+
+
+def _record_scores(
+    ctx: _Context,
+    before: dict[str, int],
+    after: dict[str, int],
+    new_ids: dict[str, int],
+    user_id: int,
+) -> None:
+    """One audit event per item whose score the batch changed (old -> new)."""
+    events = [
+        (ctx.ids.get(("score", code), new_ids.get(code)), {code: before.get(code)},
+         {code: after.get(code)})
+        for code in sorted(before.keys() | after.keys())
+        if before.get(code) != after.get(code)
+    ]  # fmt: skip
+    audit.record_many("score.change", "item_score", events, user_id=user_id)
+
+
+# --- planning each change -------------------------------------------------------------------
 
 
 def _check(ctx: _Context, key: str, current: Any, new: Any, change: dict[str, Any]) -> bool:
@@ -325,7 +593,7 @@ def _check(ctx: _Context, key: str, current: Any, new: Any, change: dict[str, An
     raise _Conflict(key)
 
 
-def _plan_change(ctx: _Context, change: dict[str, Any]) -> Callable[[], None] | None:
+def _plan_change(ctx: _Context, change: dict[str, Any]) -> Step | None:
     op = change.get("op")
     planner = _PLANNERS.get(op) if isinstance(op, str) else None
     if planner is None:
@@ -333,54 +601,34 @@ def _plan_change(ctx: _Context, change: dict[str, Any]) -> Callable[[], None] | 
     return planner(ctx, change)
 
 
+def _put(store: str, key: str, value: Any) -> Step:
+    """A step that sets (or, for None, removes) one key of the state's ``store``."""
+
+    def step(state: _State) -> None:
+        values = getattr(state, store)
+        if value is None:
+            values.pop(key, None)  # removing twice in one batch is removing once
+        else:
+            values[key] = value
+
+    return step
+
+
 # --- scores -------------------------------------------------------------------------------
 
 
-def _plan_score(ctx: _Context, change: dict[str, Any]) -> Callable[[], None] | None:
+def _plan_score(ctx: _Context, change: dict[str, Any]) -> Step | None:
     code = change.get("item")
-    owner = next((vid for vid, inst in ctx.instruments if code in inst.item_codes), None)
-    if owner is None:
+    if ctx.owner_of(code) is None:
         raise _Invalid(f"unknown item {code!r}")
     value = change.get("value")
     if value is not None and (not _is_int(value) or not SCORE_MIN <= value <= SCORE_MAX):
         raise _Invalid(f"score of {code} must be an integer {SCORE_MIN}-{SCORE_MAX} or null")
-    existing = ctx.scores.get(code)
-    current = existing.score if existing is not None else None
     if "base" in change and change["base"] is not None and not isinstance(change["base"], int):
         raise _Invalid(f"base of {code} must be a score or null")
-    if not _check(ctx, f"score:{code}", current, value, change):
+    if not _check(ctx, f"score:{code}", ctx.before.scores.get(code), value, change):
         return None
-    return lambda: _write_score(ctx, code, owner, current, value)
-
-
-def _write_score(
-    ctx: _Context, code: str, version_id: int, old: int | None, new: int | None
-) -> None:
-    score = ctx.scores.get(code)
-    if new is None:
-        if score is None:  # the same item cleared twice in one batch
-            return
-        db.session.delete(score)
-        del ctx.scores[code]
-    elif score is None:
-        score = ItemScore(
-            rating_id=ctx.rating.id, instrument_version_id=version_id, item_code=code, score=new
-        )
-        db.session.add(score)
-        ctx.scores[code] = score
-    else:
-        score.score = new
-    ctx.score_events.append((code, score, old, new))
-
-
-def _record_scores(ctx: _Context) -> None:
-    """One audit event per score change (new scores are flushed first to get their ids)."""
-    if not ctx.score_events:
-        return
-    if any(score.id is None for _, score, _, _ in ctx.score_events):
-        db.session.flush()
-    for code, score, old, new in ctx.score_events:
-        audit.record("score.change", "item_score", score.id, before={code: old}, after={code: new})
+    return _put("scores", code, value)
 
 
 # --- notes --------------------------------------------------------------------------------
@@ -407,8 +655,11 @@ def _text(value: Any, name: str) -> str:
     return value
 
 
-def _note_state(note: Note | None) -> dict[str, Any] | None:
-    return None if note is None else {"seconds": round(note.audio_seconds, 2), "text": note.text}
+def _note_state(note: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A stored note as the protocol shows it (``seconds``, ``text``)."""
+    if note is None:
+        return None
+    return {"seconds": round(note["audio_seconds"], 2), "text": note["text"]}
 
 
 def _normal_note_base(change: dict[str, Any]) -> dict[str, Any]:
@@ -418,60 +669,30 @@ def _normal_note_base(change: dict[str, Any]) -> dict[str, Any]:
     return {**change, "base": base} if base is not MISSING else change
 
 
-def _plan_note_put(ctx: _Context, change: dict[str, Any]) -> Callable[[], None] | None:
+def _plan_note_put(ctx: _Context, change: dict[str, Any]) -> Step | None:
     cid = _client_id(change)
     new = {
         "seconds": _seconds(change.get("seconds"), "seconds"),
         "text": _text(change.get("text"), "text"),
     }
-    note = ctx.notes.get(cid)
-    if not _check(ctx, f"note:{cid}", _note_state(note), new, _normal_note_base(change)):
+    current = _note_state(ctx.before.notes.get(cid))
+    if not _check(ctx, f"note:{cid}", current, new, _normal_note_base(change)):
         return None
-
-    def write() -> None:
-        target = ctx.notes.get(cid)
-        if target is None:
-            target = Note(
-                rating_id=ctx.rating.id,
-                client_id=cid,
-                audio_seconds=new["seconds"],
-                text=new["text"],
-            )
-            db.session.add(target)
-            ctx.notes[cid] = target
-        else:
-            target.audio_seconds, target.text = new["seconds"], new["text"]
-
-    return write
+    return _put("notes", cid, {"audio_seconds": new["seconds"], "text": new["text"]})
 
 
-def _plan_note_delete(ctx: _Context, change: dict[str, Any]) -> Callable[[], None] | None:
+def _plan_note_delete(ctx: _Context, change: dict[str, Any]) -> Step | None:
     cid = _client_id(change)
-    note = ctx.notes.get(cid)
-    if not _check(ctx, f"note:{cid}", _note_state(note), None, _normal_note_base(change)):
+    current = _note_state(ctx.before.notes.get(cid))
+    if not _check(ctx, f"note:{cid}", current, None, _normal_note_base(change)):
         return None
-
-    def write() -> None:
-        if cid in ctx.notes:  # not when deleted twice in one batch
-            db.session.delete(ctx.notes.pop(cid))
-
-    return write
+    return _put("notes", cid, None)
 
 
 # --- homework log (reported as completed) -------------------------------------------------
 
 
-def _homework_state(entry: HomeworkEntry | None) -> dict[str, Any] | None:
-    if entry is None:
-        return None
-    return {
-        "homework_type": entry.homework_type,
-        "completion": entry.completion,
-        "description": entry.description,
-    }
-
-
-def _plan_homework_put(ctx: _Context, change: dict[str, Any]) -> Callable[[], None] | None:
+def _plan_homework_put(ctx: _Context, change: dict[str, Any]) -> Step | None:
     cid = _client_id(change)
     types = {t for _, i in ctx.instruments for t in i.homework_types}
     kind = change.get("homework_type")
@@ -485,46 +706,22 @@ def _plan_homework_put(ctx: _Context, change: dict[str, Any]) -> Callable[[], No
         "completion": completion,
         "description": _text(change.get("description", ""), "description"),
     }
-    entry = ctx.homework.get(cid)
-    if not _check(ctx, f"homework:{cid}", _homework_state(entry), new, change):
+    if not _check(ctx, f"homework:{cid}", ctx.before.homework.get(cid), new, change):
         return None
-
-    def write() -> None:
-        target = ctx.homework.get(cid)
-        if target is None:
-            target = HomeworkEntry(
-                session_id=ctx.session_id,
-                rating_id=ctx.rating.id,
-                entered_by_id=ctx.rater_id,
-                client_id=cid,
-                kind="reported_completed",
-            )
-            db.session.add(target)
-            ctx.homework[cid] = target
-        target.homework_type = new["homework_type"]
-        target.completion = new["completion"]
-        target.description = new["description"]
-
-    return write
+    return _put("homework", cid, new)
 
 
-def _plan_homework_delete(ctx: _Context, change: dict[str, Any]) -> Callable[[], None] | None:
+def _plan_homework_delete(ctx: _Context, change: dict[str, Any]) -> Step | None:
     cid = _client_id(change)
-    entry = ctx.homework.get(cid)
-    if not _check(ctx, f"homework:{cid}", _homework_state(entry), None, change):
+    if not _check(ctx, f"homework:{cid}", ctx.before.homework.get(cid), None, change):
         return None
-
-    def write() -> None:
-        if cid in ctx.homework:  # not when deleted twice in one batch
-            db.session.delete(ctx.homework.pop(cid))
-
-    return write
+    return _put("homework", cid, None)
 
 
 # --- difficulties, position, active time ---------------------------------------------------
 
 
-def _plan_difficulties(ctx: _Context, change: dict[str, Any]) -> Callable[[], None] | None:
+def _plan_difficulties(ctx: _Context, change: dict[str, Any]) -> Step | None:
     values = change.get("values")
     allowed = {t for _, i in ctx.instruments for t in i.difficulty_types}
     if not isinstance(values, list) or not all(v in allowed for v in values):
@@ -532,35 +729,38 @@ def _plan_difficulties(ctx: _Context, change: dict[str, Any]) -> Callable[[], No
     new = sorted(set(values))
     base = change.get("base", MISSING)
     normal = {**change, "base": sorted(set(base))} if isinstance(base, list) else change
-    rows = ctx.difficulties if ctx.difficulties is not None else {}
-    if not _check(ctx, "difficulties", sorted(rows), new, normal):
+    if not _check(ctx, "difficulties", sorted(ctx.before.difficulties), new, normal):
         return None
 
-    def write() -> None:
-        for value in [v for v in rows if v not in new]:
-            db.session.delete(rows.pop(value))
-        for value in [v for v in new if v not in rows]:
-            rows[value] = RatingDifficulty(rating_id=ctx.rating.id, difficulty_type=value)
-            db.session.add(rows[value])
+    def step(state: _State) -> None:
+        state.difficulties = set(new)
 
-    return write
+    return step
 
 
-def _plan_position(ctx: _Context, change: dict[str, Any]) -> Callable[[], None] | None:
+def _plan_position(ctx: _Context, change: dict[str, Any]) -> Step | None:
     seconds = _seconds(change.get("seconds"), "seconds")
-    if round(ctx.rating.audio_position, 2) == seconds:
+    if round(ctx.before.position, 2) == seconds:
         return None
-    return lambda: setattr(ctx.rating, "audio_position", seconds)
+
+    def step(state: _State) -> None:
+        state.position = seconds
+
+    return step
 
 
-def _plan_active(ctx: _Context, change: dict[str, Any]) -> Callable[[], None] | None:
+def _plan_active(ctx: _Context, change: dict[str, Any]) -> Step | None:
     seconds = _seconds(change.get("seconds"), "seconds", MAX_ACTIVE_INCREMENT)
     if seconds == 0:
         return None
-    return lambda: setattr(ctx.rating, "active_seconds", ctx.rating.active_seconds + seconds)
+
+    def step(state: _State) -> None:
+        state.active += seconds
+
+    return step
 
 
-_PLANNERS: dict[str, Callable[[_Context, dict[str, Any]], Callable[[], None] | None]] = {
+_PLANNERS: dict[str, Callable[[_Context, dict[str, Any]], Step | None]] = {
     "score": _plan_score,
     "note.put": _plan_note_put,
     "note.delete": _plan_note_delete,

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 PURPOSES = ("calibration", "main", "double")
 ASSIGNMENT_STATUSES = ("held", "pending", "in_progress", "submitted", "cannot_rate")
+# An assignment in one of these states is open to its rater (held and flagged ones are not).
+RATEABLE_STATUSES = ("pending", "in_progress", "submitted")
 RATING_STATUSES = ("draft", "submitted")
 HOMEWORK_KINDS = ("reported_completed", "assigned_next")
 COMPLETIONS = ("yes", "partly", "no")
@@ -54,9 +56,7 @@ class Assignment(db.Model):
     def can_be_rated_by(self, user: User) -> bool:
         """Only the assigned rater rates; a held or flagged assignment is not open."""
         return (
-            user.is_authenticated
-            and user.id == self.rater_id
-            and self.status in ("pending", "in_progress", "submitted")
+            user.is_authenticated and user.id == self.rater_id and self.status in RATEABLE_STATUSES
         )
 
     def can_be_viewed_by(self, user: User) -> bool:

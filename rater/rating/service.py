@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
-from sqlalchemy.orm import aliased, joinedload, lazyload, selectinload
+from sqlalchemy import BindParameter, Select, and_, or_, select
+from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from rater import audit
 from rater.auth.models import User
@@ -91,21 +91,6 @@ def get_assignment(assignment_id: int) -> Assignment | None:
     )
 
 
-def get_assignment_to_save(assignment_id: int) -> Assignment | None:
-    """An assignment with its rating, for autosave (one query).
-
-    The session and the rater are not joined: autosave needs only their ids, and the rater is
-    the logged-in user, already in the session's identity map.
-    """
-    return db.session.scalar(
-        select(Assignment)
-        .options(
-            joinedload(Assignment.rating), lazyload(Assignment.session), lazyload(Assignment.rater)
-        )
-        .where(Assignment.id == assignment_id)
-    )
-
-
 def start_rating(assignment: Assignment) -> Rating:
     """The assignment's rating, created on first open with the current instruments pinned."""
     if assignment.rating is not None:
@@ -160,7 +145,7 @@ def pinned_versions(rating_id: int) -> list[tuple[int, Instrument]]:
     return instruments_of_rows(db.session.execute(pinned_versions_query(rating_id)).all())
 
 
-def pinned_versions_query(rating_id: int) -> Select:
+def pinned_versions_query(rating_id: int | BindParameter[int]) -> Select:
     """Id, code and content hash of each pinned version (callers may add columns and joins)."""
     return (
         select(InstrumentVersion.id, InstrumentVersion.code, InstrumentVersion.content_hash)

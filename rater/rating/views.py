@@ -9,18 +9,16 @@ Coordinators may view every rating read-only, reopen submitted ones and manage h
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
-from typing import Any
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from rater.auth.decorators import coordinator_required, rater_required
+from rater.auth.decorators import coordinator_required, rater_required, session_user_id
 from rater.auth.forms import EmptyForm
 from rater.extensions import db
 from rater.rating import homework as homework_service
 from rater.rating import service
-from rater.rating.autosave import AutosaveRefused, apply_autosave
+from rater.rating.autosave import LOGIN_EXPIRED_MESSAGE, AutosaveRefused, apply_autosave
 from rater.rating.forms import (
     CANNOT_RATE_LABELS,
     AssignedHomeworkForm,
@@ -52,18 +50,6 @@ def _assignment_or_404(assignment_id: int, *, rate: bool = False) -> Assignment:
 def _csrf_ok() -> bool:
     """A bare POST button's form (only the CSRF token) was sent correctly."""
     return EmptyForm().validate_on_submit()
-
-
-def _json_login_required(view: Callable) -> Callable:
-    """Like login_required, but answers 401 JSON instead of redirecting to the login page."""
-
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any):
-        if not current_user.is_authenticated:
-            return jsonify(error="Your login has expired. Log in again.", status=401), 401
-        return view(*args, **kwargs)
-
-    return wrapped
 
 
 # --- the queue ----------------------------------------------------------------------------
@@ -127,16 +113,18 @@ def audio(assignment_id: int):
 
 
 @bp.route("/assignments/<int:assignment_id>/autosave", methods=["POST"])
-@_json_login_required
 def autosave(assignment_id: int):
-    assignment = service.get_assignment_to_save(assignment_id)
-    if assignment is None or not assignment.can_be_rated_by(current_user):
-        return jsonify(error="This rating does not exist.", status=404), 404
-    if assignment.rating is None:
-        return jsonify(error="Open the rating page first.", status=409), 409
+    """Apply one batch of the rating page's changes (protocol: rater.rating.autosave).
+
+    The user is not loaded here: the save's own UPDATE checks that the session's user is
+    active and the assignment's rater.
+    """
+    user_id = session_user_id()
+    if user_id is None:
+        return jsonify(error=LOGIN_EXPIRED_MESSAGE, status=401), 401
     payload = request.get_json(silent=True)
     try:
-        result = apply_autosave(assignment, payload)
+        result = apply_autosave(assignment_id, user_id, payload)
     except AutosaveRefused as refused:
         db.session.rollback()
         return jsonify(refused.body()), refused.status
