@@ -6,14 +6,24 @@ sqlite`` or ``postgresql`` for one). For each engine it builds a study of 50 rat
 simulated raters of tests/load/simulation.py:
 
 * paced: each rater pauses 0.5-1.5 s between saves (about what the rating page sends while
-  a rater keeps clicking; its debounce is 0.6-1.8 s) for ``--seconds``;
-* saturated: no pause at all, for half of ``--seconds`` (the throughput this machine allows).
+  a rater keeps clicking; its debounce is 0.6-1.8 s) and reloads its page now and then, for
+  ``--seconds``;
+* saturated: autosave alone with no pause at all, for half of ``--seconds`` (the throughput
+  this machine allows).
 
-Then the same client load (same threads, same pauses) is sent for half of ``--seconds`` each to
-a bare Flask endpoint doing one INSERT and commit, served by the same gunicorn settings: the
-ceiling on this machine, measured in the same run. Printed per engine: throughput and
-p50/p95/p99 latency of autosave and of the rating page, the ratio of autosave to the bare
-endpoint, and the lost / duplicated / wrong saves found afterwards (must be 0).
+The same client load (same threads, same pauses, paced and saturated for half of ``--seconds``
+each) then goes to two reference endpoints served by the same gunicorn settings in the same
+run:
+
+* the bare insert: a Flask app with one endpoint doing one INSERT and commit, no login, no
+  session, no CSRF: the ceiling on this machine;
+* the logged-in insert: the real app plus one endpoint that loads the logged-in user, checks the
+  CSRF token and does one INSERT: what the app's framework costs before any autosave work.
+
+Printed per engine: throughput and p50/p95/p99 latency of autosave, of the rating page and of
+both references; the throughput ratios autosave / bare, autosave / logged-in insert and
+logged-in insert / bare; and the lost / duplicated / wrong saves found afterwards (must be 0).
+The rating page's first open, when all raters open it at the same moment, is shown on its own.
 
 PostgreSQL: a database ``rater_bench_<pid>_<random>`` is created on 127.0.0.1:5432 and dropped
 at the end (``--postgres-server`` to use another server).
@@ -28,7 +38,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -82,18 +92,19 @@ def serve_bare(port: int, workers: int, threads: int) -> None:
     RaterServer(lambda: bare_app(url), gunicorn_options("127.0.0.1", port, workers, threads)).run()
 
 
-def bare_load(base: str, n: int, seconds: float, think: tuple[float, float]) -> list[float]:
-    """n clients posting autosave-sized batches to the bare endpoint; latencies of 200s."""
+def client_load(
+    n: int, seconds: float, think: tuple[float, float], post: Callable[[int], requests.Response]
+) -> list[float]:
+    """n clients calling ``post(index)`` until the deadline; latencies of the 200 answers."""
     latencies: list[list[float]] = [[] for _ in range(n)]
     deadline = time.monotonic() + seconds
 
     def client(index: int) -> None:
-        rng, http = random.Random(index), requests.Session()
-        body = {"base_version": 1, "changes": [{"op": "score", "item": "GHES_1", "value": 3}]}
+        rng = random.Random(index)
         while time.monotonic() < deadline:
             started = time.perf_counter()
             try:
-                response = http.post(f"{base}/bare/r{index}", json=body, timeout=10)
+                response = post(index)
             except requests.RequestException:
                 continue
             if response.status_code == 200:
@@ -107,6 +118,73 @@ def bare_load(base: str, n: int, seconds: float, think: tuple[float, float]) -> 
     for thread in threads:
         thread.join(seconds + 60)
     return [x for values in latencies for x in values]
+
+
+def bare_load(base: str, n: int, seconds: float, think: tuple[float, float]) -> list[float]:
+    """n clients posting autosave-sized batches to the bare endpoint."""
+    sessions = [requests.Session() for _ in range(n)]
+    body = {"base_version": 1, "changes": [{"op": "score", "item": "GHES_1", "value": 3}]}
+
+    def post(index: int) -> requests.Response:
+        return sessions[index].post(f"{base}/bare/r{index}", json=body, timeout=10)
+
+    return client_load(n, seconds, think, post)
+
+
+# --- the app's floor: a logged-in, CSRF-checked insert ------------------------------------------
+
+
+def floor_app():
+    """The real app plus one endpoint: a logged-in user's CSRF-checked POST doing one INSERT.
+
+    What the app's framework costs (session cookie, user loader, CSRF check, idle clock,
+    security headers) before any autosave work: the floor for any authenticated save.
+    """
+    import json
+
+    from flask import jsonify, request
+    from flask_login import current_user
+
+    from rater import create_app
+    from rater.config import Config
+    from rater.extensions import db
+
+    app = create_app(Config())
+    insert = text("INSERT INTO bench_bare (rater, body) VALUES (:rater, :body)")
+
+    @app.post("/bench/floor")
+    def floor():
+        if not current_user.is_authenticated:
+            return jsonify(error="log in"), 401
+        body = json.dumps(request.get_json())
+        db.session.execute(insert, {"rater": current_user.username, "body": body})
+        db.session.commit()
+        return jsonify(ok=True)
+
+    return app
+
+
+def serve_floor(port: int, workers: int, threads: int) -> None:
+    from rater.serve import RaterServer, gunicorn_options
+
+    RaterServer(floor_app, gunicorn_options("127.0.0.1", port, workers, threads)).run()
+
+
+def floor_load(
+    base: str, specs: list[sim.RaterSpec], seconds: float, think: tuple[float, float]
+) -> list[float]:
+    """The simulated raters, logged in, posting autosave-sized batches to the floor endpoint."""
+    options = sim.LoadOptions()
+    raters = [sim.SimulatedRater(base, spec, [], options, i) for i, spec in enumerate(specs)]
+    sim.prepare_all(raters, options)
+    body = {"base_version": 1, "changes": [{"op": "score", "item": "GHES_1", "value": 3}]}
+
+    def post(index: int) -> requests.Response:
+        rater = raters[index]
+        headers = {"X-CSRFToken": rater.csrf, "Accept": "application/json"}
+        return rater.http.post(f"{base}/bench/floor", json=body, headers=headers, timeout=10)
+
+    return client_load(len(raters), seconds, think, post)
 
 
 # --- databases ---------------------------------------------------------------------------------
@@ -144,41 +222,61 @@ def prepare(database_url: str, n_raters: int) -> tuple[list[sim.RaterSpec], list
 # --- one engine --------------------------------------------------------------------------------
 
 
-def row(what: str, latencies: list[float], seconds: float) -> str:
+def row(what: str, latencies: list[float], seconds: float | None) -> str:
     ms = [sim.percentile(latencies, q) * 1000 for q in (50, 95, 99)]
-    return (
-        f"  {what:<34} {len(latencies):>7} {len(latencies) / seconds:>8.1f}/s "
-        f"{ms[0]:>8.1f} {ms[1]:>8.1f} {ms[2]:>8.1f}"
-    )
+    rate = f"{len(latencies) / seconds:>8.1f}/s" if seconds else f"{'':>10}"
+    return f"  {what:<38} {len(latencies):>7} {rate} {ms[0]:>8.1f} {ms[1]:>8.1f} {ms[2]:>8.1f}"
+
+
+def reference_runs(
+    database_url: str, flag: str, args: argparse.Namespace, load: Callable
+) -> tuple[list[float], list[float]]:
+    """A reference endpoint served like the app, paced then saturated, half the time each."""
+    command = [sys.executable, __file__, flag, "--workers", str(args.workers)]
+    command += ["--threads", str(args.threads), "--port"]
+    half = args.seconds / 2
+    with sim.Server(database_url, command=lambda port: [*command, str(port)]) as server:
+        return load(server.url, half, PACED), load(server.url, half, SATURATED)
+
+
+def bare_load_of(args: argparse.Namespace) -> Callable:
+    return lambda base, seconds, think: bare_load(base, args.raters, seconds, think)
+
+
+def floor_load_of(specs: list[sim.RaterSpec]) -> Callable:
+    return lambda base, seconds, think: floor_load(base, specs, seconds, think)
 
 
 def bench_engine(engine: str, database_url: str, args: argparse.Namespace) -> dict[str, float]:
     specs, items = prepare(database_url, args.raters)
     half = args.seconds / 2
     paced = sim.LoadOptions(think=PACED, abandon=0.0, resend=0.0, late=0.0, page=0.05)
-    saturated = sim.LoadOptions(think=SATURATED, abandon=0.0, resend=0.0, late=0.0, page=0.05)
+    # Saturated: autosave alone, like the reference endpoints (the paced run has the page loads).
+    saturated = sim.LoadOptions(think=SATURATED, abandon=0.0, resend=0.0, late=0.0, page=0.0)
     with sim.Server(database_url, workers=args.workers, threads=args.threads) as server:
         raters, slow = sim.run_raters(server.url, specs, items, args.seconds, paced)
         more, fast = sim.run_raters(server.url, specs, items, half, saturated, seed=11)
         errors = server.errors()
     # The second run's raters continue the first run's ratings: check against the latest.
     result = sim.verify(database_url, more)
-    command = [sys.executable, __file__, "--serve-bare", "--workers", str(args.workers)]
-    command += ["--threads", str(args.threads), "--port"]
-    with sim.Server(database_url, command=lambda port: [*command, str(port)]) as bare:
-        bare_slow = bare_load(bare.url, args.raters, half, PACED)
-        bare_fast = bare_load(bare.url, args.raters, half, SATURATED)
+    bare_slow, bare_fast = reference_runs(database_url, "--serve-bare", args, bare_load_of(args))
+    floor_load = floor_load_of(specs)
+    floor_slow, floor_fast = reference_runs(database_url, "--serve-floor", args, floor_load)
     print(f"\n{engine}: {args.raters} raters, {args.workers} workers x {args.threads} threads")
-    print(f"  {'':<34} {'requests':>7} {'rate':>10} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
+    print(f"  {'':<38} {'requests':>7} {'rate':>10} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
     print(row(f"autosave, paced ({args.seconds:g} s)", slow.save_latencies, args.seconds))
     print(row("rating page GET, paced", slow.page_latencies, args.seconds))
+    print(row("logged-in insert in the app, paced", floor_slow, half))
     print(row("bare insert, paced", bare_slow, half))
     print(row(f"autosave, saturated ({half:g} s)", fast.save_latencies, half))
-    print(row("rating page GET, saturated", fast.page_latencies, half))
+    print(row("logged-in insert in the app, saturated", floor_fast, half))
     print(row("bare insert, saturated", bare_fast, half))
-    throughput = len(fast.save_latencies) / half
-    ceiling = len(bare_fast) / half
+    print(row("rating page GET, first open (all at once)", slow.first_page_latencies, None))
+    runs = (fast.save_latencies, bare_fast, floor_fast)
+    throughput, ceiling, floor = (len(latencies) / half for latencies in runs)
     print(f"  autosave throughput / bare insert throughput: {throughput / ceiling:.2f}")
+    print(f"  autosave throughput / logged-in insert in the app: {throughput / floor:.2f}")
+    print(f"  logged-in insert in the app / bare insert: {floor / ceiling:.2f}")
     problems = [p for r in raters + more for p in r.problems] + errors
     print(f"  after the runs: {result.summary()}; {len(problems)} client or server problems")
     for problem in problems[:10]:
@@ -202,10 +300,14 @@ def main() -> None:
         help="server (and an existing database to connect to) for CREATE/DROP DATABASE",
     )  # fmt: skip
     parser.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-floor", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare:
         serve_bare(args.port, args.workers, args.threads)
+        return
+    if args.serve_floor:
+        serve_floor(args.port, args.workers, args.threads)
         return
     print(f"bench_load: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
     outcomes = {}

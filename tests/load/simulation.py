@@ -209,6 +209,7 @@ class LoadOptions:
 class Stats:
     save_latencies: list[float] = field(default_factory=list)
     page_latencies: list[float] = field(default_factory=list)
+    first_page_latencies: list[float] = field(default_factory=list)  # every rater at once
     acknowledged: int = 0
     resent: int = 0
     abandoned: int = 0
@@ -219,6 +220,7 @@ class Stats:
     def merge(self, other: Stats) -> None:
         self.save_latencies += other.save_latencies
         self.page_latencies += other.page_latencies
+        self.first_page_latencies += other.first_page_latencies
         self.acknowledged += other.acknowledged
         self.resent += other.resent
         self.abandoned += other.abandoned
@@ -267,7 +269,8 @@ class SimulatedRater:
         response = self._request("GET", f"/assignments/{self.spec.assignment_id}/rate", give_up_at)
         if response.status_code != 200 or not STATE_SCRIPT.search(response.text):
             raise Refused(f"rating page of {self.spec.username}: {response.status_code}")
-        self.stats.page_latencies.append(time.perf_counter() - started)
+        latencies = self.stats.page_latencies if self.version else self.stats.first_page_latencies
+        latencies.append(time.perf_counter() - started)
         self.csrf = CSRF_META.search(response.text)[1]
         state = json.loads(STATE_SCRIPT.search(response.text)[1])
         if self.version and state["version"] != self.version:
@@ -434,7 +437,7 @@ def run_raters(
     """Run every rater in a thread for ``seconds``; ``during`` runs meanwhile (e.g. a kill)."""
     options = options or LoadOptions()
     raters = [SimulatedRater(base, s, items, options, seed * 1000 + i) for i, s in enumerate(specs)]
-    _in_threads([(r.prepare, time.monotonic() + options.settle) for r in raters], options.settle)
+    prepare_all(raters, options)
     deadline = time.monotonic() + seconds
     threads = _start_threads([(r.run, deadline) for r in raters])
     if during is not None:
@@ -445,6 +448,11 @@ def run_raters(
     for rater in raters:
         total.merge(rater.stats)
     return raters, total
+
+
+def prepare_all(raters: list[SimulatedRater], options: LoadOptions) -> None:
+    """Every rater logs in and opens its page, all at once (before the timed load)."""
+    _in_threads([(r.prepare, time.monotonic() + options.settle) for r in raters], options.settle)
 
 
 def _start_threads(calls: list[tuple[Callable[[float], None], float]]) -> list[threading.Thread]:
