@@ -235,6 +235,23 @@ def test_autosave_per_visitor(client, auth, factory, visitor):
     assert response.is_json
 
 
+def test_a_deactivated_raters_save_is_refused_at_once(client, rated):
+    """Autosave checks the user in its own UPDATE (no user loader): deactivation still counts."""
+    url, rating = rated
+    saved(client, url, 1, {"op": "score", "item": "GHES_1", "value": 2, "base": None})
+    rater = fresh(rating).assignment.rater
+    rater.active = False
+    db.session.commit()
+    response = save(client, url, 2, {"op": "score", "item": "GHES_1", "value": 4, "base": 2})
+    assert response.status_code == 401
+    assert "login has expired" in response.json["error"]
+    assert scores_of(rating) == {"GHES_1": 2} and fresh(rating).version == 2
+    rater.active = True
+    db.session.commit()
+    saved(client, url, 2, {"op": "score", "item": "GHES_1", "value": 4, "base": 2})
+    assert scores_of(rating) == {"GHES_1": 4}
+
+
 def test_autosave_needs_the_csrf_header(csrf_app, factory):
     from tests.conftest import PASSWORD
 
