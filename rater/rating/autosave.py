@@ -153,8 +153,8 @@ class _Locked:
 class _State:
     """The part of a rating a batch touches, as plain values keyed like the protocol.
 
-    Notes and homework entries hold their column values; ``ids`` maps (kind, key) to the row id
-    of every row read, so the writes can address them.
+    Scores by item, notes and homework entries by client id (holding their column values).
+    The row ids of what was read are kept apart, in ``_Context.ids``, keyed (kind, key).
     """
 
     position: float
