@@ -48,16 +48,24 @@ def record(
     user_id: int | None = None,
 ) -> AuditEvent:
     """Add an audit event to the session (flushed with the change; never committed here)."""
-    event = AuditEvent(
-        user_id=user_id if user_id is not None else _acting_user_id(),
-        action=action,
-        entity_type=entity_type,
-        entity_id=None if entity_id is None else str(entity_id),
-        before=before,
-        after=after,
-    )
+    user_id = user_id if user_id is not None else _acting_user_id()
+    event = AuditEvent(**_event_values(action, entity_type, entity_id, before, after, user_id))
     db.session.add(event)
     return event
+
+
+def _event_values(
+    action: str, entity_type: str, entity_id: object, before: Any, after: Any, user_id: int | None
+) -> dict[str, Any]:
+    """One event's column values (entity ids are stored as text: some are not integers)."""
+    return {
+        "user_id": user_id,
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": None if entity_id is None else str(entity_id),
+        "before": before,
+        "after": after,
+    }
 
 
 def record_many(
@@ -73,15 +81,7 @@ def record_many(
     """
     at = utcnow()
     rows = [
-        {
-            "at": at,
-            "user_id": user_id,
-            "action": action,
-            "entity_type": entity_type,
-            "entity_id": None if entity_id is None else str(entity_id),
-            "before": before,
-            "after": after,
-        }
+        {"at": at, **_event_values(action, entity_type, entity_id, before, after, user_id)}
         for entity_id, before, after in events
     ]
     if rows:
