@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from flask_login import current_user
-from sqlalchemy import JSON, ForeignKey, String, insert
+from sqlalchemy import JSON, Connection, ForeignKey, String, insert
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rater.extensions import db
@@ -69,6 +69,7 @@ def _event_values(
 
 
 def record_many(
+    connection: Connection,
     action: str,
     entity_type: str,
     events: Iterable[tuple[object, Any, Any]],
@@ -77,7 +78,7 @@ def record_many(
 ) -> None:
     """Insert (entity id, before, after) events in one statement (for the autosave hot path).
 
-    Written at once through the session's connection, in the same transaction as ``record``.
+    Written at once through ``connection``, in the transaction of the change it records.
     """
     at = utcnow()
     rows = [
@@ -85,4 +86,5 @@ def record_many(
         for entity_id, before, after in events
     ]
     if rows:
-        db.session.connection().execute(insert(AuditEvent), rows)
+        # inline: no RETURNING of the new ids, so that it can run in a batch of writes.
+        connection.execute(insert(AuditEvent).inline(), rows)

@@ -1,12 +1,15 @@
-"""Engine settings per database: SQLite runs in WAL mode with a busy timeout."""
+"""Engine settings per database: SQLite runs in WAL mode with a busy timeout; batched writes."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from flask import Flask
-from sqlalchemy import event
+from sqlalchemy import Connection, event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
 
 
 def configure_engine(app: Flask) -> None:
@@ -41,3 +44,39 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+@contextmanager
+def batched_writes(connection: Connection) -> Iterator[None]:
+    """Send the statements run inside to PostgreSQL as one batch (psycopg's pipeline mode).
+
+    Each statement still runs in order, in the same transaction, but the client waits for the
+    server once, at the end, instead of once per statement. Only statements whose results are
+    not read may run inside (no RETURNING, no reads, no single-row INSERT with implicit
+    RETURNING: use ``insert(...).inline()``). On SQLite, where a statement is a function call,
+    the statements simply run one after the other.
+
+    A failure reported at the end of the batch is raised as SQLAlchemy's exception for it
+    (e.g. OperationalError for a full disk), as if a single statement had failed.
+    """
+    driver = connection.connection.driver_connection
+    if connection.dialect.name != "postgresql" or not hasattr(driver, "pipeline"):
+        yield
+        return
+    import psycopg
+
+    try:
+        with driver.pipeline():
+            yield
+    except psycopg.Error as error:
+        lost = connection.dialect.is_disconnect(error, driver, None)
+        if lost:
+            connection.invalidate(error)
+        raise DBAPIError.instance(
+            None,
+            None,
+            error,
+            psycopg.Error,
+            connection_invalidated=lost,
+            dialect=connection.dialect,
+        ) from error

@@ -29,7 +29,7 @@ of one rating are serialised by the database's row (PostgreSQL) or write (SQLite
 batch-number check and the compare-and-set reads see committed data.
 
 Cost: autosave is the one request a study sends all day long (every rater, every few seconds),
-so it is written with SQLAlchemy Core on the session's connection, not with ORM objects, and
+so it is written with SQLAlchemy Core on a connection of its own, not with ORM objects, and
 in as few statements as the protocol allows: one UPDATE that checks access, takes the lock and
 bumps the version; one INSERT .. ON CONFLICT that records the batch number and detects a
 duplicate; one read of the pinned instruments joined with the scores the batch touches (plus
@@ -49,12 +49,14 @@ from typing import Any
 
 from flask_login import current_user
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Insert,
     Select,
     Table,
     Update,
     and_,
+    any_,
     bindparam,
     delete,
     insert,
@@ -65,6 +67,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from rater import audit
 from rater.auth.models import User
+from rater.db_setup import batched_writes
 from rater.extensions import db
 from rater.instruments import SCORE_MAX, SCORE_MIN, Instrument
 from rater.rating.models import (
@@ -147,6 +150,7 @@ class _Locked:
     version: int
     audio_position: float
     active_seconds: float
+    new_batch: bool  # False: the client's batch number was applied before (a duplicate)
 
 
 @dataclass
@@ -183,16 +187,21 @@ class _Context:
 Step = Callable[[_State], None]
 
 
-def apply_autosave(assignment_id: int, user_id: int, payload: Any) -> dict[str, Any]:
-    """Apply the payload's changes atomically or raise AutosaveRefused (nothing applied).
+def apply_autosave(
+    connection: Connection, assignment_id: int, user_id: int, payload: Any
+) -> dict[str, Any]:
+    """Apply the payload's changes in ``connection``'s transaction or raise AutosaveRefused.
 
     ``user_id`` is the session's user, not yet checked: the version UPDATE requires that it is
-    an active user and the assignment's rater.
+    an active user and the assignment's rater. The caller commits, or rolls back on a refusal.
     """
-    connection = db.session.connection()
-    locked = _lock_and_bump(connection, assignment_id, user_id)  # first: 404 before anything else
-    envelope = _parse_envelope(payload)
-    if envelope.client is not None and not _claim_batch(connection, locked.rating_id, envelope):
+    try:
+        envelope = _parse_envelope(payload)
+    except AutosaveRefused:
+        _lock_and_bump(connection, assignment_id, user_id, None)  # 401/404/409/423 come first
+        raise
+    locked = _lock_and_bump(connection, assignment_id, user_id, envelope)
+    if not locked.new_batch:
         raise AlreadyApplied(locked.version - 1)
     ctx = _read(connection, locked, envelope)
     steps = _plan(ctx, envelope.changes, locked.version)
@@ -272,17 +281,37 @@ def _is_int(value: Any) -> bool:
 LOCKED_FIELDS = (RATINGS.c.audio_position, RATINGS.c.active_seconds)
 
 
-def _lock_and_bump(connection: Connection, assignment_id: int, user_id: int) -> _Locked:
-    """Increase the version of the user's open draft for this assignment (taking its lock).
+def _lock_and_bump(
+    connection: Connection, assignment_id: int, user_id: int, envelope: _Envelope | None
+) -> _Locked:
+    """Increase the version of the user's open draft for this assignment (taking its lock), and
+    record the envelope's batch number as its client's highest applied.
 
     ``Assignment.can_be_rated_by`` for an active user plus an editable draft, as the UPDATE's
-    WHERE; when no row matches, ``_refusal`` finds out why.
+    WHERE; when no row matches, ``_refusal`` finds out why. The batch record is one INSERT ..
+    ON CONFLICT DO UPDATE .. WHERE stored seq < this seq: it writes (and returns) a row only when
+    the batch is new. It runs under the rating's lock, so two copies of one batch cannot both
+    pass; a later refusal (400, 409) rolls the record back with everything else. On PostgreSQL
+    both are one statement (the UPDATE and the INSERT as data-modifying CTEs).
     """
-    params = {"p_assignment": assignment_id, "p_user": user_id, "now": utcnow()}
-    row = connection.execute(_bump_statement(), params).first()
+    now = utcnow()
+    params = {"p_assignment": assignment_id, "p_user": user_id, "now": now}
+    claims = envelope is not None and envelope.client is not None
+    if claims:
+        params |= {"p_client": envelope.client, "p_seq": envelope.seq}
+    postgres = connection.dialect.name == "postgresql"
+    statement = _bump_and_claim_statement() if claims and postgres else _bump_statement()
+    row = connection.execute(statement, params).first()
     if row is None:
         raise _refusal(assignment_id)
-    return _Locked(row.id, row.version, row.audio_position, row.active_seconds)
+    if claims and not postgres:
+        claim = {"p_rating": row.id, "p_client": envelope.client, "p_seq": envelope.seq}
+        new_batch = (
+            connection.execute(_claim_statement(), {**claim, "now": now}).first() is not None
+        )
+    else:
+        new_batch = bool(row.new_batch) if claims else True
+    return _Locked(row.id, row.version, row.audio_position, row.active_seconds, new_batch)
 
 
 @cache
@@ -326,32 +355,49 @@ def _refusal(assignment_id: int) -> AutosaveRefused:
     return AutosaveRefused(423, message, version=rating.version)
 
 
-def _claim_batch(connection: Connection, rating_id: int, envelope: _Envelope) -> bool:
-    """Record the batch as the client's highest applied; False when it was applied before.
-
-    One INSERT .. ON CONFLICT DO UPDATE .. WHERE stored seq < this seq: it returns a row only
-    when the batch is new. Run under the rating's lock, so two copies of one batch cannot both
-    pass; a later refusal (400, 409) rolls the record back with everything else.
-    """
-    params = {"p_rating": rating_id, "p_client": envelope.client, "p_seq": envelope.seq}
-    statement = _claim_statement(connection.dialect.name)
-    return connection.execute(statement, {**params, "now": utcnow()}).first() is not None
-
-
 @cache
-def _claim_statement(dialect_name: str) -> Insert:
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    stmt = dialect.insert(BATCHES).values(
+def _claim_statement() -> Insert:
+    """SQLite: record the batch number (a row comes back only when the batch is new)."""
+    stmt = sqlite.insert(BATCHES).values(
         rating_id=bindparam("p_rating"),
         client=bindparam("p_client"),
         seq=bindparam("p_seq"),
         applied_at=bindparam("now"),
     )
+    return _newer_batch_only(stmt).returning(BATCHES.c.seq)
+
+
+@cache
+def _bump_and_claim_statement() -> Select:
+    """PostgreSQL: the version UPDATE and the batch record in one statement.
+
+    The INSERT reads the UPDATE's row, so it runs after the lock is taken; ON CONFLICT DO UPDATE
+    compares with the latest committed record, not the statement's snapshot.
+    """
+    bumped = _bump_statement().cte("bumped")
+    record = select(
+        bumped.c.id,
+        bindparam("p_client", type_=BATCHES.c.client.type),
+        bindparam("p_seq", type_=BATCHES.c.seq.type),
+        bindparam("now", type_=BATCHES.c.applied_at.type),
+    )
+    stmt = postgresql.insert(BATCHES).from_select(
+        ["rating_id", "client", "seq", "applied_at"], record
+    )
+    claimed = _newer_batch_only(stmt).returning(BATCHES.c.seq).cte("claimed")
+    return select(
+        bumped.c.id, bumped.c.version, *(bumped.c[c.name] for c in LOCKED_FIELDS),
+        select(claimed.c.seq).exists().label("new_batch"),
+    )  # fmt: skip
+
+
+def _newer_batch_only(stmt: postgresql.Insert | sqlite.Insert) -> Insert:
+    """ON CONFLICT: replace the client's record only by a higher batch number."""
     return stmt.on_conflict_do_update(
         index_elements=[BATCHES.c.rating_id, BATCHES.c.client],
         set_={"seq": stmt.excluded.seq, "applied_at": stmt.excluded.applied_at},
         where=BATCHES.c.seq < stmt.excluded.seq,
-    ).returning(BATCHES.c.seq)
+    )
 
 
 def _wanted(changes: list[dict[str, Any]], ops: tuple[str, ...], key: str) -> list[str]:
@@ -399,7 +445,8 @@ def _read_pinned_and_scores(
         rows = connection.execute(_pinned_statement(), {"rating_id": rating_id}).all()
         return instruments_of_rows(rows), []
     params = {"rating_id": rating_id, "items": items}
-    rows = connection.execute(_pinned_and_scores_statement(), params).all()
+    statement = _pinned_and_scores_statement(connection.dialect.name)
+    rows = connection.execute(statement, params).all()
     pinned = dict(instruments_of_rows(rows))  # one entry per version, in the query's order
     scores = [(row[3], row[4], row[5]) for row in rows if row[3] is not None]
     return list(pinned.items()), scores
@@ -411,16 +458,27 @@ def _pinned_statement() -> Select:
 
 
 @cache
-def _pinned_and_scores_statement() -> Select:
+def _pinned_and_scores_statement(dialect_name: str) -> Select:
     query = _pinned_statement()
     return query.add_columns(SCORES.c.id, SCORES.c.item_code, SCORES.c.score).outerjoin(
         SCORES,
         and_(
             SCORES.c.rating_id == bindparam("rating_id"),
             SCORES.c.instrument_version_id == query.selected_columns[0],
-            SCORES.c.item_code.in_(bindparam("items", expanding=True)),
+            _one_of(dialect_name, SCORES.c.item_code, "items"),
         ),
     )
+
+
+def _one_of(dialect_name: str, column: ColumnElement, name: str) -> ColumnElement[bool]:
+    """``column`` is one of the list passed as ``name``.
+
+    PostgreSQL: ``= ANY(array)``, so that the statement's text does not depend on the list's
+    length and the driver can keep it prepared. SQLite: ``IN (...)``, rendered per list.
+    """
+    if dialect_name == "postgresql":
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
 
 
 NOTE_COLUMNS = ("audio_seconds", "text")
@@ -433,14 +491,15 @@ def _read_keyed(
     if not keys:
         return []
     params = {"rating_id": rating_id, "keys": keys}
-    return list(connection.execute(_keyed_statement(table, columns), params))
+    statement = _keyed_statement(connection.dialect.name, table, columns)
+    return list(connection.execute(statement, params))
 
 
 @cache
-def _keyed_statement(table: Table, columns: tuple[str, ...]) -> Select:
+def _keyed_statement(dialect_name: str, table: Table, columns: tuple[str, ...]) -> Select:
     return select(table.c.id, table.c.client_id, *(table.c[c] for c in columns)).where(
         table.c.rating_id == bindparam("rating_id"),
-        table.c.client_id.in_(bindparam("keys", expanding=True)),
+        _one_of(dialect_name, table.c.client_id, "keys"),
     )
 
 
@@ -456,68 +515,93 @@ def _write(
     assignment_id: int,
     user_id: int,
 ) -> None:
-    """Write the difference between the state read and ``after``; audit the score changes."""
-    before, rid = ctx.before, ctx.locked.rating_id
-    new_score_ids = _write_rows(
-        connection, SCORES, "item_code", "score", ctx, before.scores, after.scores,
-        lambda code: {"rating_id": rid, "instrument_version_id": ctx.owner_of(code)},
-    )  # fmt: skip
-    _write_rows(
-        connection, NOTES, "client_id", "note", ctx, before.notes, after.notes,
-        lambda _cid: {"rating_id": rid},
-    )  # fmt: skip
-    if any(cid not in before.homework for cid in after.homework):
-        session_id = connection.scalar(
-            select(ASSIGNMENTS.c.session_id).where(ASSIGNMENTS.c.id == assignment_id)
-        )
-    else:
-        session_id = None
-    _write_rows(
-        connection, HOMEWORK, "client_id", "homework", ctx, before.homework, after.homework,
-        lambda _cid: {"rating_id": rid, "session_id": session_id, "entered_by_id": user_id,
-                      "kind": "reported_completed"},
-    )  # fmt: skip
-    _write_difficulties(connection, rid, before.difficulties, after.difficulties)
-    _write_rating(connection, ctx, after, applied)
-    _record_scores(ctx, before.scores, after.scores, new_score_ids, user_id)
+    """Write the difference between the state read and ``after``; audit the score changes.
 
-
-def _write_rows(
-    connection: Connection,
-    table: Table,
-    key_column: str,
-    kind: str,
-    ctx: _Context,
-    before: dict[str, Any],
-    after: dict[str, Any],
-    new_row: Callable[[str], dict[str, Any]],
-) -> dict[str, int]:
-    """Insert, update and delete rows so that they hold ``after``; the new rows' ids by key.
-
-    Values are either one column's value (scores: ``kind`` names the column) or a dict of
-    column values (notes, homework).
+    What needs an answer from the database comes first: the ids of new score rows (for their
+    audit events) and the session of new homework entries. The rest is one batch of writes.
     """
+    before, rid = ctx.before, ctx.locked.rating_id
+    scores = _row_changes(ctx, "score", before.scores, after.scores)
+    notes = _row_changes(ctx, "note", before.notes, after.notes)
+    homework = _row_changes(ctx, "homework", before.homework, after.homework)
+    new_scores = [
+        {"rating_id": rid, "instrument_version_id": ctx.owner_of(code), "item_code": code, **row}
+        for code, row in scores.added.items()
+    ]
+    new_score_ids = _insert_scores(connection, new_scores)
+    new_notes = [{"rating_id": rid, "client_id": cid, **row} for cid, row in notes.added.items()]
+    new_homework = _new_homework(connection, homework, rid, assignment_id, user_id)
+    with batched_writes(connection):
+        _write_rows(connection, SCORES, scores, [])
+        _write_rows(connection, NOTES, notes, new_notes)
+        _write_rows(connection, HOMEWORK, homework, new_homework)
+        _write_difficulties(connection, rid, before.difficulties, after.difficulties)
+        _write_rating(connection, ctx, after, applied)
+        _record_scores(connection, ctx, before.scores, after.scores, new_score_ids, user_id)
+
+
+@dataclass(frozen=True)
+class _RowChanges:
+    """How one kind of row must change to hold the new state."""
+
+    deleted: list[int]  # row ids
+    changed: list[dict[str, Any]]  # {"row_id": id, column: value, ...}
+    added: dict[str, dict[str, Any]]  # key -> column values
+
+
+def _row_changes(
+    ctx: _Context, kind: str, before: dict[str, Any], after: dict[str, Any]
+) -> _RowChanges:
+    """Compare the state read with ``after``. Values are a dict of column values (notes,
+    homework) or one column's value (scores: ``kind`` names the column)."""
 
     def values(value: Any) -> dict[str, Any]:
         return value if isinstance(value, dict) else {kind: value}
 
-    deleted = [ctx.ids[kind, k] for k in before if k not in after]
-    changed = [
-        {"row_id": ctx.ids[kind, k], **values(v)}
-        for k, v in after.items()
-        if k in before and before[k] != v
-    ]
-    added = [
-        {**new_row(k), key_column: k, **values(v)} for k, v in after.items() if k not in before
-    ]
-    if deleted:
-        connection.execute(delete(table).where(table.c.id.in_(deleted)))
-    if changed:
-        connection.execute(_update_by_id(table), changed)
-    if not added:
+    return _RowChanges(
+        deleted=[ctx.ids[kind, k] for k in before if k not in after],
+        changed=[
+            {"row_id": ctx.ids[kind, k], **values(v)}
+            for k, v in after.items()
+            if k in before and before[k] != v
+        ],
+        added={k: values(v) for k, v in after.items() if k not in before},
+    )
+
+
+def _insert_scores(connection: Connection, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Insert new score rows; their ids by item."""
+    if not rows:
         return {}
-    rows = connection.execute(_insert_returning_id(table, key_column), added)
-    return {row[1]: row[0] for row in rows}
+    inserted = connection.execute(_insert_returning_id(SCORES, "item_code"), rows)
+    return {row[1]: row[0] for row in inserted}
+
+
+def _new_homework(
+    connection: Connection, changes: _RowChanges, rating_id: int, assignment_id: int, user_id: int
+) -> list[dict[str, Any]]:
+    if not changes.added:
+        return []
+    session_id = connection.scalar(
+        select(ASSIGNMENTS.c.session_id).where(ASSIGNMENTS.c.id == assignment_id)
+    )
+    common = {"rating_id": rating_id, "session_id": session_id, "entered_by_id": user_id}
+    return [
+        {**common, "kind": "reported_completed", "client_id": cid, **row}
+        for cid, row in changes.added.items()
+    ]
+
+
+def _write_rows(
+    connection: Connection, table: Table, changes: _RowChanges, new_rows: list[dict[str, Any]]
+) -> None:
+    """Delete, update and insert rows; reads nothing back (runs in a batch of writes)."""
+    if changes.deleted:
+        connection.execute(delete(table).where(table.c.id.in_(changes.deleted)))
+    if changes.changed:
+        connection.execute(_update_by_id(table), changes.changed)
+    if new_rows:
+        connection.execute(insert(table).inline(), new_rows)
 
 
 @cache
@@ -543,7 +627,7 @@ def _write_difficulties(
         )
     if added := sorted(after - before):
         rows = [{"rating_id": rating_id, "difficulty_type": value} for value in added]
-        connection.execute(insert(DIFFICULTIES), rows)
+        connection.execute(insert(DIFFICULTIES).inline(), rows)
 
 
 def _write_rating(connection: Connection, ctx: _Context, after: _State, applied: int) -> None:
@@ -560,6 +644,7 @@ def _write_rating(connection: Connection, ctx: _Context, after: _State, applied:
 
 
 def _record_scores(
+    connection: Connection,
     ctx: _Context,
     before: dict[str, int],
     after: dict[str, int],
@@ -573,7 +658,7 @@ def _record_scores(
         for code in sorted(before.keys() | after.keys())
         if before.get(code) != after.get(code)
     ]  # fmt: skip
-    audit.record_many("score.change", "item_score", events, user_id=user_id)
+    audit.record_many(connection, "score.change", "item_score", events, user_id=user_id)
 
 
 # --- planning each change -------------------------------------------------------------------

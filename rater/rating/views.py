@@ -117,18 +117,18 @@ def autosave(assignment_id: int):
     """Apply one batch of the rating page's changes (protocol: rater.rating.autosave).
 
     The user is not loaded here: the save's own UPDATE checks that the session's user is
-    active and the assignment's rater.
+    active and the assignment's rater. The save runs on a connection of its own, without the
+    ORM session (the request the app serves most often).
     """
     user_id = session_user_id()
     if user_id is None:
         return jsonify(error=LOGIN_EXPIRED_MESSAGE, status=401), 401
     payload = request.get_json(silent=True)
     try:
-        result = apply_autosave(assignment_id, user_id, payload)
+        with db.engine.begin() as connection:  # commits, or rolls back on any exception
+            result = apply_autosave(connection, assignment_id, user_id, payload)
     except AutosaveRefused as refused:
-        db.session.rollback()
         return jsonify(refused.body()), refused.status
-    db.session.commit()
     return jsonify(result)
 
 
