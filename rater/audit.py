@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from flask_login import current_user
-from sqlalchemy import JSON, Connection, ForeignKey, String, insert
+from sqlalchemy import JSON, Connection, ForeignKey, Insert, String, insert
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rater.extensions import db
@@ -86,5 +87,10 @@ def record_many(
         for entity_id, before, after in events
     ]
     if rows:
-        # inline: no RETURNING of the new ids, so that it can run in a batch of writes.
-        connection.execute(insert(AuditEvent).inline(), rows)
+        connection.execute(_insert_events(), rows)
+
+
+@cache
+def _insert_events() -> Insert:
+    """INSERT of events that reads nothing back (not even the new ids): it can run in a batch."""
+    return insert(AuditEvent).inline()

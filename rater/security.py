@@ -100,11 +100,13 @@ def mark_login() -> None:
 
 
 def _add_security_headers(response: Response) -> Response:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+    """Add each security header the response does not set itself (one pass over its headers)."""
+    present = {name.lower() for name, _ in response.headers.items()}
+    wanted = list(SECURITY_HEADERS.items())
     if current_app.config.get("SESSION_COOKIE_SECURE"):
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        wanted.append(("Strict-Transport-Security", "max-age=31536000"))
     # Pages and data carry clinical information: never keep them in a browser or proxy cache.
-    if request.endpoint != "static" and "Cache-Control" not in response.headers:
-        response.headers["Cache-Control"] = "no-store"
+    if request.endpoint != "static":
+        wanted.append(("Cache-Control", "no-store"))
+    response.headers.extend([(k, v) for k, v in wanted if k.lower() not in present])
     return response

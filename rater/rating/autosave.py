@@ -40,7 +40,6 @@ and only the difference is written. Pinned instruments are parsed once per proce
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -168,6 +167,17 @@ class _State:
     homework: dict[str, dict[str, Any]] = field(default_factory=dict)
     difficulties: set[str] = field(default_factory=set)
 
+    def copy(self) -> _State:
+        """A copy whose values can be changed without touching this one."""
+        return _State(
+            position=self.position,
+            active=self.active,
+            scores=dict(self.scores),
+            notes={key: dict(values) for key, values in self.notes.items()},
+            homework={key: dict(values) for key, values in self.homework.items()},
+            difficulties=set(self.difficulties),
+        )
+
 
 @dataclass
 class _Context:
@@ -179,9 +189,16 @@ class _Context:
     before: _State
     ids: dict[tuple[str, str], int]
 
+    owners: dict[str, int] = field(init=False)  # item code -> pinned instrument version
+
+    def __post_init__(self) -> None:
+        self.owners = {}
+        for version_id, instrument in reversed(self.instruments):  # the first one wins
+            self.owners.update(dict.fromkeys(instrument.item_codes, version_id))
+
     def owner_of(self, item: Any) -> int | None:
         """The pinned instrument version that has this item, or None."""
-        return next((vid for vid, inst in self.instruments if item in inst.item_codes), None)
+        return self.owners.get(item) if isinstance(item, str) else None
 
 
 Step = Callable[[_State], None]
@@ -205,7 +222,7 @@ def apply_autosave(
         raise AlreadyApplied(locked.version - 1)
     ctx = _read(connection, locked, envelope)
     steps = _plan(ctx, envelope.changes, locked.version)
-    after = copy.deepcopy(ctx.before)
+    after = ctx.before.copy()
     for step in steps:
         step(after)
     _write(connection, ctx, after, applied=len(steps), assignment_id=assignment_id, user_id=user_id)
@@ -601,13 +618,19 @@ def _write_rows(
     if changes.changed:
         connection.execute(_update_by_id(table), changes.changed)
     if new_rows:
-        connection.execute(insert(table).inline(), new_rows)
+        connection.execute(_insert_inline(table), new_rows)
 
 
 @cache
 def _update_by_id(table: Table) -> Update:
     """UPDATE of the columns each parameter set names, for the row ``row_id``."""
     return update(table).where(table.c.id == bindparam("row_id"))
+
+
+@cache
+def _insert_inline(table: Table) -> Insert:
+    """INSERT that reads nothing back (not even the new id): it can run in a batch."""
+    return insert(table).inline()
 
 
 @cache
@@ -627,7 +650,7 @@ def _write_difficulties(
         )
     if added := sorted(after - before):
         rows = [{"rating_id": rating_id, "difficulty_type": value} for value in added]
-        connection.execute(insert(DIFFICULTIES).inline(), rows)
+        connection.execute(_insert_inline(DIFFICULTIES), rows)
 
 
 def _write_rating(connection: Connection, ctx: _Context, after: _State, applied: int) -> None:
@@ -640,7 +663,7 @@ def _write_rating(connection: Connection, ctx: _Context, after: _State, applied:
     if applied == 0:
         values["version"] = ctx.locked.version - 1
     if values:
-        connection.execute(update(RATINGS).where(RATINGS.c.id == ctx.locked.rating_id), values)
+        connection.execute(_update_by_id(RATINGS), {"row_id": ctx.locked.rating_id, **values})
 
 
 def _record_scores(
