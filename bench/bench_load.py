@@ -8,22 +8,27 @@ simulated raters of tests/load/simulation.py:
 * paced: each rater pauses 0.5-1.5 s between saves (about what the rating page sends while
   a rater keeps clicking; its debounce is 0.6-1.8 s) and reloads its page now and then, for
   ``--seconds``;
-* saturated: autosave alone with no pause at all, for half of ``--seconds`` (the throughput
-  this machine allows).
+* saturated: autosave alone with no pause at all (the throughput this machine allows).
 
-The same client load (same threads, same pauses, paced and saturated for half of ``--seconds``
-each) then goes to two reference endpoints served by the same gunicorn settings in the same
-run:
+The same client load goes to two reference endpoints served by the same gunicorn settings,
+the three servers running side by side in the same run:
 
 * the bare insert: a Flask app with one endpoint doing one INSERT and commit, no login, no
   session, no CSRF: the ceiling on this machine;
 * the logged-in insert: the real app plus one endpoint that loads the logged-in user, checks the
   CSRF token and does one INSERT: what the app's framework costs before any autosave work.
 
+Paced, each reference runs for half of ``--seconds``. Saturated, the three take turns in
+``--rounds`` rounds (the order rotating each round), each turn lasting half of ``--seconds``
+divided by the rounds. A machine whose speed drifts during a run (a shared host's does) then
+slows all three alike, and each round's ratio compares loads measured seconds apart, not
+minutes apart.
+
 Printed per engine: throughput and p50/p95/p99 latency of autosave, of the rating page and of
 both references; the throughput ratios autosave / bare, autosave / logged-in insert and
-logged-in insert / bare; and the lost / duplicated / wrong saves found afterwards (must be 0).
-The rating page's first open, when all raters open it at the same moment, is shown on its own.
+logged-in insert / bare, as the median of the rounds (each round's shown too) and over all
+rounds together; and the lost / duplicated / wrong saves found afterwards (must be 0). The
+rating page's first open, when all raters open it at the same moment, is shown on its own.
 
 PostgreSQL: a database ``rater_bench_<pid>_<random>`` is created on 127.0.0.1:5432 and dropped
 at the end (``--postgres-server`` to use another server).
@@ -34,6 +39,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import statistics
 import sys
 import tempfile
 import threading
@@ -120,7 +126,10 @@ def client_load(
     return [x for values in latencies for x in values]
 
 
-def bare_load(base: str, n: int, seconds: float, think: tuple[float, float]) -> list[float]:
+Load = Callable[[float, tuple[float, float]], list[float]]  # (seconds, pause) -> latencies
+
+
+def bare_load(base: str, n: int) -> Load:
     """n clients posting autosave-sized batches to the bare endpoint."""
     sessions = [requests.Session() for _ in range(n)]
     body = {"base_version": 1, "changes": [{"op": "score", "item": "GHES_1", "value": 3}]}
@@ -128,7 +137,7 @@ def bare_load(base: str, n: int, seconds: float, think: tuple[float, float]) -> 
     def post(index: int) -> requests.Response:
         return sessions[index].post(f"{base}/bare/r{index}", json=body, timeout=10)
 
-    return client_load(n, seconds, think, post)
+    return lambda seconds, think: client_load(n, seconds, think, post)
 
 
 # --- the app's floor: a logged-in, CSRF-checked insert ------------------------------------------
@@ -170,9 +179,7 @@ def serve_floor(port: int, workers: int, threads: int) -> None:
     RaterServer(floor_app, gunicorn_options("127.0.0.1", port, workers, threads)).run()
 
 
-def floor_load(
-    base: str, specs: list[sim.RaterSpec], seconds: float, think: tuple[float, float]
-) -> list[float]:
+def floor_load(base: str, specs: list[sim.RaterSpec]) -> Load:
     """The simulated raters, logged in, posting autosave-sized batches to the floor endpoint."""
     options = sim.LoadOptions()
     raters = [sim.SimulatedRater(base, spec, [], options, i) for i, spec in enumerate(specs)]
@@ -184,7 +191,22 @@ def floor_load(
         headers = {"X-CSRFToken": rater.csrf, "Accept": "application/json"}
         return rater.http.post(f"{base}/bench/floor", json=body, headers=headers, timeout=10)
 
-    return client_load(len(raters), seconds, think, post)
+    return lambda seconds, think: client_load(len(raters), seconds, think, post)
+
+
+def autosave_load(
+    base: str, specs: list[sim.RaterSpec], items: list[str], options: sim.LoadOptions
+) -> tuple[Load, list[sim.SimulatedRater]]:
+    """The simulated raters (logged in once), autosaving with ``options``' pauses."""
+    raters = [sim.SimulatedRater(base, s, items, options, 11_000 + i) for i, s in enumerate(specs)]
+    sim.prepare_all(raters, options)
+
+    def run(seconds: float, _think: tuple[float, float]) -> list[float]:
+        done = [len(r.stats.save_latencies) for r in raters]
+        sim.run_prepared(raters, seconds)
+        return [x for r, n in zip(raters, done, strict=True) for x in r.stats.save_latencies[n:]]
+
+    return run, raters
 
 
 # --- databases ---------------------------------------------------------------------------------
@@ -228,23 +250,45 @@ def row(what: str, latencies: list[float], seconds: float | None) -> str:
     return f"  {what:<38} {len(latencies):>7} {rate} {ms[0]:>8.1f} {ms[1]:>8.1f} {ms[2]:>8.1f}"
 
 
-def reference_runs(
-    database_url: str, flag: str, args: argparse.Namespace, load: Callable
-) -> tuple[list[float], list[float]]:
-    """A reference endpoint served like the app, paced then saturated, half the time each."""
+def reference_server(database_url: str, flag: str, args: argparse.Namespace) -> sim.Server:
+    """A reference endpoint served with the app's gunicorn settings."""
     command = [sys.executable, __file__, flag, "--workers", str(args.workers)]
     command += ["--threads", str(args.threads), "--port"]
-    half = args.seconds / 2
-    with sim.Server(database_url, command=lambda port: [*command, str(port)]) as server:
-        return load(server.url, half, PACED), load(server.url, half, SATURATED)
+    return sim.Server(database_url, command=lambda port: [*command, str(port)])
 
 
-def bare_load_of(args: argparse.Namespace) -> Callable:
-    return lambda base, seconds, think: bare_load(base, args.raters, seconds, think)
+Turns = list[tuple[list[float], float]]  # (latencies, seconds) of each turn
 
 
-def floor_load_of(specs: list[sim.RaterSpec]) -> Callable:
-    return lambda base, seconds, think: floor_load(base, specs, seconds, think)
+def saturated_rounds(loads: dict[str, Load], rounds: int, seconds: float) -> dict[str, Turns]:
+    """Each load for ``seconds`` with no pause, in turn, ``rounds`` times (order rotating)."""
+    names = list(loads)
+    turns: dict[str, Turns] = {name: [] for name in names}
+    for index in range(rounds):
+        shift = index % len(names)
+        for name in names[shift:] + names[:shift]:
+            started = time.monotonic()
+            latencies = loads[name](seconds, SATURATED)
+            turns[name].append((latencies, time.monotonic() - started))
+    return turns
+
+
+def pooled(turns: Turns) -> tuple[list[float], float]:
+    return [x for latencies, _ in turns for x in latencies], sum(s for _, s in turns)
+
+
+def ratios(top: Turns, bottom: Turns) -> tuple[float, list[float], float]:
+    """Throughput ratio: the median of the rounds, each round's, and over all rounds."""
+    each = [(len(a) / sa) / (len(b) / sb) for (a, sa), (b, sb) in zip(top, bottom, strict=True)]
+    (a, sa), (b, sb) = pooled(top), pooled(bottom)
+    return statistics.median(each), each, (len(a) / sa) / (len(b) / sb)
+
+
+def print_ratio(what: str, top: Turns, bottom: Turns) -> float:
+    median, each, overall = ratios(top, bottom)
+    rounds = " ".join(f"{r:.2f}" for r in each)
+    print(f"  {what}: {median:.2f} (median of rounds: {rounds}; all rounds together {overall:.2f})")
+    return median
 
 
 def bench_engine(engine: str, database_url: str, args: argparse.Namespace) -> dict[str, float]:
@@ -253,37 +297,42 @@ def bench_engine(engine: str, database_url: str, args: argparse.Namespace) -> di
     paced = sim.LoadOptions(think=PACED, abandon=0.0, resend=0.0, late=0.0, page=0.05)
     # Saturated: autosave alone, like the reference endpoints (the paced run has the page loads).
     saturated = sim.LoadOptions(think=SATURATED, abandon=0.0, resend=0.0, late=0.0, page=0.0)
-    with sim.Server(database_url, workers=args.workers, threads=args.threads) as server:
+    with (
+        sim.Server(database_url, workers=args.workers, threads=args.threads) as server,
+        reference_server(database_url, "--serve-bare", args) as bare_server,
+        reference_server(database_url, "--serve-floor", args) as floor_server,
+    ):
         raters, slow = sim.run_raters(server.url, specs, items, args.seconds, paced)
-        more, fast = sim.run_raters(server.url, specs, items, half, saturated, seed=11)
+        bare, floor = bare_load(bare_server.url, args.raters), floor_load(floor_server.url, specs)
+        bare_slow, floor_slow = bare(half, PACED), floor(half, PACED)
+        autosave, more = autosave_load(server.url, specs, items, saturated)
+        loads = {"autosave": autosave, "floor": floor, "bare": bare}
+        turns = saturated_rounds(loads, args.rounds, half / args.rounds)
         errors = server.errors()
     # The second run's raters continue the first run's ratings: check against the latest.
     result = sim.verify(database_url, more)
-    bare_slow, bare_fast = reference_runs(database_url, "--serve-bare", args, bare_load_of(args))
-    floor_load = floor_load_of(specs)
-    floor_slow, floor_fast = reference_runs(database_url, "--serve-floor", args, floor_load)
+    turn = half / args.rounds
     print(f"\n{engine}: {args.raters} raters, {args.workers} workers x {args.threads} threads")
     print(f"  {'':<38} {'requests':>7} {'rate':>10} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
     print(row(f"autosave, paced ({args.seconds:g} s)", slow.save_latencies, args.seconds))
     print(row("rating page GET, paced", slow.page_latencies, args.seconds))
     print(row("logged-in insert in the app, paced", floor_slow, half))
     print(row("bare insert, paced", bare_slow, half))
-    print(row(f"autosave, saturated ({half:g} s)", fast.save_latencies, half))
-    print(row("logged-in insert in the app, saturated", floor_fast, half))
-    print(row("bare insert, saturated", bare_fast, half))
+    print(f"  saturated, in turns: {args.rounds} rounds of {turn:g} s each")
+    print(row("autosave, saturated", *pooled(turns["autosave"])))
+    print(row("logged-in insert in the app, saturated", *pooled(turns["floor"])))
+    print(row("bare insert, saturated", *pooled(turns["bare"])))
     print(row("rating page GET, first open (all at once)", slow.first_page_latencies, None))
-    runs = (fast.save_latencies, bare_fast, floor_fast)
-    throughput, ceiling, floor = (len(latencies) / half for latencies in runs)
-    print(f"  autosave throughput / bare insert throughput: {throughput / ceiling:.2f}")
-    print(f"  autosave throughput / logged-in insert in the app: {throughput / floor:.2f}")
-    print(f"  logged-in insert in the app / bare insert: {floor / ceiling:.2f}")
+    ratio = print_ratio("autosave / bare insert throughput", turns["autosave"], turns["bare"])
+    print_ratio("autosave / logged-in insert in the app", turns["autosave"], turns["floor"])
+    print_ratio("logged-in insert in the app / bare insert", turns["floor"], turns["bare"])
     problems = [p for r in raters + more for p in r.problems] + errors
     print(f"  after the runs: {result.summary()}; {len(problems)} client or server problems")
     for problem in problems[:10]:
         print(f"    {problem.rstrip()}")
     return {
         "p95_paced_ms": sim.percentile(slow.save_latencies, 95) * 1000,
-        "ratio": throughput / ceiling,
+        "ratio": ratio,
         "bad": len(result.lost) + len(result.duplicated) + len(result.wrong) + len(problems),
     }
 
@@ -294,6 +343,7 @@ def main() -> None:
     parser.add_argument("--raters", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=6, help="saturated turns per load")
     parser.add_argument("--engines", default="sqlite,postgresql")
     parser.add_argument(
         "--postgres-server", default="postgresql://postgres@127.0.0.1:5432/test",
@@ -322,7 +372,7 @@ def main() -> None:
         pg = outcomes["postgresql"]
         print(
             f"goal on PostgreSQL: p95 autosave < 100 ms (measured {pg['p95_paced_ms']:.0f} ms), "
-            f"throughput >= 0.5 x bare insert (measured {pg['ratio']:.2f})"
+            f"throughput >= 0.5 x bare insert (measured {pg['ratio']:.2f}, median of the rounds)"
         )
     if any(o["bad"] for o in outcomes.values()):
         sys.exit("lost, duplicated or wrong saves, or client/server problems: see above")

@@ -438,16 +438,29 @@ def run_raters(
     options = options or LoadOptions()
     raters = [SimulatedRater(base, s, items, options, seed * 1000 + i) for i, s in enumerate(specs)]
     prepare_all(raters, options)
-    deadline = time.monotonic() + seconds
-    threads = _start_threads([(r.run, deadline) for r in raters])
-    if during is not None:
-        during(raters)
-    for thread in threads:
-        thread.join(seconds + options.settle + 60)
+    run_prepared(raters, seconds, during)
     total = Stats()
     for rater in raters:
         total.merge(rater.stats)
     return raters, total
+
+
+def run_prepared(
+    raters: list[SimulatedRater],
+    seconds: float,
+    during: Callable[[list[SimulatedRater]], None] | None = None,
+) -> None:
+    """Run raters that are logged in (``prepare_all``), each in a thread, for ``seconds``.
+
+    Their stats go on from where they stand: a rater can run several times.
+    """
+    deadline = time.monotonic() + seconds
+    threads = _start_threads([(r.run, deadline) for r in raters])
+    if during is not None:
+        during(raters)
+    settle = max((r.options.settle for r in raters), default=0.0)
+    for thread in threads:
+        thread.join(seconds + settle + 60)
 
 
 def prepare_all(raters: list[SimulatedRater], options: LoadOptions) -> None:
