@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 from flask import Flask
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import Engine, make_url
@@ -60,23 +61,25 @@ def batched_writes(connection: Connection) -> Iterator[None]:
     (e.g. OperationalError for a full disk), as if a single statement had failed.
     """
     driver = connection.connection.driver_connection
-    if connection.dialect.name != "postgresql" or not hasattr(driver, "pipeline"):
-        yield
+    if connection.dialect.name != "postgresql" or not psycopg.Pipeline.is_supported():
+        yield  # SQLite, or a libpq older than 14 (no pipeline mode)
         return
-    import psycopg
-
     try:
         with driver.pipeline():
             yield
     except psycopg.Error as error:
-        lost = connection.dialect.is_disconnect(error, driver, None)
-        if lost:
-            connection.invalidate(error)
-        raise DBAPIError.instance(
-            None,
-            None,
-            error,
-            psycopg.Error,
-            connection_invalidated=lost,
-            dialect=connection.dialect,
-        ) from error
+        raise _as_sqlalchemy_error(connection, error) from error
+
+
+def _as_sqlalchemy_error(connection: Connection, error: Exception) -> BaseException:
+    """The exception SQLAlchemy raises for ``error``; the connection is dropped when it is lost
+    or was opened while the database was read-only (as the ``handle_error`` hook does)."""
+    from rater.errors import READ_ONLY_STATES
+
+    driver = connection.connection.driver_connection
+    lost = connection.dialect.is_disconnect(error, driver, None)
+    if lost or getattr(error, "sqlstate", None) in READ_ONLY_STATES:
+        connection.invalidate(error)
+    return DBAPIError.instance(
+        None, None, error, psycopg.Error, connection_invalidated=lost, dialect=connection.dialect
+    )

@@ -37,7 +37,7 @@ RETRY_AFTER_SECONDS = 5
 
 # SQLSTATE classes/codes of PostgreSQL that mean "the database cannot take this now".
 _UNAVAILABLE_STATES = ("08", "57P")  # connection exceptions; admin shutdown, cannot connect now
-_READ_ONLY_STATES = ("25006",)  # read_only_sql_transaction
+READ_ONLY_STATES = ("25006",)  # read_only_sql_transaction
 _FULL_STATES = ("53",)  # insufficient resources: disk full, out of memory, too many connections
 
 
@@ -64,7 +64,7 @@ def database_unavailable_message(error: BaseException) -> str | None:
     original = getattr(error, "orig", None)
     state = str(getattr(original, "sqlstate", "") or "")
     text = str(original or error).lower()
-    if state.startswith(_READ_ONLY_STATES) or "readonly database" in text:
+    if state.startswith(READ_ONLY_STATES) or "readonly database" in text:
         return READ_ONLY_MESSAGE
     if state.startswith(_FULL_STATES) or "database or disk is full" in text:
         return FULL_MESSAGE
@@ -86,7 +86,7 @@ def _read_only_connection_is_stale(context: ExceptionContext) -> None:
     error a disconnect makes the pool replace every connection it holds.
     """
     state = getattr(context.original_exception, "sqlstate", None)
-    if state in _READ_ONLY_STATES:
+    if state in READ_ONLY_STATES:
         context.is_disconnect = True
 
 

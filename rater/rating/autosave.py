@@ -52,6 +52,7 @@ from sqlalchemy import (
     Connection,
     Insert,
     Select,
+    String,
     Table,
     Update,
     and_,
@@ -493,8 +494,8 @@ def _one_of(dialect_name: str, column: ColumnElement, name: str) -> ColumnElemen
     PostgreSQL: ``= ANY(array)``, so that the statement's text does not depend on the list's
     length and the driver can keep it prepared. SQLite: ``IN (...)``, rendered per list.
     """
-    if dialect_name == "postgresql":
-        return column == any_(bindparam(name, type_=postgresql.ARRAY(column.type)))
+    if dialect_name == "postgresql":  # VARCHAR[] without a length: a cast never truncates
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(String())))
     return column.in_(bindparam(name, expanding=True))
 
 
