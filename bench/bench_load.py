@@ -59,6 +59,8 @@ from tests.support.databases import scratch_postgres_database  # noqa: E402
 
 PACED = (0.5, 1.5)
 SATURATED = (0.0, 0.0)
+# What both reference endpoints receive: the size of a one-score autosave batch.
+REFERENCE_BODY = {"base_version": 1, "changes": [{"op": "score", "item": "GHES_1", "value": 3}]}
 BARE_TABLE = "CREATE TABLE bench_bare (id INTEGER PRIMARY KEY, rater VARCHAR(80), body TEXT)"
 BARE_TABLE_PG = "CREATE TABLE bench_bare (id SERIAL PRIMARY KEY, rater VARCHAR(80), body TEXT)"
 
@@ -132,10 +134,9 @@ Load = Callable[[float, tuple[float, float]], list[float]]  # (seconds, pause) -
 def bare_load(base: str, n: int) -> Load:
     """n clients posting autosave-sized batches to the bare endpoint."""
     sessions = [requests.Session() for _ in range(n)]
-    body = {"base_version": 1, "changes": [{"op": "score", "item": "GHES_1", "value": 3}]}
 
     def post(index: int) -> requests.Response:
-        return sessions[index].post(f"{base}/bare/r{index}", json=body, timeout=10)
+        return sessions[index].post(f"{base}/bare/r{index}", json=REFERENCE_BODY, timeout=10)
 
     return lambda seconds, think: client_load(n, seconds, think, post)
 
@@ -184,12 +185,13 @@ def floor_load(base: str, specs: list[sim.RaterSpec]) -> Load:
     options = sim.LoadOptions()
     raters = [sim.SimulatedRater(base, spec, [], options, i) for i, spec in enumerate(specs)]
     sim.prepare_all(raters, options)
-    body = {"base_version": 1, "changes": [{"op": "score", "item": "GHES_1", "value": 3}]}
 
     def post(index: int) -> requests.Response:
         rater = raters[index]
         headers = {"X-CSRFToken": rater.csrf, "Accept": "application/json"}
-        return rater.http.post(f"{base}/bench/floor", json=body, headers=headers, timeout=10)
+        return rater.http.post(
+            f"{base}/bench/floor", json=REFERENCE_BODY, headers=headers, timeout=10
+        )
 
     return lambda seconds, think: client_load(len(raters), seconds, think, post)
 

@@ -30,12 +30,14 @@ batch-number check and the compare-and-set reads see committed data.
 
 Cost: autosave is the one request a study sends all day long (every rater, every few seconds),
 so it is written with SQLAlchemy Core on a connection of its own, not with ORM objects, and
-in as few statements as the protocol allows: one UPDATE that checks access, takes the lock and
-bumps the version; one INSERT .. ON CONFLICT that records the batch number and detects a
-duplicate; one read of the pinned instruments joined with the scores the batch touches (plus
-one per kind of note, homework or difficulty change); then the writes, each kind in one
-statement, and the audit events in one. The changes are applied to a copy of the state read,
-and only the difference is written. Pinned instruments are parsed once per process.
+in as few statements and waits as the protocol allows: one UPDATE that checks access, takes the
+lock and bumps the version, with the INSERT .. ON CONFLICT that records the batch number and
+detects a duplicate (one statement on PostgreSQL, two on SQLite); one read of the pinned
+instruments joined with the scores the batch touches (plus one per kind of note, homework or
+difficulty change); an INSERT .. RETURNING only for new score rows (their ids go into the audit
+events); then every other write as one batch (``batched_writes``: one wait on PostgreSQL). The
+changes are applied to a copy of the state read, and only the difference is written. Pinned
+instruments are parsed once per process.
 """
 
 from __future__ import annotations
@@ -591,7 +593,7 @@ def _insert_scores(connection: Connection, rows: list[dict[str, Any]]) -> dict[s
     """Insert new score rows; their ids by item."""
     if not rows:
         return {}
-    inserted = connection.execute(_insert_returning_id(SCORES, "item_code"), rows)
+    inserted = connection.execute(_insert_scores_statement(), rows)
     return {row[1]: row[0] for row in inserted}
 
 
@@ -635,8 +637,8 @@ def _insert_inline(table: Table) -> Insert:
 
 
 @cache
-def _insert_returning_id(table: Table, key_column: str) -> Insert:
-    return insert(table).returning(table.c.id, table.c[key_column])
+def _insert_scores_statement() -> Insert:
+    return insert(SCORES).returning(SCORES.c.id, SCORES.c.item_code)
 
 
 def _write_difficulties(
