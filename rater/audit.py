@@ -12,9 +12,10 @@ from functools import cache
 from typing import Any
 
 from flask_login import current_user
-from sqlalchemy import JSON, Connection, ForeignKey, Insert, String, insert
+from sqlalchemy import JSON, ForeignKey, Insert, String, insert
 from sqlalchemy.orm import Mapped, mapped_column
 
+from rater.db_setup import Statement
 from rater.extensions import db
 from rater.timeutil import utcnow
 
@@ -69,25 +70,22 @@ def _event_values(
     }
 
 
-def record_many(
-    connection: Connection,
+def insert_many(
     action: str,
     entity_type: str,
     events: Iterable[tuple[object, Any, Any]],
     *,
     user_id: int | None,
-) -> None:
-    """Insert (entity id, before, after) events in one statement (for the autosave hot path).
-
-    Written at once through ``connection``, in the transaction of the change it records.
-    """
+) -> list[Statement]:
+    """The INSERT of (entity id, before, after) events, for ``execute_together`` (the autosave
+    hot path): none when there are no events, else one statement with a row per event. It runs
+    in the transaction of the change it records."""
     at = utcnow()
     rows = [
         {"at": at, **_event_values(action, entity_type, entity_id, before, after, user_id)}
         for entity_id, before, after in events
     ]
-    if rows:
-        connection.execute(_insert_events(), rows)
+    return [(_insert_events(), rows)] if rows else []
 
 
 @cache

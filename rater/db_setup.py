@@ -1,16 +1,21 @@
-"""Engine settings per database: SQLite runs in WAL mode with a busy timeout; batched writes."""
+"""Engine settings per database (SQLite: WAL, busy timeout); statements run together."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from flask import Flask
+from psycopg.rows import namedtuple_row
 from sqlalchemy import Connection, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import Executable
+from sqlalchemy.sql.compiler import Compiled
 
 
 def configure_engine(app: Flask) -> None:
@@ -47,28 +52,94 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
     cursor.close()
 
 
-@contextmanager
-def batched_writes(connection: Connection) -> Iterator[None]:
-    """Send the statements run inside to PostgreSQL as one batch (psycopg's pipeline mode).
+# A statement and its parameters: one set (a dict), or a list of sets to run it once per set.
+Statement = tuple[Executable, Mapping[str, Any] | Sequence[Mapping[str, Any]]]
 
-    Each statement still runs in order, in the same transaction, but the client waits for the
-    server once, at the end, instead of once per statement. Only statements whose results are
-    not read may run inside (no RETURNING, no reads, no single-row INSERT with implicit
-    RETURNING: use ``insert(...).inline()``). On SQLite, where a statement is a function call,
-    the statements simply run one after the other.
 
-    A failure reported at the end of the batch is raised as SQLAlchemy's exception for it
-    (e.g. OperationalError for a full disk), as if a single statement had failed.
+def execute_together(connection: Connection, statements: Sequence[Statement]) -> list[list[Any]]:
+    """Run ``statements`` in order, in the connection's transaction; the rows of each.
+
+    On PostgreSQL they go to the server as one batch (psycopg's pipeline mode): the client
+    waits once for all of them instead of once per statement, and each runs on a plain driver
+    cursor. Each statement is compiled by SQLAlchemy once per process
+    (``_DriverStatement``) and its parameters are completed as SQLAlchemy's own execution
+    would (literal values, Python-side column defaults, bind processors such as JSON's). A
+    statement with a list of parameter sets runs once per set and gives no rows. On SQLite (a
+    statement is a function call there), or with a libpq older than 14 (no pipeline mode),
+    the statements simply run one after the other through SQLAlchemy.
+
+    Rows are named tuples on PostgreSQL and SQLAlchemy rows elsewhere: read them by position or
+    by column name. A failure is raised as SQLAlchemy's exception for it (e.g. IntegrityError,
+    or OperationalError for a full disk), as if that statement had run on its own; what the
+    batch wrote is left to the caller's rollback.
     """
-    driver = connection.connection.driver_connection
     if connection.dialect.name != "postgresql" or not psycopg.Pipeline.is_supported():
-        yield  # SQLite, or a libpq older than 14 (no pipeline mode)
-        return
+        return [_rows(connection.execute(statement, params)) for statement, params in statements]
+    driver = connection.connection.driver_connection
     try:
-        with driver.pipeline():
-            yield
+        with driver.pipeline():  # leaving it sends everything and receives every result
+            cursors = [_send(driver, connection.dialect, *statement) for statement in statements]
+        return [cursor.fetchall() if cursor.description else [] for cursor in cursors]
     except psycopg.Error as error:
         raise _as_sqlalchemy_error(connection, error) from error
+
+
+def _rows(result: Any) -> list[Any]:
+    return result.all() if result.returns_rows else []
+
+
+def _send(
+    driver: psycopg.Connection,
+    dialect: Dialect,
+    statement: Executable,
+    params: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+) -> psycopg.Cursor:
+    many = not isinstance(params, Mapping)
+    sets = list(params) if many else [params]
+    compiled = _driver_statement(statement, dialect, tuple(sorted(sets[0])))
+    cursor = driver.cursor(row_factory=namedtuple_row)
+    if many:
+        cursor.executemany(compiled.sql, [compiled.parameters(values) for values in sets])
+    else:
+        cursor.execute(compiled.sql, compiled.parameters(sets[0]))
+    return cursor
+
+
+@dataclass(frozen=True)
+class _DriverStatement:
+    """A statement compiled by SQLAlchemy for the driver, with what completes its parameters."""
+
+    sql: str
+    compiled: Compiled
+    defaults: tuple[tuple[str, Any], ...]  # (parameter, column default) for absent values
+    processors: tuple[tuple[str, Callable[[Any], Any]], ...]
+
+    def parameters(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        values = dict(given)
+        for name, default in self.defaults:
+            if name not in values:
+                values[name] = default.arg(None) if default.is_callable else default.arg
+        params = self.compiled.construct_params(values)
+        for name, process in self.processors:  # None too: JSON stores it as 'null', as SQLAlchemy
+            params[name] = process(params[name])
+        return params
+
+
+@lru_cache(maxsize=256)
+def _driver_statement(statement: Executable, dialect: Dialect, keys: tuple[str, ...]):
+    """Compile once per statement, dialect and set of parameter names (an INSERT's columns
+    depend on the names given, as in SQLAlchemy's own execution)."""
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+    if compiled.literal_execute_params or compiled.post_compile_params:
+        raise ValueError("statements run together take '= ANY(array)', not an expanding IN")
+    defaults = [(c.key, c.default) for c in compiled.insert_prefetch]
+    defaults += [(c.key, c.onupdate) for c in compiled.update_prefetch]
+    processors = []
+    for name, bind in compiled.binds.items():
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            processors.append((name, process))
+    return _DriverStatement(compiled.string, compiled, tuple(defaults), tuple(processors))
 
 
 def _as_sqlalchemy_error(connection: Connection, error: Exception) -> BaseException:

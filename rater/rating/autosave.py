@@ -52,6 +52,7 @@ from flask_login import current_user
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Delete,
     Insert,
     Select,
     String,
@@ -62,6 +63,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     insert,
+    or_,
     select,
     update,
 )
@@ -69,7 +71,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from rater import audit
 from rater.auth.models import User
-from rater.db_setup import batched_writes
+from rater.db_setup import Statement, execute_together
 from rater.extensions import db
 from rater.instruments import SCORE_MAX, SCORE_MIN, Instrument
 from rater.rating.models import (
@@ -142,6 +144,9 @@ class _Envelope:
     changes: list[dict[str, Any]]
     client: str | None
     seq: int | None
+
+
+NO_CHANGES = _Envelope(base_version=0, changes=[], client=None, seq=None)
 
 
 @dataclass(frozen=True)
@@ -218,12 +223,12 @@ def apply_autosave(
     try:
         envelope = _parse_envelope(payload)
     except AutosaveRefused:
-        _lock_and_bump(connection, assignment_id, user_id, None)  # 401/404/409/423 come first
+        _lock_and_read(connection, assignment_id, user_id, NO_CHANGES)  # 401/404/409/423 first
         raise
-    locked = _lock_and_bump(connection, assignment_id, user_id, envelope)
+    ctx = _lock_and_read(connection, assignment_id, user_id, envelope)
+    locked = ctx.locked
     if not locked.new_batch:
         raise AlreadyApplied(locked.version - 1)
-    ctx = _read(connection, locked, envelope)
     steps = _plan(ctx, envelope.changes, locked.version)
     after = ctx.before.copy()
     for step in steps:
@@ -301,53 +306,64 @@ def _is_int(value: Any) -> bool:
 LOCKED_FIELDS = (RATINGS.c.audio_position, RATINGS.c.active_seconds)
 
 
-def _lock_and_bump(
-    connection: Connection, assignment_id: int, user_id: int, envelope: _Envelope | None
-) -> _Locked:
-    """Increase the version of the user's open draft for this assignment (taking its lock), and
-    record the envelope's batch number as its client's highest applied.
+def _lock_and_read(
+    connection: Connection, assignment_id: int, user_id: int, envelope: _Envelope
+) -> _Context:
+    """Increase the version of the user's open draft for this assignment (taking its lock),
+    record the envelope's batch number as its client's highest applied, and read the pinned
+    instruments and the rows the batch touches.
 
-    ``Assignment.can_be_rated_by`` for an active user plus an editable draft, as the UPDATE's
-    WHERE; when no row matches, ``_refusal`` finds out why. The batch record is one INSERT ..
-    ON CONFLICT DO UPDATE .. WHERE stored seq < this seq: it writes (and returns) a row only when
-    the batch is new. It runs under the rating's lock, so two copies of one batch cannot both
-    pass; a later refusal (400, 409) rolls the record back with everything else. On PostgreSQL
-    both are one statement (the UPDATE and the INSERT as data-modifying CTEs).
+    ``Assignment.can_be_rated_by`` for an active user plus an editable draft is the UPDATE's
+    WHERE; when no row matches, ``_refusal`` finds out why (and what was read is not looked
+    at). The batch record is one INSERT .. ON CONFLICT DO UPDATE .. WHERE stored seq < this
+    seq: it writes (and returns) a row only when the batch is new. It runs under the rating's
+    lock, so two copies of one batch cannot both pass; a later refusal (400, 409) rolls the
+    record back with everything else. On PostgreSQL the UPDATE and the INSERT are one
+    statement (data-modifying CTEs).
+
+    All of it is one ``execute_together`` (one wait on PostgreSQL). The reads name the rating
+    by its assignment, so they need nothing from the UPDATE's answer; each starts after the
+    statements before it have finished, so under READ COMMITTED it sees what was committed
+    before the lock was granted: the compare-and-set reads see the latest saved values.
     """
-    now = utcnow()
-    params = {"p_assignment": assignment_id, "p_user": user_id, "now": now}
-    claims = envelope is not None and envelope.client is not None
+    postgres = connection.dialect.name == "postgresql"
+    params = {"p_assignment": assignment_id, "p_user": user_id, "now": utcnow()}
+    claims = envelope.client is not None
     if claims:
         params |= {"p_client": envelope.client, "p_seq": envelope.seq}
-    postgres = connection.dialect.name == "postgresql"
-    statement = _bump_and_claim_statement() if claims and postgres else _bump_statement()
-    row = connection.execute(statement, params).first()
-    if row is None:
-        raise _refusal(assignment_id)
+    locks: list[Statement] = [(_bump_statement(claims and postgres), params)]
     if claims and not postgres:
-        claim = {"p_rating": row.id, "p_client": envelope.client, "p_seq": envelope.seq}
-        new_batch = (
-            connection.execute(_claim_statement(), {**claim, "now": now}).first() is not None
-        )
-    else:
-        new_batch = bool(row.new_batch) if claims else True
-    return _Locked(row.id, row.version, row.audio_position, row.active_seconds, new_batch)
+        locks.append((_claim_statement(), params))
+    reads = _read_statements(connection.dialect.name, assignment_id, envelope.changes)
+    results = execute_together(connection, [*locks, *reads.values()])
+    if not results[0]:
+        raise _refusal(assignment_id)
+    row = results[0][0]
+    new_batch = True if not claims else bool(row.new_batch) if postgres else bool(results[1])
+    locked = _Locked(row.id, row.version, row.audio_position, row.active_seconds, new_batch)
+    return _context(locked, envelope, dict(zip(reads, results[len(locks) :], strict=True)))
 
 
 @cache
-def _bump_statement() -> Update:
+def _bump_statement(and_claim: bool) -> Update | Select:
+    """The version UPDATE; with ``and_claim``, the UPDATE and the batch record in one statement
+    (PostgreSQL only).
+
+    The INSERT reads the UPDATE's row, so it runs after the lock is taken; ON CONFLICT DO UPDATE
+    compares with the latest committed record, not the statement's snapshot.
+    """
     rater_may_save = (
         select(ASSIGNMENTS.c.id)
         .join(USERS, USERS.c.id == ASSIGNMENTS.c.rater_id)
         .where(
             ASSIGNMENTS.c.id == bindparam("p_assignment"),
             ASSIGNMENTS.c.rater_id == bindparam("p_user"),
-            ASSIGNMENTS.c.status.in_(RATEABLE_STATUSES),
+            or_(*(ASSIGNMENTS.c.status == status for status in RATEABLE_STATUSES)),
             USERS.c.active.is_(True),
         )
         .exists()
     )
-    return (
+    bump = (
         update(RATINGS)
         .where(
             RATINGS.c.assignment_id == bindparam("p_assignment"),
@@ -358,6 +374,23 @@ def _bump_statement() -> Update:
         .values(version=RATINGS.c.version + 1, updated_at=bindparam("now"))
         .returning(RATINGS.c.id, RATINGS.c.version, *LOCKED_FIELDS)
     )
+    if not and_claim:
+        return bump
+    bumped = bump.cte("bumped")
+    record = select(
+        bumped.c.id,
+        bindparam("p_client", type_=BATCHES.c.client.type),
+        bindparam("p_seq", type_=BATCHES.c.seq.type),
+        bindparam("now", type_=BATCHES.c.applied_at.type),
+    )
+    stmt = postgresql.insert(BATCHES).from_select(
+        ["rating_id", "client", "seq", "applied_at"], record
+    )
+    claimed = _newer_batch_only(stmt).returning(BATCHES.c.seq).cte("claimed")
+    return select(
+        bumped.c.id, bumped.c.version, *(bumped.c[c.name] for c in LOCKED_FIELDS),
+        select(claimed.c.seq).exists().label("new_batch"),
+    )  # fmt: skip
 
 
 def _refusal(assignment_id: int) -> AutosaveRefused:
@@ -378,37 +411,11 @@ def _refusal(assignment_id: int) -> AutosaveRefused:
 @cache
 def _claim_statement() -> Insert:
     """SQLite: record the batch number (a row comes back only when the batch is new)."""
-    stmt = sqlite.insert(BATCHES).values(
-        rating_id=bindparam("p_rating"),
-        client=bindparam("p_client"),
-        seq=bindparam("p_seq"),
-        applied_at=bindparam("now"),
-    )
+    rating = select(
+        RATINGS.c.id, bindparam("p_client"), bindparam("p_seq"), bindparam("now")
+    ).where(RATINGS.c.assignment_id == bindparam("p_assignment"))
+    stmt = sqlite.insert(BATCHES).from_select(["rating_id", "client", "seq", "applied_at"], rating)
     return _newer_batch_only(stmt).returning(BATCHES.c.seq)
-
-
-@cache
-def _bump_and_claim_statement() -> Select:
-    """PostgreSQL: the version UPDATE and the batch record in one statement.
-
-    The INSERT reads the UPDATE's row, so it runs after the lock is taken; ON CONFLICT DO UPDATE
-    compares with the latest committed record, not the statement's snapshot.
-    """
-    bumped = _bump_statement().cte("bumped")
-    record = select(
-        bumped.c.id,
-        bindparam("p_client", type_=BATCHES.c.client.type),
-        bindparam("p_seq", type_=BATCHES.c.seq.type),
-        bindparam("now", type_=BATCHES.c.applied_at.type),
-    )
-    stmt = postgresql.insert(BATCHES).from_select(
-        ["rating_id", "client", "seq", "applied_at"], record
-    )
-    claimed = _newer_batch_only(stmt).returning(BATCHES.c.seq).cte("claimed")
-    return select(
-        bumped.c.id, bumped.c.version, *(bumped.c[c.name] for c in LOCKED_FIELDS),
-        select(claimed.c.seq).exists().label("new_batch"),
-    )  # fmt: skip
 
 
 def _newer_batch_only(stmt: postgresql.Insert | sqlite.Insert) -> Insert:
@@ -424,27 +431,49 @@ def _wanted(changes: list[dict[str, Any]], ops: tuple[str, ...], key: str) -> li
     return sorted({c[key] for c in changes if c.get("op") in ops and isinstance(c.get(key), str)})
 
 
-def _read(connection: Connection, locked: _Locked, envelope: _Envelope) -> _Context:
-    """The pinned instruments and only the rows the batch touches."""
-    changes, rid = envelope.changes, locked.rating_id
+NOTE_COLUMNS = ("audio_seconds", "text")
+HOMEWORK_COLUMNS = ("homework_type", "completion", "description")
+NOTE_OPS = ("note.put", "note.delete")
+HOMEWORK_OPS = ("homework.put", "homework.delete")
+
+
+def _read_statements(
+    dialect_name: str, assignment_id: int, changes: list[dict[str, Any]]
+) -> dict[str, Statement]:
+    """The reads a batch needs, by kind: the pinned instruments with the scores of the items it
+    touches, and the notes, homework entries and difficulties it touches, if any."""
+    at = {"p_assignment": assignment_id}
+    items = _wanted(changes, ("score",), "item")
+    reads = {"scores": (_pinned_and_scores_statement(dialect_name), {**at, "items": items})}
+    if note_ids := _wanted(changes, NOTE_OPS, "client_id"):
+        statement = _keyed_statement(dialect_name, NOTES, NOTE_COLUMNS)
+        reads["notes"] = (statement, {**at, "keys": note_ids})
+    if homework_ids := _wanted(changes, HOMEWORK_OPS, "client_id"):
+        statement = _keyed_statement(dialect_name, HOMEWORK, HOMEWORK_COLUMNS)
+        reads["homework"] = (statement, {**at, "keys": homework_ids})
+    if any(c.get("op") == "difficulties" for c in changes):
+        reads["difficulties"] = (_difficulties_statement(), at)
+    return reads
+
+
+def _context(locked: _Locked, envelope: _Envelope, rows: dict[str, list[Any]]) -> _Context:
+    """The state before the batch, from the rows read."""
     before = _State(position=locked.audio_position, active=locked.active_seconds)
     ids: dict[tuple[str, str], int] = {}
-    items = _wanted(changes, ("score",), "item")
-    instruments, scores = _read_pinned_and_scores(connection, rid, items)
-    for score_id, code, score in scores:
-        before.scores[code] = score
-        ids["score", code] = score_id
-    note_ids = _wanted(changes, ("note.put", "note.delete"), "client_id")
-    for row in _read_keyed(connection, NOTES, rid, note_ids, NOTE_COLUMNS):
+    scores = rows["scores"]
+    instruments = list(dict(instruments_of_rows(scores)).items())  # one per version, in order
+    for row in scores:
+        if row[3] is not None:  # (version id, code, hash, score id, item, score)
+            before.scores[row[4]] = row[5]
+            ids["score", row[4]] = row[3]
+    for row in rows.get("notes", []):
         before.notes[row.client_id] = {c: getattr(row, c) for c in NOTE_COLUMNS}
         ids["note", row.client_id] = row.id
-    homework_ids = _wanted(changes, ("homework.put", "homework.delete"), "client_id")
-    for row in _read_keyed(connection, HOMEWORK, rid, homework_ids, HOMEWORK_COLUMNS):
+    for row in rows.get("homework", []):
         before.homework[row.client_id] = {c: getattr(row, c) for c in HOMEWORK_COLUMNS}
         ids["homework", row.client_id] = row.id
-    if any(c.get("op") == "difficulties" for c in changes):
-        query = select(DIFFICULTIES.c.difficulty_type).where(DIFFICULTIES.c.rating_id == rid)
-        before.difficulties = set(connection.scalars(query))
+    if "difficulties" in rows:
+        before.difficulties = {row[0] for row in rows["difficulties"]}
     return _Context(
         locked=locked,
         instruments=instruments,
@@ -454,36 +483,24 @@ def _read(connection: Connection, locked: _Locked, envelope: _Envelope) -> _Cont
     )
 
 
-def _read_pinned_and_scores(
-    connection: Connection, rating_id: int, items: list[str]
-) -> tuple[list[tuple[int, Instrument]], list[tuple[int, str, int]]]:
-    """The pinned instruments, and (id, item, score) of this rating's scores of ``items``.
-
-    One query: each pinned version joined with the rating's scores of the wanted items.
-    """
-    if not items:
-        rows = connection.execute(_pinned_statement(), {"rating_id": rating_id}).all()
-        return instruments_of_rows(rows), []
-    params = {"rating_id": rating_id, "items": items}
-    statement = _pinned_and_scores_statement(connection.dialect.name)
-    rows = connection.execute(statement, params).all()
-    pinned = dict(instruments_of_rows(rows))  # one entry per version, in the query's order
-    scores = [(row[3], row[4], row[5]) for row in rows if row[3] is not None]
-    return list(pinned.items()), scores
-
-
-@cache
-def _pinned_statement() -> Select:
-    return pinned_versions_query(bindparam("rating_id"))
+def _rating_of_assignment() -> ColumnElement[int]:
+    """The id of the rating of the assignment passed as ``p_assignment``."""
+    return (
+        select(RATINGS.c.id)
+        .where(RATINGS.c.assignment_id == bindparam("p_assignment"))
+        .scalar_subquery()
+    )
 
 
 @cache
 def _pinned_and_scores_statement(dialect_name: str) -> Select:
-    query = _pinned_statement()
+    """Each pinned version joined with the rating's scores of the wanted ``items``."""
+    rating_id = _rating_of_assignment()
+    query = pinned_versions_query(rating_id)
     return query.add_columns(SCORES.c.id, SCORES.c.item_code, SCORES.c.score).outerjoin(
         SCORES,
         and_(
-            SCORES.c.rating_id == bindparam("rating_id"),
+            SCORES.c.rating_id == rating_id,
             SCORES.c.instrument_version_id == query.selected_columns[0],
             _one_of(dialect_name, SCORES.c.item_code, "items"),
         ),
@@ -494,32 +511,27 @@ def _one_of(dialect_name: str, column: ColumnElement, name: str) -> ColumnElemen
     """``column`` is one of the list passed as ``name``.
 
     PostgreSQL: ``= ANY(array)``, so that the statement's text does not depend on the list's
-    length and the driver can keep it prepared. SQLite: ``IN (...)``, rendered per list.
+    length (the driver keeps it prepared; ``execute_together`` needs it). SQLite: ``IN (...)``,
+    rendered per list.
     """
     if dialect_name == "postgresql":  # VARCHAR[] without a length: a cast never truncates
-        return column == any_(bindparam(name, type_=postgresql.ARRAY(String())))
+        element = String() if isinstance(column.type, String) else column.type
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(element)))
     return column.in_(bindparam(name, expanding=True))
-
-
-NOTE_COLUMNS = ("audio_seconds", "text")
-HOMEWORK_COLUMNS = ("homework_type", "completion", "description")
-
-
-def _read_keyed(
-    connection: Connection, table: Table, rating_id: int, keys: list[str], columns: tuple[str, ...]
-) -> list[Any]:
-    if not keys:
-        return []
-    params = {"rating_id": rating_id, "keys": keys}
-    statement = _keyed_statement(connection.dialect.name, table, columns)
-    return list(connection.execute(statement, params))
 
 
 @cache
 def _keyed_statement(dialect_name: str, table: Table, columns: tuple[str, ...]) -> Select:
     return select(table.c.id, table.c.client_id, *(table.c[c] for c in columns)).where(
-        table.c.rating_id == bindparam("rating_id"),
+        table.c.rating_id == _rating_of_assignment(),
         _one_of(dialect_name, table.c.client_id, "keys"),
+    )
+
+
+@cache
+def _difficulties_statement() -> Select:
+    return select(DIFFICULTIES.c.difficulty_type).where(
+        DIFFICULTIES.c.rating_id == _rating_of_assignment()
     )
 
 
@@ -538,9 +550,9 @@ def _write(
     """Write the difference between the state read and ``after``; audit the score changes.
 
     What needs an answer from the database comes first: the ids of new score rows (for their
-    audit events) and the session of new homework entries. The rest is one batch of writes.
+    audit events) and the session of new homework entries. The rest runs together.
     """
-    before, rid = ctx.before, ctx.locked.rating_id
+    before, rid, dialect = ctx.before, ctx.locked.rating_id, connection.dialect.name
     scores = _row_changes(ctx, "score", before.scores, after.scores)
     notes = _row_changes(ctx, "note", before.notes, after.notes)
     homework = _row_changes(ctx, "homework", before.homework, after.homework)
@@ -551,13 +563,16 @@ def _write(
     new_score_ids = _insert_scores(connection, new_scores)
     new_notes = [{"rating_id": rid, "client_id": cid, **row} for cid, row in notes.added.items()]
     new_homework = _new_homework(connection, homework, rid, assignment_id, user_id)
-    with batched_writes(connection):
-        _write_rows(connection, SCORES, scores, [])
-        _write_rows(connection, NOTES, notes, new_notes)
-        _write_rows(connection, HOMEWORK, homework, new_homework)
-        _write_difficulties(connection, rid, before.difficulties, after.difficulties)
-        _write_rating(connection, ctx, after, applied)
-        _record_scores(connection, ctx, before.scores, after.scores, new_score_ids, user_id)
+    writes = [
+        *_row_writes(dialect, SCORES, scores, []),
+        *_row_writes(dialect, NOTES, notes, new_notes),
+        *_row_writes(dialect, HOMEWORK, homework, new_homework),
+        *_difficulty_writes(dialect, rid, before.difficulties, after.difficulties),
+        *_rating_writes(ctx, after, applied),
+        *_score_events(ctx, before.scores, after.scores, new_score_ids, user_id),
+    ]
+    if writes:
+        execute_together(connection, writes)
 
 
 @dataclass(frozen=True)
@@ -612,16 +627,23 @@ def _new_homework(
     ]
 
 
-def _write_rows(
-    connection: Connection, table: Table, changes: _RowChanges, new_rows: list[dict[str, Any]]
-) -> None:
-    """Delete, update and insert rows; reads nothing back (runs in a batch of writes)."""
+def _row_writes(
+    dialect_name: str, table: Table, changes: _RowChanges, new_rows: list[dict[str, Any]]
+) -> list[Statement]:
+    """Delete, update and insert rows (nothing is read back)."""
+    writes: list[Statement] = []
     if changes.deleted:
-        connection.execute(delete(table).where(table.c.id.in_(changes.deleted)))
+        writes.append((_delete_by_id(dialect_name, table), {"row_ids": changes.deleted}))
     if changes.changed:
-        connection.execute(_update_by_id(table), changes.changed)
+        writes.append((_update_by_id(table), changes.changed))
     if new_rows:
-        connection.execute(_insert_inline(table), new_rows)
+        writes.append((_insert_inline(table), new_rows))
+    return writes
+
+
+@cache
+def _delete_by_id(dialect_name: str, table: Table) -> Delete:
+    return delete(table).where(_one_of(dialect_name, table.c.id, "row_ids"))
 
 
 @cache
@@ -632,7 +654,7 @@ def _update_by_id(table: Table) -> Update:
 
 @cache
 def _insert_inline(table: Table) -> Insert:
-    """INSERT that reads nothing back (not even the new id): it can run in a batch."""
+    """INSERT that reads nothing back (not even the new id)."""
     return insert(table).inline()
 
 
@@ -641,22 +663,28 @@ def _insert_scores_statement() -> Insert:
     return insert(SCORES).returning(SCORES.c.id, SCORES.c.item_code)
 
 
-def _write_difficulties(
-    connection: Connection, rating_id: int, before: set[str], after: set[str]
-) -> None:
+def _difficulty_writes(
+    dialect_name: str, rating_id: int, before: set[str], after: set[str]
+) -> list[Statement]:
+    writes: list[Statement] = []
     if removed := sorted(before - after):
-        connection.execute(
-            delete(DIFFICULTIES).where(
-                DIFFICULTIES.c.rating_id == rating_id,
-                DIFFICULTIES.c.difficulty_type.in_(removed),
-            )
-        )
+        params = {"p_rating": rating_id, "types": removed}
+        writes.append((_delete_difficulties(dialect_name), params))
     if added := sorted(after - before):
         rows = [{"rating_id": rating_id, "difficulty_type": value} for value in added]
-        connection.execute(_insert_inline(DIFFICULTIES), rows)
+        writes.append((_insert_inline(DIFFICULTIES), rows))
+    return writes
 
 
-def _write_rating(connection: Connection, ctx: _Context, after: _State, applied: int) -> None:
+@cache
+def _delete_difficulties(dialect_name: str) -> Delete:
+    return delete(DIFFICULTIES).where(
+        DIFFICULTIES.c.rating_id == bindparam("p_rating"),
+        _one_of(dialect_name, DIFFICULTIES.c.difficulty_type, "types"),
+    )
+
+
+def _rating_writes(ctx: _Context, after: _State, applied: int) -> list[Statement]:
     """Position and active time; the version goes back when nothing was applied."""
     values: dict[str, Any] = {}
     if after.position != ctx.before.position:
@@ -665,18 +693,18 @@ def _write_rating(connection: Connection, ctx: _Context, after: _State, applied:
         values["active_seconds"] = after.active
     if applied == 0:
         values["version"] = ctx.locked.version - 1
-    if values:
-        connection.execute(_update_by_id(RATINGS), {"row_id": ctx.locked.rating_id, **values})
+    if not values:
+        return []
+    return [(_update_by_id(RATINGS), {"row_id": ctx.locked.rating_id, **values})]
 
 
-def _record_scores(
-    connection: Connection,
+def _score_events(
     ctx: _Context,
     before: dict[str, int],
     after: dict[str, int],
     new_ids: dict[str, int],
     user_id: int,
-) -> None:
+) -> list[Statement]:
     """One audit event per item whose score the batch changed (old -> new)."""
     events = [
         (ctx.ids.get(("score", code), new_ids.get(code)), {code: before.get(code)},
@@ -684,7 +712,7 @@ def _record_scores(
         for code in sorted(before.keys() | after.keys())
         if before.get(code) != after.get(code)
     ]  # fmt: skip
-    audit.record_many(connection, "score.change", "item_score", events, user_id=user_id)
+    return audit.insert_many("score.change", "item_score", events, user_id=user_id)
 
 
 # --- planning each change -------------------------------------------------------------------

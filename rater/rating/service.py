@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import BindParameter, Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from rater import audit
@@ -145,7 +145,7 @@ def pinned_versions(rating_id: int) -> list[tuple[int, Instrument]]:
     return instruments_of_rows(db.session.execute(pinned_versions_query(rating_id)).all())
 
 
-def pinned_versions_query(rating_id: int | BindParameter[int]) -> Select:
+def pinned_versions_query(rating_id: int | ColumnElement[int]) -> Select:
     """Id, code and content hash of each pinned version (callers may add columns and joins)."""
     return (
         select(InstrumentVersion.id, InstrumentVersion.code, InstrumentVersion.content_hash)
