@@ -75,11 +75,15 @@ def execute_together(connection: Connection, statements: Sequence[Statement]) ->
     """
     if connection.dialect.name != "postgresql" or not psycopg.Pipeline.is_supported():
         return [_rows(connection.execute(statement, params)) for statement, params in statements]
-    driver = connection.connection.driver_connection
+    dialect, driver = connection.dialect, connection.connection.driver_connection
     try:
         with driver.pipeline():  # leaving it sends everything and receives every result
-            cursors = [_send(driver, connection.dialect, *statement) for statement in statements]
-        return [cursor.fetchall() if cursor.description else [] for cursor in cursors]
+            writes = driver.cursor()  # statements that give no rows share one cursor
+            cursors = [
+                _driver_statement(statement, dialect, _names(params)).send(driver, params, writes)
+                for statement, params in statements
+            ]
+        return [[] if cursor is writes else cursor.fetchall() for cursor in cursors]
     except psycopg.Error as error:
         raise _as_sqlalchemy_error(connection, error) from error
 
@@ -88,21 +92,10 @@ def _rows(result: Any) -> list[Any]:
     return result.all() if result.returns_rows else []
 
 
-def _send(
-    driver: psycopg.Connection,
-    dialect: Dialect,
-    statement: Executable,
-    params: Mapping[str, Any] | Sequence[Mapping[str, Any]],
-) -> psycopg.Cursor:
-    many = not isinstance(params, Mapping)
-    sets = list(params) if many else [params]
-    compiled = _driver_statement(statement, dialect, tuple(sorted(sets[0])))
-    cursor = driver.cursor(row_factory=namedtuple_row)
-    if many:
-        cursor.executemany(compiled.sql, [compiled.parameters(values) for values in sets])
-    else:
-        cursor.execute(compiled.sql, compiled.parameters(sets[0]))
-    return cursor
+def _names(params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The parameter names given (of the first set, when there are several)."""
+    first = params if isinstance(params, Mapping) else params[0]
+    return tuple(sorted(first))
 
 
 @dataclass(frozen=True)
@@ -113,6 +106,21 @@ class _DriverStatement:
     compiled: Compiled
     defaults: tuple[tuple[str, Any], ...]  # (parameter, column default) for absent values
     processors: tuple[tuple[str, Callable[[Any], Any]], ...]
+    returns_rows: bool
+
+    def send(
+        self,
+        driver: psycopg.Connection,
+        params: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+        writes: psycopg.Cursor,
+    ) -> psycopg.Cursor:
+        """Queue the statement in the pipeline; the cursor that will hold its rows."""
+        if not isinstance(params, Mapping):  # several sets: a write
+            writes.executemany(self.sql, [self.parameters(values) for values in params])
+            return writes
+        cursor = driver.cursor(row_factory=namedtuple_row) if self.returns_rows else writes
+        cursor.execute(self.sql, self.parameters(params))
+        return cursor
 
     def parameters(self, given: Mapping[str, Any]) -> dict[str, Any]:
         values = dict(given)
@@ -126,7 +134,9 @@ class _DriverStatement:
 
 
 @lru_cache(maxsize=256)
-def _driver_statement(statement: Executable, dialect: Dialect, keys: tuple[str, ...]):
+def _driver_statement(
+    statement: Executable, dialect: Dialect, keys: tuple[str, ...]
+) -> _DriverStatement:
     """Compile once per statement, dialect and set of parameter names (an INSERT's columns
     depend on the names given, as in SQLAlchemy's own execution)."""
     compiled = statement.compile(dialect=dialect, column_keys=list(keys))
@@ -139,7 +149,10 @@ def _driver_statement(statement: Executable, dialect: Dialect, keys: tuple[str, 
         process = bind.type.dialect_impl(dialect).bind_processor(dialect)
         if process is not None:
             processors.append((name, process))
-    return _DriverStatement(compiled.string, compiled, tuple(defaults), tuple(processors))
+    returns_rows = len(statement.exported_columns) > 0  # a SELECT, or DML with RETURNING
+    return _DriverStatement(
+        compiled.string, compiled, tuple(defaults), tuple(processors), returns_rows
+    )
 
 
 def _as_sqlalchemy_error(connection: Connection, error: Exception) -> BaseException:
