@@ -63,18 +63,23 @@ def execute_together(connection: Connection, statements: Sequence[Statement]) ->
     waits once for all of them instead of once per statement, and each runs on a plain driver
     cursor. Each statement is compiled by SQLAlchemy once per process
     (``_DriverStatement``) and its parameters are completed as SQLAlchemy's own execution
-    would (literal values, Python-side column defaults, bind processors such as JSON's). A
-    statement with a list of parameter sets runs once per set and gives no rows. On SQLite (a
-    statement is a function call there), or with a libpq older than 14 (no pipeline mode),
-    the statements simply run one after the other through SQLAlchemy.
+    would (literal values, Python-side column defaults that take no arguments, bind processors
+    such as JSON's); they must be Core constructs (``text()`` cannot tell whether it gives
+    rows). A statement with a list of parameter sets runs once per set and gives no rows; with
+    an empty list it does not run. On SQLite (a statement is a function call there), or with a
+    libpq older than 14 (no pipeline mode), the statements simply run one after the other
+    through SQLAlchemy.
 
     Rows are named tuples on PostgreSQL and SQLAlchemy rows elsewhere: read them by position or
     by column name. A failure is raised as SQLAlchemy's exception for it (e.g. IntegrityError,
     or OperationalError for a full disk), as if that statement had run on its own; what the
     batch wrote is left to the caller's rollback.
     """
+    statements = [(s, params) for s, params in statements if isinstance(params, Mapping) or params]
     if connection.dialect.name != "postgresql" or not psycopg.Pipeline.is_supported():
         return [_rows(connection.execute(statement, params)) for statement, params in statements]
+    if not connection.in_transaction():
+        connection.begin()  # as SQLAlchemy's own execution would: the caller's commit counts
     dialect, driver = connection.dialect, connection.connection.driver_connection
     try:
         with driver.pipeline():  # leaving it sends everything and receives every result
@@ -89,7 +94,8 @@ def execute_together(connection: Connection, statements: Sequence[Statement]) ->
 
 
 def _rows(result: Any) -> list[Any]:
-    return result.all() if result.returns_rows else []
+    """The rows of one parameter set's statement (an executemany's RETURNING is not read)."""
+    return result.all() if result.returns_rows and not result.context.executemany else []
 
 
 def _names(params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
@@ -106,6 +112,7 @@ class _DriverStatement:
     compiled: Compiled
     defaults: tuple[tuple[str, Any], ...]  # (parameter, column default) for absent values
     processors: tuple[tuple[str, Callable[[Any], Any]], ...]
+    escaped: dict[str, str]  # parameter name -> its name in the SQL, where SQLAlchemy escapes it
     returns_rows: bool
 
     def send(
@@ -127,9 +134,11 @@ class _DriverStatement:
         for name, default in self.defaults:
             if name not in values:
                 values[name] = default.arg(None) if default.is_callable else default.arg
-        params = self.compiled.construct_params(values)
+        params = self.compiled.construct_params(values, escape_names=False)
         for name, process in self.processors:  # None too: JSON stores it as 'null', as SQLAlchemy
             params[name] = process(params[name])
+        if self.escaped:
+            return {self.escaped.get(name, name): value for name, value in params.items()}
         return params
 
 
@@ -139,6 +148,8 @@ def _driver_statement(
 ) -> _DriverStatement:
     """Compile once per statement, dialect and set of parameter names (an INSERT's columns
     depend on the names given, as in SQLAlchemy's own execution)."""
+    if not hasattr(statement, "exported_columns"):
+        raise ValueError("statements run together are Core constructs, not text()")
     compiled = statement.compile(dialect=dialect, column_keys=list(keys))
     if compiled.literal_execute_params or compiled.post_compile_params:
         raise ValueError("statements run together take '= ANY(array)', not an expanding IN")
@@ -150,20 +161,27 @@ def _driver_statement(
         if process is not None:
             processors.append((name, process))
     returns_rows = len(statement.exported_columns) > 0  # a SELECT, or DML with RETURNING
+    escaped = dict(compiled.escaped_bind_names or {})
     return _DriverStatement(
-        compiled.string, compiled, tuple(defaults), tuple(processors), returns_rows
+        compiled.string, compiled, tuple(defaults), tuple(processors), escaped, returns_rows
     )
 
 
 def _as_sqlalchemy_error(connection: Connection, error: Exception) -> BaseException:
-    """The exception SQLAlchemy raises for ``error``; the connection is dropped when it is lost
-    or was opened while the database was read-only (as the ``handle_error`` hook does)."""
+    """The exception SQLAlchemy raises for ``error``, with what its execution does on a
+    disconnect: when the connection is lost, or was opened while the database was read-only
+    (the ``handle_error`` hook in rater.errors counts that as a disconnect), it is dropped and
+    so is every connection the pool opened before it."""
     from rater.errors import READ_ONLY_STATES
 
     driver = connection.connection.driver_connection
-    lost = connection.dialect.is_disconnect(error, driver, None)
-    if lost or getattr(error, "sqlstate", None) in READ_ONLY_STATES:
+    stale = connection.dialect.is_disconnect(error, driver, None)
+    stale = stale or getattr(error, "sqlstate", None) in READ_ONLY_STATES
+    if stale:
+        pooled = connection.connection
         connection.invalidate(error)
+        # SQLAlchemy's own disconnect handling does the same (there is no public call for it).
+        connection.engine.pool._invalidate(pooled, error, _checkin=False)
     return DBAPIError.instance(
-        None, None, error, psycopg.Error, connection_invalidated=lost, dialect=connection.dialect
+        None, None, error, psycopg.Error, connection_invalidated=stale, dialect=connection.dialect
     )

@@ -50,6 +50,7 @@ from typing import Any
 
 from flask_login import current_user
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Connection,
     Delete,
@@ -289,8 +290,8 @@ def _parse_envelope(payload: Any) -> _Envelope:
     client, seq = payload.get("client"), payload.get("seq")
     if client is None and seq is None:
         return _Envelope(base_version, changes, None, None)
-    if not isinstance(client, str) or not 1 <= len(client) <= 64:
-        raise AutosaveRefused(400, "'client' must be a string of 1-64 characters.")
+    if not _storable(client) or not 1 <= len(client) <= 64:
+        raise AutosaveRefused(400, "'client' must be a string of 1-64 characters (no NUL).")
     if not _is_int(seq) or not 1 <= seq <= MAX_SEQ:
         raise AutosaveRefused(400, f"'seq' must be a batch number from 1 to {MAX_SEQ}.")
     return _Envelope(base_version, changes, client, seq)
@@ -377,12 +378,7 @@ def _bump_statement(and_claim: bool) -> Update | Select:
     if not and_claim:
         return bump
     bumped = bump.cte("bumped")
-    record = select(
-        bumped.c.id,
-        bindparam("p_client", type_=BATCHES.c.client.type),
-        bindparam("p_seq", type_=BATCHES.c.seq.type),
-        bindparam("now", type_=BATCHES.c.applied_at.type),
-    )
+    record = select(bumped.c.id, *_batch_record_values())
     stmt = postgresql.insert(BATCHES).from_select(
         ["rating_id", "client", "seq", "applied_at"], record
     )
@@ -411,11 +407,20 @@ def _refusal(assignment_id: int) -> AutosaveRefused:
 @cache
 def _claim_statement() -> Insert:
     """SQLite: record the batch number (a row comes back only when the batch is new)."""
-    rating = select(
-        RATINGS.c.id, bindparam("p_client"), bindparam("p_seq"), bindparam("now")
-    ).where(RATINGS.c.assignment_id == bindparam("p_assignment"))
+    rating = select(RATINGS.c.id, *_batch_record_values()).where(
+        RATINGS.c.assignment_id == bindparam("p_assignment")
+    )
     stmt = sqlite.insert(BATCHES).from_select(["rating_id", "client", "seq", "applied_at"], rating)
     return _newer_batch_only(stmt).returning(BATCHES.c.seq)
+
+
+def _batch_record_values() -> tuple[BindParameter, ...]:
+    """The client, batch number and time of a batch record (typed like their columns)."""
+    return (
+        bindparam("p_client", type_=BATCHES.c.client.type),
+        bindparam("p_seq", type_=BATCHES.c.seq.type),
+        bindparam("now", type_=BATCHES.c.applied_at.type),
+    )
 
 
 def _newer_batch_only(stmt: postgresql.Insert | sqlite.Insert) -> Insert:
@@ -428,7 +433,13 @@ def _newer_batch_only(stmt: postgresql.Insert | sqlite.Insert) -> Insert:
 
 
 def _wanted(changes: list[dict[str, Any]], ops: tuple[str, ...], key: str) -> list[str]:
-    return sorted({c[key] for c in changes if c.get("op") in ops and isinstance(c.get(key), str)})
+    """The keys to read; one that cannot be stored (not text, or with a NUL character, which
+    PostgreSQL's text refuses) is left out, and its change is refused as invalid when planned."""
+    return sorted({c[key] for c in changes if c.get("op") in ops and _storable(c.get(key))})
+
+
+def _storable(value: Any) -> bool:
+    return isinstance(value, str) and "\x00" not in value
 
 
 NOTE_COLUMNS = ("audio_seconds", "text")
@@ -775,8 +786,8 @@ def _plan_score(ctx: _Context, change: dict[str, Any]) -> Step | None:
 
 def _client_id(change: dict[str, Any]) -> str:
     value = change.get("client_id")
-    if not isinstance(value, str) or not 1 <= len(value) <= 64:
-        raise _Invalid("'client_id' must be a string of 1-64 characters")
+    if not _storable(value) or not 1 <= len(value) <= 64:
+        raise _Invalid("'client_id' must be a string of 1-64 characters (no NUL)")
     return value
 
 
@@ -789,8 +800,8 @@ def _seconds(value: Any, name: str, limit: float = MAX_SECONDS) -> float:
 
 
 def _text(value: Any, name: str) -> str:
-    if not isinstance(value, str) or len(value) > MAX_TEXT:
-        raise _Invalid(f"'{name}' must be text of at most {MAX_TEXT} characters")
+    if not _storable(value) or len(value) > MAX_TEXT:
+        raise _Invalid(f"'{name}' must be text of at most {MAX_TEXT} characters (no NUL)")
     return value
 
 

@@ -139,6 +139,32 @@ def test_read_only_database_answers_503_and_stores_nothing(app, database_url, si
     assert _stored_scores(database_url, sim) == {item: 2}
 
 
+def test_one_save_refused_as_read_only_renews_every_connection_opened_read_only(
+    app, database_url, sim, pg_switch
+):
+    """After a read-only period the first save on a stale connection fails; the pool then
+    replaces all connections it opened before, so the next save goes through."""
+    spec, client = _logged_in_client(app, sim)
+    item = sim.item_codes()[0]
+    body = {"base_version": 1, "changes": [{"op": "score", "item": item, "value": 3, "base": None}]}
+    url = f"/assignments/{spec.assignment_id}/autosave"
+    pg_switch.read_only()
+    stale = create_app(AppConfig(database_url))
+    try:
+        with stale.app_context():
+            opened = [db.engine.connect() for _ in range(3)]  # pooled while read-only
+            for connection in opened:
+                connection.close()
+        pg_switch.writable()
+        rater = _same_session(stale, client)
+        answers = [rater.post(url, json=body).status_code for _ in range(2)]
+    finally:
+        with stale.app_context():
+            db.engine.dispose()
+    assert answers == [503, 200]
+    assert _stored_scores(database_url, sim) == {item: 3}
+
+
 def test_full_database_answers_503_and_stores_nothing(app, database_url, sim):
     spec, client = _logged_in_client(app, sim)
     db.session.remove()

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from sqlalchemy import event, func, insert, select, update
+from sqlalchemy import JSON, String, bindparam, event, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from rater import audit
 from rater.audit import AuditEvent
 from rater.db_setup import execute_together
 from rater.extensions import db
+from rater.rating.models import Rating
+from rater.rating.service import start_rating
 
 EVENTS = AuditEvent.__table__
 STORED = (EVENTS.c.user_id, EVENTS.c.entity_id, EVENTS.c.before, EVENTS.c.after)
@@ -126,3 +128,49 @@ def test_an_expanding_in_is_refused_where_it_cannot_run(app):
                 execute_together(connection, [(query, {})])
         else:
             assert execute_together(connection, [(query, {})]) == [[(0,)]]
+
+
+def test_an_update_sets_what_sqlalchemy_sets_on_update(app, factory):
+    rating = start_rating(factory.assignment(factory.session(), factory.user("rater1")))
+    db.session.commit()
+    ratings = Rating.__table__
+    by_id = update(ratings).where(ratings.c.id == bindparam("row_id"))
+    stamped = select(ratings.c.updated_at, ratings.c.audio_position)
+    with db.engine.begin() as connection:
+        before = connection.execute(stamped).one()
+        execute_together(connection, [(by_id, [{"row_id": rating.id, "audio_position": 12.5}])])
+        after = connection.execute(stamped).one()
+    assert after.audio_position == 12.5
+    assert after.updated_at > before.updated_at  # the column's onupdate ran
+
+
+def test_writes_without_a_begun_transaction_are_kept_by_commit(app, factory):
+    """As with SQLAlchemy's own execution, the first statement begins the transaction."""
+    user_id = factory.user("coordinator", role="coordinator").id
+    with db.engine.connect() as connection:
+        good = [("1", None, {"n": 1})]
+        execute_together(
+            connection, audit.insert_many("test.begun", "thing", good, user_id=user_id)
+        )
+        connection.commit()
+    with db.engine.connect() as connection:  # another connection sees it: it was committed
+        assert _count(connection, "test.begun") == 1
+
+
+def test_parameter_names_that_sqlalchemy_escapes_and_empty_lists(app):
+    """A name SQLAlchemy renders differently in the SQL still gets its value and processor;
+    a statement given no parameter sets does not run."""
+    as_text = select(bindparam("a b", type_=JSON).cast(String))
+    never = insert(EVENTS).inline()
+    with db.engine.connect() as connection:
+        rows = execute_together(connection, [(never, []), (as_text, {"a b": {"n": 1}})])
+        assert rows == [[('{"n": 1}',)]]  # the INSERT with no values did not run (it would fail)
+
+
+def test_text_is_refused_where_it_cannot_run(app):
+    with db.engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            with pytest.raises(ValueError, match="text"):
+                execute_together(connection, [(text("SELECT 1"), {})])
+        else:
+            assert execute_together(connection, [(text("SELECT 1"), {})]) == [[(1,)]]

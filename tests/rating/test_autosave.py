@@ -401,3 +401,28 @@ def test_batch_numbers_work_without_pinned_instruments(client, rated):
     assert client.post(url, json=second).json["applied"] == 1
     assert client.post(url, json=first).json["duplicate"] is True
     assert fresh(rating).audio_position == 5
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"op": "score", "item": "GHES_1\x00", "value": 1},
+        {"op": "note.put", "client_id": "a\x00", "seconds": 1, "text": "x"},
+        {"op": "note.put", "client_id": "ab", "seconds": 1, "text": "x\x00"},
+        {"op": "homework.put", "client_id": "h\x00", "homework_type": "x", "completion": "yes"},
+    ],
+)
+@pytest.mark.parametrize("visitor", ["rater", "other"])
+def test_a_nul_character_is_refused_clearly_on_every_engine(client, auth, factory, change, visitor):
+    """PostgreSQL's text cannot hold NUL: such a change is invalid (400) for the rater, and
+    another rater still gets 404 — never a 500 from the database driver."""
+    study = build_study(factory)
+    rating = started(study.assignment)
+    login_as(client, auth, visitor)
+    url = f"/assignments/{study.id}/autosave"
+    for body in ({"base_version": 1, "changes": [change]},
+                 {"client": "tab\x00", "seq": 1, "base_version": 1, "changes": []}):  # fmt: skip
+        response = client.post(url, json=body)
+        assert response.status_code == (400 if visitor == "rater" else 404), response.json
+    assert fresh(rating).version == 1
+    assert db.session.scalars(select(Note)).all() == []
