@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from sqlalchemy import select
 
 from rater.audit import AuditEvent
 from rater.extensions import db
-from rater.rating.models import AutosaveBatch, HomeworkEntry, Note, Rating
+from rater.rating.autosave import AutosaveRefused, apply_autosave
+from rater.rating.models import AutosaveBatch, HomeworkEntry, ItemScore, Note, Rating
 from tests.rating.helpers import VISITORS, build_study, login_as, started
 
 
@@ -426,3 +430,38 @@ def test_a_nul_character_is_refused_clearly_on_every_engine(client, auth, factor
         assert response.status_code == (400 if visitor == "rater" else 404), response.json
     assert fresh(rating).version == 1
     assert db.session.scalars(select(Note)).all() == []
+
+
+def test_a_save_that_waits_for_the_lock_reads_what_the_holder_committed(app, factory):
+    """Two tabs save the same item at once, both from the same old value. The second waits for
+    the first's lock; its compare-and-set must then see the first's committed score (409),
+    not the value from before it waited (which would silently undo the first save)."""
+    study = build_study(factory)
+    started(study.assignment)
+    aid, uid = study.id, study.assignment.rater_id
+    db.session.remove()
+
+    def batch(value: int) -> dict:
+        change = {"op": "score", "item": "GHES_1", "value": value, "base": None}
+        return {"base_version": 1, "changes": [change]}
+
+    outcome: dict[str, object] = {}
+
+    def second_tab() -> None:
+        with app.app_context():
+            try:
+                with db.engine.begin() as connection:
+                    outcome["result"] = apply_autosave(connection, aid, uid, batch(1))
+            except AutosaveRefused as refused:
+                outcome["status"] = refused.status
+
+    with db.engine.begin() as connection:
+        apply_autosave(connection, aid, uid, batch(3))  # holds the rating's lock until commit
+        waiting = threading.Thread(target=second_tab)
+        waiting.start()
+        time.sleep(0.5)  # the second tab is now waiting for the lock
+        assert waiting.is_alive()
+    waiting.join(30)
+    assert outcome == {"status": 409}
+    stored = db.session.scalar(select(ItemScore.score).where(ItemScore.item_code == "GHES_1"))
+    assert stored == 3
