@@ -53,7 +53,6 @@ from typing import Any
 
 from flask_login import current_user
 from sqlalchemy import (
-    BindParameter,
     ColumnElement,
     Connection,
     Delete,
@@ -343,7 +342,9 @@ def _lock_and_read(
     if not results[0]:
         raise _refusal(assignment_id)
     row = results[0][0]
-    new_batch = True if not claims else bool(row.new_batch) if postgres else bool(results[1])
+    new_batch = True  # without a batch number, only the per-field checks protect the save
+    if claims:
+        new_batch = bool(row.new_batch) if postgres else bool(results[1])
     locked = _Locked(row.id, row.version, row.audio_position, row.active_seconds, new_batch)
     return _context(locked, envelope, dict(zip(reads, results[len(locks) :], strict=True)))
 
@@ -381,11 +382,7 @@ def _bump_statement(and_claim: bool) -> Update | Select:
     if not and_claim:
         return bump
     bumped = bump.cte("bumped")
-    record = select(bumped.c.id, *_batch_record_values())
-    stmt = postgresql.insert(BATCHES).from_select(
-        ["rating_id", "client", "seq", "applied_at"], record
-    )
-    claimed = _newer_batch_only(stmt).returning(BATCHES.c.seq).cte("claimed")
+    claimed = _claim(postgresql.insert(BATCHES), select(bumped.c.id)).cte("claimed")
     return select(
         bumped.c.id, bumped.c.version, *(bumped.c[c.name] for c in LOCKED_FIELDS),
         select(claimed.c.seq).exists().label("new_batch"),
@@ -410,29 +407,26 @@ def _refusal(assignment_id: int) -> AutosaveRefused:
 @cache
 def _claim_statement() -> Insert:
     """SQLite: record the batch number (a row comes back only when the batch is new)."""
-    rating = select(RATINGS.c.id, *_batch_record_values()).where(
-        RATINGS.c.assignment_id == bindparam("p_assignment")
-    )
-    stmt = sqlite.insert(BATCHES).from_select(["rating_id", "client", "seq", "applied_at"], rating)
-    return _newer_batch_only(stmt).returning(BATCHES.c.seq)
+    rating = select(RATINGS.c.id).where(RATINGS.c.assignment_id == bindparam("p_assignment"))
+    return _claim(sqlite.insert(BATCHES), rating)
 
 
-def _batch_record_values() -> tuple[BindParameter, ...]:
-    """The client, batch number and time of a batch record (typed like their columns)."""
-    return (
+def _claim(stmt: postgresql.Insert | sqlite.Insert, rating_ids: Select) -> Insert:
+    """Record the tab's batch number for the rating(s) ``rating_ids`` selects, replacing the
+    client's record only by a higher number; the record comes back only when it was written."""
+    batch = (
         bindparam("p_client", type_=BATCHES.c.client.type),
         bindparam("p_seq", type_=BATCHES.c.seq.type),
         bindparam("now", type_=BATCHES.c.applied_at.type),
     )
-
-
-def _newer_batch_only(stmt: postgresql.Insert | sqlite.Insert) -> Insert:
-    """ON CONFLICT: replace the client's record only by a higher batch number."""
+    stmt = stmt.from_select(
+        ["rating_id", "client", "seq", "applied_at"], rating_ids.add_columns(*batch)
+    )
     return stmt.on_conflict_do_update(
         index_elements=[BATCHES.c.rating_id, BATCHES.c.client],
         set_={"seq": stmt.excluded.seq, "applied_at": stmt.excluded.applied_at},
         where=BATCHES.c.seq < stmt.excluded.seq,
-    )
+    ).returning(BATCHES.c.seq)
 
 
 def _wanted(changes: list[dict[str, Any]], ops: tuple[str, ...], key: str) -> list[str]:
