@@ -293,13 +293,75 @@ class LogItem(_Strict):
     description: str = ""
 
 
+# Keys the rating page keeps for itself (player, scoring, navigation, notes, help): a behaviour
+# code cannot take them. Digits score the focused item; j/k move; space plays; [ ] set the speed.
+RESERVED_KEYS = frozenset(" 0123456789jknx?[]-=+")
+
+
+class BehaviourCode(_Strict):
+    """A behaviour code of a coding sheet: a coder records an event (a time, or a segment from
+    a start to an end when ``segment``) whenever it occurs while listening."""
+
+    code: Code
+    label: str = Field(min_length=1)
+    description: str = ""
+    key: str = Field(min_length=1, max_length=1)
+    group: Code | None = None
+    segment: bool = False
+
+    @field_validator("key")
+    @classmethod
+    def _key_is_free(cls, key: str) -> str:
+        if key.lower() in RESERVED_KEYS or not key.isprintable():
+            reserved = "".join(sorted(RESERVED_KEYS)).strip()
+            raise ValueError(f"key {key!r} is kept by the rating page (space and {reserved})")
+        return key
+
+
+class SummaryRule(StrEnum):
+    COUNT = "count"  # events of the codes (a sum when several codes or groups are named)
+    RATE = "rate"  # the count per minute of audio
+    RATIO = "ratio"  # count of the numerator / count of the denominator
+    PERCENT = "percent"  # 100 x numerator / denominator
+    DURATION = "duration"  # seconds covered by segments of the codes
+
+
+class Summary(_Strict):
+    """A summary measure of a rating's events. ``of``, ``numerator`` and ``denominator`` name
+    codes or groups of codes."""
+
+    code: Code
+    label: str = Field(min_length=1)
+    rule: SummaryRule
+    of: list[str] = Field(default_factory=list)
+    numerator: list[str] = Field(default_factory=list)
+    denominator: list[str] = Field(default_factory=list)
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _operands_fit_rule(self) -> Summary:
+        if self.rule in (SummaryRule.RATIO, SummaryRule.PERCENT):
+            if not (self.numerator and self.denominator) or self.of:
+                raise ValueError(f"rule '{self.rule}' needs 'numerator' and 'denominator'")
+        elif not self.of or self.numerator or self.denominator:
+            raise ValueError(f"rule '{self.rule}' needs 'of' (codes or groups)")
+        return self
+
+    @property
+    def operands(self) -> list[str]:
+        return [*self.of, *self.numerator, *self.denominator]
+
+
 class MeasureKind(StrEnum):
-    """What a measure is: an item, a scale score (a scoring rule), a subscale mean, a rate."""
+    """What a measure is: an item, a scale score (a scoring rule), a subscale mean, a rate per
+    minute of a count item, a count of a behaviour code, or a summary of events."""
 
     ITEM = "item"
     SCORE = "score"
     SUBSCALE = "subscale"
     RATE = "rate"
+    CODE_COUNT = "code_count"
+    SUMMARY = "summary"
 
 
 @dataclass(frozen=True)
@@ -307,7 +369,8 @@ class Measure:
     """Anything reliability and exports treat as one value per rating.
 
     ``items`` are the items it is computed from (the item itself for an item measure; for a
-    cross-session score, the items of session t, with ``previous_items`` those of t-1).
+    cross-session score, the items of session t, with ``previous_items`` those of t-1); for a
+    measure of events, the codes or groups it counts.
     ``item_kind`` is the kind of the item for item and rate measures, else ``ordinal`` for
     scores of ordinal items and ``count`` for scores of counts.
     """
@@ -325,7 +388,10 @@ class Measure:
         return bool(self.previous_items)
 
 
+ITEM_BASED = (MeasureKind.SCORE, MeasureKind.SUBSCALE, MeasureKind.RATE)  # from item values
+EVENT_BASED = (MeasureKind.CODE_COUNT, MeasureKind.SUMMARY)  # from coded events
 RATE_SUFFIX = "_per_minute"
+COUNT_SUFFIX = "_n"
 
 
 class Instrument(_Strict):
@@ -335,12 +401,15 @@ class Instrument(_Strict):
     scale: Scale = DEFAULT_SCALE
     not_applicable: str | None = None
     disagreement: float | None = Field(default=None, gt=0)
-    items: list[Item] = Field(min_length=1)
+    items: list[Item] = Field(default_factory=list)
     subscales: list[Subscale] = Field(default_factory=list)
     scores: list[ScoringRule] = Field(default_factory=list)
     homework_types: list[str] = Field(default_factory=list)
     difficulty_types: list[str] = Field(default_factory=list)
     log_items: list[LogItem] = Field(default_factory=list)
+    codes: list[BehaviourCode] = Field(default_factory=list)
+    summaries: list[Summary] = Field(default_factory=list)
+    tolerance: float = Field(default=2.0, gt=0, le=60)  # seconds: events of two coders match
     # Filled by the loader, not the file:
     source_file: str = ""
     content_hash: str = ""
@@ -385,12 +454,84 @@ class Instrument(_Strict):
                     problems.append(
                         f"score {rule.code}: item '{ref}' is {kinds[ref]}, not a score or count"
                     )
+        problems += self._code_problems()
+        if not self.items and not self.codes:
+            problems.append("an instrument needs items or behaviour codes")
         measure_codes = [m.code for m in self._measures_unchecked()]
         for dup in sorted({c for c in measure_codes if measure_codes.count(c) > 1}):
             problems.append(f"measure {dup}: code used twice (items, scores, subscales)")
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _code_problems(self) -> list[str]:
+        problems = []
+        codes = [c.code for c in self.codes]
+        for dup in sorted({c for c in codes if codes.count(c) > 1}):
+            problems.append(f"code {dup}: code used twice")
+        keys = [c.key.lower() for c in self.codes]
+        for dup in sorted({k for k in keys if keys.count(k) > 1}):
+            problems.append(f"key {dup!r} used by more than one code")
+        names = set(codes) | set(self.code_groups())
+        for summary in self.summaries:
+            for ref in summary.operands:
+                if ref not in names:
+                    problems.append(f"summary {summary.code}: unknown code or group '{ref}'")
+            if summary.rule == SummaryRule.DURATION:
+                points = [c for c in self.codes_of(summary.of) if not c.segment]
+                if points:
+                    problems.append(
+                        f"summary {summary.code}: duration needs segment codes, "
+                        f"{points[0].code} marks a point in time"
+                    )
+        return problems
+
+    # -- behaviour codes -------------------------------------------------------------------
+
+    def code_groups(self) -> dict[str, list[str]]:
+        """Group -> its codes, in file order."""
+        groups: dict[str, list[str]] = {}
+        for c in self.codes:
+            if c.group is not None:
+                groups.setdefault(c.group, []).append(c.code)
+        return groups
+
+    def codes_of(self, names: Iterable[str]) -> list[BehaviourCode]:
+        """The behaviour codes named directly or through their group (each once, file order)."""
+        wanted = set(names)
+        return [c for c in self.codes if c.code in wanted or c.group in wanted]
+
+    def event_summaries(
+        self, events: pd.DataFrame, ratings: pd.Index, minutes: pd.Series | None = None
+    ) -> pd.DataFrame:
+        """Every code-count and summary measure per rating.
+
+        ``events`` has the columns ``rating_id``, ``code``, ``time_s`` and ``end_s`` (NaN for
+        point events); ``ratings`` lists every rating to report (a rating without events has
+        counts of 0); ``minutes`` is the audio length per rating (index ``ratings``) for rates.
+        """
+        mine = events[events["code"].isin([c.code for c in self.codes])]
+        counts = (
+            mine.groupby(["rating_id", "code"]).size().unstack("code", fill_value=0)
+            if not mine.empty
+            else pd.DataFrame(index=pd.Index([], name="rating_id"))
+        )
+        counts = counts.reindex(index=ratings, columns=[c.code for c in self.codes], fill_value=0)
+        length = (mine["end_s"] - mine["time_s"]).where(mine["end_s"].notna(), 0.0)
+        seconds = length.groupby([mine["rating_id"], mine["code"]]).sum()
+        seconds = seconds.unstack("code", fill_value=0.0) if not mine.empty else counts * 0.0
+        seconds = seconds.reindex(index=ratings, columns=counts.columns, fill_value=0.0)
+
+        def total(table: pd.DataFrame, names: Iterable[str]) -> pd.Series:
+            return table[[c.code for c in self.codes_of(names)]].sum(axis=1).astype("float64")
+
+        out: dict[str, pd.Series] = {}
+        for m in self.measures():
+            if m.kind == MeasureKind.CODE_COUNT:
+                out[m.code] = total(counts, m.items)
+        for summary in self.summaries:
+            out[summary.code] = _summary_value(summary, counts, seconds, total, minutes)
+        return pd.DataFrame(out, index=ratings, dtype="float64")
 
     # -- items ------------------------------------------------------------------------------
 
@@ -476,6 +617,39 @@ class Instrument(_Strict):
             if ordinal and frozenset(ordinal) not in seen:
                 label = next(s.label for s in self.subscales if s.code == sub)
                 out.append(Measure(code, sub, MeasureKind.SUBSCALE, label, ordinal))
+        count = ItemKind.COUNT
+        for c in self.codes:
+            label = f"Number of '{c.label}' events"
+            out.append(
+                Measure(
+                    code,
+                    f"{code}_{c.code}{COUNT_SUFFIX}",
+                    MeasureKind.CODE_COUNT,
+                    label,
+                    (c.code,),
+                    (),
+                    count,
+                )
+            )
+        for group in self.code_groups():
+            label = f"Number of {group} events"
+            out.append(
+                Measure(
+                    code,
+                    f"{code}_{group}{COUNT_SUFFIX}",
+                    MeasureKind.CODE_COUNT,
+                    label,
+                    (group,),
+                    (),
+                    count,
+                )
+            )
+        for summary in self.summaries:
+            kind = count if summary.rule == SummaryRule.COUNT else ItemKind.ORDINAL
+            operands = tuple(summary.operands)
+            out.append(
+                Measure(code, summary.code, MeasureKind.SUMMARY, summary.label, operands, (), kind)
+            )
         return out
 
     # -- scoring ----------------------------------------------------------------------------
@@ -503,8 +677,8 @@ class Instrument(_Strict):
         previous: pd.DataFrame | None = None,
         minutes: pd.Series | None = None,
     ) -> pd.DataFrame:
-        """Every computed measure of each row of ``values`` (see :meth:`keyed`): one column per
-        scoring rule, subscale and rate measure of :meth:`measures`, in that order.
+        """Every measure computed from items, for each row of ``values`` (see :meth:`keyed`): one
+        column per scoring rule, subscale and rate measure of :meth:`measures`, in that order.
 
         ``previous`` holds, for each row, the item values of the same patient's session t-1
         (same index; NaN where there is none — :func:`previous_session` builds it); without
@@ -516,7 +690,7 @@ class Instrument(_Strict):
         rules = {rule.code: rule for rule in self.scores}
         out: dict[str, pd.Series] = {}
         for m in self.measures():
-            if m.kind == MeasureKind.ITEM:
+            if m.kind not in ITEM_BASED:
                 continue
             if m.kind == MeasureKind.RATE:
                 out[m.code] = _per_minute(keyed[m.items[0]], minutes)
@@ -593,6 +767,25 @@ def _combine(table: pd.DataFrame, rule: ScoreRule | str, max_missing: int) -> pd
     return value.where(present >= n_items - max_missing)
 
 
+def _summary_value(
+    summary: Summary,
+    counts: pd.DataFrame,
+    seconds: pd.DataFrame,
+    total: Any,
+    minutes: pd.Series | None,
+) -> pd.Series:
+    """One summary measure per rating (NaN where a ratio's denominator is 0)."""
+    if summary.rule == SummaryRule.COUNT:
+        return total(counts, summary.of)
+    if summary.rule == SummaryRule.RATE:
+        return _per_minute(total(counts, summary.of), minutes)
+    if summary.rule == SummaryRule.DURATION:
+        return total(seconds, summary.of)
+    denominator = total(counts, summary.denominator)
+    ratio = total(counts, summary.numerator) / denominator.where(denominator > 0)
+    return ratio * 100 if summary.rule == SummaryRule.PERCENT else ratio
+
+
 def _per_minute(counts: pd.Series, minutes: pd.Series | None) -> pd.Series:
     if minutes is None:
         return counts * np.nan
@@ -621,23 +814,27 @@ def previous_session(
     return out
 
 
+_NOUNS = {
+    "items": "item",
+    "subscales": "subscale",
+    "scores": "score",
+    "log_items": "log item",
+    "codes": "code",
+    "summaries": "summary",
+}
+
+
 def _location(instrument: Mapping[str, Any], loc: tuple[Any, ...]) -> str:
     """Turn a pydantic error location into 'item GHES_3: field anchors'."""
     parts: list[str] = []
     rest = list(loc)
-    if len(rest) >= 2 and rest[0] in ("items", "subscales", "scores", "log_items"):
+    if len(rest) >= 2 and rest[0] in _NOUNS:
         kind, index = rest[0], rest[1]
         entries = instrument.get(kind) or []
         code = None
         if isinstance(index, int) and index < len(entries) and isinstance(entries[index], dict):
             code = entries[index].get("code")
-        noun = {
-            "items": "item",
-            "subscales": "subscale",
-            "scores": "score",
-            "log_items": "log item",
-        }
-        parts.append(f"{noun[kind]} {code if code else f'#{index + 1}'}")
+        parts.append(f"{_NOUNS[kind]} {code if code else f'#{index + 1}'}")
         rest = rest[2:]
     if rest:
         parts.append("field " + ".".join(str(p) for p in rest))
