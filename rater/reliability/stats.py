@@ -120,9 +120,18 @@ def _snap_round_off(parts, ss_total, max_abs, cells):
 
 
 def _icc_table(ms: _MeanSquares) -> dict[str, dict[str, np.ndarray]]:
-    """The six ICCs with F test and 95 % CI, exactly as pingouin.intraclass_corr computes them.
+    """The six ICCs with F test and 95 % CI, as pingouin.intraclass_corr computes them.
 
-    Returns ``{type: {column: array}}``; arrays broadcast over the batch of ``ms``.
+    Returns ``{type: {column: array}}``; arrays broadcast over the batch of ``ms``.  Three
+    places differ from pingouin, each where its formula divides by zero or crosses a pole:
+
+    * an F ratio of +inf (no residual variance: ICC = 1) gives the bounds their limit 1 instead
+      of inf/inf = NaN, so an ICC of exactly 1 has the CI [1, 1];
+    * ICC(A,1)'s Satterthwaite degrees of freedom are computed without dividing by MSE, so
+      raters that agree up to a constant offset (MSE = 0, MSJ > 0) get a finite CI;
+    * ICC(A,k) is the Spearman-Brown step-up of ICC(A,1) (algebraically pingouin's formula),
+      which is −inf at or below ICC(A,1) = −1/(k−1); pingouin wraps round the pole there
+      (perfectly opposed raters get ICC(A,k) = 5 with the CI [−inf, −inf]).
     """
     msb, msj, mse, msw, n, k = ms.msb, ms.msj, ms.mse, ms.msw, ms.n, ms.k
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -130,7 +139,6 @@ def _icc_table(ms: _MeanSquares) -> dict[str, dict[str, np.ndarray]]:
         icc2 = (msb - mse) / (msb + (k - 1) * mse + k * (msj - mse) / n)
         icc3 = (msb - mse) / (msb + (k - 1) * mse)
         icc1k = (msb - msw) / msb
-        icc2k = (msb - mse) / (msb + (msj - mse) / n)
         icc3k = (msb - mse) / msb
 
         df1 = n - 1
@@ -146,18 +154,20 @@ def _icc_table(ms: _MeanSquares) -> dict[str, dict[str, np.ndarray]]:
         f1u = f1 * f_dist.ppf(q, df2_one, df1)
         f3l = f3 / f_dist.ppf(q, df1, df2_two)
         f3u = f3 * f_dist.ppf(q, df2_two, df1)
-        l1, u1 = (f1l - 1) / (f1l + (k - 1)), (f1u - 1) / (f1u + (k - 1))
-        l3, u3 = (f3l - 1) / (f3l + (k - 1)), (f3u - 1) / (f3u + (k - 1))
-        # ICC(A,1): Satterthwaite-type approximation (McGraw & Wong 1996, case 2A)
-        fj = msj / mse
-        vn = df2_two * (k * icc2 * fj + n * (1 + (k - 1) * icc2) - k * icc2) ** 2
-        vd = df1 * k**2 * icc2**2 * fj**2 + (n * (1 + (k - 1) * icc2) - k * icc2) ** 2
-        v = vn / vd
+        l1, u1 = _single_rater_bound(f1l, k), _single_rater_bound(f1u, k)
+        l3, u3 = _single_rater_bound(f3l, k), _single_rater_bound(f3u, k)
+        # ICC(A,1): Satterthwaite-type approximation (McGraw & Wong 1996, case 2A), with
+        # numerator and denominator of v multiplied by MSE^2 so that MSE = 0 is no 0/0
+        share = n * (1 + (k - 1) * icc2) - k * icc2
+        vn = df2_two * (k * icc2 * msj + share * mse) ** 2
+        vd = df1 * k**2 * icc2**2 * msj**2 + (share * mse) ** 2
+        # vd = 0 only where MSJ = MSE = 0 (ICC(A,1) = 1): the bounds are 1 for any finite v
+        v = np.divide(vn, vd, out=np.asarray(df2_two * np.ones_like(vn)), where=vd > 0)
         f2u = f_dist.ppf(q, n - 1, v)
         f2l = f_dist.ppf(q, v, n - 1)
         l2 = n * (msb - f2u * mse) / (f2u * (k * msj + (k * n - k - n) * mse) + n * msb)
         u2 = n * (f2l * msb - mse) / (k * msj + (k * n - k - n) * mse + n * f2l * msb)
-        l2k, u2k = _spearman_brown(l2, k), _spearman_brown(u2, k)
+        icc2k, l2k, u2k = (_spearman_brown(x, k) for x in (icc2, l2, u2))
         ci1k, ci3k = (1 - 1 / f1l, 1 - 1 / f1u), (1 - 1 / f3l, 1 - 1 / f3u)
 
     def row(value, f, df2, p, low, high) -> dict[str, np.ndarray]:
@@ -174,12 +184,23 @@ def _icc_table(ms: _MeanSquares) -> dict[str, dict[str, np.ndarray]]:
     }
 
 
-def _spearman_brown(x, k):
-    """k·x / (1 + (k−1)·x): a single-rater bound stepped up to the mean of k raters.
+def _single_rater_bound(f_bound, k):
+    """(F − 1) / (F + k − 1): a single-rater ICC bound from a bound of the F ratio.
 
-    At x = −1/(k−1), the lowest value a single-rater ICC can take, the stepped-up bound is −∞;
-    there the denominator is round-off, so −∞ is returned instead of a huge number of either
-    sign (pingouin returns whatever the round-off gives).
+    An F bound of +inf (no residual variance) gives the limit 1, not inf/inf.
+    """
+    f_bound = np.asarray(f_bound, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(np.isposinf(f_bound), 1.0, (f_bound - 1) / (f_bound + (k - 1)))
+
+
+def _spearman_brown(x, k):
+    """k·x / (1 + (k−1)·x): a single-rater ICC (or bound) stepped up to the mean of k raters.
+
+    At x = −1/(k−1), the pole, the stepped-up value is −∞, and so is it below the pole (the
+    limit from above; the formula itself would wrap round to values above 1 there).  Near the
+    pole the denominator is round-off, so −∞ is returned instead of a huge number of either
+    sign (pingouin returns whatever the round-off gives).  NaN stays NaN.
     """
     x = np.asarray(x, dtype=float)
     denominator = 1 + (k - 1) * x

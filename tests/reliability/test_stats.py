@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pingouin as pg
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import cohen_kappa_score
 
@@ -106,15 +106,15 @@ def test_icc_equals_pingouin(values):
 
 
 def _stepped_up_bounds_at_or_below_pole(ref: pd.DataFrame, k: int) -> pd.DataFrame:
-    """Where ICC(A,1)'s bound is at or below −1/(k−1), ICC(A,k)'s bound is −∞.
+    """Where ICC(A,1) or its bound is at or below −1/(k−1), ICC(A,k) or its bound is −∞.
 
-    pingouin steps such a bound up anyway and returns round-off at the pole or, below it, a
-    "lower" bound above the upper one; we return −∞ there (see test below).
+    pingouin steps such a value up anyway and returns round-off at the pole or, below it, a
+    value above 1 (a "lower" bound above the upper one); we return −∞ there (tests below).
     """
     pole = -1 / (k - 1) + 1e-9
-    for bound in ("ci_low", "ci_high"):
-        if ref.loc["ICC(A,1)", bound] <= pole:
-            ref.loc["ICC(A,k)", bound] = -np.inf
+    for column in ("ICC", "ci_low", "ci_high"):
+        if ref.loc["ICC(A,1)", column] <= pole:
+            ref.loc["ICC(A,k)", column] = -np.inf
     return ref
 
 
@@ -164,6 +164,77 @@ def test_icc_degenerate_tables_are_exact(shift):
     got = icc(pd.DataFrame(offset))["ICC"]
     assert got["ICC(C,1)"] == 1.0 and got["ICC(A,1)"] < 1.0
     assert icc(pd.DataFrame(np.full((4, 3), shift)))["ICC"].isna().all()
+
+
+PERFECT_TABLES = (
+    np.array([[0.0, 0], [1, 1], [3, 3], [2, 2]]),
+    np.array([[0.0, 0, 0], [1, 1, 1], [4, 4, 4]]),
+    np.array([[0.25, 0.25], [3.5, 3.5]]),
+)
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.1, 1e6 / 3])
+@pytest.mark.parametrize("values", PERFECT_TABLES, ids=["4x2", "3x3", "2x2"])
+def test_an_icc_of_exactly_one_has_the_interval_one_to_one(values, shift):
+    """Every type, through icc() and the batched two-rater path: [1, 1], never NaN."""
+    table = icc(pd.DataFrame(values + shift))
+    assert table["ICC"].tolist() == [1.0] * 6
+    assert table["ci_low"].tolist() == [1.0] * 6
+    assert table["ci_high"].tolist() == [1.0] * 6
+    if values.shape[1] == 2:
+        types = list(ICC_TYPES)
+        got = icc_two_raters(values[:, 0] + shift, values[:, 1] + shift, [0] * len(values), types)
+        for t in types:
+            assert got.loc[0, [t, f"{t} ci_low", f"{t} ci_high"]].tolist() == [1.0, 1.0, 1.0], t
+
+
+@pytest.mark.parametrize("shift", [0.0, 1e6 / 3])
+def test_raters_offset_by_a_constant_get_finite_intervals_the_limit_of_pingouin(shift):
+    """MSE = 0 < MSJ: ICC(C,·) = 1 with [1, 1]; ICC(A,·) < 1 with the CI pingouin approaches
+    as the residual noise vanishes (pingouin itself gives NaN at MSE = 0)."""
+    offset = np.array([[0.0, 1], [1, 2], [3, 4], [2, 3]])
+    table = icc(pd.DataFrame(offset + shift))
+    for t in ("ICC(C,1)", "ICC(C,k)"):
+        assert table.loc[t, ["ICC", "ci_low", "ci_high"]].tolist() == [1.0, 1.0, 1.0]
+    noise = 1e-6 * np.array([[1.0, -1], [0, 0], [-1, 1], [0.5, 0]])
+    near = pingouin_icc(offset + noise)
+    for t in ("ICC(A,1)", "ICC(A,k)"):
+        assert table.loc[t, "ICC"] < 1
+        np.testing.assert_allclose(
+            table.loc[t, ["ICC", "ci_low", "ci_high"]].astype(float),
+            near.loc[t, ["ICC", "ci_low", "ci_high"]].astype(float),
+            atol=1e-5,
+        )
+    got = icc_two_raters(offset[:, 0], offset[:, 1], [0] * 4, ("ICC(A,1)", "ICC(A,k)"))
+    for t in ("ICC(A,1)", "ICC(A,k)"):
+        np.testing.assert_allclose(
+            got.loc[0, [t, f"{t} ci_low", f"{t} ci_high"]].astype(float),
+            table.loc[t, ["ICC", "ci_low", "ci_high"]].astype(float),
+            rtol=1e-9,
+        )
+
+
+def test_opposed_raters_give_icc_a_k_minus_infinity_not_a_value_above_one():
+    """ICC(A,1) = −5/3 lies below the pole −1/(k−1) = −1: pingouin's ICC(A,k) is 5 there,
+    with the CI [−∞, −∞]; the Spearman-Brown step-up's limit is −∞."""
+    opposed = np.array([[0.0, 4], [1, 3], [2, 2], [3, 1], [4, 0]])
+    assert pingouin_icc(opposed).loc["ICC(A,k)", "ICC"] == pytest.approx(5.0)
+    table = icc(pd.DataFrame(opposed))
+    assert table.loc["ICC(A,1)", "ICC"] == pytest.approx(-5 / 3)
+    assert table.loc["ICC(A,k)", ["ICC", "ci_low", "ci_high"]].tolist() == [-np.inf] * 3
+    got = icc_two_raters(opposed[:, 0], opposed[:, 1], [0] * 5, ("ICC(A,k)",))
+    assert got.loc[0, ["ICC(A,k)", "ICC(A,k) ci_low", "ICC(A,k) ci_high"]].tolist() == [-np.inf] * 3
+
+
+@SETTINGS
+@given(tables)
+@example(np.array([[0.0, 4], [1, 3], [2, 2], [3, 1], [4, 0]]))
+@example(np.array([[0.0, 2], [2, 1], [1, 0]]))
+def test_every_icc_is_at_most_one_and_every_bound_too(values):
+    table = icc(pd.DataFrame(values))
+    for column in ("ICC", "ci_low", "ci_high"):
+        finite_or_nan = table[column].dropna()
+        assert (finite_or_nan <= 1 + 1e-12).all(), (column, table)
 
 
 def test_icc_shrout_fleiss_1979_table():
@@ -264,7 +335,8 @@ def test_icc_pairs_fast_matches_pingouin_per_pair_and_item():
         assert row["n"] == len(wide)
         if len(wide) < 3:
             continue
-        ref = pingouin_icc(wide.to_numpy()).loc["ICC(A,k)", "ICC"]
+        ref = _stepped_up_bounds_at_or_below_pole(pingouin_icc(wide.to_numpy()), 2)
+        ref = ref.loc["ICC(A,k)", "ICC"]
         np.testing.assert_allclose(row["ICC(A,k)"], ref, rtol=1e-9, atol=1e-9, equal_nan=True)
         checked += 1
     assert checked >= 10
