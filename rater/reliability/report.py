@@ -406,12 +406,12 @@ def pair_results(paired: pd.DataFrame, measures: Sequence[Measure]) -> list[Pair
     a = paired["value_1"].to_numpy(float)
     b = paired["value_2"].to_numpy(float)
     iccs = stats.icc_two_raters(a, b, codes, types=PAIR_TYPES)
-    diff = pd.Series(a - b).groupby(codes).agg(["mean", "std"])
+    diff = stats.paired_mean_difference(a, b, codes)
     kappas = {w: batched_weighted_kappa(a, b, codes, w) for w in KAPPA_WEIGHTS}
     heads = paired[[*keys, "kind"]].groupby(codes, sort=True).first()
     n = iccs["n"].to_numpy()
     cols = {c: iccs[c].to_numpy() for c in iccs.columns}
-    means, sds = diff["mean"].to_numpy(), diff["std"].to_numpy()
+    mean_diff = diff[["mean", "ci_low", "ci_high"]].to_numpy()
     items = {(m.instrument, m.code) for m in measures if m.kind == "item"}
     out = []
     for g, head in enumerate(heads.itertuples(index=False)):
@@ -424,10 +424,7 @@ def pair_results(paired: pd.DataFrame, measures: Sequence[Measure]) -> list[Pair
         if (head.instrument, head.measure) in items:
             for w in KAPPA_WEIGHTS:
                 coefs[f"kappa_{w}"] = too_few or _estimate(kappas[w][g])
-        half = 1.96 * sds[g] / math.sqrt(n[g]) if n[g] > 1 else math.nan
-        coefs["mean_difference"] = Estimate(
-            float(means[g]), *_opt(means[g] - half, means[g] + half)
-        )
+        coefs["mean_difference"] = too_few or _estimate(*mean_diff[g])
         out.append(
             PairResult(
                 head.instrument,
@@ -440,10 +437,6 @@ def pair_results(paired: pd.DataFrame, measures: Sequence[Measure]) -> list[Pair
             )
         )
     return out
-
-
-def _opt(*values: float) -> list[float | None]:
-    return [None if math.isnan(v) else float(v) for v in values]
 
 
 def _too_few(n: int, what: str = "sessions rated by both") -> NotEnoughData | None:

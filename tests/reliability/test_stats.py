@@ -13,6 +13,7 @@ import pingouin as pg
 import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
+from scipy.stats import ttest_rel
 from sklearn.metrics import cohen_kappa_score
 
 from rater.reliability.stats import (
@@ -26,6 +27,7 @@ from rater.reliability.stats import (
     item_total_correlations,
     krippendorff_alpha,
     mcdonald_omega,
+    paired_mean_difference,
     weighted_kappa,
 )
 
@@ -340,6 +342,35 @@ def test_icc_pairs_fast_matches_pingouin_per_pair_and_item():
         np.testing.assert_allclose(row["ICC(A,k)"], ref, rtol=1e-9, atol=1e-9, equal_nan=True)
         checked += 1
     assert checked >= 10
+
+
+@settings(max_examples=60, deadline=None)
+@given(paired_groups())
+def test_paired_mean_difference_equals_scipy_paired_t_interval(parts):
+    ab = np.vstack(parts)
+    groups = np.repeat(np.arange(len(parts)), [len(p) for p in parts])
+    got = paired_mean_difference(ab[:, 0], ab[:, 1], groups)
+    for g, part in enumerate(parts):
+        row = got.loc[g]
+        assert row["n"] == len(part)
+        assert row["mean"] == pytest.approx(np.mean(part[:, 0] - part[:, 1]), abs=1e-12)
+        if len(part) < 2:
+            assert np.isnan(row["ci_low"]) and np.isnan(row["ci_high"])
+            continue
+        diff = part[:, 0] - part[:, 1]
+        if np.ptp(diff) == 0:  # scipy gives NaN; the limit of the interval is the point
+            assert row["ci_low"] == pytest.approx(diff[0]) == row["ci_high"]
+            continue
+        with np.errstate(all="ignore"):
+            ci = ttest_rel(part[:, 0], part[:, 1]).confidence_interval(0.95)
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx((ci.low, ci.high), abs=1e-10)
+
+
+def test_paired_mean_difference_uses_t_not_the_normal_quantile():
+    # differences 1, 0, 1, 2, 1: mean 1, sd sqrt(0.5); t(0.975, 4) = 2.7764451
+    got = paired_mean_difference([2, 1, 2, 3, 2], [1, 1, 1, 1, 1], ["g"] * 5).loc["g"]
+    half = 2.7764451051977987 * np.sqrt(0.5) / np.sqrt(5)
+    assert (got["ci_low"], got["ci_high"]) == pytest.approx((1 - half, 1 + half), abs=1e-12)
 
 
 def test_icc_pairs_fast_rejects_duplicate_scores():

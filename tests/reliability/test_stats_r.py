@@ -20,12 +20,14 @@ from rater.reliability.stats import (
     icc_incomplete,
     item_total_correlations,
     mcdonald_omega,
+    paired_mean_difference,
 )
 
 pytestmark = pytest.mark.r
 
 N_DESIGNS = 20
 N_TABLES = 8
+N_PAIRED = 25
 
 R_SCRIPT = r"""
 suppressPackageStartupMessages({library(lme4); library(psych)})
@@ -61,6 +63,16 @@ for (f in list.files(dir, pattern = "^items_.*\\.csv$")) {
   fa1 <- suppressMessages(suppressWarnings(fa(x, nfactors = 1, fm = "ml")))
   l <- as.vector(fa1$loadings)
   put(f, "omega", sum(l)^2 / (sum(l)^2 + sum(1 - l^2)))
+}
+for (f in list.files(dir, pattern = "^paired_.*\\.csv$")) {
+  x <- read.csv(file.path(dir, f))
+  for (g in unique(x$group)) {
+    s <- x[x$group == g, ]
+    tt <- t.test(s$a, s$b, paired = TRUE)
+    put(f, paste0("mean_", g), tt$estimate)
+    put(f, paste0("low_", g), tt$conf.int[1])
+    put(f, paste0("high_", g), tt$conf.int[2])
+  }
 }
 write.csv(do.call(rbind, out), file.path(dir, "results.csv"), row.names = FALSE)
 """
@@ -99,6 +111,27 @@ def item_table(seed: int) -> pd.DataFrame:
     return pd.DataFrame(np.clip(np.round(y), 0, 4), columns=[f"i{j}" for j in range(k)])
 
 
+def paired_groups(seed: int) -> pd.DataFrame:
+    """2-12 groups of 2-30 targets scored by two raters (0-4 integers or continuous).
+
+    A group whose differences are all equal is redrawn: R's t.test refuses it (tested apart).
+    """
+    rng = np.random.default_rng(3000 + seed)
+    rows = []
+    for g in range(int(rng.integers(2, 13))):
+        n = int(rng.integers(2, 31))
+        while True:
+            truth = rng.normal(2, 1, n)
+            a = truth + rng.normal(0, 0.6, n)
+            b = truth + rng.normal(rng.normal(0, 0.4), 0.6, n)
+            if seed % 2 == 0:
+                a, b = np.clip(np.round(a), 0, 4), np.clip(np.round(b), 0, 4)
+            if np.ptp(a - b) > 0:
+                break
+        rows += [(f"g{g:02d}", x, y) for x, y in zip(a, b, strict=True)]
+    return pd.DataFrame(rows, columns=["group", "a", "b"])
+
+
 @pytest.fixture(scope="module")
 def r_results(tmp_path_factory) -> dict[str, dict[str, float]]:
     if shutil.which("Rscript") is None:
@@ -109,6 +142,8 @@ def r_results(tmp_path_factory) -> dict[str, dict[str, float]]:
     for i in range(N_TABLES):
         complete_table(i).to_csv(folder / f"table_{i:02d}.csv", index=False)
         item_table(i).to_csv(folder / f"items_{i:02d}.csv", index=False)
+    for i in range(N_PAIRED):
+        paired_groups(i).to_csv(folder / f"paired_{i:02d}.csv", index=False)
     script = Path(folder) / "check.R"
     script.write_text(R_SCRIPT)
     done = subprocess.run(
@@ -161,3 +196,14 @@ def test_internal_consistency_equals_psych(r_results, i):
     for col in items:
         assert r_drop[col] == pytest.approx(ref[f"r_drop_{col}"], abs=1e-8)
     assert mcdonald_omega(items) == pytest.approx(ref["omega"], abs=1e-4)
+
+
+@pytest.mark.parametrize("i", range(N_PAIRED))
+def test_paired_mean_difference_equals_r_paired_t_test(r_results, i):
+    ref = r_results[f"paired_{i:02d}.csv"]
+    data = paired_groups(i)
+    got = paired_mean_difference(data["a"], data["b"], data["group"])
+    for group, row in got.iterrows():
+        assert row["n"] == (data["group"] == group).sum()
+        for ours, theirs in (("mean", "mean_"), ("ci_low", "low_"), ("ci_high", "high_")):
+            assert row[ours] == pytest.approx(ref[theirs + group], abs=1e-10), (group, ours)
