@@ -24,6 +24,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from rater.reliability.report import MIN_SESSIONS, Estimate, PairResult
+from rater.templating import format_number
 
 DRIFT_THRESHOLD = 0.5  # score points: a rater's mean signed difference beyond this is flagged
 DRIFT_MIN_N = 3  # sessions in a period before it can be flagged
@@ -72,7 +73,8 @@ def heatmap_svg(pairs: Sequence[PairResult], raters: Sequence[str], title: str) 
             continue
         i, j = index[p.rater_1], index[p.rater_2]
         result = p.coefficients["ICC(A,2)"]
-        text = f"{result.value:.2f}\nn={p.n}" if isinstance(result, Estimate) else f"n={p.n}"
+        shown = f"{format_number(result.value)}\n" if isinstance(result, Estimate) else ""
+        text = f"{shown}n={p.n}"
         for a, b in ((i, j), (j, i)):
             labels[a][b] = text
             if isinstance(result, Estimate):
@@ -106,11 +108,13 @@ def bland_altman_svg(paired: pd.DataFrame, rater_1: str, rater_2: str, title: st
     ax = fig.add_subplot()
     jitter = np.random.default_rng(0).uniform(-0.04, 0.04, (2, len(diff)))
     ax.scatter(mean + jitter[0], diff + jitter[1], s=14, alpha=0.6, color="#1f5fa8")
-    ax.axhline(bias, color="#1d2430", lw=1, label=f"mean difference {bias:+.2f}")
+    ax.axhline(
+        bias, color="#1d2430", lw=1, label=f"mean difference {format_number(bias, signed=True)}"
+    )
     for limit in (bias - 1.96 * sd, bias + 1.96 * sd):
         ax.axhline(limit, color="#b42318", lw=1, ls="--")
     ax.axhline(0, color="#999999", lw=0.6)
-    ax.plot([], [], color="#b42318", ls="--", label=f"95 % limits ±{1.96 * sd:.2f}")
+    ax.plot([], [], color="#b42318", ls="--", label=f"95 % limits ±{format_number(1.96 * sd)}")
     ax.set_xlabel(f"mean of {rater_1} and {rater_2}")
     ax.set_ylabel(f"{rater_1} − {rater_2}")
     ax.set_title(f"{title}: {rater_1} vs {rater_2} (n = {len(diff)})")

@@ -25,6 +25,7 @@ Per-pair ICCs are computed for all pairs x measures at once (batched two-way ANO
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from threadpoolctl import threadpool_limits
 
 from rater.instruments import SCORE_MAX, SCORE_MIN, SCORE_POINTS, Instrument
 from rater.reliability import stats
+from rater.templating import format_number, plural
 
 MIN_SESSIONS = 5  # fewer sessions (or targets) than this: "not enough data"
 CALIBRATION_FLAG_ICC = 0.5  # a rater whose ICC(A,1) with the panel is below: needs training
@@ -299,10 +301,19 @@ class ReliabilityReport:
         """Tidy long tables: pairs, pair_summary, design, calibration, consistency."""
         return _to_frames(self)
 
+    def to_json(self) -> str:
+        """``to_dict()`` as strict JSON text (what ``rater reliability --json`` prints)."""
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able: the same tables as records (NaN -> null), plus counts and the rules."""
+        """Valid JSON: the same tables as records, plus counts and the rules.
+
+        NaN (undefined) is null; an infinite value, ci_low or ci_high (an unbounded interval,
+        e.g. ICC(A,2)'s lower bound −∞) is null with ``<field>_infinite`` = "-inf" ("inf" for
+        +∞), which is null for every finite or undefined number (see docs/reliability.md).
+        """
         tables = {
-            name: [{k: _jsonable(v) for k, v in row.items()} for row in table.to_dict("records")]
+            name: [_json_record(row) for row in table.to_dict("records")]
             for name, table in self.to_frames().items()
         }
         return {
@@ -318,11 +329,32 @@ def _find(rows: Iterable[Any], instrument: str, measure: str) -> Any:
     return next((r for r in rows if (r.instrument, r.measure) == (instrument, measure)), None)
 
 
+#: The numbers of every coefficient record; infinite ones are flagged in JSON.
+NUMBER_FIELDS = ("value", "ci_low", "ci_high")
+
+
+def infinity_token(value: Any) -> str | None:
+    """'-inf' / 'inf' for ±∞ — the text the CSV and xlsx exports hold (R and pandas read it
+    back as a number) — else None."""
+    if isinstance(value, float | np.floating) and math.isinf(value):
+        return str(float(value))
+    return None
+
+
+def _json_record(row: dict[str, Any]) -> dict[str, Any]:
+    record = {k: _jsonable(v) for k, v in row.items()}
+    for name in NUMBER_FIELDS:
+        if name in row:
+            record[f"{name}_infinite"] = infinity_token(row[name])
+    return record
+
+
 def _jsonable(value: Any) -> Any:
+    """A JSON value: non-finite floats are null, −0.0 is 0.0, timestamps ISO text."""
     if value is None or isinstance(value, str | bool | int):
         return value
     if isinstance(value, float | np.floating):
-        return None if math.isnan(value) else float(value)
+        return float(value) + 0.0 if math.isfinite(value) else None
     if isinstance(value, np.integer | np.bool_):
         return value.item()
     if isinstance(value, pd.Timestamp):
@@ -439,9 +471,11 @@ def pair_results(paired: pd.DataFrame, measures: Sequence[Measure]) -> list[Pair
     return out
 
 
-def _too_few(n: int, what: str = "sessions rated by both") -> NotEnoughData | None:
+def _too_few(n: int, noun: str = "session", rest: str = "rated by both") -> NotEnoughData | None:
+    """The minimum-n rule: '4 sessions rated by both (minimum 5)', or None when n suffices."""
     if n < MIN_SESSIONS:
-        return NotEnoughData(f"{n} {what} (minimum {MIN_SESSIONS})")
+        counted = " ".join(part for part in (plural(n, noun), rest) if part)
+        return NotEnoughData(f"{counted} (minimum {MIN_SESSIONS})")
     return None
 
 
@@ -514,7 +548,7 @@ def design_results(values: pd.DataFrame, measures: Sequence[Measure]) -> list[De
         n_double = int((per_session >= 2).sum())
         coefs: dict[str, Result] = {}
         details: dict[str, float] = {}
-        too_few = _too_few(n_double, "sessions rated by two or more raters")
+        too_few = _too_few(n_double, "session", "rated by two or more raters")
         if too_few:
             coefs = dict.fromkeys(
                 (*DESIGN_COEFFICIENTS, "alpha_interval", "alpha_ordinal"), too_few
@@ -574,9 +608,11 @@ def _calibration_wide(cal: pd.DataFrame) -> pd.DataFrame:
 
 def _panel(instrument: str, wide: pd.DataFrame) -> CalibrationPanel:
     raters = tuple(str(r) for r in wide.columns)
-    reason = _too_few(len(wide), "session x item targets rated by every rater")
+    reason = _too_few(len(wide), "session x item target", "rated by every rater")
     if len(raters) < 2:
-        reason = NotEnoughData(f"{len(raters)} rater(s) in the calibration round (minimum 2)")
+        reason = NotEnoughData(
+            f"{plural(len(raters), 'rater')} in the calibration round (minimum 2)"
+        )
     if reason:
         coefs: dict[str, Result] = {"ICC(A,1)": reason, "ICC(A,k)": reason}
     else:
@@ -600,7 +636,7 @@ def _rater_agreement(instrument: str, wide: pd.DataFrame) -> list[RaterAgreement
     out = []
     for j, rater in enumerate(wide.columns):
         diff = values[:, j] - rest[:, j]
-        too_few = _too_few(len(values), "session x item targets rated by every rater")
+        too_few = _too_few(len(values), "session x item target", "rated by every rater")
         icc_value = too_few or _estimate(
             *iccs.iloc[j][["ICC(A,1)", "ICC(A,1) ci_low", "ICC(A,1) ci_high"]]
         )
@@ -612,9 +648,11 @@ def _rater_agreement(instrument: str, wide: pd.DataFrame) -> list[RaterAgreement
         }
         why = []
         if isinstance(icc_value, Estimate) and icc_value.value < CALIBRATION_FLAG_ICC:
-            why.append(f"ICC(A,1) with the panel {icc_value.value:.2f} < {CALIBRATION_FLAG_ICC}")
+            why.append(
+                f"ICC(A,1) with the panel {format_number(icc_value.value)} < {CALIBRATION_FLAG_ICC}"
+            )
         if mad > CALIBRATION_FLAG_MAD:
-            why.append(f"mean absolute difference {mad:.2f} > {CALIBRATION_FLAG_MAD}")
+            why.append(f"mean absolute difference {format_number(mad)} > {CALIBRATION_FLAG_MAD}")
         out.append(
             RaterAgreement(instrument, str(rater), len(values), coefs, bool(why), "; ".join(why))
         )
@@ -650,8 +688,8 @@ def calibration_icc(frame: pd.DataFrame) -> tuple[float | None, str]:
         results.append((value.value, code, panel))
     lowest, code, panel = min(results)
     return lowest, (
-        f"lowest ICC(A,1) {lowest:.3f} ({code}; {panel.n_targets} session x item targets, "
-        f"{len(panel.raters)} raters)"
+        f"lowest ICC(A,1) {format_number(lowest, 3)} ({code}; "
+        f"{plural(panel.n_targets, 'session x item target')}, {plural(len(panel.raters), 'rater')})"
     )
 
 
@@ -686,7 +724,7 @@ def consistency_results(
 
 
 def _consistency(m: Measure, table: pd.DataFrame) -> ConsistencyResult:
-    too_few = _too_few(len(table), "complete main ratings")
+    too_few = _too_few(len(table), "complete main rating", "")
     if too_few:
         coefs: dict[str, Result] = {"cronbach_alpha": too_few, "omega": too_few}
         return ConsistencyResult(
@@ -708,14 +746,12 @@ def _consistency(m: Measure, table: pd.DataFrame) -> ConsistencyResult:
 
 
 def _cells(result: Result) -> dict[str, Any]:
+    """value, ci_low, ci_high (NaN: undefined; ±inf: unbounded; never −0.0) and note."""
     if isinstance(result, NotEnoughData):
         return {"value": math.nan, "ci_low": math.nan, "ci_high": math.nan, "note": str(result)}
-    return {
-        "value": result.value,
-        "ci_low": math.nan if result.ci_low is None else result.ci_low,
-        "ci_high": math.nan if result.ci_high is None else result.ci_high,
-        "note": "",
-    }
+    numbers = (result.value, result.ci_low, result.ci_high)
+    cells = [math.nan if v is None else float(v) + 0.0 for v in numbers]  # + 0.0: −0.0 -> 0.0
+    return dict(zip(NUMBER_FIELDS, cells, strict=True)) | {"note": ""}
 
 
 def _long(
@@ -934,15 +970,27 @@ def simulated_frame(
 # --------------------------------------------------------------------------------------
 
 
+UNBOUNDED_NOTE = (
+    "−∞ as a lower limit: the interval has no lower bound (an average-measures ICC falls "
+    "without limit as its single-rater ICC nears −1/(k−1)); – : undefined."
+)
+
+
 def show(result: Result | None, digits: int = 2, ci: bool = True) -> str:
-    """'0.82 [0.71, 0.90]', '0.82' or 'not enough data — reason' ('–' for None)."""
+    """'0.82 [0.71, 0.90]', '0.14 [−∞, 0.93]', '0.82' or 'not enough data — reason'.
+
+    Numbers through :func:`rater.templating.format_number` (no '-0.00'; −∞ for an unbounded
+    bound); '–' for None and for an undefined bound of an interval that has the other one.
+    """
     if result is None:
         return "–"
     if isinstance(result, NotEnoughData):
         return str(result)
-    text = f"{result.value:.{digits}f}"
-    if ci and result.ci_low is not None and result.ci_high is not None:
-        text += f" [{result.ci_low:.{digits}f}, {result.ci_high:.{digits}f}]"
+    text = format_number(result.value, digits)
+    if ci and (result.ci_low is not None or result.ci_high is not None):
+        text += (
+            f" [{format_number(result.ci_low, digits)}, {format_number(result.ci_high, digits)}]"
+        )
     return text
 
 
@@ -957,11 +1005,13 @@ def to_text(rep: ReliabilityReport) -> str:
     """The report as plain text, one block per instrument, then the calibration round."""
     c = rep.counts
     lines = [
-        f"Reliability of {c['ratings']} submitted ratings by {c['raters']} raters: "
-        f"{c['sessions']} sessions in the main design, {c['double_coded_sessions']} double-coded; "
-        f"{c['calibration_ratings']} calibration ratings.",
+        f"Reliability of {plural(c['ratings'], 'submitted rating')} by "
+        f"{plural(c['raters'], 'rater')}: {plural(c['sessions'], 'session')} in the main design, "
+        f"{c['double_coded_sessions']} double-coded; "
+        f"{plural(c['calibration_ratings'], 'calibration rating')}.",
         f"Minimum {MIN_SESSIONS} sessions per coefficient. Bands (Koo & Li 2016): poor < .50, "
         "moderate .50-.75, good .75-.90, excellent > .90.",
+        UNBOUNDED_NOTE,
     ]
     for code, name in rep.instruments:
         lines += ["", f"{code} — {name}"]
@@ -977,7 +1027,8 @@ def to_text(rep: ReliabilityReport) -> str:
     lines += ["", "Calibration round (targets = session x item)"]
     for panel in rep.calibration_panel:
         lines.append(
-            f"  {panel.instrument}: {len(panel.raters)} raters, {panel.n_targets} targets: "
+            f"  {panel.instrument}: {plural(len(panel.raters), 'rater')}, "
+            f"{plural(panel.n_targets, 'target')}: "
             f"ICC(A,1) {_banded(panel.coefficients['ICC(A,1)'])}, "
             f"ICC(A,k) {_banded(panel.coefficients['ICC(A,k)'])}"
         )
@@ -1009,14 +1060,14 @@ def _measure_lines(rep: ReliabilityReport, m: Measure) -> list[str]:
     if d is not None:
         co = d.coefficients
         lines.append(
-            f"    whole design ({d.n_sessions} sessions, {d.n_double} double-coded, "
-            f"{d.n_raters} raters): ICC(Q,khat) {_banded(co['ICC(Q,khat)'])}, ICC(A,1) "
+            f"    whole design ({plural(d.n_sessions, 'session')}, {d.n_double} double-coded, "
+            f"{plural(d.n_raters, 'rater')}): ICC(Q,khat) {_banded(co['ICC(Q,khat)'])}, ICC(A,1) "
             f"{show(co['ICC(A,1)'])}, alpha interval {show(co['alpha_interval'])}, "
             f"ordinal {show(co['alpha_ordinal'])}"
         )
     for p in rep.pairs_of(m.instrument, m.code):
         lines.append(
             f"    {p.rater_1}-{p.rater_2} n={p.n}: ICC(A,2) {_banded(p.coefficients['ICC(A,2)'])}, "
-            f"mean difference {show(p.coefficients['mean_difference'], ci=False)}"
+            f"mean difference {show(p.coefficients['mean_difference'])}"
         )
     return lines

@@ -20,11 +20,13 @@ from rater.reliability.forms import consensus_form, consensus_scores, field_name
 from rater.reliability.report import (
     BANDS,
     MIN_SESSIONS,
+    UNBOUNDED_NOTE,
     Estimate,
     ReliabilityReport,
     band,
     show,
 )
+from rater.templating import plural
 
 bp = Blueprint("reliability", __name__, url_prefix="/reliability")
 
@@ -43,6 +45,7 @@ def _helpers() -> dict[str, Any]:
         "band_of": band_of,
         "band_badge": BAND_BADGE,
         "min_sessions": MIN_SESSIONS,
+        "unbounded_note": UNBOUNDED_NOTE,
         "bands": BANDS,
         "field_name": field_name,
     }
@@ -152,7 +155,7 @@ def consensus_page(session_code: str):
     if form.validate_on_submit():
         changed = consensus.save_consensus(view, consensus_scores(form, instruments), current_user)
         db.session.commit()
-        flash(f"Consensus saved ({changed} item(s) changed).", "success")
+        flash(f"Consensus saved ({plural(changed, 'item')} changed).", "success")
         return redirect(url_for("reliability.consensus_page", session_code=session_code))
     if request.method == "POST":
         flash("The form could not be saved; please check the scores.", "error")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import warnings
@@ -397,3 +398,82 @@ def test_empty_frame_gives_an_empty_report():
     assert rep.pairs == [] and rep.counts["ratings"] == 0
     assert all(isinstance(s.statistics["mean"], NotEnoughData) for s in rep.summaries)
     json.dumps(rep.to_dict(), allow_nan=False)
+
+
+# ------------------------------------------------- unbounded and undefined numbers, everywhere
+
+
+def refuse_constant(name: str) -> float:
+    raise ValueError(f"not strict JSON: {name}")
+
+
+def strict_json(text: str):
+    """json.loads that refuses NaN, Infinity and -Infinity (Python's json accepts them)."""
+    return json.loads(text, parse_constant=refuse_constant)
+
+
+def every_case_frame() -> pd.DataFrame:
+    """Two raters, 5 sessions: T1 opposed (ICC(A,1) = −5/3, so ICC(A,2) and both bounds −∞),
+    T2 with ICC(A,2) 0.43 whose lower bound is −∞, T3 constant (undefined: no variance)."""
+    t1 = ([0, 1, 2, 3, 4], [4, 3, 2, 1, 0])
+    t2 = ([3, 1, 1, 2, 4], [4, 0, 2, 3, 1])
+    rows = []
+    for s in range(5):
+        for r, (rater, purpose) in enumerate((("ann", "main"), ("bob", "double"))):
+            scores = {"T1": t1[r][s], "T2": t2[r][s], "T3": 2}
+            rows.append((f"S{s}", rater, purpose, scores))
+    return tidy(rows)
+
+
+def record(data, table: str, measure: str, coefficient: str) -> dict:
+    (found,) = [
+        r for r in data[table] if (r["measure"], r["coefficient"]) == (measure, coefficient)
+    ]
+    return found
+
+
+def test_json_of_every_non_finite_case_is_strict_and_flags_infinities():
+    rep = report(every_case_frame(), [TINY])
+    data = strict_json(rep.to_json())
+    opposed = record(data, "pairs", "T1", "ICC(A,2)")
+    assert [opposed[k] for k in ("value", "ci_low", "ci_high", "note")] == [None] * 3 + [""]
+    assert [opposed[f"{k}_infinite"] for k in ("value", "ci_low", "ci_high")] == ["-inf"] * 3
+    assert record(data, "pairs", "T1", "ICC(A,1)")["value"] == pytest.approx(-5 / 3)
+    unbounded = record(data, "pairs", "T2", "ICC(A,2)")
+    assert unbounded["value"] == pytest.approx(0.4347826086956522)
+    assert (unbounded["ci_low"], unbounded["ci_low_infinite"]) == (None, "-inf")
+    assert 0 < unbounded["ci_high"] < 1 and unbounded["ci_high_infinite"] is None
+    undefined = record(data, "pairs", "T3", "ICC(A,2)")
+    assert undefined["value"] is None and undefined["value_infinite"] is None
+    assert undefined["note"] == "not enough data — no variance in the scores"
+    for table in ("pairs", "pair_summary", "design", "calibration", "consistency"):
+        for row in data[table]:
+            assert {f"{k}_infinite" for k in ("value", "ci_low", "ci_high")} <= set(row)
+            for k in ("value", "ci_low", "ci_high"):
+                assert row[f"{k}_infinite"] is None or row[k] is None
+    text = rep.to_text()
+    assert "ICC(A,2) −∞ [−∞, −∞] (poor)" in text and "[−∞, 0.95]" in text
+    assert "−∞ as a lower limit: the interval has no lower bound" in text
+
+
+def test_json_flags_plus_infinity_and_leaves_an_undefined_bound_null():
+    """+∞ does not occur in the report (every ICC and bound is at most 1, everything else is
+    finite), but the representation covers it."""
+    rep = report(every_case_frame(), [TINY])
+    head = rep.pairs[0]
+    coefficients = head.coefficients | {"ICC(A,2)": Estimate(0.5, None, math.inf)}
+    rep.pairs[0] = dataclasses.replace(head, coefficients=coefficients)
+    (row,) = [r for r in strict_json(rep.to_json())["pairs"][:6] if r["coefficient"] == "ICC(A,2)"]
+    assert (row["value"], row["ci_low"], row["ci_high"]) == (0.5, None, None)
+    assert (row["ci_low_infinite"], row["ci_high_infinite"]) == (None, "inf")
+    assert "0.50 [–, +∞]" in rep.to_text()
+
+
+def test_negative_zero_is_zero_in_tables_and_json():
+    rep = report(every_case_frame(), [TINY])
+    coefficients = rep.pairs[0].coefficients | {"mean_difference": Estimate(-0.0, -0.0, 0.5)}
+    rep.pairs[0] = dataclasses.replace(rep.pairs[0], coefficients=coefficients)
+    table = rep.to_frames()["pairs"]
+    row = table[table["coefficient"] == "mean_difference"].iloc[0]
+    assert math.copysign(1, row["value"]) == 1 and math.copysign(1, row["ci_low"]) == 1
+    assert '"value": -0.0' not in rep.to_json() and '"ci_low": -0.0' not in rep.to_json()

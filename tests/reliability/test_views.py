@@ -6,6 +6,7 @@ import pytest
 
 from rater.demo import DemoSizes, build_demo
 from rater.extensions import db
+from rater.reliability.report import report
 
 PAGES = (
     "/reliability/",
@@ -82,3 +83,46 @@ def test_dashboard_without_ratings_says_not_enough_data(client, auth, factory, a
     html = client.get("/reliability/").get_data(as_text=True)
     assert "not enough data — no double-coded sessions yet" in html
     assert client.get("/reliability/disagreements").status_code == 200
+
+
+@pytest.fixture
+def shipped_demo(app):
+    build_demo(DemoSizes())
+    db.session.commit()
+
+
+def test_unbounded_limits_show_as_minus_infinity_and_no_negative_zero(client, auth, shipped_demo):
+    """The shipped demo has ICC(A,2) intervals without a lower bound (GHES_5, rater2–rater5)
+    and an ICC(A,2) of −1.6e-16 (StHAR_A5, rater2–rater5) that was shown as '-0.00'."""
+    auth.login("coordinator", "demo-coordinator")
+    html = client.get("/reliability/measure/GHES/GHES_5").get_data(as_text=True)
+    assert "[−∞, 0.93]" in html
+    assert "the interval has no lower bound" in html
+    pages = (
+        *PAGES,
+        "/reliability/instrument/StHAR",
+        "/reliability/measure/StHAR/StHAR_A5",
+        "/reliability/plot/StHAR/StHAR_A5/heatmap.svg",
+        "/reliability/plot/StHAR/StHAR_A5/bland-altman/rater2/rater5.svg",
+    )
+    for url in pages:
+        text = client.get(url).get_data(as_text=True)
+        assert "-0.00" not in text and "−0.00" not in text, url
+
+
+def test_counts_are_written_with_the_right_plural(client, auth, factory, monkeypatch):
+    """One rating by one rater of one session: '1 submitted rating by 1 rater: 1 session'."""
+    from rater.reliability import consensus
+    from tests.reliability.test_report import TINY, tidy
+
+    rep = report(tidy([("S1", "ann", "main", {"T1": 2, "T2": 3, "T3": 1})]), [TINY])
+    monkeypatch.setattr(consensus, "current_instruments", lambda: [TINY])
+    monkeypatch.setattr(consensus, "load_report", lambda **_: rep)
+    factory.user("carla", role="coordinator")
+    auth.login("carla")
+    html = " ".join(client.get("/reliability/").get_data(as_text=True).split())
+    assert "1 submitted rating by 1 rater: 1 session in the main design" in html
+    assert "0 calibration ratings" in html
+    html = " ".join(client.get("/reliability/instrument/TINY").get_data(as_text=True).split())
+    assert "(1 rating)" in html
+    assert "1 complete main rating (minimum 5)" in html
