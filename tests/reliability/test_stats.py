@@ -19,6 +19,7 @@ from sklearn.metrics import cohen_kappa_score
 from rater.reliability.stats import (
     ICC_TYPES,
     InsufficientDataError,
+    composite_icc,
     cronbach_alpha,
     icc,
     icc_incomplete,
@@ -28,6 +29,7 @@ from rater.reliability.stats import (
     krippendorff_alpha,
     mcdonald_omega,
     paired_mean_difference,
+    variance_components,
     weighted_kappa,
 )
 
@@ -436,6 +438,41 @@ def incomplete_long(seed: int, n: int, m: int, share_double: float) -> pd.DataFr
         for r in rng.choice(m, size=k, replace=False):
             rows.append((f"s{t}", f"R{r}", 2 + t_eff[t] + r_eff[r] + rng.normal(scale=0.7)))
     return pd.DataFrame(rows, columns=["session", "rater", "score"])
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_composite_of_one_part_is_icc_incomplete(seed):
+    """Weights (1, 0): the composite is the part itself, intervals included."""
+    long = to_long(latent_table(seed, 40, 3, "continuous")).sample(frac=0.7, random_state=seed)
+    fit = variance_components(long)
+    assert fit.n_obs == len(long)
+    ours = composite_icc([(1.0, fit), (0.0, variance_components(long))], 0.0, 0.0)
+    theirs = icc_incomplete(long)
+    for name in ("ICC(A,1)", "ICC(A,khat)", "ICC(C,1)", "ICC(Q,khat)"):
+        assert ours[name] == pytest.approx(theirs[name], abs=1e-12)
+        assert ours[f"{name}_ci"] == pytest.approx(theirs[f"{name}_ci"], abs=1e-12)
+    assert ours["var_target"] == pytest.approx(theirs["var_target"], abs=1e-12)
+
+
+def test_composite_by_hand():
+    """Two parts, weights 5/8 and 3/8, covariance of the target effects 0.3."""
+    long_1 = to_long(latent_table(5, 30, 2, "continuous"))
+    long_2 = to_long(latent_table(6, 30, 3, "continuous"))
+    f1, f2 = variance_components(long_1), variance_components(long_2)
+    got = composite_icc([(5 / 8, f1), (3 / 8, f2)], 0.3, 0.05)
+    w1, w2 = 25 / 64, 9 / 64
+    target = w1 * f1.var[0] + w2 * f2.var[0] + 2 * 15 / 64 * 0.3
+    rater, residual = w1 * f1.var[1] + w2 * f2.var[1], w1 * f1.var[2] + w2 * f2.var[2]
+    mean_error = w1 * (f1.var[1] + f1.var[2]) / f1.khat + w2 * (f2.var[1] + f2.var[2]) / f2.khat
+    putka = w1 * (f1.q * f1.var[1] + f1.var[2] / f1.khat)
+    putka += w2 * (f2.q * f2.var[1] + f2.var[2] / f2.khat)
+    assert got["ICC(A,1)"] == pytest.approx(target / (target + rater + residual), abs=1e-12)
+    assert got["ICC(C,1)"] == pytest.approx(target / (target + residual), abs=1e-12)
+    assert got["ICC(A,khat)"] == pytest.approx(target / (target + mean_error), abs=1e-12)
+    assert got["ICC(Q,khat)"] == pytest.approx(target / (target + putka), abs=1e-12)
+    for name in ("ICC(A,1)", "ICC(C,1)"):
+        low, high = got[f"{name}_ci"]
+        assert low < got[name] < high
 
 
 @settings(max_examples=12, deadline=None)
