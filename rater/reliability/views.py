@@ -48,6 +48,7 @@ def _helpers() -> dict[str, Any]:
         "unbounded_note": UNBOUNDED_NOTE,
         "bands": BANDS,
         "field_name": field_name,
+        "no_pair_reason": no_pair_reason,
     }
 
 
@@ -103,13 +104,23 @@ def pairs(instrument: str, measure: str):
     )
 
 
+def no_pair_reason(rep: ReliabilityReport, instrument: str, measure: str) -> str:
+    """Why a measure has no rater pair at all ('' when it has one): shown instead of a plot."""
+    summary = rep.summary(instrument, measure)
+    if summary is None or summary.n_pairs:
+        return ""
+    return f"No rater pair: {summary.statistics['mean'].reason}."
+
+
 @bp.route("/plot/<instrument>/<measure>/heatmap.svg")
 @coordinator_required
 def heatmap_svg(instrument: str, measure: str):
     rep = _instrument_report(instrument, "none")
     m = _measure_or_404(rep, instrument, measure)
     raters = sorted(set(rep.paired["rater_1"]) | set(rep.paired["rater_2"]))
-    return _svg(plots.heatmap_svg(rep.pairs_of(instrument, measure), raters, m.label))
+    pairs = rep.pairs_of(instrument, measure)
+    reason = no_pair_reason(rep, instrument, measure) or "No rater pairs yet."
+    return _svg(plots.heatmap_svg(pairs, raters, m.label, no_pairs=reason))
 
 
 @bp.route("/plot/<instrument>/<measure>/bland-altman/<rater_1>/<rater_2>.svg")
@@ -129,7 +140,9 @@ def drift_svg(instrument: str, measure: str):
         abort(400)
     rep = _instrument_report(instrument, "none")
     m = _measure_or_404(rep, instrument, measure)
-    return _svg(plots.drift_svg(rep.paired[rep.paired["measure"] == measure], m.label, by))
+    paired = rep.paired[rep.paired["measure"] == measure]
+    reason = no_pair_reason(rep, instrument, measure) or "No double-coded sessions yet."
+    return _svg(plots.drift_svg(paired, m.label, by, no_pairs=reason))
 
 
 @bp.route("/disagreements")

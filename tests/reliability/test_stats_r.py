@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from rater.reliability.report import cross_session_design
 from rater.reliability.stats import (
     cronbach_alpha,
     icc,
@@ -22,12 +23,14 @@ from rater.reliability.stats import (
     mcdonald_omega,
     paired_mean_difference,
 )
+from tests.reliability.test_report import STHAR_TOTAL, composite_study
 
 pytestmark = pytest.mark.r
 
 N_DESIGNS = 20
 N_TABLES = 8
 N_PAIRED = 25
+N_COMPOSITES = 3
 
 R_SCRIPT = r"""
 suppressPackageStartupMessages({library(lme4); library(psych)})
@@ -73,6 +76,31 @@ for (f in list.files(dir, pattern = "^paired_.*\\.csv$")) {
     put(f, paste0("low_", g), tt$conf.int[1])
     put(f, paste0("high_", g), tt$conf.int[2])
   }
+}
+for (f in list.files(dir, pattern = "^composite_.*\\.csv$")) {
+  x <- read.csv(file.path(dir, f))
+  vc <- list(); w <- list()
+  for (part in c("previous", "current")) {
+    d <- x[x$part == part, ]
+    d$session_id <- factor(d$session_id); d$rater <- factor(d$rater)
+    fit <- lmer(value ~ 1 + (1 | session_id) + (1 | rater), data = d, REML = TRUE,
+                control = lmerControl(optCtrl = list(xtol_abs = 1e-10, ftol_abs = 1e-12)))
+    v <- as.data.frame(VarCorr(fit))
+    vc[[part]] <- c(v$vcov[v$grp == "session_id"], v$vcov[v$grp == "rater"],
+                    v$vcov[v$grp == "Residual"])
+    w[[part]] <- d$weight[1]
+  }
+  m <- aggregate(value ~ part + patient + session_number, data = x, FUN = mean)
+  before <- m[m$part == "previous", ]; before$session_number <- before$session_number + 1
+  now <- m[m$part == "current", ]
+  both <- merge(now, before, by = c("patient", "session_number"))
+  kappa <- cov(both$value.x, both$value.y)
+  a <- w$previous; b <- w$current
+  target <- a^2 * vc$previous[1] + b^2 * vc$current[1] + 2 * a * b * kappa
+  rater <- a^2 * vc$previous[2] + b^2 * vc$current[2]
+  residual <- a^2 * vc$previous[3] + b^2 * vc$current[3]
+  put(f, "ICC(A,1)", target / (target + rater + residual))
+  put(f, "ICC(C,1)", target / (target + residual))
 }
 write.csv(do.call(rbind, out), file.path(dir, "results.csv"), row.names = FALSE)
 """
@@ -132,6 +160,11 @@ def paired_groups(seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["group", "a", "b"])
 
 
+def composite_parts(i: int) -> pd.DataFrame:
+    """Parts of a StHAR-like total (see tests/reliability/test_report.py), 8-40 raters."""
+    return composite_study(100 + i, n_raters=(8, 20, 40)[i % 3])[0]
+
+
 @pytest.fixture(scope="module")
 def r_results(tmp_path_factory) -> dict[str, dict[str, float]]:
     if shutil.which("Rscript") is None:
@@ -144,6 +177,8 @@ def r_results(tmp_path_factory) -> dict[str, dict[str, float]]:
         item_table(i).to_csv(folder / f"items_{i:02d}.csv", index=False)
     for i in range(N_PAIRED):
         paired_groups(i).to_csv(folder / f"paired_{i:02d}.csv", index=False)
+    for i in range(N_COMPOSITES):
+        composite_parts(i).to_csv(folder / f"composite_{i:02d}.csv", index=False)
     script = Path(folder) / "check.R"
     script.write_text(R_SCRIPT)
     done = subprocess.run(
@@ -207,3 +242,11 @@ def test_paired_mean_difference_equals_r_paired_t_test(r_results, i):
         assert row["n"] == (data["group"] == group).sum()
         for ours, theirs in (("mean", "mean_"), ("ci_low", "low_"), ("ci_high", "high_")):
             assert row[ours] == pytest.approx(ref[theirs + group], abs=1e-10), (group, ours)
+
+
+@pytest.mark.parametrize("i", range(N_COMPOSITES))
+def test_cross_session_composite_equals_lme4_fits_of_its_parts(r_results, i):
+    ref = r_results[f"composite_{i:02d}.csv"]
+    got = cross_session_design(STHAR_TOTAL, composite_parts(i)).coefficients
+    for name in ("ICC(A,1)", "ICC(C,1)"):
+        assert got[name].value == pytest.approx(ref[name], abs=1e-4), name

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from rater.demo import DemoSizes, build_demo
@@ -126,3 +128,25 @@ def test_counts_are_written_with_the_right_plural(client, auth, factory, monkeyp
     html = " ".join(client.get("/reliability/instrument/TINY").get_data(as_text=True).split())
     assert "(1 rating)" in html
     assert "1 complete main rating (minimum 5)" in html
+
+
+def test_a_measure_without_pairs_shows_the_reason_not_an_empty_plot(client, auth, shipped_demo):
+    """StHAR_total in the shipped demo: double-coded sessions, but no rater rated both t−1 and
+    t of a patient.  The pages say so, the plots too; the design-wide ICC is still given."""
+    auth.login("coordinator", "demo-coordinator")
+    reason = re.compile(r"\d+ double-coded sessions, but no two raters both rated sessions t−1")
+    dashboard = client.get("/reliability/").get_data(as_text=True)
+    assert reason.search(dashboard)
+    assert "no double-coded sessions yet" not in dashboard
+    assert "/plot/StHAR/StHAR_total/" not in dashboard
+    assert "/plot/StHAR/StH_A/heatmap.svg" in dashboard  # measures with pairs keep theirs
+    page = client.get("/reliability/measure/StHAR/StHAR_total").get_data(as_text=True)
+    assert reason.search(page) and "/plot/StHAR/StHAR_total/" not in page
+    for plot in ("heatmap.svg", "drift.svg"):
+        svg = client.get(f"/reliability/plot/StHAR/StHAR_total/{plot}").get_data(as_text=True)
+        text = " ".join(re.findall(r">([^<]+)</text>", svg))  # the message, wrapped in lines
+        assert reason.search(text), plot
+    instrument = client.get("/reliability/instrument/StHAR").get_data(as_text=True)
+    row = instrument[instrument.index(">StHAR_total</a>") :].split("</tr>")[0]
+    cells = re.findall(r"<td>(.*?)</td>", row, flags=re.S)
+    assert re.match(r"\d\.\d\d \[\d\.\d\d, \d\.\d\d\]", cells[3].strip())  # ICC(Q,k̂) [CI]
