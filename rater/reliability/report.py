@@ -502,16 +502,16 @@ def _report(
     pairs = pair_results(paired, measures)
     cal = frame[frame["purpose"] == CALIBRATION]
     panel, agreement = calibration_results(cal, instruments)
+    wanted = [m for m in measures if _wants_design(m, design)]
+    parts = None
+    if any(m.previous_items for m in wanted):
+        parts = cross_session_parts(frame, instruments)
     return ReliabilityReport(
         instruments=[(i.code, i.name) for i in instruments],
         measures=measures,
         pairs=pairs,
         summaries=pair_summaries(pairs, main, measures),
-        design=design_results(
-            main,
-            [m for m in measures if _wants_design(m, design)],
-            cross_session_parts(frame, instruments),
-        ),
+        design=design_results(main, wanted, parts),
         calibration_panel=panel,
         calibration_raters=agreement,
         consistency=consistency_results(values, instruments),
@@ -688,7 +688,7 @@ def design_results(
     :func:`cross_session_design`.
     """
     grouped = dict(list(values.dropna(subset=["value"]).groupby(["instrument", "measure"])))
-    parts = cross_session_parts(values.iloc[0:0], []) if parts is None else parts
+    parts = pd.DataFrame(columns=PART_COLUMNS) if parts is None else parts
     parts_of = dict(list(parts.groupby(["instrument", "measure"])))
     out = []
     for m in measures:
