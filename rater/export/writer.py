@@ -193,6 +193,8 @@ def _xlsx_value(value: Any) -> Any:
         return None
     if isinstance(value, float) and np.isnan(value):
         return None
+    if isinstance(value, float) and np.isinf(value):
+        return str(value)  # Excel has no infinity: the text CSV holds, '-inf' or 'inf'
     if isinstance(value, np.generic):
         return value.item()
     return value
