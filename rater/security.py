@@ -128,6 +128,8 @@ def refuse_unusable_input():
     and JSON bodies (at most 2 MB, nested at most 32 levels). An id in the URL beyond the
     database's INTEGER range names nothing: 404, as for any id that does not exist.
     """
+    if request.is_json:  # before anything reads the body (the limit is fixed once it is read)
+        request.max_content_length = MAX_JSON_BODY_BYTES
     for name, value in (request.view_args or {}).items():
         if isinstance(value, int) and value > MAX_URL_ID:
             return render_error(404)
@@ -145,8 +147,8 @@ def refuse_unusable_input():
 
 
 def _form_fields() -> Any:
-    """The form fields of a request with a body (a GET's form is never read)."""
-    if request.method in ("GET", "HEAD", "OPTIONS"):
+    """The form fields of a request with a form body (a GET's form is never read)."""
+    if request.method in ("GET", "HEAD", "OPTIONS") or request.is_json:
         return MultiDict()
     return request.form
 
@@ -161,7 +163,6 @@ def _json_problem() -> str | None:
     ``_require_json_object`` answers that)."""
     if request.method in ("GET", "HEAD", "OPTIONS") or not request.is_json:
         return None
-    request.max_content_length = MAX_JSON_BODY_BYTES  # reading more raises RequestEntityTooLarge
     try:
         body = request.get_json(silent=True)
     except RecursionError:  # the JSON decoder's own limit, far deeper than MAX_JSON_DEPTH

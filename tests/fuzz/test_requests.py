@@ -194,3 +194,48 @@ def test_odd_but_storable_input_never_gives_a_500(app, table, world, role):
             for huge in (2**31, 2**63, 10**30) if isinstance(value, int) else ():
                 send(method, _url_with(app, endpoint, values, name, huge), {404})
     assert not wrong, "\n".join(wrong)
+
+
+# --- autosave: known ops with fields of any JSON type ---------------------------------------------
+
+FIELDS_OF = {
+    "score": ["item", "value", "base"],
+    "note.put": ["client_id", "seconds", "text", "base"],
+    "note.delete": ["client_id", "base"],
+    "homework.put": ["client_id", "homework_type", "completion", "description", "base"],
+    "homework.delete": ["client_id", "base"],
+    "difficulties": ["values", "base"],
+    "position": ["seconds"],
+    "active": ["seconds"],
+}
+PLAUSIBLE = st.sampled_from(
+    ["GHES_1", 3, None, "n-1", 12.5, "behavioural", "yes", "lack of time", ["lack of time"],
+     {"seconds": 12.0, "text": "x"}, 10**400, -1, True]
+)  # fmt: skip
+# The fields that name what a change is about are mostly right, so that the others are reached.
+KEYS = {"item": st.just("GHES_1"), "client_id": st.sampled_from(["n-1", "h-1"])}
+CHANGE = st.sampled_from(sorted(FIELDS_OF)).flatmap(
+    lambda op: st.fixed_dictionaries(
+        {"op": st.just(op)} | {name: KEYS[name] for name in FIELDS_OF[op] if name in KEYS},
+        optional={name: PLAUSIBLE | JSON for name in FIELDS_OF[op] if name not in KEYS},
+    )
+)
+
+
+@settings(FUZZ, max_examples=150)
+@given(changes=st.lists(CHANGE, max_size=5), envelope=st.sampled_from([{}, {"client": "t"}]))
+def test_autosave_changes_of_any_type(app, table, world, changes, envelope):
+    """Every answer is 200, 400 naming the changes, 409 or 413; never a 500."""
+    client = app.test_client()
+    table.log_in_as(client, world.rater_a)
+    body = {"base_version": 1, "changes": changes, **envelope}
+    if envelope:
+        body["seq"] = 1 + len(changes)
+    url = f"/assignments/{world.assignment_a.id}/autosave"
+    response = client.post(url, json=body)
+    db.session.rollback()
+    assert response.status_code in (200, 400, 409, 413), (body, response.status_code)
+    if response.status_code == 400 and "problems" in response.json:
+        assert all(
+            p.startswith(("change ", "notes:", "homework:")) for p in response.json["problems"]
+        )
