@@ -9,6 +9,7 @@ connection is shared across a fork.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import sqlite3
@@ -82,6 +83,33 @@ def schema_problems() -> list[str]:
     ]
 
 
+def exposure_warning(host: str, proxy_count: int) -> str | None:
+    """A warning when ``rater serve`` would face clients without a reverse proxy, else None.
+
+    gunicorn's threads read a request's headers themselves, so a few clients that never finish
+    theirs stop it answering (measured: docs/security.md, "Slow clients"); nginx in front reads
+    whole requests before it passes them on.
+    """
+    if proxy_count > 0 or _is_loopback(host):
+        return None
+    return (
+        f"WARNING: rater serve listens on {host}, which other machines can reach, and "
+        "RATER_PROXY_COUNT=0 says no reverse proxy is in front. Without one, a few slow "
+        "clients can stop the server answering. For any use beyond this machine put nginx in "
+        "front (README, Deployment), bind rater serve to 127.0.0.1 and set RATER_PROXY_COUNT=1."
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    """True for an address only this machine can reach; a host name counts as reachable."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
@@ -125,6 +153,8 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     if problems:
         fail("rater serve refuses to start:", problems)
     database = safe_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if warning := exposure_warning(host, app.config.get("RATER_PROXY_COUNT", 0)):
+        click.secho(warning, fg="yellow", err=True)
     db.engine.dispose()  # no connection of this process may survive into the workers
     click.echo(f"Starting {workers} worker(s) x {threads} thread(s); database {database}")
     from rater import create_app
