@@ -21,7 +21,10 @@ value of that field as the client last saw it on the server. A change is applied
 * the change has no ``base`` and ``base_version`` is the current version.
 
 Anything else is a conflict: another tab saved newer work in that field, and the whole batch is
-refused with 409 so that nothing is overwritten. The audio position and active-time increments
+refused with 409 so that nothing is overwritten. A change with a field of the wrong type, or one
+beyond a limit (text lengths, notes and homework entries per rating, active time beyond the wall
+time since the rating started), refuses the batch with 400 naming the change (docs/rating.md,
+"Types" and "Limits"). The audio position and active-time increments
 never conflict. Every applied batch increases ``Rating.version`` by one.
 
 Concurrency: the version is increased by one UPDATE before anything is read, so concurrent saves
@@ -169,7 +172,7 @@ class _Locked:
     version: int
     audio_position: float
     active_seconds: float
-    started_at: datetime  # the rating's creation: active time never exceeds the time since
+    started_at: datetime  # the rating's creation; its active time cannot exceed the time since
     new_batch: bool  # False: the client's batch number was applied before (a duplicate)
 
 
