@@ -190,9 +190,9 @@ export class Autosave {
     const why = problems.length
       ? problems.map((p) => `${p.what}: ${p.problem}`).join('; ')
       : (body.error || (status === 413 ? 'the save is too large' : 'the save was refused'));
-    const fix = status === 413
-      ? 'Shorten the longest notes; saving starts again with your next change.'
-      : 'Correct them (for example, shorten a very long note); saving starts again with your next change.';
+    let fix = 'Correct them (for example, shorten a very long note); saving starts again with your next change.';
+    if (status === 413) fix = 'Shorten the longest notes; saving starts again with your next change.';
+    else if (!problems.length) fix = 'Reload the page: they are sent again from this browser.'; // e.g. a CSRF token of an old login
     this.onStatus('error');
     this.onBanner('error', `These changes were NOT saved: ${why}. They are still shown on this page and kept in this browser. ${fix}`);
   }
