@@ -29,6 +29,8 @@ DESCRIPTIONS = {
     "scoring rules, instrument versions.",
     "audit": "Every audit event: who changed what, and when.",
 }
+# Full Content-Type values, sent as they are (``mimetype=`` would append a second charset to
+# text types: ``text/csv; charset=utf-8; charset=utf-8``).
 MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -82,9 +84,9 @@ def _write(kind: str, fmt: str) -> tuple[bytes, dict] | tuple[None, object]:
     return buffer.getvalue(), document
 
 
-def _attachment(body: bytes | str, mimetype: str, filename: str) -> Response:
+def _attachment(body: bytes | str, content_type: str, filename: str) -> Response:
     disposition = f'attachment; filename="{filename}"'
-    return Response(body, mimetype=mimetype, headers={"Content-Disposition": disposition})
+    return Response(body, content_type=content_type, headers={"Content-Disposition": disposition})
 
 
 @bp.get(f"/download/<kind>.{FMT}")

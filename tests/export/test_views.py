@@ -55,3 +55,44 @@ def test_unavailable_reliability_is_marked_on_the_page(study, client, auth, monk
     response = client.get("/export/download/reliability.csv")
     assert response.status_code == 404
     assert "not available yet" in response.get_data(as_text=True)
+
+
+def _download_urls(app) -> list[str]:
+    """Every download route of the export blueprint, for every kind and format it serves."""
+    from rater.export.tables import KINDS
+    from rater.export.views import MEDIA_TYPES
+
+    endpoints = {r.endpoint for r in app.url_map.iter_rules() if r.endpoint.startswith("export.")}
+    assert endpoints == {"export.downloads", "export.download", "export.meta"}
+    urls = []
+    for endpoint in ("export.download", "export.meta"):
+        for kind in KINDS:
+            for fmt in MEDIA_TYPES:
+                urls.append(url_for_kind(app, endpoint, kind, fmt))
+        urls.append(url_for_kind(app, endpoint, "all", "xlsx"))
+    return urls
+
+
+def url_for_kind(app, endpoint: str, kind: str, fmt: str) -> str:
+    from flask import url_for
+
+    with app.test_request_context():
+        return url_for(endpoint, kind=kind, fmt=fmt, resolve="main")
+
+
+def test_every_download_has_one_content_type_with_at_most_one_charset(
+    app, study, client, auth
+) -> None:
+    auth.login("coord")
+    for url in _download_urls(app):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        header = response.headers["Content-Type"]
+        assert len(response.headers.getlist("Content-Type")) == 1, url
+        parameters = [p.strip().lower() for p in header.split(";")[1:]]
+        charsets = [p for p in parameters if p.startswith("charset=")]
+        if response.mimetype == "text/csv":
+            assert charsets == ["charset=utf-8"], (url, header)
+        else:
+            assert charsets == [], (url, header)  # binary files and JSON carry no charset
+        assert response.headers["Content-Disposition"].startswith("attachment; filename="), url
