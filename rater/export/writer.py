@@ -296,16 +296,24 @@ def meta_path(path: Path) -> Path:
 
 
 def meta_document(
-    version: str, kind: str, fmt: str, options: dict[str, Any], written: dict[str, Any]
+    version: str,
+    kind: str,
+    fmt: str,
+    options: dict[str, Any],
+    written: dict[str, Any],
+    *,
+    exported_at: dt.datetime,
+    resolution: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """What an analysis needs to cite exactly the export it used."""
+    """What an analysis needs to cite exactly the export it used (``exported_at``: naive UTC)."""
     return {
         "tool": "rater",
         "tool_version": version,
-        "exported_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "exported_at": exported_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "kind": kind,
         "format": fmt,
         "options": options,
+        "resolution": resolution,
         **written,
     }
 
