@@ -100,8 +100,16 @@ def _iso_datetimes(column: pd.Series) -> pd.Series:
 
 
 def _neutralise_strings(column: pd.Series) -> pd.Series:
-    """A string column with formula-like cells quoted (each distinct value once)."""
-    return _format_by_uniques(column, neutralise)
+    """A string column with formula-like cells quoted.
+
+    A cell starting with a letter or digit never needs a quote (every trigger of
+    :func:`neutralise` is a quote, whitespace or a symbol), so only the other cells go through
+    it, each distinct value once; most columns (codes, items, names) have none.
+    """
+    maybe = ~column.str.slice(0, 1).str.isalnum().fillna(True).astype(bool)
+    if not maybe.any():
+        return column
+    return column.where(~maybe, _format_by_uniques(column[maybe], neutralise))
 
 
 def prepare(frame: pd.DataFrame) -> pd.DataFrame:

@@ -119,6 +119,16 @@ def test_unneutralise_inverts_neutralise(text: str) -> None:
     )
 
 
+@given(st.lists(st.one_of(st.none(), formula_like, st.text()), max_size=12))
+def test_both_text_column_paths_quote_exactly_what_neutralise_quotes(values: list) -> None:
+    frame = pd.DataFrame({"text": pd.Series(values, dtype="str"), "object": values})
+    frame["object"] = frame["object"].astype(object)
+    prepared = writer.prepare(frame)
+    expected = [None if v is None else writer.neutralise(v) for v in values]
+    for name in ("text", "object"):
+        assert [None if pd.isna(v) else v for v in prepared[name]] == expected, name
+
+
 def test_dates_are_iso_and_missing_values_empty() -> None:
     data, _ = write(sample())
     text = data.decode("utf-8")
