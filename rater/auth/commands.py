@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import click
 from flask import Flask
@@ -33,6 +34,16 @@ password_stdin_option = click.option(
 )
 
 
+def _commit(change: Callable[[], object], refusal: str, done: str) -> None:
+    """Run a service change in one transaction; on a UserError print why and exit 1."""
+    try:
+        with transaction():
+            change()
+    except service.UserError as exc:
+        fail(f"{refusal}: {exc}.")
+    click.echo(done)
+
+
 @users.command("add", epilog=PASSWORD_RULES)
 @click.argument("name")
 @click.option("--role", type=click.Choice(["rater", "coordinator"]), required=True)
@@ -41,12 +52,9 @@ password_stdin_option = click.option(
 def add(name: str, role: str, password_stdin: bool) -> None:
     """Add a user NAME with a role; the password is prompted for."""
     password = _read_password(password_stdin)
-    try:
-        with transaction():
-            service.add_user(name, role, password)
-    except service.UserError as exc:
-        fail(f"Cannot add user: {exc}.")
-    click.echo(f"Added {role} {name}.")
+    _commit(
+        lambda: service.add_user(name, role, password), "Cannot add user", f"Added {role} {name}."
+    )
 
 
 @users.command("list")
@@ -63,12 +71,7 @@ def list_() -> None:
 @with_appcontext
 def deactivate(name: str) -> None:
     """Deactivate user NAME: they cannot log in and their sessions end at once."""
-    try:
-        with transaction():
-            service.set_active(name, False)
-    except service.UserError as exc:
-        fail(f"Cannot deactivate: {exc}.")
-    click.echo(f"Deactivated {name}.")
+    _commit(lambda: service.set_active(name, False), "Cannot deactivate", f"Deactivated {name}.")
 
 
 @users.command("password", epilog=PASSWORD_RULES)
@@ -78,12 +81,11 @@ def deactivate(name: str) -> None:
 def password(name: str, password_stdin: bool) -> None:
     """Give user NAME a new password (prompted for); their sessions end."""
     new_password = _read_password(password_stdin)
-    try:
-        with transaction():
-            service.set_password(name, new_password)
-    except service.UserError as exc:
-        fail(f"Cannot change the password: {exc}.")
-    click.echo(f"Changed the password of {name}; their sessions have ended.")
+    _commit(
+        lambda: service.set_password(name, new_password),
+        "Cannot change the password",
+        f"Changed the password of {name}; their sessions have ended.",
+    )
 
 
 @users.command("logout")
@@ -91,12 +93,7 @@ def password(name: str, password_stdin: bool) -> None:
 @with_appcontext
 def logout(name: str) -> None:
     """Log user NAME out everywhere: each of their sessions ends at its next request."""
-    try:
-        with transaction():
-            service.end_sessions(name)
-    except service.UserError as exc:
-        fail(f"Cannot log out: {exc}.")
-    click.echo(f"Ended every session of {name}.")
+    _commit(lambda: service.end_sessions(name), "Cannot log out", f"Ended every session of {name}.")
 
 
 def register(app: Flask) -> None:
