@@ -229,14 +229,14 @@ def login_block(
         .where(LoginAttempt.username == account, LoginAttempt.succeeded.is_(True))
         .scalar_subquery()
     )
-    account = _nth_latest_failure(
+    by_account = _nth_latest_failure(
         LoginAttempt.username == account,
         LoginAttempt.at > func.coalesce(last_success, since),
         since=since,
         n=limits.per_account,
     )
-    if account is not None:
-        return LoginBlock("account", account + limits.window - now)
+    if by_account is not None:
+        return LoginBlock("account", by_account + limits.window - now)
     by_address = _nth_latest_failure(
         LoginAttempt.address == address, since=since, n=limits.per_address
     )
