@@ -10,12 +10,12 @@ import time
 from typing import Any
 
 from flask import Flask, Response, current_app, flash, redirect, request, session, url_for
-from flask_login import logout_user
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from rater.auth.decorators import session_user_id
+from rater.auth.sessions import LAST_SEEN_KEY, end_session, expiry_message
 from rater.errors import _wants_json, render_error
 
 # No inline scripts and no external origins. Inline style attributes are tolerated.
@@ -43,7 +43,6 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
 
-LAST_SEEN_KEY = "_seen"
 # The last-seen stamp is rewritten at most this often, so the cookie does not change on
 # every single request (autosave sends many).
 LAST_SEEN_RESOLUTION_SECONDS = 30
@@ -54,31 +53,30 @@ def register(app: Flask) -> None:
     if app.config.get("RATER_PROXY_COUNT", 0) > 0:
         hops = app.config["RATER_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
-    app.before_request(_end_idle_session)
+    app.before_request(_end_expired_session)
     app.before_request(refuse_unusable_input)
     app.before_request(_require_json_object)
     app.after_request(_add_security_headers)
 
 
-def _end_idle_session():
-    """Log out a user whose last request lies longer ago than the idle limit."""
+def _end_expired_session():
+    """Log out a session older than the maximum age (from login) or idle for too long."""
     # The session's user id, not current_user: reading it needs no database round trip.
     if request.endpoint == "static" or session_user_id() is None:
         return None
     now = int(time.time())
-    idle_limit = current_app.config.get("RATER_SESSION_IDLE_MINUTES", 60) * 60
-    seen = session.get(LAST_SEEN_KEY)
-    if isinstance(seen, int) and now - seen > idle_limit:
-        logout_user()
-        session.clear()
-        minutes = idle_limit // 60
-        message = f"Your session ended after {minutes} minutes without activity. Please log in."
+    message = expiry_message(now)
+    if message is not None:
+        end_session()
+        if request.endpoint == "auth.login":  # where an ended session leads anyway
+            return None
         if request.method == "GET" and not _wants_json():
             flash(message, "info")
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         return render_error(401, message)
     if not session.permanent:
         session.permanent = True  # bounded by PERMANENT_SESSION_LIFETIME
+    seen = session.get(LAST_SEEN_KEY)
     if not isinstance(seen, int) or now - seen >= LAST_SEEN_RESOLUTION_SECONDS:
         session[LAST_SEEN_KEY] = now
     return None
@@ -192,12 +190,6 @@ def _json_value_problem(body: Any) -> str | None:
         elif isinstance(value, list):
             stack.extend((item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value))
     return None
-
-
-def mark_login() -> None:
-    """Start the inactivity clock at login (called by the login view)."""
-    session.permanent = True
-    session[LAST_SEEN_KEY] = int(time.time())
 
 
 def _add_security_headers(response: Response) -> Response:

@@ -1,10 +1,10 @@
 """``rater serve``, ``rater backup FILE`` and ``rater restore FILE``.
 
 ``rater serve`` runs the app under gunicorn (gthread workers). It refuses to start with the
-default secret key or with debug on unless the demo mode is on (``RATER_DEMO=1``), and it
-refuses a database whose schema is not at the latest migration (``rater init-db`` upgrades it;
-the server never changes the schema by itself). Each worker builds its own app, so no database
-connection is shared across a fork.
+default secret key (or one shorter than 32 characters) or with debug on unless the demo mode is
+on (``RATER_DEMO=1``), and it refuses a database whose schema is not at the latest migration
+(``rater init-db`` upgrades it; the server never changes the schema by itself). Each worker
+builds its own app, so no database connection is shared across a fork.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from gunicorn.app.base import BaseApplication
 from sqlalchemy.engine import URL, make_url
 
 from rater.cli import fail
-from rater.config import DEFAULT_SECRET_KEY
+from rater.config import DEFAULT_SECRET_KEY, MIN_SECRET_KEY_LENGTH
 from rater.extensions import db
 
 DEFAULT_WORKERS = 2  # one per core on the reference 2-core machine
@@ -53,15 +53,27 @@ def startup_problems(app: Flask) -> list[str]:
     """Reasons not to serve this app in production; empty when it may start."""
     problems = []
     if not app.config.get("RATER_DEMO"):
-        if app.config.get("SECRET_KEY") in (None, "", DEFAULT_SECRET_KEY):
-            problems.append(
-                "SECRET_KEY is the built-in default. Set a long random SECRET_KEY in the "
-                'environment (e.g. python -c "import secrets; print(secrets.token_hex(32))").'
-            )
+        problems.extend(secret_key_problems(app.config.get("SECRET_KEY")))
         if app.debug or app.config.get("DEBUG"):
             problems.append("Debug mode is on. Unset FLASK_DEBUG / --debug for a real server.")
     problems.extend(schema_problems())
     return problems
+
+
+def secret_key_problems(key: str | bytes | None) -> list[str]:
+    """The key signs every session: the built-in one is public, a short one can be guessed."""
+    advice = (
+        "Set a long random SECRET_KEY in the environment "
+        '(e.g. python -c "import secrets; print(secrets.token_hex(32))").'
+    )
+    if key == DEFAULT_SECRET_KEY:
+        return [f"SECRET_KEY is the built-in default. {advice}"]
+    if len(key or "") < MIN_SECRET_KEY_LENGTH:
+        return [
+            f"SECRET_KEY is too short: it needs at least {MIN_SECRET_KEY_LENGTH} characters, "
+            f"it has {len(key or '')}. {advice}"
+        ]
+    return []
 
 
 def schema_problems() -> list[str]:

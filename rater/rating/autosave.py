@@ -232,19 +232,27 @@ Step = Callable[[_State], None]
 
 
 def apply_autosave(
-    connection: Connection, assignment_id: int, user_id: int, payload: Any
+    connection: Connection,
+    assignment_id: int,
+    user_id: int,
+    payload: Any,
+    *,
+    session_generation: int | None,
 ) -> dict[str, Any]:
     """Apply the payload's changes in ``connection``'s transaction or raise AutosaveRefused.
 
-    ``user_id`` is the session's user, not yet checked: the version UPDATE requires that it is
-    an active user and the assignment's rater. The caller commits, or rolls back on a refusal.
+    ``user_id`` and ``session_generation`` are the session's, not yet checked: the version
+    UPDATE requires an active user who is the assignment's rater and whose sessions of that
+    generation have not been ended (rater.auth.sessions). The caller commits, or rolls back on
+    a refusal.
     """
+    session = (user_id, session_generation)
     try:
         envelope = _parse_envelope(payload)
     except AutosaveRefused:
-        _lock_and_read(connection, assignment_id, user_id, NO_CHANGES)  # 401/404/409/423 first
+        _lock_and_read(connection, assignment_id, session, NO_CHANGES)  # 401/404/409/423 first
         raise
-    ctx = _lock_and_read(connection, assignment_id, user_id, envelope)
+    ctx = _lock_and_read(connection, assignment_id, session, envelope)
     locked = ctx.locked
     if not locked.new_batch:
         raise AlreadyApplied(locked.version - 1)
@@ -345,18 +353,22 @@ LOCKED_FIELDS = (RATINGS.c.audio_position, RATINGS.c.active_seconds, RATINGS.c.c
 
 
 def _lock_and_read(
-    connection: Connection, assignment_id: int, user_id: int, envelope: _Envelope
+    connection: Connection,
+    assignment_id: int,
+    session: tuple[int, int | None],
+    envelope: _Envelope,
 ) -> _Context:
     """Increase the version of the user's open draft for this assignment (taking its lock),
     record the envelope's batch number as its client's highest applied, and read the pinned
     instruments and the rows the batch touches.
 
-    ``Assignment.can_be_rated_by`` for an active user plus an editable draft is the UPDATE's
-    WHERE; when no row matches, ``_refusal`` finds out why (and what was read is not looked
-    at). The batch record is one INSERT .. ON CONFLICT DO UPDATE .. WHERE stored seq < this
-    seq: it writes (and returns) a row only when the batch is new. It runs under the rating's
-    lock, so two copies of one batch cannot both pass; a later refusal (400, 409) rolls the
-    record back with everything else. On PostgreSQL the UPDATE and the INSERT are one
+    ``session`` is the session's user id and session generation. ``Assignment.can_be_rated_by``
+    for an active user whose sessions of that generation were not ended, plus an editable draft,
+    is the UPDATE's WHERE; when no row matches, ``_refusal`` finds out why (and what was read is
+    not looked at). The batch record is one INSERT .. ON CONFLICT DO UPDATE .. WHERE stored seq
+    < this seq: it writes (and returns) a row only when the batch is new. It runs under the
+    rating's lock, so two copies of one batch cannot both pass; a later refusal (400, 409) rolls
+    the record back with everything else. On PostgreSQL the UPDATE and the INSERT are one
     statement (data-modifying CTEs).
 
     All of it is one ``execute_together`` (one wait on PostgreSQL). The reads name the rating
@@ -365,7 +377,9 @@ def _lock_and_read(
     before the lock was granted: the compare-and-set reads see the latest saved values.
     """
     postgres = connection.dialect.name == "postgresql"
-    params = {"p_assignment": assignment_id, "p_user": user_id, "now": utcnow()}
+    user_id, generation = session  # the session's, checked by the UPDATE
+    params = {"p_assignment": assignment_id, "p_user": user_id, "p_generation": generation}
+    params["now"] = utcnow()
     claims = envelope.client is not None
     if claims:
         params |= {"p_client": envelope.client, "p_seq": envelope.seq}
@@ -403,6 +417,7 @@ def _bump_statement(and_claim: bool) -> Update | Select:
             ASSIGNMENTS.c.rater_id == bindparam("p_user"),
             or_(*(ASSIGNMENTS.c.status == status for status in RATEABLE_STATUSES)),
             USERS.c.active.is_(True),
+            USERS.c.session_generation == bindparam("p_generation"),
         )
         .exists()
     )

@@ -123,9 +123,14 @@ def heatmap_svg(instrument: str, measure: str):
     return _svg(plots.heatmap_svg(pairs, raters, m.label, no_pairs=reason))
 
 
-@bp.route("/plot/<instrument>/<measure>/bland-altman/<rater_1>/<rater_2>.svg")
+@bp.route("/plot/<instrument>/<measure>/bland-altman.svg")
 @coordinator_required
-def bland_altman_svg(instrument: str, measure: str, rater_1: str, rater_2: str):
+def bland_altman_svg(instrument: str, measure: str):
+    """The pair's user names come as query arguments (``rater_1``, ``rater_2``): a name from
+    before the user-name rule may hold a "/", which no path segment can carry."""
+    rater_1, rater_2 = request.args.get("rater_1"), request.args.get("rater_2")
+    if not rater_1 or not rater_2:
+        abort(400)
     rep = _instrument_report(instrument, "none")
     m = _measure_or_404(rep, instrument, measure)
     paired = rep.paired[rep.paired["measure"] == measure]
@@ -154,7 +159,8 @@ def disagreements():
     )
 
 
-@bp.route("/consensus/<session_code>", methods=["GET", "POST"])
+# path: session codes come from the catalogue and may hold a "/" (e.g. "T1/P01/S01").
+@bp.route("/consensus/<path:session_code>", methods=["GET", "POST"])
 @coordinator_required
 def consensus_page(session_code: str):
     view = consensus.consensus_view(session_code)

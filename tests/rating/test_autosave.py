@@ -465,12 +465,15 @@ def test_a_save_that_waits_for_the_lock_reads_what_the_holder_committed(app, fac
         with app.app_context():
             try:
                 with db.engine.begin() as connection:
-                    outcome["result"] = apply_autosave(connection, aid, uid, batch(1))
+                    outcome["result"] = apply_autosave(
+                        connection, aid, uid, batch(1), session_generation=0
+                    )
             except AutosaveRefused as refused:
                 outcome["status"] = refused.status
 
     with db.engine.begin() as connection:
-        apply_autosave(connection, aid, uid, batch(3))  # holds the rating's lock until commit
+        # holds the rating's lock until commit
+        apply_autosave(connection, aid, uid, batch(3), session_generation=0)
         waiting = threading.Thread(target=second_tab)
         waiting.start()
         time.sleep(0.5)  # the second tab is now waiting for the lock
