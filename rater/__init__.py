@@ -50,13 +50,10 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "info"
 
-    from rater.auth.models import User
+    from rater.auth.sessions import load_session_user
 
-    @login_manager.user_loader
-    def load_user(user_id: str) -> User | None:
-        user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-        # A deactivated user's sessions end at once: the loader refuses them.
-        return user if user is not None and user.active else None
+    # A deactivated user's sessions, and sessions that were ended, end at once.
+    login_manager.user_loader(load_session_user)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -49,7 +49,7 @@ class EventFilter:
         f.since = f._date(args.get("since"), "From")
         f.until = f._date(args.get("until"), "To")
         page = args.get("page", "1")
-        f.page = int(page) if page.isdigit() and 0 < int(page) < 1_000_000 else 1
+        f.page = int(page) if page.isdecimal() and 0 < int(page) < 1_000_000 else 1
         return f
 
     def _date(self, text: str | None, label: str) -> date | None:

@@ -13,6 +13,9 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SECRET_KEY = "dev-insecure-change-me"
+# `rater serve` refuses a shorter SECRET_KEY: whoever guesses the key can sign sessions of
+# any user. 32 characters is 128 bits or more of a random hex or base64 key.
+MIN_SECRET_KEY_LENGTH = 32
 
 
 def _default_database_url() -> str:
@@ -53,7 +56,8 @@ class Config:
         self.PREFERRED_URL_SCHEME = "https" if https else "http"
         # A session ends after this many minutes without a request ...
         self.RATER_SESSION_IDLE_MINUTES = int(env.get("RATER_SESSION_IDLE_MINUTES", "60"))
-        # ... and at the latest this many hours after login.
+        # ... and at the latest this many hours after login (counted from the login time kept
+        # in the session; the cookie's own lifetime is the same).
         self.PERMANENT_SESSION_LIFETIME = timedelta(
             hours=float(env.get("RATER_SESSION_MAX_HOURS", "12"))
         )
@@ -74,6 +78,6 @@ class TestConfig(Config):
     def __init__(self, database_url: str) -> None:
         super().__init__()
         self.TESTING = True
-        self.SECRET_KEY = "test-secret"
+        self.SECRET_KEY = "test-secret-" + "x" * MIN_SECRET_KEY_LENGTH
         self.WTF_CSRF_ENABLED = False  # the ``csrf_app`` fixture turns it back on
         self.SQLALCHEMY_DATABASE_URI = database_url

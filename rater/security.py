@@ -7,12 +7,15 @@ database so that they hold across every gunicorn worker.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from flask import Flask, Response, current_app, flash, redirect, request, session, url_for
-from flask_login import logout_user
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from rater.auth.decorators import session_user_id
+from rater.auth.sessions import LAST_SEEN_KEY, end_session, expiry_message
 from rater.errors import _wants_json, render_error
 
 # No inline scripts and no external origins. Inline style attributes are tolerated.
@@ -40,7 +43,6 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
 
-LAST_SEEN_KEY = "_seen"
 # The last-seen stamp is rewritten at most this often, so the cookie does not change on
 # every single request (autosave sends many).
 LAST_SEEN_RESOLUTION_SECONDS = 30
@@ -51,30 +53,30 @@ def register(app: Flask) -> None:
     if app.config.get("RATER_PROXY_COUNT", 0) > 0:
         hops = app.config["RATER_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
-    app.before_request(_end_idle_session)
+    app.before_request(_end_expired_session)
+    app.before_request(refuse_unusable_input)
     app.before_request(_require_json_object)
     app.after_request(_add_security_headers)
 
 
-def _end_idle_session():
-    """Log out a user whose last request lies longer ago than the idle limit."""
+def _end_expired_session():
+    """Log out a session older than the maximum age (from login) or idle for too long."""
     # The session's user id, not current_user: reading it needs no database round trip.
     if request.endpoint == "static" or session_user_id() is None:
         return None
     now = int(time.time())
-    idle_limit = current_app.config.get("RATER_SESSION_IDLE_MINUTES", 60) * 60
-    seen = session.get(LAST_SEEN_KEY)
-    if isinstance(seen, int) and now - seen > idle_limit:
-        logout_user()
-        session.clear()
-        minutes = idle_limit // 60
-        message = f"Your session ended after {minutes} minutes without activity. Please log in."
+    message = expiry_message(now)
+    if message is not None:
+        end_session()
+        if request.endpoint == "auth.login":  # where an ended session leads anyway
+            return None
         if request.method == "GET" and not _wants_json():
             flash(message, "info")
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         return render_error(401, message)
     if not session.permanent:
         session.permanent = True  # bounded by PERMANENT_SESSION_LIFETIME
+    seen = session.get(LAST_SEEN_KEY)
     if not isinstance(seen, int) or now - seen >= LAST_SEEN_RESOLUTION_SECONDS:
         session[LAST_SEEN_KEY] = now
     return None
@@ -93,10 +95,101 @@ def _require_json_object():
     return None
 
 
-def mark_login() -> None:
-    """Start the inactivity clock at login (called by the login view)."""
-    session.permanent = True
-    session[LAST_SEEN_KEY] = int(time.time())
+# --- input every view can rely on ----------------------------------------------------------
+
+MAX_JSON_BODY_BYTES = 2 * 1024 * 1024  # autosave batches are a few kB; CSV uploads are forms
+MAX_JSON_DEPTH = 32  # an autosave batch nests 4 levels deep
+MAX_URL_ID = 2**31 - 1  # ids in URLs are INTEGER primary keys: a larger number names nothing
+TOO_DEEP = f"The JSON body is nested more than {MAX_JSON_DEPTH} levels deep."
+TOO_LARGE = f"The JSON body is larger than {MAX_JSON_BODY_BYTES // 2**20} MB."
+
+
+def text_problem(value: str) -> str | None:
+    """Why ``value`` cannot be stored as text, or None.
+
+    PostgreSQL's text refuses NUL characters, and a lone surrogate (JSON's ``"\\ud800"``) cannot
+    be encoded as UTF-8 by either database driver: both would end in a 500.
+    """
+    if "\x00" in value:
+        return "contains a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a lone surrogate (not valid Unicode text)"
+    return None
+
+
+def refuse_unusable_input():
+    """Refuse a request whose input no view could store: 400 naming the part, never a 500.
+
+    Checked for every route before its view: path parameters, the query string, form fields
+    and JSON bodies (at most 2 MB, nested at most 32 levels). An id in the URL beyond the
+    database's INTEGER range names nothing: 404, as for any id that does not exist.
+    """
+    if request.is_json:  # before anything reads the body (the limit is fixed once it is read)
+        request.max_content_length = MAX_JSON_BODY_BYTES
+    for name, value in (request.view_args or {}).items():
+        if isinstance(value, int) and value > MAX_URL_ID:
+            return render_error(404)
+        if isinstance(value, str) and (problem := text_problem(value)):
+            return render_error(400, f"The address part '{name}' {problem}.")
+    for where, fields in (("query parameter", request.args), ("form field", _form_fields())):
+        for key, value in fields.items(multi=True):
+            if problem := text_problem(key) or text_problem(value):
+                return render_error(400, f"The {where} {_shown(key)} {problem}.")
+    try:
+        problem = _json_problem()
+    except RequestEntityTooLarge:
+        return render_error(413, TOO_LARGE)
+    return render_error(400, problem) if problem else None
+
+
+def _form_fields() -> Any:
+    """The form fields of a request with a form body (a GET's form is never read)."""
+    if request.method in ("GET", "HEAD", "OPTIONS") or request.is_json:
+        return MultiDict()
+    return request.form
+
+
+def _shown(key: str) -> str:
+    """A field name for a message, without the characters that make it unusable."""
+    return repr(key.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")[:40])
+
+
+def _json_problem() -> str | None:
+    """Why the JSON body cannot be used, or None (also when it is no JSON or not JSON at all:
+    ``_require_json_object`` answers that)."""
+    if request.method in ("GET", "HEAD", "OPTIONS") or not request.is_json:
+        return None
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # the JSON decoder's own limit, far deeper than MAX_JSON_DEPTH
+        return TOO_DEEP
+    return _json_value_problem(body)
+
+
+def _json_value_problem(body: Any) -> str | None:
+    """The first problem of a parsed JSON value: too deep, or a string that cannot be stored.
+
+    Walked with an explicit stack (no recursion), keys and values alike; ``where`` names the
+    place (``changes[0].text``).
+    """
+    stack: list[tuple[Any, str, int]] = [(body, "", 0)]
+    while stack:
+        value, where, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return TOO_DEEP
+        if isinstance(value, str):
+            if problem := text_problem(value):
+                return f"The JSON value at {where[:80] or 'the top'} {problem}."
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if problem := text_problem(key):
+                    return f"A JSON key in {where[:80] or 'the top object'} {problem}."
+                stack.append((item, f"{where}.{key}" if where else key, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value))
+    return None
 
 
 def _add_security_headers(response: Response) -> Response:

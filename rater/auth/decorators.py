@@ -32,7 +32,8 @@ def session_user_id() -> int | None:
     """The id of the user this session logged in, without loading the user.
 
     Only for requests that check the user in their own query (autosave: its UPDATE requires
-    an active user who is the assignment's rater): loading the user first would cost a
+    an active user who is the assignment's rater, with the session's generation, see
+    ``rater.auth.sessions``): loading the user first would cost a
     database round trip on the request a study sends most. Flask-Login keeps the id under
     ``_user_id``; every other request loads the user through ``current_user`` as usual.
     """

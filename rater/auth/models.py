@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
+from functools import cache
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, String
+from sqlalchemy import CheckConstraint, Index, PrimaryKeyConstraint, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -25,6 +27,9 @@ class User(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(String(20))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Each login session carries the generation it started in (rater.auth.sessions); raising
+    # it ends every session of the user at once (logout, password change, deactivation).
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 
     def set_password(self, password: str) -> None:
         # werkzeug's default is scrypt, a current memory-hard algorithm.
@@ -49,8 +54,31 @@ class User(UserMixin, db.Model):
         return f"<User {self.username} ({self.role})>"
 
 
+# "Anna" and "anna" are one user: logins and login limits ignore the case of a name.
+Index("uq_users_username_lower", func.lower(User.username), unique=True)
+
+
+@cache
+def dummy_password_hash() -> str:
+    """A hash of a random password, made like every user's (``User.set_password``).
+
+    A login for an unknown or deactivated user is checked against it, so that it costs what a
+    wrong password costs and response times do not tell which user names exist.
+    """
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
+def check_dummy_password(password: str) -> bool:
+    """Spend one password check, like ``User.check_password``; never True in practice."""
+    return check_password_hash(dummy_password_hash(), password)
+
+
 class LoginAttempt(db.Model):
-    """One login attempt, kept so that rate limits hold across server processes."""
+    """One login attempt, kept so that rate limits hold across server processes.
+
+    ``username`` is the name as typed, in lower case (the limits ignore the case). An attempt
+    is recorded as failed before its password is checked and marked as succeeded after.
+    """
 
     __tablename__ = "login_attempts"
 
@@ -59,3 +87,18 @@ class LoginAttempt(db.Model):
     address: Mapped[str] = mapped_column(String(64), index=True)
     succeeded: Mapped[bool] = mapped_column(default=False)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class LoginLock(db.Model):
+    """One row per account name and per client address that tried to log in.
+
+    Not data: a login locks its two rows (``rater.auth.service.count_login_attempt``) before it
+    counts the recent failures, so that simultaneous attempts are counted one after the other.
+    """
+
+    __tablename__ = "login_locks"
+    __table_args__ = (PrimaryKeyConstraint("scope", "name"),)
+
+    scope: Mapped[str] = mapped_column(String(10))  # "account" | "address"
+    name: Mapped[str] = mapped_column(String(80))
+    touched_at: Mapped[datetime] = mapped_column(default=utcnow)

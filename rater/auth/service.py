@@ -1,17 +1,25 @@
-"""User management: flushes, never commits."""
+"""User management and login limits: flushes, never commits."""
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from rater import audit
-from rater.auth.models import ROLES, LoginAttempt, User
+from rater.auth.models import ROLES, LoginAttempt, LoginLock, User, check_dummy_password
+from rater.auth.passwords import password_problem
 from rater.extensions import db
 from rater.timeutil import utcnow
+
+USERNAME_MAX_LENGTH = 80
+# Letters, digits, ".", "_" and "-", starting with a letter or digit: safe in URLs, file names
+# and exports ("/" would split a URL; a leading "." could make "." or "..").
+USERNAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 class UserError(ValueError):
@@ -20,12 +28,10 @@ class UserError(ValueError):
 
 def add_user(username: str, role: str, password: str) -> User:
     username = username.strip()
-    if not username:
-        raise UserError("the username is empty")
+    _check_username(username)
     if role not in ROLES:
         raise UserError(f"role must be one of {', '.join(ROLES)}, not '{role}'")
-    if len(password) < 8:
-        raise UserError("the password must have at least 8 characters")
+    _check_password(password, username)
     if find_user(username) is not None:
         raise UserError(f"a user named '{username}' already exists")
     user = User(username=username, role=role, active=True)
@@ -36,14 +42,35 @@ def add_user(username: str, role: str, password: str) -> User:
     return user
 
 
+def _check_username(username: str) -> None:
+    if not USERNAME_PATTERN.fullmatch(username) or len(username) > USERNAME_MAX_LENGTH:
+        raise UserError(
+            f"the user name '{username}' is not allowed: use 1-{USERNAME_MAX_LENGTH} letters "
+            "(a-z, A-Z), digits, '.', '_' or '-', starting with a letter or digit"
+        )
+
+
+def _check_password(password: str, username: str) -> None:
+    problem = password_problem(password, [username])
+    if problem is not None:
+        raise UserError(problem)
+
+
 def find_user(username: str) -> User | None:
-    return db.session.scalar(select(User).where(User.username == username))
+    """The user of that name, whatever the case of its letters."""
+    return db.session.scalar(select(User).where(func.lower(User.username) == func.lower(username)))
 
 
-def set_active(username: str, active: bool) -> User:
+def _user_named(username: str) -> User:
     user = find_user(username)
     if user is None:
         raise UserError(f"no user named '{username}'")
+    return user
+
+
+def set_active(username: str, active: bool) -> User:
+    """Activate or deactivate a user; deactivation ends their sessions for good."""
+    user = _user_named(username)
     if user.active != active:
         audit.record(
             "user.activate" if active else "user.deactivate",
@@ -53,7 +80,43 @@ def set_active(username: str, active: bool) -> User:
             after={"active": active},
         )
         user.active = active
+        if not active:  # reactivation must not revive them
+            _end_sessions(user)
     return user
+
+
+def set_password(username: str, password: str) -> User:
+    """Give a user a new password (checked by the policy); their sessions end."""
+    user = _user_named(username)
+    _check_password(password, user.username)
+    user.set_password(password)
+    _end_sessions(user)
+    audit.record("user.password", "user", user.id, after={"sessions": "ended"})
+    return user
+
+
+def end_sessions(username: str) -> User:
+    """Log a user out everywhere: every session of theirs ends at its next request."""
+    user = _user_named(username)
+    _end_sessions(user)
+    audit.record("user.sessions_end", "user", user.id, after={"sessions": "ended"})
+    return user
+
+
+def log_out(user: User) -> None:
+    """The user logs out: this session ends, and with it every other session of theirs
+    (one generation per user; see rater.auth.sessions)."""
+    _end_sessions(user)
+    audit.record("user.logout", "user", user.id, user_id=user.id)
+
+
+def _end_sessions(user: User) -> None:
+    """Raise the user's session generation: the sessions that carry an older one end.
+
+    Raised in SQL, so that two requests that end sessions at once both count.
+    """
+    user.session_generation = User.session_generation + 1
+    db.session.flush()
 
 
 def list_users() -> list[User]:
@@ -61,11 +124,16 @@ def list_users() -> list[User]:
 
 
 def authenticate(username: str, password: str) -> User | None:
-    """The active user with that password, or None (same answer for every failure)."""
+    """The active user with that password, or None (same answer for every failure).
+
+    Every failure costs one password check: an unknown or deactivated user's login is checked
+    against a dummy hash, so that response times do not reveal which user names exist.
+    """
     user = find_user(username)
-    if user is None or not user.active or not user.check_password(password):
+    if user is None or not user.active:
+        check_dummy_password(password)
         return None
-    return user
+    return user if user.check_password(password) else None
 
 
 @dataclass(frozen=True)
@@ -95,30 +163,80 @@ class LoginBlock:
         return f"Too many failed attempts for {whom}; try again in {self.minutes} {unit}."
 
 
+def account_key(username: str) -> str:
+    """The name an account's login attempts are counted under: the case does not matter."""
+    return username.strip().lower()[:USERNAME_MAX_LENGTH]
+
+
+def count_login_attempt(
+    username: str, address: str, limits: LoginLimits
+) -> LoginAttempt | LoginBlock:
+    """Count a login attempt before its password is checked, or refuse it with a block.
+
+    Counting and checking the limits is one atomic step: the account's and the address's
+    ``login_locks`` rows are locked first (SQLite: the statement takes the database's write
+    lock; PostgreSQL: row locks, always the account's before the address's, so two logins
+    cannot wait for each other), and only then are the recent failures counted. The attempt
+    is recorded as failed; ``login_succeeded`` corrects it. The caller commits at once, before
+    the (slow) password check, which releases the locks: simultaneous guesses are counted one
+    after the other, so no more than the limit are ever checked.
+    """
+    account, address = account_key(username), address[:64]
+    now = utcnow()
+    _lock_login_counters(account, address, now)
+    block = login_block(account, address, limits, now)
+    if block is not None:
+        return block
+    attempt = LoginAttempt(username=account, address=address, succeeded=False, at=now)
+    db.session.add(attempt)
+    db.session.flush()
+    return attempt
+
+
+def login_succeeded(attempt: LoginAttempt) -> None:
+    attempt.succeeded = True
+    db.session.flush()
+
+
+def _lock_login_counters(account: str, address: str, now: datetime) -> None:
+    """Create or touch the two ``login_locks`` rows, which locks them until the commit."""
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    rows = [
+        {"scope": "account", "name": account, "touched_at": now},
+        {"scope": "address", "name": address, "touched_at": now},
+    ]
+    statement = insert(LoginLock).values(rows)
+    statement = statement.on_conflict_do_update(
+        index_elements=["scope", "name"], set_={"touched_at": statement.excluded.touched_at}
+    )
+    db.session.execute(statement)
+
+
 def login_block(
-    username: str, address: str, limits: LoginLimits, now: datetime | None = None
+    account: str, address: str, limits: LoginLimits, now: datetime | None = None
 ) -> LoginBlock | None:
     """A block when the account or the address has used up its failures in the window.
 
     An account's count restarts after a successful login; an address's does not (one's own
     account must not reset the count for guessing at others). Blocked attempts are not
-    recorded, so waiting out the window always works.
+    recorded, so waiting out the window always works. ``account`` is ``account_key(name)``.
     """
     now = now or utcnow()
     since = now - limits.window
     last_success = (
         select(func.max(LoginAttempt.at))
-        .where(LoginAttempt.username == username, LoginAttempt.succeeded.is_(True))
+        .where(LoginAttempt.username == account, LoginAttempt.succeeded.is_(True))
         .scalar_subquery()
     )
-    account = _nth_latest_failure(
-        LoginAttempt.username == username,
+    by_account = _nth_latest_failure(
+        LoginAttempt.username == account,
         LoginAttempt.at > func.coalesce(last_success, since),
         since=since,
         n=limits.per_account,
     )
-    if account is not None:
-        return LoginBlock("account", account + limits.window - now)
+    if by_account is not None:
+        return LoginBlock("account", by_account + limits.window - now)
     by_address = _nth_latest_failure(
         LoginAttempt.address == address, since=since, n=limits.per_address
     )
@@ -136,10 +254,3 @@ def _nth_latest_failure(*conditions, since: datetime, n: int) -> datetime | None
         .offset(n - 1)
         .limit(1)
     )
-
-
-def record_login_attempt(username: str, address: str, succeeded: bool) -> None:
-    db.session.add(
-        LoginAttempt(username=username[:80], address=address[:64], succeeded=succeeded, at=utcnow())
-    )
-    db.session.flush()

@@ -15,12 +15,12 @@ from flask import (
     request,
     url_for,
 )
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required
 
 from rater.auth import service
 from rater.auth.forms import EmptyForm, LoginForm
+from rater.auth.sessions import end_session, start_session
 from rater.extensions import db
-from rater.security import mark_login
 
 bp = Blueprint("auth", __name__)
 
@@ -40,16 +40,18 @@ def login():
         status = 400 if request.method == "POST" else 200
         return render_template("auth/login.html", form=form), status
     username, address = form.username.data.strip(), request.remote_addr or "unknown"
-    block = service.login_block(username, address, _login_limits())
-    if block is not None:
-        return _refused(form, block.message, 429, {"Retry-After": str(block.minutes * 60)})
-    user = service.authenticate(username, form.password.data)
-    service.record_login_attempt(username, address, succeeded=user is not None)
+    attempt = service.count_login_attempt(username, address, _login_limits())
+    # Committed before the password is checked (this view's first of two commits): the
+    # attempt counts for every simultaneous login from now on, and the lock is released.
     db.session.commit()
+    if isinstance(attempt, service.LoginBlock):
+        return _refused(form, attempt.message, 429, {"Retry-After": str(attempt.minutes * 60)})
+    user = service.authenticate(username, form.password.data)
     if user is None:
         return _refused(form, "Unknown username or wrong password.", 401)
-    login_user(user)
-    mark_login()
+    service.login_succeeded(attempt)
+    start_session(user)
+    db.session.commit()
     return redirect(_safe_next(request.args.get("next")))
 
 
@@ -72,6 +74,8 @@ def _login_limits() -> service.LoginLimits:
 def logout():
     if not EmptyForm().validate_on_submit():
         abort(400)
-    logout_user()
+    service.log_out(current_user)
+    db.session.commit()
+    end_session()
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))

@@ -10,8 +10,9 @@ from flask.cli import with_appcontext
 
 from rater.cli import fail
 from rater.export import service
-from rater.export.tables import KINDS, RESOLVE_MODES
+from rater.export.tables import DEFAULT_RESOLVE, KINDS, RESOLVE_MEANINGS, RESOLVE_MODES
 from rater.progress import progress_bar
+from rater.timeutil import utcnow
 
 
 @click.command("export")
@@ -20,9 +21,9 @@ from rater.progress import progress_bar
     "-o",
     "--output",
     "output",
-    required=True,
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="File to write: .csv, .xlsx (every kind with KIND 'all') or .parquet.",
+    help="File to write: .csv, .xlsx (every kind with KIND 'all') or .parquet. Default: "
+    "rater-KIND[-RESOLVE]-DATE.csv (.xlsx for 'all') in the current folder.",
 )
 @click.option("--include-drafts", is_flag=True, help="Include draft ratings.")
 @click.option(
@@ -31,25 +32,28 @@ from rater.progress import progress_bar
 @click.option(
     "--resolve",
     type=click.Choice(RESOLVE_MODES),
-    default="mean",
-    show_default=True,
-    help="How sessions resolves items across raters.",
+    default=None,
+    help=f"How sessions resolves items across raters (default: {DEFAULT_RESOLVE}, i.e. "
+    f"{RESOLVE_MEANINGS[DEFAULT_RESOLVE]}).",
 )
 @click.option("--excel", is_flag=True, help="Write a UTF-8 BOM so Excel detects the encoding.")
 @with_appcontext
 def export(
     kind: str,
-    output: Path,
+    output: Path | None,
     include_drafts: bool,
     include_calibration: bool,
-    resolve: str,
+    resolve: str | None,
     excel: bool,
 ) -> None:
     """Export KIND (long, wide, sessions, homework, reliability, codebook, audit, all)."""
     options = service.Options(include_drafts, include_calibration, resolve, excel)
+    at = utcnow()
+    if output is None:
+        output = Path(service.file_name(kind, service.default_format(kind), options, at.date()))
     try:
         document = service.export_file(
-            kind, output, options, lambda total: progress_bar(total, f"Exporting {kind}")
+            kind, output, options, lambda total: progress_bar(total, f"Exporting {kind}"), at
         )
     except service.ExportUnavailable as exc:
         fail(str(exc))
@@ -58,6 +62,10 @@ def export(
     rows = document["rows"]
     count = rows if isinstance(rows, int) else sum(rows.values())
     click.echo(f"Wrote {count} rows of {kind} to {output} (+ {output.name}.meta.json).")
+    resolution = document["resolution"]
+    if resolution and resolution["mode"]:
+        chosen = "the default" if resolution["default"] else "chosen"
+        click.echo(f"Resolution: {resolution['mode']} ({chosen}): {resolution['meaning']}.")
 
 
 def register(app: Flask) -> None:

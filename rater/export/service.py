@@ -12,7 +12,8 @@ import importlib
 import importlib.util
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -41,6 +42,7 @@ from rater.rating.models import (
     RatingDifficulty,
 )
 from rater.study.models import InstrumentVersion, Patient, Therapist, TherapySession
+from rater.timeutil import utcnow
 
 FORMATS = ("csv", "xlsx", "parquet")
 LONG_CHUNK_ROWS = writer.CHUNK_ROWS  # rows per chunk when streaming the long export
@@ -51,17 +53,75 @@ class ExportUnavailable(Exception):
     """The export kind cannot be produced (yet)."""
 
 
+# Kinds whose content each option changes (and whose file names therefore carry it).
+RESOLVING_KINDS = ("sessions", "all")
+DRAFT_KINDS = ("long", "wide", "sessions", "homework", "reliability", "all")
+CALIBRATION_KINDS = RESOLVING_KINDS
+# Kinds of raters' own scores: no resolution across raters applies (said in their meta file).
+OWN_SCORE_KINDS = ("long", "wide", "reliability")
+OWN_SCORES = "none: each rater's own scores; consensus scores and resolution apply in sessions"
+
+
 @dataclass(frozen=True)
 class Options:
     include_drafts: bool = False
     include_calibration: bool = False
-    resolve: str = "mean"
+    resolve: str | None = None  # None: not chosen, tables.DEFAULT_RESOLVE applies
     excel: bool = False
+
+    @property
+    def resolve_mode(self) -> str:
+        """The resolution applied: the one chosen, else the default."""
+        return self.resolve or tables.DEFAULT_RESOLVE
 
 
 def format_of(path: Path) -> str:
     suffix = path.suffix.lower().lstrip(".")
     return suffix if suffix in FORMATS else "csv"
+
+
+def resolution_of(kind: str, options: Options) -> dict[str, Any] | None:
+    """Which resolution across raters a kind's rows went through (for the meta file and page).
+
+    ``mode`` is None for kinds of raters' own scores; ``default`` says the mode was not chosen.
+    """
+    if kind in RESOLVING_KINDS:
+        mode = options.resolve_mode
+        return {
+            "mode": mode,
+            "default": options.resolve is None,
+            "meaning": tables.RESOLVE_MEANINGS[mode],
+        }
+    if kind in OWN_SCORE_KINDS:
+        return {"mode": None, "default": False, "meaning": OWN_SCORES}
+    return None
+
+
+def file_name(kind: str, fmt: str, options: Options, on: date) -> str:
+    """``rater-sessions-consensus-2026-11-30.csv``: the kind, the resolution where one applies,
+    ``with-drafts`` / ``with-calibration`` where they change the rows, the date."""
+    parts = ["rater", kind]
+    if kind in RESOLVING_KINDS:
+        parts.append(options.resolve_mode)
+    if options.include_drafts and kind in DRAFT_KINDS:
+        parts.append("with-drafts")
+    if options.include_calibration and kind in CALIBRATION_KINDS:
+        parts.append("with-calibration")
+    return "-".join([*parts, on.isoformat()]) + f".{fmt}"
+
+
+def default_format(kind: str) -> str:
+    return "xlsx" if kind == "all" else "csv"
+
+
+def meta_options(kind: str, options: Options) -> dict[str, Any]:
+    """The options as the meta file records them (``resolve`` only where it applies)."""
+    return {
+        "include_drafts": options.include_drafts,
+        "include_calibration": options.include_calibration,
+        "resolve": options.resolve_mode if kind in RESOLVING_KINDS else None,
+        "excel": options.excel,
+    }
 
 
 # ---------------------------------------------------------------------------- loading
@@ -175,7 +235,7 @@ def build(kind: str, options: Options) -> pd.DataFrame:
         return tables.homework_table(homework_frame(), options.include_drafts)
     versioned = instruments()
     if kind == "codebook":
-        return tables.codebook_table(versioned, options.resolve, _reliability_or_none(versioned))
+        return tables.codebook_table(versioned, _reliability_or_none(versioned))
     ratings = ratings_frame(include_drafts=options.include_drafts)
     if kind == "long":
         return tables.long_table(ratings)
@@ -187,7 +247,7 @@ def build(kind: str, options: Options) -> pd.DataFrame:
         ratings,
         sessions_frame(),
         versioned,
-        resolve=options.resolve,
+        resolve=options.resolve_mode,
         include_calibration=options.include_calibration,
         consensus=consensus_frame(),
         homework=homework_frame(),
@@ -230,7 +290,7 @@ def check(kind: str, fmt: str, options: Options) -> None:
         raise ValueError(f"unknown export kind {kind!r}")
     if kind == "all" and fmt != "xlsx":
         raise ValueError("'all' kinds go into one .xlsx workbook; give a .xlsx file")
-    if options.resolve not in tables.RESOLVE_MODES:
+    if options.resolve_mode not in tables.RESOLVE_MODES:
         raise ValueError(f"resolve must be one of {', '.join(tables.RESOLVE_MODES)}")
     if kind == "reliability" and not reliability_available():
         reliability_frames(pd.DataFrame(), [])  # raises ExportUnavailable
@@ -242,10 +302,12 @@ def export_to(
     target: IO[bytes],
     options: Options,
     progress: Progress = _no_progress,
+    at: datetime | None = None,
 ) -> dict[str, Any]:
     """Write one kind (or ``all`` for a workbook) to a binary file; return the meta document.
 
-    ``progress(total_rows)`` is a context manager giving a ``step(done)`` callback (or None).
+    ``progress(total_rows)`` is a context manager giving a ``step(done)`` callback (or None);
+    ``at`` (naive UTC, default now) is the export's time, the one its file name carries.
     """
     check(kind, fmt, options)
     if fmt == "xlsx":
@@ -260,7 +322,15 @@ def export_to(
         frame = build(kind, options)
         with progress(len(frame)) as step:
             written = _write(fmt, frame, target, options, step)
-    return writer.meta_document(rater.__version__, kind, fmt, asdict(options), written)
+    return writer.meta_document(
+        rater.__version__,
+        kind,
+        fmt,
+        meta_options(kind, options),
+        written,
+        exported_at=at or utcnow(),
+        resolution=resolution_of(kind, options),
+    )
 
 
 def stream_long(options: Options, chunk_rows: int = LONG_CHUNK_ROWS) -> Iterator[pd.DataFrame]:
@@ -282,7 +352,11 @@ def _write(
 
 
 def export_file(
-    kind: str, path: Path, options: Options, progress: Progress = _no_progress
+    kind: str,
+    path: Path,
+    options: Options,
+    progress: Progress = _no_progress,
+    at: datetime | None = None,
 ) -> dict[str, Any]:
     """Write the export and its companion ``FILE.meta.json``; return the meta document."""
     fmt = format_of(path)
@@ -290,7 +364,7 @@ def export_file(
     partial = path.with_name(path.name + ".partial")
     try:
         with partial.open("wb") as target:
-            document = export_to(kind, fmt, target, options, progress)
+            document = export_to(kind, fmt, target, options, progress, at)
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)

@@ -5,14 +5,11 @@ a few small frames loaded by ``rater.export.service``) and the instruments. Each
 list (``columns_of``); the table builders return exactly those columns in that order, and the
 codebook is generated from the same lists, so it describes every column of every export.
 
-Resolution across raters (``sessions``):
-- items: ``mean`` = mean of the included raters' scores (the pair mean of the reference study);
-  ``consensus`` = the consensus score where one is recorded, else the mean; ``main`` = the score
-  of the rater whose assignment purpose is ``main`` (missing when there is none).
-- homework counts: the mean over the included raters of each rater's count (``main``: the main
-  rater's count); assigned homework is entered once per session by a coordinator.
-- difficulty indicators: 1 when any included rater ticked the type (``main``: the main rater),
-  0 when the session has included ratings and none ticked it, missing without ratings.
+Every rule that computes a column (a scale score, the resolution of items across raters, the
+ratings a session row uses, homework counts, difficulty indicators) is stated once, in
+``RULES`` or by the instrument's scoring rule (``score_rules``): the codebook has one row per
+rule and every column it computes names it. ``long`` and ``wide`` hold each rater's own scores;
+only ``sessions`` (one row per session) resolves across raters.
 """
 
 from __future__ import annotations
@@ -29,7 +26,12 @@ import pandas as pd
 from rater.instruments import SCORE_MAX, SCORE_MIN, Instrument, ScoringRule
 
 KINDS = ("long", "wide", "sessions", "homework", "reliability", "codebook", "audit")
-RESOLVE_MODES = ("mean", "consensus", "main")
+RESOLVE_MODES = ("consensus", "mean", "main")
+# Where a consensus was recorded it is what the analysis dataset uses unless told otherwise.
+DEFAULT_RESOLVE = "consensus"
+# Per session: where its resolved items come from (the ``resolution`` column).
+RESOLUTIONS = ("consensus", "consensus+mean", "mean", "main")
+RULE_ROW = "rule"  # the codebook's ``export`` of a row that states a rule
 
 PURPOSES = "calibration|main|double"
 PHASES = "I|II"
@@ -56,6 +58,62 @@ class Column:
     rule: str = ""
     instrument: str = ""
     instrument_version: int | None = None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule that computes export columns, stated once (one codebook row)."""
+
+    name: str
+    label: str
+    text: str
+    instrument: str = ""
+    instrument_version: int | None = None
+
+
+# What each --resolve mode makes of a session's items (the rule ``resolution``; the meta file
+# and the downloads page quote the mode applied).
+RESOLVE_MEANINGS = {
+    "consensus": "an item is the consensus score recorded for that item of the session where "
+    "there is one, else the mean of the ratings used (the pair mean of a double-coded session)",
+    "mean": "an item is the mean of the ratings used (the pair mean of a double-coded session); "
+    "consensus scores are not used",
+    "main": "an item is the score of the rating whose assignment purpose is main; consensus "
+    "scores and the other ratings are not used",
+}
+RESOLUTION = Rule(
+    "resolution",
+    "How a session's items are resolved across raters (--resolve)",
+    "".join(
+        f"With --resolve {mode}{' (the default)' if mode == DEFAULT_RESOLVE else ''}, "
+        f"{RESOLVE_MEANINGS[mode]}. "
+        for mode in RESOLVE_MODES
+    )
+    + "An item is missing when no rating used scored it and no consensus applies. The "
+    "resolution column says per session what was used: consensus (every item from consensus "
+    "scores), consensus+mean (some items), mean, main; empty when nothing was.",
+)
+RATINGS_USED = Rule(
+    "ratings_used",
+    "The ratings a session's row is computed from",
+    "The session's submitted ratings (drafts too with --include-drafts) that are not "
+    "calibration ratings (those too with --include-calibration); with --resolve main only the "
+    "rating whose assignment purpose is main.",
+)
+PER_RATING_MEAN = Rule(
+    "per_rating_mean",
+    "Homework a rater logged, over the ratings used",
+    "Each rater logs their own list, so the value is the mean over the ratings used of each "
+    "rating's count (a rating without such entries counts 0; with --resolve main the main "
+    "rating's count); missing when no rating is used.",
+)
+ANY_RATING = Rule(
+    "any_rating",
+    "Difficulty ticked by a rater, over the ratings used",
+    "1 when any rating used ticked it, 0 when ratings are used and none ticked it, missing "
+    "when no rating is used.",
+)
+RULES = (RESOLUTION, RATINGS_USED, PER_RATING_MEAN, ANY_RATING)
 
 
 # ---------------------------------------------------------------------------- column lists
@@ -111,13 +169,28 @@ AUDIT = [
 ]
 
 CODEBOOK = [
-    Column("export", "Export kind the column belongs to", "string", "|".join(KINDS)),
-    Column("column", "Column name", "string"),
-    Column("label", "What the column holds", "string"),
-    Column("type", "Data type", "string", "string|integer|number|date|datetime|json"),
+    Column(
+        "export",
+        f"Export kind the column belongs to; '{RULE_ROW}' for a row stating a rule",
+        "string",
+        "|".join([*KINDS, RULE_ROW]),
+    ),
+    Column("column", "Column name (of a rule row: the rule's name)", "string"),
+    Column("label", "What the column holds (the rule computes)", "string"),
+    Column(
+        "type",
+        "Data type; empty for a rule row",
+        "string",
+        "string|integer|number|date|datetime|json",
+    ),
     Column("allowed_values", "Allowed values or range", "string"),
     Column("anchors", "Verbal anchors of the score points of an item", "string"),
-    Column("scoring_rule", "How a computed score is computed", "string"),
+    Column(
+        "scoring_rule",
+        f"Of a column: the name of the rule that computes it (a '{RULE_ROW}' row); "
+        "of a rule row: the rule",
+        "string",
+    ),
     Column("instrument", "Instrument the column comes from", "string"),
     Column("instrument_version", "Version of that instrument", "integer"),
 ]
@@ -147,20 +220,28 @@ def slug(text: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", text.lower()).strip("_")
 
 
-def _item_columns(instruments: Sequence[VersionedInstrument]) -> list[Column]:
+def _item_columns(
+    instruments: Sequence[VersionedInstrument], rule: str = "", type_: str = "integer"
+) -> list[Column]:
+    """One column per item; ``rule`` names the rule that gives its value (none: as rated)."""
     cols = []
     for vi in instruments:
         for item in vi.instrument.items:
             anchors = "; ".join(f"{p} = {text}" for p, text in sorted(item.anchors.items()))
-            label = item.label + (" (reverse-keyed in scores)" if item.reverse else "")
+            flipped_in = [
+                r.code for r in vi.instrument.scores if item.reverse and item.code in r.all_items
+            ]
+            label = item.label + (
+                f" (reverse-keyed in {', '.join(flipped_in)})" if flipped_in else ""
+            )
             cols.append(
                 Column(
                     item.code,
                     label,
-                    "integer",
+                    type_,
                     SCORE_RANGE,
                     anchors,
-                    "",
+                    rule,
                     vi.instrument.code,
                     vi.version,
                 )
@@ -169,18 +250,34 @@ def _item_columns(instruments: Sequence[VersionedInstrument]) -> list[Column]:
 
 
 def _rule_text(instrument: Instrument, rule: ScoringRule) -> str:
+    """The rule of a computed score, from its definition (the instrument's description of it
+    would say the same again)."""
     reverse = [c for c in rule.all_items if instrument.item(c).reverse]
     flip = SCORE_MAX + SCORE_MIN
     keyed = f"; reverse-keyed as {flip} - x: {', '.join(reverse)}" if reverse else ""
     if rule.rule == "mean":
-        what = f"mean of {', '.join(rule.items)}"
-    else:
-        what = (
-            f"mean of {', '.join(rule.previous_items)} of session t-1 (same patient, session "
-            f"number - 1) and {', '.join(rule.current_items)} of session t; missing when session "
-            "t-1 is missing or unrated (never shifted)"
+        return f"Mean of {', '.join(rule.items)} of the row{keyed}; missing when any is missing."
+    return (
+        f"Mean of {', '.join(rule.previous_items)} of session t-1 (same patient, session number "
+        f"- 1) and {', '.join(rule.current_items)} of session t{keyed}; missing when any is "
+        "missing, so also when session t-1 does not exist or is excluded (never taken from an "
+        "earlier session)."
+    )
+
+
+def score_rules(instruments: Sequence[VersionedInstrument]) -> list[Rule]:
+    """The instruments' scoring rules, each named by the score it computes."""
+    return [
+        Rule(
+            rule.code,
+            rule.label,
+            _rule_text(vi.instrument, rule),
+            vi.instrument.code,
+            vi.version,
         )
-    return f"{what}{keyed}; missing when any item is missing. {rule.description}".strip()
+        for vi in instruments
+        for rule in vi.instrument.scores
+    ]
 
 
 def _score_columns(
@@ -193,7 +290,7 @@ def _score_columns(
             "number",
             SCORE_RANGE,
             "",
-            _rule_text(vi.instrument, rule),
+            rule.code,
             vi.instrument.code,
             vi.version,
         )
@@ -234,59 +331,61 @@ def wide_columns(instruments: Sequence[VersionedInstrument]) -> list[Column]:
     ]
 
 
-def sessions_columns(
-    instruments: Sequence[VersionedInstrument], resolve: str = "mean"
-) -> list[Column]:
-    how = {
-        "mean": "mean of the included raters' scores",
-        "consensus": "consensus score where recorded, else the mean of the included raters",
-        "main": "score of the main rater",
-    }[resolve]
-    items = [
-        Column(
-            c.name,
-            f"{c.label}: {how}",
-            "number",
-            c.allowed,
-            c.anchors,
-            "",
-            c.instrument,
-            c.instrument_version,
-        )
-        for c in _item_columns(instruments)
-    ]
+def sessions_columns(instruments: Sequence[VersionedInstrument]) -> list[Column]:
+    """The analysis dataset's columns (the same under every resolution: rules say how)."""
     homework = _types(instruments, "homework_types")
     difficulties = _types(instruments, "difficulty_types")
-    per_rater = "mean over the included raters" if resolve != "main" else "the main rater's count"
     return [
         *_KEYS,
         Column("recorded_on", "Date of the recording", "date"),
         Column("duration_seconds", "Length of the recording in seconds", "number", ">=0"),
-        Column("n_raters", "Number of included ratings of the session", "integer", ">=0"),
         Column(
-            "n_consensus_items",
-            "Number of items taken from consensus scores (--resolve consensus)",
+            "n_raters",
+            "Number of ratings the row uses",
             "integer",
             ">=0",
+            rule=RATINGS_USED.name,
         ),
-        *items,
+        Column(
+            "resolution",
+            "Where the session's items come from; empty when from nothing",
+            "string",
+            "|".join(RESOLUTIONS),
+            rule=RESOLUTION.name,
+        ),
+        Column(
+            "n_consensus_items",
+            "Number of items that are consensus scores",
+            "integer",
+            ">=0",
+            rule=RESOLUTION.name,
+        ),
+        *_item_columns(instruments, RESOLUTION.name, "number"),
         *_score_columns(instruments, ("mean", "cross_session_mean")),
         Column("phq9", "PHQ-9 total of the session (outcome)", "integer", "0-27"),
         *[
             Column(
                 f"hw_reported_{slug(t)}",
-                f"Homework of type '{t}' reported since the last session ({per_rater})",
+                f"Homework of type '{t}' reported since the last session",
                 "number",
                 ">=0",
+                rule=PER_RATING_MEAN.name,
             )
             for t in homework
         ],
-        Column("hw_reported_total", f"Homework reported, all types ({per_rater})", "number"),
         Column(
-            "hw_completed",
-            f"Reported homework marked completed 'yes' ({per_rater})",
+            "hw_reported_total",
+            "Homework reported, all types",
             "number",
             ">=0",
+            rule=PER_RATING_MEAN.name,
+        ),
+        Column(
+            "hw_completed",
+            "Reported homework marked completed 'yes'",
+            "number",
+            ">=0",
+            rule=PER_RATING_MEAN.name,
         ),
         *[
             Column(
@@ -301,10 +400,10 @@ def sessions_columns(
         *[
             Column(
                 f"difficulty_{slug(t)}",
-                f"Difficulty '{t}' ticked by any included rater"
-                + (" (main rater only)" if resolve == "main" else ""),
+                f"Difficulty '{t}' ticked",
                 "integer",
                 "0|1",
+                rule=ANY_RATING.name,
             )
             for t in difficulties
         ],
@@ -343,7 +442,6 @@ def reliability_columns(frame: pd.DataFrame | None) -> list[Column]:
 def columns_of(
     kind: str,
     instruments: Sequence[VersionedInstrument],
-    resolve: str = "mean",
     reliability: pd.DataFrame | None = None,
 ) -> list[Column]:
     """The columns of one export kind, in their stable order."""
@@ -352,7 +450,7 @@ def columns_of(
     if kind == "wide":
         return wide_columns(instruments)
     if kind == "sessions":
-        return sessions_columns(instruments, resolve)
+        return sessions_columns(instruments)
     if kind == "homework":
         return HOMEWORK
     if kind == "audit":
@@ -426,23 +524,29 @@ def wide_table(ratings: pd.DataFrame, instruments: Sequence[VersionedInstrument]
 # ------------------------------------------------------------------ sessions (resolution)
 
 
-def _included(ratings: pd.DataFrame, include_calibration: bool) -> pd.DataFrame:
-    return ratings if include_calibration else ratings[ratings["purpose"] != "calibration"]
+def _check_resolve(resolve: str) -> None:
+    if resolve not in RESOLVE_MODES:
+        raise ValueError(f"resolve must be one of {', '.join(RESOLVE_MODES)}")
+
+
+def ratings_used(ratings: pd.DataFrame, include_calibration: bool, resolve: str) -> pd.DataFrame:
+    """The rows of the ratings frame a sessions row is computed from (rule ``ratings_used``)."""
+    _check_resolve(resolve)
+    used = ratings if include_calibration else ratings[ratings["purpose"] != "calibration"]
+    return used[used["purpose"] == "main"] if resolve == "main" else used
 
 
 def resolve_items(
-    ratings: pd.DataFrame,
+    used: pd.DataFrame,
     consensus: pd.DataFrame,
     codes: list[str],
     resolve: str,
 ) -> pd.DataFrame:
-    """Session × item table of resolved scores (see the module docstring)."""
-    if resolve not in RESOLVE_MODES:
-        raise ValueError(f"resolve must be one of {', '.join(RESOLVE_MODES)}")
-    source = ratings[ratings["purpose"] == "main"] if resolve == "main" else ratings
+    """Session × item table of resolved scores from the ratings used (rule ``resolution``)."""
+    _check_resolve(resolve)
     resolved = (
-        source.groupby(["session_id", "item"])["score"].mean().unstack("item")
-        if not source.empty
+        used.groupby(["session_id", "item"])["score"].mean().unstack("item")
+        if not used.empty
         else pd.DataFrame()
     )
     resolved = resolved.reindex(columns=codes).astype("float64")
@@ -458,6 +562,22 @@ def _consensus_counts(consensus: pd.DataFrame, codes: list[str], resolve: str) -
     if resolve != "consensus" or consensus.empty:
         return pd.Series(dtype="int64")
     return consensus[consensus["item"].isin(codes)].groupby("session_id").size()
+
+
+def _resolution(
+    resolve: str, n_raters: pd.Series, n_consensus: pd.Series, items: pd.DataFrame
+) -> pd.Series:
+    """Per session, where its items come from (``RESOLUTIONS``); missing when from nothing."""
+    if resolve != "consensus":
+        return pd.Series(np.where(n_raters > 0, resolve, None), index=n_raters.index)
+    from_ratings = items.notna().sum(axis=1) - n_consensus
+    agreed = n_consensus > 0
+    values = np.select(
+        [agreed & (from_ratings == 0), agreed, n_raters > 0],
+        ["consensus", "consensus+mean", "mean"],
+        default=None,
+    )
+    return pd.Series(values, index=n_raters.index, dtype=object)
 
 
 def cross_session_mean(
@@ -547,13 +667,13 @@ def sessions_table(
     sessions: pd.DataFrame,
     instruments: Sequence[VersionedInstrument],
     *,
-    resolve: str = "mean",
+    resolve: str = DEFAULT_RESOLVE,
     include_calibration: bool = False,
     consensus: pd.DataFrame | None = None,
     homework: pd.DataFrame | None = None,
     difficulties: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """The analysis dataset: one row per eligible session (see the module docstring)."""
+    """The analysis dataset: one row per eligible session, items resolved across raters."""
     consensus = consensus if consensus is not None else empty_consensus()
     homework = homework if homework is not None else empty_homework()
     difficulties = difficulties if difficulties is not None else empty_difficulties()
@@ -561,21 +681,20 @@ def sessions_table(
     rows = eligible.sort_values(["patient", "session_number", "session_id"], kind="mergesort")
     rows = rows.set_index("session_id", drop=False)
     rows.index.name = None
-    used = _included(ratings, include_calibration)
+    used = ratings_used(ratings, include_calibration, resolve)
     used = used[used["session_id"].isin(rows.index)]
     codes = [item.code for vi in instruments for item in vi.instrument.items]
     items = resolve_items(used, consensus, codes, resolve).reindex(rows.index)
-    ratings_used = used.drop_duplicates("rating_id")[["rating_id", "session_id", "purpose"]]
-    if resolve == "main":
-        ratings_used = ratings_used[ratings_used["purpose"] == "main"]
+    used_ratings = used.drop_duplicates("rating_id")[["rating_id", "session_id"]]
     out = rows[["session_id", "patient", "therapist", "session_number", "phase"]].copy()
     out["recorded_on"] = rows["recorded_on"]
     out["duration_seconds"] = rows["duration_seconds"].astype("float64")
-    n_raters = used.drop_duplicates("rating_id").groupby("session_id").size()
+    n_raters = used_ratings.groupby("session_id").size()
     out["n_raters"] = n_raters.reindex(rows.index, fill_value=0).astype("int64")
     out["n_consensus_items"] = (
         _consensus_counts(consensus, codes, resolve).reindex(rows.index, fill_value=0)
     ).astype("int64")
+    out["resolution"] = _resolution(resolve, out["n_raters"], out["n_consensus_items"], items)
     for code in codes:
         out[code] = items[code]
     _add_mean_scores(out, items, instruments)
@@ -585,10 +704,10 @@ def sessions_table(
                 out[rule.code] = cross_session_mean(vi.instrument, rule, rows, items)
     out["phq9"] = rows["phq9"].astype("Int64")
     types = _types(instruments, "homework_types")
-    out = out.join(_homework_columns(homework, ratings_used, rows.index, types))
+    out = out.join(_homework_columns(homework, used_ratings, rows.index, types))
     kinds = _types(instruments, "difficulty_types")
-    out = out.join(_difficulty_columns(difficulties, ratings_used, rows.index, kinds))
-    return out[_names(sessions_columns(instruments, resolve))].reset_index(drop=True)
+    out = out.join(_difficulty_columns(difficulties, used_ratings, rows.index, kinds))
+    return out[_names(sessions_columns(instruments))].reset_index(drop=True)
 
 
 # ---------------------------------------------------------------------------- other kinds
@@ -688,13 +807,16 @@ def reliability_table(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
 
 def codebook_table(
     instruments: Sequence[VersionedInstrument],
-    resolve: str = "mean",
     reliability: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One row per column of every export kind (the sessions columns under ``resolve``)."""
+    """One row per column of every export kind, then one row per rule the columns name.
+
+    The same under every ``--resolve``: the resolution is a rule, and the ``resolution``
+    column of ``sessions`` says per session which was applied.
+    """
     rows = []
     for kind in KINDS:
-        for col in columns_of(kind, instruments, resolve, reliability):
+        for col in columns_of(kind, instruments, reliability):
             rows.append(
                 {
                     "export": kind,
@@ -708,6 +830,17 @@ def codebook_table(
                     "instrument_version": col.instrument_version,
                 }
             )
+    for rule in [*score_rules(instruments), *RULES]:
+        rows.append(
+            {
+                "export": RULE_ROW,
+                "column": rule.name,
+                "label": rule.label,
+                "scoring_rule": rule.text,
+                "instrument": rule.instrument or None,
+                "instrument_version": rule.instrument_version,
+            }
+        )
     out = pd.DataFrame(rows, columns=_names(CODEBOOK))
     out["instrument_version"] = out["instrument_version"].astype("Int64")
     return out

@@ -3,9 +3,9 @@
 CSV conventions (RFC 4180): UTF-8 (a BOM only for Excel), a header row, no index column, CRLF,
 missing values as empty cells, dates as ``YYYY-MM-DD`` and times as ISO 8601 UTC
 (``2024-05-01T10:15:00Z``, microseconds only when present). Text cells that a spreadsheet would
-run as a formula (starting with ``= + - @``, tab or carriage return) get a leading single quote
-(OWASP's advice); numeric columns are never touched, so ``-1.5`` stays a number. The same table
-gives the same bytes.
+run as a formula get a leading single quote (OWASP's advice; see :func:`neutralise`, undone
+exactly by :func:`unneutralise`); numeric columns are never touched, so ``-1.5`` stays a number.
+The same table gives the same bytes.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import hashlib
 import io
 import itertools
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -23,7 +24,13 @@ import numpy as np
 import pandas as pd
 
 CHUNK_ROWS = 50_000
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# = + - @ and their full-width forms ＝ ＋ － ＠ (spreadsheets read those as formulas too).
+FORMULA_CHARACTERS = "=+-@\uff1d\uff0b\uff0d\uff20"
+# A cell a spreadsheet would run: a formula character after any whitespace or line breaks
+# (Python's Unicode whitespace, so also no-break and ideographic spaces), or a leading tab or
+# carriage return -- in each case after any run of single quotes, so that a quote already in
+# front of such a cell gets one more and removing exactly one quote gives the value back.
+_NEEDS_QUOTE = re.compile(rf"'*(?:[\t\r]|\s*[{re.escape(FORMULA_CHARACTERS)}])")
 XLSX_MAX_ROWS = 1_048_575
 BOM = "\ufeff".encode()
 # RFC 4180 line ends; the csv module then also quotes fields holding a bare CR or LF.
@@ -31,8 +38,19 @@ LINE_END = "\r\n"
 
 
 def neutralise(text: str) -> str:
-    """Prefix a single quote to text a spreadsheet would treat as a formula."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    """Prefix a single quote to text a spreadsheet would treat as a formula.
+
+    ``=SUM(A1)``, `` =1``, ``\\n@x``, ``＝1`` and ``\\tx`` get a quote, and so does text that
+    already starts with quotes before such a cell (``'=1`` -> ``''=1``), so that
+    :func:`unneutralise` (drop one leading quote where what follows would itself get one) gives
+    every value back exactly.
+    """
+    return "'" + text if _NEEDS_QUOTE.match(text) else text
+
+
+def unneutralise(text: str) -> str:
+    """The value :func:`neutralise` wrote ``text`` for (importers read exports back with it)."""
+    return text[1:] if text.startswith("'") and _NEEDS_QUOTE.match(text, 1) else text
 
 
 def _iso_datetime(value: pd.Timestamp | dt.datetime) -> str:
@@ -82,9 +100,16 @@ def _iso_datetimes(column: pd.Series) -> pd.Series:
 
 
 def _neutralise_strings(column: pd.Series) -> pd.Series:
-    """A string column with formula-like cells quoted (vectorised; untouched when none)."""
-    risky = column.str.startswith(FORMULA_STARTS, na=False)
-    return column.where(~risky, "'" + column) if risky.any() else column
+    """A string column with formula-like cells quoted.
+
+    A cell starting with a letter or digit never needs a quote (every trigger of
+    :func:`neutralise` is a quote, whitespace or a symbol), so only the other cells go through
+    it, each distinct value once; most columns (codes, items, names) have none.
+    """
+    maybe = ~column.str.slice(0, 1).str.isalnum().fillna(True).astype(bool)
+    if not maybe.any():
+        return column
+    return column.where(~maybe, _format_by_uniques(column[maybe], neutralise))
 
 
 def prepare(frame: pd.DataFrame) -> pd.DataFrame:
@@ -193,6 +218,8 @@ def _xlsx_value(value: Any) -> Any:
         return None
     if isinstance(value, float) and np.isnan(value):
         return None
+    if isinstance(value, float) and np.isinf(value):
+        return str(value)  # Excel has no infinity: the text CSV holds, '-inf' or 'inf'
     if isinstance(value, np.generic):
         return value.item()
     return value
@@ -279,16 +306,24 @@ def meta_path(path: Path) -> Path:
 
 
 def meta_document(
-    version: str, kind: str, fmt: str, options: dict[str, Any], written: dict[str, Any]
+    version: str,
+    kind: str,
+    fmt: str,
+    options: dict[str, Any],
+    written: dict[str, Any],
+    *,
+    exported_at: dt.datetime,
+    resolution: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """What an analysis needs to cite exactly the export it used."""
+    """What an analysis needs to cite exactly the export it used (``exported_at``: naive UTC)."""
     return {
         "tool": "rater",
         "tool_version": version,
-        "exported_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "exported_at": exported_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "kind": kind,
         "format": fmt,
         "options": options,
+        "resolution": resolution,
         **written,
     }
 

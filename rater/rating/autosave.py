@@ -21,7 +21,10 @@ value of that field as the client last saw it on the server. A change is applied
 * the change has no ``base`` and ``base_version`` is the current version.
 
 Anything else is a conflict: another tab saved newer work in that field, and the whole batch is
-refused with 409 so that nothing is overwritten. The audio position and active-time increments
+refused with 409 so that nothing is overwritten. A change with a field of the wrong type, or one
+beyond a limit (text lengths, notes and homework entries per rating, active time beyond the wall
+time since the rating started), refuses the batch with 400 naming the change (docs/rating.md,
+"Types" and "Limits"). The audio position and active-time increments
 never conflict. Every applied batch increases ``Rating.version`` by one.
 
 Concurrency: the version is increased by one UPDATE before anything is read, so concurrent saves
@@ -45,9 +48,9 @@ difference is written. Pinned instruments are parsed once per process.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -65,6 +68,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     delete,
+    func,
     insert,
     or_,
     select,
@@ -89,6 +93,7 @@ from rater.rating.models import (
     RatingDifficulty,
 )
 from rater.rating.service import instruments_of_rows, pinned_versions_query
+from rater.security import text_problem
 from rater.timeutil import utcnow
 
 CONFLICT_MESSAGE = (
@@ -100,10 +105,17 @@ FLAGGED_MESSAGE = "This session was marked as 'cannot be rated'; changes are no 
 MISSING_MESSAGE = "This rating does not exist."
 NOT_STARTED_MESSAGE = "Open the rating page first."
 LOGIN_EXPIRED_MESSAGE = "Your login has expired. Log in again."
+# Limits (docs/rating.md, "Limits"): a batch, a note, a homework entry, a rating.
 MAX_CHANGES = 500
-MAX_TEXT = 10_000
+MAX_NOTE_LENGTH = 10_000
+MAX_DESCRIPTION_LENGTH = 2_000  # as the coordinator's form for assigned homework
+MAX_NOTES = 1_000
+MAX_HOMEWORK_ENTRIES = 50
 MAX_SECONDS = 24 * 3600.0
 MAX_ACTIVE_INCREMENT = 3600.0
+# A rating's active time may not exceed the wall time since it was started; the tolerance
+# covers the page's whole-second counting.
+ACTIVE_TOLERANCE_SECONDS = 2.0
 MAX_SEQ = 2**31 - 1
 MISSING = object()
 
@@ -160,6 +172,7 @@ class _Locked:
     version: int
     audio_position: float
     active_seconds: float
+    started_at: datetime  # the rating's creation; its active time cannot exceed the time since
     new_batch: bool  # False: the client's batch number was applied before (a duplicate)
 
 
@@ -199,8 +212,11 @@ class _Context:
     version_matches: bool
     before: _State
     ids: dict[tuple[str, str], int]
+    counts: dict[str, int]  # rows of the rating by kind ("notes", "homework"), when adding
+    wall_seconds: float  # since the rating was started
 
     owners: dict[str, int] = field(init=False)  # item code -> pinned instrument version
+    active_planned: float = field(init=False, default=0.0)  # increments planned so far
 
     def __post_init__(self) -> None:
         self.owners = {}
@@ -216,19 +232,27 @@ Step = Callable[[_State], None]
 
 
 def apply_autosave(
-    connection: Connection, assignment_id: int, user_id: int, payload: Any
+    connection: Connection,
+    assignment_id: int,
+    user_id: int,
+    payload: Any,
+    *,
+    session_generation: int | None,
 ) -> dict[str, Any]:
     """Apply the payload's changes in ``connection``'s transaction or raise AutosaveRefused.
 
-    ``user_id`` is the session's user, not yet checked: the version UPDATE requires that it is
-    an active user and the assignment's rater. The caller commits, or rolls back on a refusal.
+    ``user_id`` and ``session_generation`` are the session's, not yet checked: the version
+    UPDATE requires an active user who is the assignment's rater and whose sessions of that
+    generation have not been ended (rater.auth.sessions). The caller commits, or rolls back on
+    a refusal.
     """
+    session = (user_id, session_generation)
     try:
         envelope = _parse_envelope(payload)
     except AutosaveRefused:
-        _lock_and_read(connection, assignment_id, user_id, NO_CHANGES)  # 401/404/409/423 first
+        _lock_and_read(connection, assignment_id, session, NO_CHANGES)  # 401/404/409/423 first
         raise
-    ctx = _lock_and_read(connection, assignment_id, user_id, envelope)
+    ctx = _lock_and_read(connection, assignment_id, session, envelope)
     locked = ctx.locked
     if not locked.new_batch:
         raise AlreadyApplied(locked.version - 1)
@@ -236,6 +260,7 @@ def apply_autosave(
     after = ctx.before.copy()
     for step in steps:
         step(after)
+    _check_counts(ctx, after)
     _write(connection, ctx, after, applied=len(steps), assignment_id=assignment_id, user_id=user_id)
     version = locked.version if steps else locked.version - 1
     return {
@@ -278,6 +303,24 @@ def _plan(ctx: _Context, changes: list[dict[str, Any]], new_version: int) -> lis
     return plan
 
 
+ROW_LIMITS = (("notes", MAX_NOTES, "notes"), ("homework", MAX_HOMEWORK_ENTRIES, "homework entries"))
+
+
+def _check_counts(ctx: _Context, after: _State) -> None:
+    """A batch may not take a rating beyond its number of notes or homework entries."""
+    problems = []
+    for kind, limit, label in ROW_LIMITS:
+        if kind not in ctx.counts:
+            continue
+        before, now = getattr(ctx.before, kind).keys(), getattr(after, kind).keys()
+        total = ctx.counts[kind] + len(now - before) - len(before - now)
+        if total > max(limit, ctx.counts[kind]):
+            problems.append(f"{kind}: a rating holds at most {limit} {label}; this save would "
+                            f"make {total}")  # fmt: skip
+    if problems:
+        raise AutosaveRefused(400, "Some changes go beyond the limits.", problems=problems)
+
+
 def _parse_envelope(payload: Any) -> _Envelope:
     if not isinstance(payload, dict):
         raise AutosaveRefused(400, "Send a JSON object with 'base_version' and 'changes'.")
@@ -306,22 +349,26 @@ def _is_int(value: Any) -> bool:
 # --- the lock, the batch number and the reads --------------------------------------------------
 
 
-LOCKED_FIELDS = (RATINGS.c.audio_position, RATINGS.c.active_seconds)
+LOCKED_FIELDS = (RATINGS.c.audio_position, RATINGS.c.active_seconds, RATINGS.c.created_at)
 
 
 def _lock_and_read(
-    connection: Connection, assignment_id: int, user_id: int, envelope: _Envelope
+    connection: Connection,
+    assignment_id: int,
+    session: tuple[int, int | None],
+    envelope: _Envelope,
 ) -> _Context:
     """Increase the version of the user's open draft for this assignment (taking its lock),
     record the envelope's batch number as its client's highest applied, and read the pinned
     instruments and the rows the batch touches.
 
-    ``Assignment.can_be_rated_by`` for an active user plus an editable draft is the UPDATE's
-    WHERE; when no row matches, ``_refusal`` finds out why (and what was read is not looked
-    at). The batch record is one INSERT .. ON CONFLICT DO UPDATE .. WHERE stored seq < this
-    seq: it writes (and returns) a row only when the batch is new. It runs under the rating's
-    lock, so two copies of one batch cannot both pass; a later refusal (400, 409) rolls the
-    record back with everything else. On PostgreSQL the UPDATE and the INSERT are one
+    ``session`` is the session's user id and session generation. ``Assignment.can_be_rated_by``
+    for an active user whose sessions of that generation were not ended, plus an editable draft,
+    is the UPDATE's WHERE; when no row matches, ``_refusal`` finds out why (and what was read is
+    not looked at). The batch record is one INSERT .. ON CONFLICT DO UPDATE .. WHERE stored seq
+    < this seq: it writes (and returns) a row only when the batch is new. It runs under the
+    rating's lock, so two copies of one batch cannot both pass; a later refusal (400, 409) rolls
+    the record back with everything else. On PostgreSQL the UPDATE and the INSERT are one
     statement (data-modifying CTEs).
 
     All of it is one ``execute_together`` (one wait on PostgreSQL). The reads name the rating
@@ -330,7 +377,9 @@ def _lock_and_read(
     before the lock was granted: the compare-and-set reads see the latest saved values.
     """
     postgres = connection.dialect.name == "postgresql"
-    params = {"p_assignment": assignment_id, "p_user": user_id, "now": utcnow()}
+    user_id, generation = session  # the session's, checked by the UPDATE
+    params = {"p_assignment": assignment_id, "p_user": user_id, "p_generation": generation}
+    params["now"] = utcnow()
     claims = envelope.client is not None
     if claims:
         params |= {"p_client": envelope.client, "p_seq": envelope.seq}
@@ -345,8 +394,11 @@ def _lock_and_read(
     new_batch = True  # without a batch number, only the per-field checks protect the save
     if claims:
         new_batch = bool(row.new_batch) if postgres else bool(results[1])
-    locked = _Locked(row.id, row.version, row.audio_position, row.active_seconds, new_batch)
-    return _context(locked, envelope, dict(zip(reads, results[len(locks) :], strict=True)))
+    locked = _Locked(
+        row.id, row.version, row.audio_position, row.active_seconds, row.created_at, new_batch
+    )
+    rows = dict(zip(reads, results[len(locks) :], strict=True))
+    return _context(locked, envelope, rows, now=params["now"])
 
 
 @cache
@@ -365,6 +417,7 @@ def _bump_statement(and_claim: bool) -> Update | Select:
             ASSIGNMENTS.c.rater_id == bindparam("p_user"),
             or_(*(ASSIGNMENTS.c.status == status for status in RATEABLE_STATUSES)),
             USERS.c.active.is_(True),
+            USERS.c.session_generation == bindparam("p_generation"),
         )
         .exists()
     )
@@ -436,7 +489,7 @@ def _wanted(changes: list[dict[str, Any]], ops: tuple[str, ...], key: str) -> li
 
 
 def _storable(value: Any) -> bool:
-    return isinstance(value, str) and "\x00" not in value
+    return isinstance(value, str) and text_problem(value) is None
 
 
 NOTE_COLUMNS = ("audio_seconds", "text")
@@ -461,10 +514,15 @@ def _read_statements(
         reads["homework"] = (statement, {**at, "keys": homework_ids})
     if any(c.get("op") == "difficulties" for c in changes):
         reads["difficulties"] = (_difficulties_statement(), at)
+    for kind, table, op in (("notes", NOTES, "note.put"), ("homework", HOMEWORK, "homework.put")):
+        if any(c.get("op") == op for c in changes):  # the batch may add rows: count them
+            reads[f"{kind}_count"] = (_count_statement(table), at)
     return reads
 
 
-def _context(locked: _Locked, envelope: _Envelope, rows: dict[str, list[Any]]) -> _Context:
+def _context(
+    locked: _Locked, envelope: _Envelope, rows: dict[str, list[Any]], now: datetime
+) -> _Context:
     """The state before the batch, from the rows read."""
     before = _State(position=locked.audio_position, active=locked.active_seconds)
     ids: dict[tuple[str, str], int] = {}
@@ -488,7 +546,10 @@ def _context(locked: _Locked, envelope: _Envelope, rows: dict[str, list[Any]]) -
         version_matches=envelope.base_version == locked.version - 1,
         before=before,
         ids=ids,
-    )
+        counts={kind: rows[f"{kind}_count"][0][0] for kind in ("notes", "homework")
+                if f"{kind}_count" in rows},
+        wall_seconds=(now - locked.started_at).total_seconds(),
+    )  # fmt: skip
 
 
 def _rating_of_assignment() -> ColumnElement[int]:
@@ -533,6 +594,13 @@ def _keyed_statement(dialect_name: str, table: Table, columns: tuple[str, ...]) 
     return select(table.c.id, table.c.client_id, *(table.c[c] for c in columns)).where(
         table.c.rating_id == _rating_of_assignment(),
         _one_of(dialect_name, table.c.client_id, "keys"),
+    )
+
+
+@cache
+def _count_statement(table: Table) -> Select:
+    return (
+        select(func.count()).select_from(table).where(table.c.rating_id == _rating_of_assignment())
     )
 
 
@@ -771,8 +839,7 @@ def _plan_score(ctx: _Context, change: dict[str, Any]) -> Step | None:
     value = change.get("value")
     if value is not None and (not _is_int(value) or not SCORE_MIN <= value <= SCORE_MAX):
         raise _Invalid(f"score of {code} must be an integer {SCORE_MIN}-{SCORE_MAX} or null")
-    if "base" in change and change["base"] is not None and not isinstance(change["base"], int):
-        raise _Invalid(f"base of {code} must be a score or null")
+    _require_base(change, _is_int, f"'base' of {code} must be a score or null")
     if not _check(ctx, f"score:{code}", ctx.before.scores.get(code), value, change):
         return None
     return _put("scores", code, value)
@@ -788,17 +855,28 @@ def _client_id(change: dict[str, Any]) -> str:
     return value
 
 
+def _require_base(change: dict[str, Any], valid: Callable[[Any], bool], message: str) -> None:
+    """A change's ``base``, when given and not null, must pass ``valid``."""
+    base = change.get("base")
+    if base is not None and not valid(base):
+        raise _Invalid(message)
+
+
 def _seconds(value: Any, name: str, limit: float = MAX_SECONDS) -> float:
-    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+    if not isinstance(value, int | float) or isinstance(value, bool):
         raise _Invalid(f"'{name}' must be a number of seconds")
-    if not 0 <= value <= limit:
+    if not 0 <= value <= limit:  # before rounding: a huge integer cannot become a float
         raise _Invalid(f"'{name}' must lie between 0 and {limit:g}")
-    return round(float(value), 2)
+    return round(float(value), 2)  # NaN fails the range check above
 
 
-def _text(value: Any, name: str) -> str:
-    if not _storable(value) or len(value) > MAX_TEXT:
-        raise _Invalid(f"'{name}' must be text of at most {MAX_TEXT} characters (no NUL)")
+def _text(value: Any, name: str, limit: int) -> str:
+    if not isinstance(value, str):
+        raise _Invalid(f"'{name}' must be text")
+    if len(value) > limit:
+        raise _Invalid(f"'{name}' is {len(value)} characters long; at most {limit} are allowed")
+    if problem := text_problem(value):
+        raise _Invalid(f"'{name}' {problem}")
     return value
 
 
@@ -810,17 +888,32 @@ def _note_state(note: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _normal_note_base(change: dict[str, Any]) -> dict[str, Any]:
+    """The change with its ``base`` as the protocol compares it (seconds rounded)."""
+    _require_base(change, _is_note, '\'base\' of a note must be null or {"seconds", "text"}')
     base = change.get("base", MISSING)
     if isinstance(base, dict):
         base = {"seconds": _seconds(base.get("seconds"), "base.seconds"), "text": base.get("text")}
     return {**change, "base": base} if base is not MISSING else change
 
 
+def _is_note(base: Any) -> bool:
+    return isinstance(base, dict) and isinstance(base.get("text"), str)
+
+
+def _is_homework(base: Any) -> bool:
+    return (
+        isinstance(base, dict)
+        and isinstance(base.get("homework_type"), str)
+        and isinstance(base.get("description"), str)
+        and (base.get("completion") is None or isinstance(base.get("completion"), str))
+    )
+
+
 def _plan_note_put(ctx: _Context, change: dict[str, Any]) -> Step | None:
     cid = _client_id(change)
     new = {
         "seconds": _seconds(change.get("seconds"), "seconds"),
-        "text": _text(change.get("text"), "text"),
+        "text": _text(change.get("text"), "text", MAX_NOTE_LENGTH),
     }
     current = _note_state(ctx.before.notes.get(cid))
     if not _check(ctx, f"note:{cid}", current, new, _normal_note_base(change)):
@@ -843,23 +936,32 @@ def _plan_homework_put(ctx: _Context, change: dict[str, Any]) -> Step | None:
     cid = _client_id(change)
     types = {t for _, i in ctx.instruments for t in i.homework_types}
     kind = change.get("homework_type")
-    if kind not in types:
-        raise _Invalid(f"unknown homework type {kind!r}")
+    if not isinstance(kind, str) or kind not in types:
+        raise _Invalid(f"'homework_type' must be one of {', '.join(sorted(types))}")
     completion = change.get("completion")
-    if completion is not None and completion not in COMPLETIONS:
+    if completion is not None and (
+        not isinstance(completion, str) or completion not in COMPLETIONS
+    ):
         raise _Invalid("'completion' must be yes, partly, no or null")
     new = {
         "homework_type": kind,
         "completion": completion,
-        "description": _text(change.get("description", ""), "description"),
+        "description": _text(change.get("description", ""), "description", MAX_DESCRIPTION_LENGTH),
     }
+    _require_base(change, _is_homework, HOMEWORK_BASE_MESSAGE)
     if not _check(ctx, f"homework:{cid}", ctx.before.homework.get(cid), new, change):
         return None
     return _put("homework", cid, new)
 
 
+HOMEWORK_BASE_MESSAGE = (
+    '\'base\' of a homework entry must be null or {"homework_type", "completion", "description"}'
+)
+
+
 def _plan_homework_delete(ctx: _Context, change: dict[str, Any]) -> Step | None:
     cid = _client_id(change)
+    _require_base(change, _is_homework, HOMEWORK_BASE_MESSAGE)
     if not _check(ctx, f"homework:{cid}", ctx.before.homework.get(cid), None, change):
         return None
     return _put("homework", cid, None)
@@ -871,8 +973,9 @@ def _plan_homework_delete(ctx: _Context, change: dict[str, Any]) -> Step | None:
 def _plan_difficulties(ctx: _Context, change: dict[str, Any]) -> Step | None:
     values = change.get("values")
     allowed = {t for _, i in ctx.instruments for t in i.difficulty_types}
-    if not isinstance(values, list) or not all(v in allowed for v in values):
+    if not _is_text_list(values) or not set(values) <= allowed:
         raise _Invalid("'values' must be a list of difficulty types of the instruments")
+    _require_base(change, _is_text_list, "'base' of difficulties must be null or a list of text")
     new = sorted(set(values))
     base = change.get("base", MISSING)
     normal = {**change, "base": sorted(set(base))} if isinstance(base, list) else change
@@ -883,6 +986,10 @@ def _plan_difficulties(ctx: _Context, change: dict[str, Any]) -> Step | None:
         state.difficulties = set(new)
 
     return step
+
+
+def _is_text_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
 def _plan_position(ctx: _Context, change: dict[str, Any]) -> Step | None:
@@ -900,6 +1007,13 @@ def _plan_active(ctx: _Context, change: dict[str, Any]) -> Step | None:
     seconds = _seconds(change.get("seconds"), "seconds", MAX_ACTIVE_INCREMENT)
     if seconds == 0:
         return None
+    total = ctx.before.active + ctx.active_planned + seconds
+    if total > ctx.wall_seconds + ACTIVE_TOLERANCE_SECONDS:
+        raise _Invalid(
+            f"'active' would make the active time {total:.0f} s, but the rating was started "
+            f"only {ctx.wall_seconds:.0f} s ago (active time cannot exceed wall time)"
+        )
+    ctx.active_planned += seconds
 
     def step(state: _State) -> None:
         state.active += seconds

@@ -15,6 +15,7 @@ from flask_login import current_user, login_required
 
 from rater.auth.decorators import coordinator_required, rater_required, session_user_id
 from rater.auth.forms import EmptyForm
+from rater.auth.sessions import session_generation
 from rater.extensions import db
 from rater.rating import homework as homework_service
 from rater.rating import service
@@ -117,8 +118,8 @@ def autosave(assignment_id: int):
     """Apply one batch of the rating page's changes (protocol: rater.rating.autosave).
 
     The user is not loaded here: the save's own UPDATE checks that the session's user is
-    active and the assignment's rater. The save runs on a connection of its own, without the
-    ORM session (the request the app serves most often).
+    active and the assignment's rater, and that the session was not ended. The save runs on a
+    connection of its own, without the ORM session (the request the app serves most often).
     """
     user_id = session_user_id()
     if user_id is None:
@@ -126,7 +127,9 @@ def autosave(assignment_id: int):
     payload = request.get_json(silent=True)
     try:
         with db.engine.begin() as connection:  # commits, or rolls back on any exception
-            result = apply_autosave(connection, assignment_id, user_id, payload)
+            result = apply_autosave(
+                connection, assignment_id, user_id, payload, session_generation=session_generation()
+            )
     except AutosaveRefused as refused:
         return jsonify(refused.body()), refused.status
     return jsonify(result)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 from flask import Flask
 from flask.cli import with_appcontext
@@ -23,7 +21,7 @@ def reliability(code: str | None, as_json: bool) -> None:
         fail(f"Unknown instrument {code!r}; known: {', '.join(known) or 'none'}.")
     rep = load_report(design="all", instrument=code)
     if as_json:
-        click.echo(json.dumps(rep.to_dict(), indent=2, ensure_ascii=False, allow_nan=False))
+        click.echo(rep.to_json())
     else:
         click.echo(rep.to_text())
 

@@ -24,6 +24,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from rater.reliability.report import MIN_SESSIONS, Estimate, PairResult
+from rater.templating import format_number
 
 DRIFT_THRESHOLD = 0.5  # score points: a rater's mean signed difference beyond this is flagged
 DRIFT_MIN_N = 3  # sessions in a period before it can be flagged
@@ -50,7 +51,8 @@ def _figure(width: float, height: float) -> Figure:
         return Figure(figsize=(width, height), layout="constrained")
 
 
-def _empty(message: str, width: float = 5.0, height: float = 1.2) -> str:
+def message_svg(message: str, width: float = 5.0, height: float = 1.2) -> str:
+    """A figure holding only ``message``: what a plot without data shows instead."""
     fig = _figure(width, height)
     ax = fig.add_subplot()
     ax.axis("off")
@@ -58,11 +60,19 @@ def _empty(message: str, width: float = 5.0, height: float = 1.2) -> str:
     return _svg(fig)
 
 
-def heatmap_svg(pairs: Sequence[PairResult], raters: Sequence[str], title: str) -> str:
-    """Rater x rater ICC(A,2) of one measure; cells without enough data are blank, marked 'n<5'."""
+def heatmap_svg(
+    pairs: Sequence[PairResult],
+    raters: Sequence[str],
+    title: str,
+    no_pairs: str = "No rater pairs yet.",
+) -> str:
+    """Rater x rater ICC(A,2) of one measure; cells without enough data are blank, marked 'n<5'.
+
+    Without a pair of this measure the figure is ``no_pairs`` (the reason), not an empty grid.
+    """
     raters = list(raters)
-    if len(raters) < 2:
-        return _empty("No rater pairs yet.")
+    if len(raters) < 2 or not pairs:
+        return message_svg(no_pairs)
     index = {r: i for i, r in enumerate(raters)}
     k = len(raters)
     values = np.full((k, k), np.nan)
@@ -72,7 +82,8 @@ def heatmap_svg(pairs: Sequence[PairResult], raters: Sequence[str], title: str) 
             continue
         i, j = index[p.rater_1], index[p.rater_2]
         result = p.coefficients["ICC(A,2)"]
-        text = f"{result.value:.2f}\nn={p.n}" if isinstance(result, Estimate) else f"n={p.n}"
+        shown = f"{format_number(result.value)}\n" if isinstance(result, Estimate) else ""
+        text = f"{shown}n={p.n}"
         for a, b in ((i, j), (j, i)):
             labels[a][b] = text
             if isinstance(result, Estimate):
@@ -98,7 +109,7 @@ def bland_altman_svg(paired: pd.DataFrame, rater_1: str, rater_2: str, title: st
     """Bland–Altman plot of one pair and measure: ``paired`` rows have value_1, value_2."""
     data = paired[(paired["rater_1"] == rater_1) & (paired["rater_2"] == rater_2)]
     if len(data) < 2:
-        return _empty(f"{rater_1} and {rater_2}: fewer than 2 shared sessions.")
+        return message_svg(f"{rater_1} and {rater_2}: fewer than 2 shared sessions.")
     a, b = data["value_1"].to_numpy(float), data["value_2"].to_numpy(float)
     mean, diff = (a + b) / 2, a - b
     bias, sd = diff.mean(), diff.std(ddof=1)
@@ -106,11 +117,13 @@ def bland_altman_svg(paired: pd.DataFrame, rater_1: str, rater_2: str, title: st
     ax = fig.add_subplot()
     jitter = np.random.default_rng(0).uniform(-0.04, 0.04, (2, len(diff)))
     ax.scatter(mean + jitter[0], diff + jitter[1], s=14, alpha=0.6, color="#1f5fa8")
-    ax.axhline(bias, color="#1d2430", lw=1, label=f"mean difference {bias:+.2f}")
+    ax.axhline(
+        bias, color="#1d2430", lw=1, label=f"mean difference {format_number(bias, signed=True)}"
+    )
     for limit in (bias - 1.96 * sd, bias + 1.96 * sd):
         ax.axhline(limit, color="#b42318", lw=1, ls="--")
     ax.axhline(0, color="#999999", lw=0.6)
-    ax.plot([], [], color="#b42318", ls="--", label=f"95 % limits ±{1.96 * sd:.2f}")
+    ax.plot([], [], color="#b42318", ls="--", label=f"95 % limits ±{format_number(1.96 * sd)}")
     ax.set_xlabel(f"mean of {rater_1} and {rater_2}")
     ax.set_ylabel(f"{rater_1} − {rater_2}")
     ax.set_title(f"{title}: {rater_1} vs {rater_2} (n = {len(diff)})")
@@ -154,11 +167,19 @@ def drift_table(paired: pd.DataFrame, by: str = "month") -> pd.DataFrame:
     return table[columns]
 
 
-def drift_svg(paired: pd.DataFrame, title: str, by: str = "month") -> str:
-    """Lines per rater of the mean signed difference from partners; flagged points in red."""
+def drift_svg(
+    paired: pd.DataFrame,
+    title: str,
+    by: str = "month",
+    no_pairs: str = "No double-coded sessions yet.",
+) -> str:
+    """Lines per rater of the mean signed difference from partners; flagged points in red.
+
+    Without a double-coded session of this measure the figure is ``no_pairs`` (the reason).
+    """
     table = drift_table(paired, by)
     if table.empty:
-        return _empty("No double-coded sessions yet.")
+        return message_svg(no_pairs)
     periods = sorted(table["period"].unique())
     x_of = {p: i for i, p in enumerate(periods)}
     fig = _figure(6.4, 3.4)

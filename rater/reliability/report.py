@@ -6,10 +6,11 @@ score ("measure"):
 
 * per rater pair, over the sessions both rated (main + double, never calibration): n, ICC(A,1),
   ICC(A,2) with its 95 % CI (the reference study's ICC(2,2)), weighted kappa (items; linear and
-  quadratic) and the mean difference rater_1 - rater_2;
+  quadratic) and the mean difference rater_1 - rater_2 with its paired-t 95 % CI;
 * across pairs: mean, median and range of the pairs' ICC(A,2);
 * the whole design: ``icc_incomplete`` (REML, Monte-Carlo CIs) and Krippendorff's alpha
-  (interval and ordinal) over all main + double ratings;
+  (interval and ordinal) over all main + double ratings; for a cross-session score (the StHAR
+  total) the ICCs of the composite of its two parts (:func:`cross_session_design`);
 * the calibration round: the ICC across all raters (targets = session x item) and each rater's
   agreement with the mean of the rest of the panel, flagging who needs more training;
 * internal consistency (Cronbach's alpha, McDonald's omega, corrected item-total
@@ -17,7 +18,8 @@ score ("measure"):
 
 Minimum-n rule: a coefficient over fewer than ``MIN_SESSIONS`` sessions, or one that is
 undefined because the scores do not vary, is a :class:`NotEnoughData` with the reason — it is
-shown as "not enough data — <reason>", never as a number.
+shown as "not enough data — <reason>", never as a number.  An unbounded interval keeps its
+−inf (JSON: null with ``<field>_infinite``; see :meth:`ReliabilityReport.to_dict`).
 
 Per-pair ICCs are computed for all pairs x measures at once (batched two-way ANOVA in numpy,
 ``stats.icc_two_raters``); weighted kappas likewise from batched confusion matrices.
@@ -25,6 +27,7 @@ Per-pair ICCs are computed for all pairs x measures at once (batched two-way ANO
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +39,7 @@ from threadpoolctl import threadpool_limits
 
 from rater.instruments import SCORE_MAX, SCORE_MIN, SCORE_POINTS, Instrument
 from rater.reliability import stats
+from rater.templating import format_number, plural
 
 MIN_SESSIONS = 5  # fewer sessions (or targets) than this: "not enough data"
 CALIBRATION_FLAG_ICC = 0.5  # a rater whose ICC(A,1) with the panel is below: needs training
@@ -135,27 +139,37 @@ def measures_of(instrument: Instrument) -> list[Measure]:
 RATING_KEYS = ["rating_id", "session_id", "patient", "session_number", "rater", "purpose"]
 
 
+def _keyed_ratings(
+    frame: pd.DataFrame, instrument: Instrument
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Raw and keyed (reverse-keyed 4 − x) item scores per rating, and each rating's keys."""
+    sub = frame[frame["instrument"] == instrument.code]
+    wide = sub.pivot(index="rating_id", columns="item", values="score").astype(float)
+    wide = wide.reindex(columns=instrument.item_codes)
+    meta = sub.drop_duplicates("rating_id").set_index("rating_id")
+    meta = meta.loc[wide.index, [*RATING_KEYS[1:], "submitted_at"]]
+    keyed = wide.copy()
+    for item in instrument.items:
+        if item.reverse:
+            keyed[item.code] = SCORE_MAX + SCORE_MIN - keyed[item.code]
+    return wide, keyed, meta
+
+
 def measure_values(frame: pd.DataFrame, instruments: Sequence[Instrument]) -> pd.DataFrame:
     """One row per rating x measure: ``RATING_KEYS``, submitted_at, instrument, measure, kind,
     value.
 
     Items enter raw; subscale and score means use keyed items (reverse-keyed 4 - x) and are
-    missing when an item is missing.  A cross-session score of a rater at session t uses the
-    same rater's rating of session t-1 of that patient (missing when there is none).
+    missing when an item is missing.  A cross-session score of a rater at session t is *the
+    rater's own*: it uses the same rater's rating of session t-1 of that patient (missing when
+    there is none).  These are the values of rater pairs; the design-wide coefficient of a
+    cross-session score uses :func:`cross_session_values` instead.
     """
     parts = []
     for instrument in instruments:
-        sub = frame[frame["instrument"] == instrument.code]
-        if sub.empty:
+        if not (frame["instrument"] == instrument.code).any():
             continue
-        wide = sub.pivot(index="rating_id", columns="item", values="score").astype(float)
-        wide = wide.reindex(columns=instrument.item_codes)
-        meta = sub.drop_duplicates("rating_id").set_index("rating_id")
-        meta = meta.loc[wide.index, [*RATING_KEYS[1:], "submitted_at"]]
-        keyed = wide.copy()
-        for item in instrument.items:
-            if item.reverse:
-                keyed[item.code] = SCORE_MAX + SCORE_MIN - keyed[item.code]
+        wide, keyed, meta = _keyed_ratings(frame, instrument)
         columns = {}
         for m in measures_of(instrument):
             if m.kind == "item":
@@ -192,6 +206,102 @@ def _cross_session(meta: pd.DataFrame, keyed: pd.DataFrame, m: Measure) -> pd.Se
     joined = joined.set_index("rating_id").loc[keyed.index]
     pooled = pd.concat([joined[list(m.previous_items)], current], axis=1)
     return pooled.mean(axis=1, skipna=False)
+
+
+PART_COLUMNS = [
+    "instrument", "measure", "kind", "part", "weight", "session_id", "patient",
+    "session_number", "rater", "value",
+]  # fmt: skip
+PREVIOUS, CURRENT = "previous", "current"  # the parts of a cross-session score
+
+
+def cross_session_parts(frame: pd.DataFrame, instruments: Sequence[Instrument]) -> pd.DataFrame:
+    """The two parts of every cross-session score, per main/double rating (never calibration).
+
+    ``part`` "previous" is the rating's mean of the score's ``previous_items`` (the part the
+    rating gives to the score of the *next* session), "current" its mean of the score's own
+    items; ``weight`` is the part's share of the score's items (5/8 and 3/8 for the StHAR
+    total, a mean of eight items).  Missing when an item of the part is missing (dropped).
+    Columns: ``PART_COLUMNS``.
+    """
+    parts = []
+    for instrument in instruments:
+        cross = [m for m in measures_of(instrument) if m.previous_items]
+        if not cross or not (frame["instrument"] == instrument.code).any():
+            continue
+        _, keyed, meta = _keyed_ratings(frame, instrument)
+        main = meta["purpose"] != CALIBRATION
+        ratings = meta.loc[main, ["session_id", "patient", "session_number", "rater"]]
+        for m in cross:
+            total = len(m.previous_items) + len(m.items)
+            for part, items in ((PREVIOUS, m.previous_items), (CURRENT, m.items)):
+                value = keyed.loc[main, list(items)].mean(axis=1, skipna=False)
+                parts.append(
+                    ratings.assign(
+                        instrument=m.instrument,
+                        measure=m.code,
+                        kind=m.kind,
+                        part=part,
+                        weight=len(items) / total,
+                        value=value,
+                    ).dropna(subset=["value"])
+                )
+    if not parts:
+        return pd.DataFrame(columns=PART_COLUMNS)
+    return pd.concat(parts, ignore_index=True)[PART_COLUMNS]
+
+
+CROSS_SESSION_COLUMNS = [
+    "instrument", "measure", "kind", "session_id", "patient", "session_number",
+    "rater", "previous_rater", "value",
+]  # fmt: skip
+
+
+def cross_session_values(parts: pd.DataFrame) -> pd.DataFrame:
+    """Independent values of every cross-session score (from :func:`cross_session_parts`).
+
+    A cross-session value of session t combines one rating of session t−1 (its previous
+    part) with one rating of session t (its current part) of the same patient.  Two values
+    of the same session are independent measurements only when they share no rating: two
+    values built on the one rating of t−1 would agree on that part by construction, and their
+    agreement would overstate the reliability.  So, per session t, each rating of t−1 and of t
+    enters at most one value: first every rater who rated both sessions gets their own value
+    (as in :func:`measure_values`), then the remaining ratings of t−1 and of t are matched in
+    the order of their raters' codes.  A session gets min(ratings of t−1, ratings of t)
+    values, each labelled with the rater of session t (``previous_rater``: the rater of t−1);
+    it has two values when both t−1 and t were double-coded.  Krippendorff's alpha of a
+    cross-session score uses these values.  Columns: ``CROSS_SESSION_COLUMNS``.
+    """
+    found = [
+        _match_ratings(group) for _, group in parts.groupby(["instrument", "measure"], sort=True)
+    ]
+    if not found:
+        return pd.DataFrame(columns=CROSS_SESSION_COLUMNS)
+    return pd.concat(found, ignore_index=True)[CROSS_SESSION_COLUMNS]
+
+
+def _match_ratings(parts: pd.DataFrame) -> pd.DataFrame:
+    """Disjoint (rating of t−1, rating of t) matches of one score, same rater first."""
+    keys = ["patient", "session_number"]
+    later = parts[parts["part"] == CURRENT].rename(columns={"value": "current"})
+    later = later.assign(_later=range(len(later)))
+    earlier = parts[parts["part"] == PREVIOUS].rename(
+        columns={"value": "previous", "rater": "previous_rater", "weight": "previous_weight"}
+    )
+    earlier = earlier.assign(
+        session_number=earlier["session_number"] + 1,  # keyed to the session t it serves
+        _earlier=range(len(earlier)),
+    )[[*keys, "previous_rater", "previous", "previous_weight", "_earlier"]]
+    same = later.merge(earlier, left_on=[*keys, "rater"], right_on=[*keys, "previous_rater"])
+    rest_later = later[~later["_later"].isin(same["_later"])].sort_values([*keys, "rater"])
+    rest_earlier = earlier[~earlier["_earlier"].isin(same["_earlier"])]
+    rest_earlier = rest_earlier.sort_values([*keys, "previous_rater"])
+    mixed = rest_later.assign(_rank=rest_later.groupby(keys).cumcount()).merge(
+        rest_earlier.assign(_rank=rest_earlier.groupby(keys).cumcount()), on=[*keys, "_rank"]
+    )
+    both = pd.concat([same, mixed], ignore_index=True)
+    both["value"] = both["previous_weight"] * both["previous"] + both["weight"] * both["current"]
+    return both.sort_values(["session_id", "rater"], kind="mergesort").reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------------------
@@ -299,10 +409,19 @@ class ReliabilityReport:
         """Tidy long tables: pairs, pair_summary, design, calibration, consistency."""
         return _to_frames(self)
 
+    def to_json(self) -> str:
+        """``to_dict()`` as strict JSON text (what ``rater reliability --json`` prints)."""
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able: the same tables as records (NaN -> null), plus counts and the rules."""
+        """Valid JSON: the same tables as records, plus counts and the rules.
+
+        NaN (undefined) is null; an infinite value, ci_low or ci_high (an unbounded interval,
+        e.g. ICC(A,2)'s lower bound −∞) is null with ``<field>_infinite`` = "-inf" ("inf" for
+        +∞), which is null for every finite or undefined number (see docs/reliability.md).
+        """
         tables = {
-            name: [{k: _jsonable(v) for k, v in row.items()} for row in table.to_dict("records")]
+            name: [_json_record(row) for row in table.to_dict("records")]
             for name, table in self.to_frames().items()
         }
         return {
@@ -318,11 +437,32 @@ def _find(rows: Iterable[Any], instrument: str, measure: str) -> Any:
     return next((r for r in rows if (r.instrument, r.measure) == (instrument, measure)), None)
 
 
+#: The numbers of every coefficient record; infinite ones are flagged in JSON.
+NUMBER_FIELDS = ("value", "ci_low", "ci_high")
+
+
+def infinity_token(value: Any) -> str | None:
+    """'-inf' / 'inf' for ±∞ — the text the CSV and xlsx exports hold (R and pandas read it
+    back as a number) — else None."""
+    if isinstance(value, float | np.floating) and math.isinf(value):
+        return str(float(value))
+    return None
+
+
+def _json_record(row: dict[str, Any]) -> dict[str, Any]:
+    record = {k: _jsonable(v) for k, v in row.items()}
+    for name in NUMBER_FIELDS:
+        if name in row:
+            record[f"{name}_infinite"] = infinity_token(row[name])
+    return record
+
+
 def _jsonable(value: Any) -> Any:
+    """A JSON value: non-finite floats are null, −0.0 is 0.0, timestamps ISO text."""
     if value is None or isinstance(value, str | bool | int):
         return value
     if isinstance(value, float | np.floating):
-        return None if math.isnan(value) else float(value)
+        return float(value) + 0.0 if math.isfinite(value) else None
     if isinstance(value, np.integer | np.bool_):
         return value.item()
     if isinstance(value, pd.Timestamp):
@@ -362,12 +502,16 @@ def _report(
     pairs = pair_results(paired, measures)
     cal = frame[frame["purpose"] == CALIBRATION]
     panel, agreement = calibration_results(cal, instruments)
+    wanted = [m for m in measures if _wants_design(m, design)]
+    parts = None
+    if any(m.previous_items for m in wanted):
+        parts = cross_session_parts(frame, instruments)
     return ReliabilityReport(
         instruments=[(i.code, i.name) for i in instruments],
         measures=measures,
         pairs=pairs,
-        summaries=pair_summaries(pairs, paired, measures),
-        design=design_results(main, [m for m in measures if _wants_design(m, design)]),
+        summaries=pair_summaries(pairs, main, measures),
+        design=design_results(main, wanted, parts),
         calibration_panel=panel,
         calibration_raters=agreement,
         consistency=consistency_results(values, instruments),
@@ -406,12 +550,12 @@ def pair_results(paired: pd.DataFrame, measures: Sequence[Measure]) -> list[Pair
     a = paired["value_1"].to_numpy(float)
     b = paired["value_2"].to_numpy(float)
     iccs = stats.icc_two_raters(a, b, codes, types=PAIR_TYPES)
-    diff = pd.Series(a - b).groupby(codes).agg(["mean", "std"])
+    diff = stats.paired_mean_difference(a, b, codes)
     kappas = {w: batched_weighted_kappa(a, b, codes, w) for w in KAPPA_WEIGHTS}
     heads = paired[[*keys, "kind"]].groupby(codes, sort=True).first()
     n = iccs["n"].to_numpy()
     cols = {c: iccs[c].to_numpy() for c in iccs.columns}
-    means, sds = diff["mean"].to_numpy(), diff["std"].to_numpy()
+    mean_diff = diff[["mean", "ci_low", "ci_high"]].to_numpy()
     items = {(m.instrument, m.code) for m in measures if m.kind == "item"}
     out = []
     for g, head in enumerate(heads.itertuples(index=False)):
@@ -424,10 +568,7 @@ def pair_results(paired: pd.DataFrame, measures: Sequence[Measure]) -> list[Pair
         if (head.instrument, head.measure) in items:
             for w in KAPPA_WEIGHTS:
                 coefs[f"kappa_{w}"] = too_few or _estimate(kappas[w][g])
-        half = 1.96 * sds[g] / math.sqrt(n[g]) if n[g] > 1 else math.nan
-        coefs["mean_difference"] = Estimate(
-            float(means[g]), *_opt(means[g] - half, means[g] + half)
-        )
+        coefs["mean_difference"] = too_few or _estimate(*mean_diff[g])
         out.append(
             PairResult(
                 head.instrument,
@@ -442,13 +583,13 @@ def pair_results(paired: pd.DataFrame, measures: Sequence[Measure]) -> list[Pair
     return out
 
 
-def _opt(*values: float) -> list[float | None]:
-    return [None if math.isnan(v) else float(v) for v in values]
-
-
-def _too_few(n: int, what: str = "sessions rated by both") -> NotEnoughData | None:
+def _too_few(
+    n: int, noun: str = "session", rest: str = "rated by both", nouns: str | None = None
+) -> NotEnoughData | None:
+    """The minimum-n rule: '4 sessions rated by both (minimum 5)', or None when n suffices."""
     if n < MIN_SESSIONS:
-        return NotEnoughData(f"{n} {what} (minimum {MIN_SESSIONS})")
+        counted = " ".join(part for part in (plural(n, noun, nouns), rest) if part)
+        return NotEnoughData(f"{counted} (minimum {MIN_SESSIONS})")
     return None
 
 
@@ -477,19 +618,23 @@ def batched_weighted_kappa(
 
 
 def pair_summaries(
-    pairs: Sequence[PairResult], paired: pd.DataFrame, measures: Sequence[Measure]
+    pairs: Sequence[PairResult], values: pd.DataFrame, measures: Sequence[Measure]
 ) -> list[PairSummary]:
-    """Mean, median, min and max of ICC(A,2) across the pairs that have a value."""
+    """Mean, median, min and max of ICC(A,2) across the pairs that have a value.
+
+    ``values`` are the main + double :func:`measure_values`; they give the reason when no
+    pair has a value.
+    """
     out = []
     for m in measures:
         mine = [p for p in pairs if (p.instrument, p.measure) == (m.instrument, m.code)]
-        values = [
+        iccs = [
             p.coefficients["ICC(A,2)"].value
             for p in mine
             if isinstance(p.coefficients["ICC(A,2)"], Estimate)
         ]
-        if values:
-            arr = np.asarray(values)
+        if iccs:
+            arr = np.asarray(iccs)
             found = {
                 "mean": arr.mean(),
                 "median": np.median(arr),
@@ -498,34 +643,65 @@ def pair_summaries(
             }
             statistics: dict[str, Result] = {k: Estimate(float(v)) for k, v in found.items()}
         else:
-            reason = NotEnoughData(
-                "no double-coded sessions yet"
-                if not mine
-                else f"none of {len(mine)} pairs has {MIN_SESSIONS}+ sessions with varying scores"
-            )
+            reason = _why_no_pair_value(m, mine, values)
             statistics = dict.fromkeys(("mean", "median", "min", "max"), reason)
-        out.append(PairSummary(m.instrument, m.code, m.kind, len(mine), len(values), statistics))
+        out.append(PairSummary(m.instrument, m.code, m.kind, len(mine), len(iccs), statistics))
     return out
 
 
+def _why_no_pair_value(
+    m: Measure, pairs: Sequence[PairResult], values: pd.DataFrame
+) -> NotEnoughData:
+    """Why no rater pair has an ICC(A,2) of ``m``: the reason that is true of the data."""
+    if len(pairs) > 1:
+        return NotEnoughData(
+            f"none of the {len(pairs)} pairs has {MIN_SESSIONS}+ sessions with varying scores"
+        )
+    if len(pairs) == 1:
+        return NotEnoughData(
+            f"the one pair has fewer than {MIN_SESSIONS} sessions or scores that do not vary"
+        )
+    rated = values[values["instrument"] == m.instrument]
+    n_double = int((rated.groupby("session_id")["rater"].nunique() >= 2).sum())
+    if n_double == 0:
+        return NotEnoughData("no double-coded sessions yet")
+    counted = plural(n_double, "double-coded session")
+    if m.previous_items:
+        return NotEnoughData(
+            f"{counted}, but no two raters both rated sessions t−1 and t of a patient "
+            "(a rater's value at session t needs their own rating of session t−1)"
+        )
+    return NotEnoughData(f"{counted}, but none has two scores of {m.code}")
+
+
 DESIGN_COEFFICIENTS = ("ICC(A,1)", "ICC(A,khat)", "ICC(C,1)", "ICC(Q,khat)")
+ALPHAS = ("alpha_interval", "alpha_ordinal")
 
 
-def design_results(values: pd.DataFrame, measures: Sequence[Measure]) -> list[DesignResult]:
-    """``icc_incomplete`` and Krippendorff's alpha per measure over main + double ratings."""
+def design_results(
+    values: pd.DataFrame, measures: Sequence[Measure], parts: pd.DataFrame | None = None
+) -> list[DesignResult]:
+    """``icc_incomplete`` and Krippendorff's alpha per measure over main + double ratings.
+
+    ``values`` are the main + double :func:`measure_values`.  A cross-session score (its two
+    parts from two sessions) is computed from ``parts`` (:func:`cross_session_parts`) by
+    :func:`cross_session_design`.
+    """
     grouped = dict(list(values.dropna(subset=["value"]).groupby(["instrument", "measure"])))
+    parts = pd.DataFrame(columns=PART_COLUMNS) if parts is None else parts
+    parts_of = dict(list(parts.groupby(["instrument", "measure"])))
     out = []
     for m in measures:
+        if m.previous_items:
+            out.append(cross_session_design(m, parts_of.get((m.instrument, m.code), parts[:0])))
+            continue
         data = grouped.get((m.instrument, m.code), values.iloc[0:0])
         per_session = data.groupby("session_id")["rater"].nunique()
         n_double = int((per_session >= 2).sum())
-        coefs: dict[str, Result] = {}
         details: dict[str, float] = {}
-        too_few = _too_few(n_double, "sessions rated by two or more raters")
+        too_few = _too_few(n_double, "session", "rated by two or more raters")
         if too_few:
-            coefs = dict.fromkeys(
-                (*DESIGN_COEFFICIENTS, "alpha_interval", "alpha_ordinal"), too_few
-            )
+            coefs: dict[str, Result] = dict.fromkeys((*DESIGN_COEFFICIENTS, *ALPHAS), too_few)
         else:
             coefs, details = _design_coefficients(data)
         out.append(
@@ -543,16 +719,107 @@ def design_results(values: pd.DataFrame, measures: Sequence[Measure]) -> list[De
     return out
 
 
+def cross_session_design(m: Measure, parts: pd.DataFrame) -> DesignResult:
+    """Design-wide coefficients of a cross-session score such as the StHAR total.
+
+    The value of session t averages items of two ratings, of sessions t−1 and t, and two
+    raters rarely rate both sessions of a patient, so the ICCs are those of a composite
+    (:func:`stats.composite_icc`): each part's variance components come from every main and
+    double rating of that part (sessions as targets, REML as for every score); the covariance
+    of the parts' session effects from the mean previous part of session t−1 and the mean
+    current part of session t over every patient's consecutive sessions.  It assumes that
+    the errors of the two parts are independent (true when different raters rated t−1 and t;
+    a rater's bias common to both sessions would count as agreement) and that the parts'
+    variance components are the same for every session.  Krippendorff's alpha needs
+    independent values of the score itself: :func:`cross_session_values`, double when both
+    t−1 and t were double-coded.  ``n_sessions`` counts the sessions with a value of the score,
+    ``n_double`` those with two independent values.
+    """
+    independent = cross_session_values(parts)
+    per_session = independent.groupby("session_id")["rater"].nunique()
+    n_double = int((per_session >= 2).sum())
+    coefs, details = _composite_coefficients(parts)
+    too_few = _too_few(n_double, "session", "with both t−1 and t double-coded")
+    for level in ("interval", "ordinal"):
+        coefs[f"alpha_{level}"] = too_few or _alpha(independent, level)
+    raters = int(parts["rater"].nunique())
+    return DesignResult(
+        m.instrument, m.code, m.kind, len(per_session), n_double, raters, coefs, details
+    )
+
+
+def _composite_coefficients(parts: pd.DataFrame) -> tuple[dict[str, Result], dict[str, float]]:
+    """The composite ICCs of a cross-session score (see :func:`cross_session_design`)."""
+    by_part = [parts[parts["part"] == part] for part in (PREVIOUS, CURRENT)]
+    reasons = [
+        _too_few(_n_double(data), "session", f"with the items of session {t} double-coded")
+        for data, t in zip(by_part, ("t−1", "t"), strict=True)
+    ]
+    reason = next((r for r in reasons if r), None)
+    if reason:
+        return dict.fromkeys(DESIGN_COEFFICIENTS, reason), {}
+    consecutive = _consecutive_means(parts)
+    nouns = ("pair of consecutive sessions", "both rated", "pairs of consecutive sessions")
+    reason = _too_few(len(consecutive), *nouns)
+    if reason:
+        return dict.fromkeys(DESIGN_COEFFICIENTS, reason), {}
+    try:
+        fits = [
+            stats.variance_components(d, target="session_id", rater="rater", score="value")
+            for d in by_part
+        ]
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        return dict.fromkeys(DESIGN_COEFFICIENTS, _unfitted(exc)), {}
+    weights = [float(d["weight"].iloc[0]) for d in by_part]
+    covariance = float(consecutive["previous"].cov(consecutive["current"]))
+    # normal-theory variance of a sample covariance: (s_x^2 s_y^2 + s_xy^2) / (n - 1)
+    spread = consecutive["previous"].var() * consecutive["current"].var() + covariance**2
+    fit = stats.composite_icc(
+        list(zip(weights, fits, strict=True)),
+        covariance,
+        math.sqrt(spread / (len(consecutive) - 1)),
+    )
+    coefs: dict[str, Result] = {
+        name: _estimate(fit[name], *fit[f"{name}_ci"]) for name in DESIGN_COEFFICIENTS
+    }
+    details = {k: float(fit[k]) for k in ("var_target", "var_rater", "var_residual")}
+    return coefs, details
+
+
+def _consecutive_means(parts: pd.DataFrame) -> pd.DataFrame:
+    """Per patient and session t: the mean previous part of t−1 and mean current part of t."""
+    keys = ["patient", "session_number"]
+    means = parts.groupby(["part", *keys])["value"].mean()
+    earlier = means.get(PREVIOUS, pd.Series(dtype=float)).rename("previous").reset_index()
+    earlier["session_number"] = earlier["session_number"] + 1
+    later = means.get(CURRENT, pd.Series(dtype=float)).rename("current").reset_index()
+    return later.merge(earlier, on=keys)
+
+
+def _n_double(data: pd.DataFrame) -> int:
+    """Sessions with values of two or more raters."""
+    return int((data.groupby("session_id")["rater"].nunique() >= 2).sum())
+
+
+def _unfitted(exc: Exception) -> NotEnoughData:
+    if isinstance(exc, stats.InsufficientDataError):
+        return NotEnoughData(str(exc))
+    return NotEnoughData(f"the variance-component model could not be fitted ({exc})")
+
+
+def _alpha(data: pd.DataFrame, level: str) -> Result:
+    """Krippendorff's alpha of a long (session_id, rater, value) table."""
+    table = data.pivot(index="rater", columns="session_id", values="value")
+    return _estimate(stats.krippendorff_alpha(table.to_numpy(), level))
+
+
 def _design_coefficients(data: pd.DataFrame) -> tuple[dict[str, Result], dict[str, float]]:
     coefs: dict[str, Result] = {}
     details: dict[str, float] = {}
     try:
         fit = stats.icc_incomplete(data, target="session_id", rater="rater", score="value")
-    except stats.InsufficientDataError as exc:
-        coefs.update(dict.fromkeys(DESIGN_COEFFICIENTS, NotEnoughData(str(exc))))
     except (ValueError, np.linalg.LinAlgError) as exc:  # a degenerate fit: say so, no number
-        reason = NotEnoughData(f"the variance-component model could not be fitted ({exc})")
-        coefs.update(dict.fromkeys(DESIGN_COEFFICIENTS, reason))
+        coefs.update(dict.fromkeys(DESIGN_COEFFICIENTS, _unfitted(exc)))
     else:
         for name in DESIGN_COEFFICIENTS:
             low, high = fit[f"{name}_ci"]
@@ -560,9 +827,8 @@ def _design_coefficients(data: pd.DataFrame) -> tuple[dict[str, Result], dict[st
         details = {
             k: float(fit[k]) for k in ("khat", "q", "var_target", "var_rater", "var_residual")
         }
-    table = data.pivot(index="rater", columns="session_id", values="value")
     for level in ("interval", "ordinal"):
-        coefs[f"alpha_{level}"] = _estimate(stats.krippendorff_alpha(table.to_numpy(), level))
+        coefs[f"alpha_{level}"] = _alpha(data, level)
     return coefs, details
 
 
@@ -581,9 +847,11 @@ def _calibration_wide(cal: pd.DataFrame) -> pd.DataFrame:
 
 def _panel(instrument: str, wide: pd.DataFrame) -> CalibrationPanel:
     raters = tuple(str(r) for r in wide.columns)
-    reason = _too_few(len(wide), "session x item targets rated by every rater")
+    reason = _too_few(len(wide), "session x item target", "rated by every rater")
     if len(raters) < 2:
-        reason = NotEnoughData(f"{len(raters)} rater(s) in the calibration round (minimum 2)")
+        reason = NotEnoughData(
+            f"{plural(len(raters), 'rater')} in the calibration round (minimum 2)"
+        )
     if reason:
         coefs: dict[str, Result] = {"ICC(A,1)": reason, "ICC(A,k)": reason}
     else:
@@ -607,7 +875,7 @@ def _rater_agreement(instrument: str, wide: pd.DataFrame) -> list[RaterAgreement
     out = []
     for j, rater in enumerate(wide.columns):
         diff = values[:, j] - rest[:, j]
-        too_few = _too_few(len(values), "session x item targets rated by every rater")
+        too_few = _too_few(len(values), "session x item target", "rated by every rater")
         icc_value = too_few or _estimate(
             *iccs.iloc[j][["ICC(A,1)", "ICC(A,1) ci_low", "ICC(A,1) ci_high"]]
         )
@@ -619,9 +887,11 @@ def _rater_agreement(instrument: str, wide: pd.DataFrame) -> list[RaterAgreement
         }
         why = []
         if isinstance(icc_value, Estimate) and icc_value.value < CALIBRATION_FLAG_ICC:
-            why.append(f"ICC(A,1) with the panel {icc_value.value:.2f} < {CALIBRATION_FLAG_ICC}")
+            why.append(
+                f"ICC(A,1) with the panel {format_number(icc_value.value)} < {CALIBRATION_FLAG_ICC}"
+            )
         if mad > CALIBRATION_FLAG_MAD:
-            why.append(f"mean absolute difference {mad:.2f} > {CALIBRATION_FLAG_MAD}")
+            why.append(f"mean absolute difference {format_number(mad)} > {CALIBRATION_FLAG_MAD}")
         out.append(
             RaterAgreement(instrument, str(rater), len(values), coefs, bool(why), "; ".join(why))
         )
@@ -657,8 +927,8 @@ def calibration_icc(frame: pd.DataFrame) -> tuple[float | None, str]:
         results.append((value.value, code, panel))
     lowest, code, panel = min(results)
     return lowest, (
-        f"lowest ICC(A,1) {lowest:.3f} ({code}; {panel.n_targets} session x item targets, "
-        f"{len(panel.raters)} raters)"
+        f"lowest ICC(A,1) {format_number(lowest, 3)} ({code}; "
+        f"{plural(panel.n_targets, 'session x item target')}, {plural(len(panel.raters), 'rater')})"
     )
 
 
@@ -693,7 +963,7 @@ def consistency_results(
 
 
 def _consistency(m: Measure, table: pd.DataFrame) -> ConsistencyResult:
-    too_few = _too_few(len(table), "complete main ratings")
+    too_few = _too_few(len(table), "complete main rating", "")
     if too_few:
         coefs: dict[str, Result] = {"cronbach_alpha": too_few, "omega": too_few}
         return ConsistencyResult(
@@ -715,14 +985,12 @@ def _consistency(m: Measure, table: pd.DataFrame) -> ConsistencyResult:
 
 
 def _cells(result: Result) -> dict[str, Any]:
+    """value, ci_low, ci_high (NaN: undefined; ±inf: unbounded; never −0.0) and note."""
     if isinstance(result, NotEnoughData):
         return {"value": math.nan, "ci_low": math.nan, "ci_high": math.nan, "note": str(result)}
-    return {
-        "value": result.value,
-        "ci_low": math.nan if result.ci_low is None else result.ci_low,
-        "ci_high": math.nan if result.ci_high is None else result.ci_high,
-        "note": "",
-    }
+    numbers = (result.value, result.ci_low, result.ci_high)
+    cells = [math.nan if v is None else float(v) + 0.0 for v in numbers]  # + 0.0: −0.0 -> 0.0
+    return dict(zip(NUMBER_FIELDS, cells, strict=True)) | {"note": ""}
 
 
 def _long(
@@ -941,15 +1209,27 @@ def simulated_frame(
 # --------------------------------------------------------------------------------------
 
 
+UNBOUNDED_NOTE = (
+    "−∞ as a lower limit: the interval has no lower bound (an average-measures ICC falls "
+    "without limit as its single-rater ICC nears −1/(k−1)); – : undefined."
+)
+
+
 def show(result: Result | None, digits: int = 2, ci: bool = True) -> str:
-    """'0.82 [0.71, 0.90]', '0.82' or 'not enough data — reason' ('–' for None)."""
+    """'0.82 [0.71, 0.90]', '0.14 [−∞, 0.93]', '0.82' or 'not enough data — reason'.
+
+    Numbers through :func:`rater.templating.format_number` (no '-0.00'; −∞ for an unbounded
+    bound); '–' for None and for an undefined bound of an interval that has the other one.
+    """
     if result is None:
         return "–"
     if isinstance(result, NotEnoughData):
         return str(result)
-    text = f"{result.value:.{digits}f}"
-    if ci and result.ci_low is not None and result.ci_high is not None:
-        text += f" [{result.ci_low:.{digits}f}, {result.ci_high:.{digits}f}]"
+    text = format_number(result.value, digits)
+    if ci and (result.ci_low is not None or result.ci_high is not None):
+        text += (
+            f" [{format_number(result.ci_low, digits)}, {format_number(result.ci_high, digits)}]"
+        )
     return text
 
 
@@ -964,11 +1244,13 @@ def to_text(rep: ReliabilityReport) -> str:
     """The report as plain text, one block per instrument, then the calibration round."""
     c = rep.counts
     lines = [
-        f"Reliability of {c['ratings']} submitted ratings by {c['raters']} raters: "
-        f"{c['sessions']} sessions in the main design, {c['double_coded_sessions']} double-coded; "
-        f"{c['calibration_ratings']} calibration ratings.",
+        f"Reliability of {plural(c['ratings'], 'submitted rating')} by "
+        f"{plural(c['raters'], 'rater')}: {plural(c['sessions'], 'session')} in the main design, "
+        f"{c['double_coded_sessions']} double-coded; "
+        f"{plural(c['calibration_ratings'], 'calibration rating')}.",
         f"Minimum {MIN_SESSIONS} sessions per coefficient. Bands (Koo & Li 2016): poor < .50, "
         "moderate .50-.75, good .75-.90, excellent > .90.",
+        UNBOUNDED_NOTE,
     ]
     for code, name in rep.instruments:
         lines += ["", f"{code} — {name}"]
@@ -984,7 +1266,8 @@ def to_text(rep: ReliabilityReport) -> str:
     lines += ["", "Calibration round (targets = session x item)"]
     for panel in rep.calibration_panel:
         lines.append(
-            f"  {panel.instrument}: {len(panel.raters)} raters, {panel.n_targets} targets: "
+            f"  {panel.instrument}: {plural(len(panel.raters), 'rater')}, "
+            f"{plural(panel.n_targets, 'target')}: "
             f"ICC(A,1) {_banded(panel.coefficients['ICC(A,1)'])}, "
             f"ICC(A,k) {_banded(panel.coefficients['ICC(A,k)'])}"
         )
@@ -1016,14 +1299,14 @@ def _measure_lines(rep: ReliabilityReport, m: Measure) -> list[str]:
     if d is not None:
         co = d.coefficients
         lines.append(
-            f"    whole design ({d.n_sessions} sessions, {d.n_double} double-coded, "
-            f"{d.n_raters} raters): ICC(Q,khat) {_banded(co['ICC(Q,khat)'])}, ICC(A,1) "
+            f"    whole design ({plural(d.n_sessions, 'session')}, {d.n_double} double-coded, "
+            f"{plural(d.n_raters, 'rater')}): ICC(Q,khat) {_banded(co['ICC(Q,khat)'])}, ICC(A,1) "
             f"{show(co['ICC(A,1)'])}, alpha interval {show(co['alpha_interval'])}, "
             f"ordinal {show(co['alpha_ordinal'])}"
         )
     for p in rep.pairs_of(m.instrument, m.code):
         lines.append(
             f"    {p.rater_1}-{p.rater_2} n={p.n}: ICC(A,2) {_banded(p.coefficients['ICC(A,2)'])}, "
-            f"mean difference {show(p.coefficients['mean_difference'], ci=False)}"
+            f"mean difference {show(p.coefficients['mean_difference'])}"
         )
     return lines

@@ -11,6 +11,8 @@ Contents
 ``icc_two_raters``        batched two-rater ICCs for many groups at once (numpy, no loop)
 ``icc_pairs_fast``        long frame -> ICCs of every rater pair (x any grouping, e.g. item)
 ``icc_incomplete``        one coefficient set for an incomplete design by REML
+``composite_icc``         the same coefficients for a weighted sum of two separately rated parts
+``paired_mean_difference`` batched mean difference of two raters with its paired-t 95 % CI
 ``krippendorff_alpha``    nominal / ordinal / interval / ratio alpha via the coincidence matrix
 ``weighted_kappa``        Cohen's (weighted) kappa over a fixed category set
 ``cronbach_alpha``, ``mcdonald_omega``, ``item_total_correlations``  internal consistency
@@ -25,10 +27,13 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, optimize
 from scipy.stats import f as f_dist
+from scipy.stats import t as t_dist
 
 __all__ = [
     "ICC_TYPES",
     "InsufficientDataError",
+    "VarianceComponents",
+    "composite_icc",
     "cronbach_alpha",
     "icc",
     "icc_incomplete",
@@ -37,6 +42,8 @@ __all__ = [
     "item_total_correlations",
     "krippendorff_alpha",
     "mcdonald_omega",
+    "paired_mean_difference",
+    "variance_components",
     "weighted_kappa",
 ]
 
@@ -120,9 +127,18 @@ def _snap_round_off(parts, ss_total, max_abs, cells):
 
 
 def _icc_table(ms: _MeanSquares) -> dict[str, dict[str, np.ndarray]]:
-    """The six ICCs with F test and 95 % CI, exactly as pingouin.intraclass_corr computes them.
+    """The six ICCs with F test and 95 % CI, as pingouin.intraclass_corr computes them.
 
-    Returns ``{type: {column: array}}``; arrays broadcast over the batch of ``ms``.
+    Returns ``{type: {column: array}}``; arrays broadcast over the batch of ``ms``.  Three
+    places differ from pingouin, each where its formula divides by zero or crosses a pole:
+
+    * an F ratio of +inf (no residual variance: ICC = 1) gives the bounds their limit 1 instead
+      of inf/inf = NaN, so an ICC of exactly 1 has the CI [1, 1];
+    * ICC(A,1)'s Satterthwaite degrees of freedom are computed without dividing by MSE, so
+      raters that agree up to a constant offset (MSE = 0, MSJ > 0) get a finite CI;
+    * ICC(A,k) is the Spearman-Brown step-up of ICC(A,1) (algebraically pingouin's formula),
+      which is −inf at or below ICC(A,1) = −1/(k−1); pingouin wraps round the pole there
+      (perfectly opposed raters get ICC(A,k) = 5 with the CI [−inf, −inf]).
     """
     msb, msj, mse, msw, n, k = ms.msb, ms.msj, ms.mse, ms.msw, ms.n, ms.k
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -130,7 +146,6 @@ def _icc_table(ms: _MeanSquares) -> dict[str, dict[str, np.ndarray]]:
         icc2 = (msb - mse) / (msb + (k - 1) * mse + k * (msj - mse) / n)
         icc3 = (msb - mse) / (msb + (k - 1) * mse)
         icc1k = (msb - msw) / msb
-        icc2k = (msb - mse) / (msb + (msj - mse) / n)
         icc3k = (msb - mse) / msb
 
         df1 = n - 1
@@ -146,18 +161,20 @@ def _icc_table(ms: _MeanSquares) -> dict[str, dict[str, np.ndarray]]:
         f1u = f1 * f_dist.ppf(q, df2_one, df1)
         f3l = f3 / f_dist.ppf(q, df1, df2_two)
         f3u = f3 * f_dist.ppf(q, df2_two, df1)
-        l1, u1 = (f1l - 1) / (f1l + (k - 1)), (f1u - 1) / (f1u + (k - 1))
-        l3, u3 = (f3l - 1) / (f3l + (k - 1)), (f3u - 1) / (f3u + (k - 1))
-        # ICC(A,1): Satterthwaite-type approximation (McGraw & Wong 1996, case 2A)
-        fj = msj / mse
-        vn = df2_two * (k * icc2 * fj + n * (1 + (k - 1) * icc2) - k * icc2) ** 2
-        vd = df1 * k**2 * icc2**2 * fj**2 + (n * (1 + (k - 1) * icc2) - k * icc2) ** 2
-        v = vn / vd
+        l1, u1 = _single_rater_bound(f1l, k), _single_rater_bound(f1u, k)
+        l3, u3 = _single_rater_bound(f3l, k), _single_rater_bound(f3u, k)
+        # ICC(A,1): Satterthwaite-type approximation (McGraw & Wong 1996, case 2A), with
+        # numerator and denominator of v multiplied by MSE^2 so that MSE = 0 is no 0/0
+        share = n * (1 + (k - 1) * icc2) - k * icc2
+        vn = df2_two * (k * icc2 * msj + share * mse) ** 2
+        vd = df1 * k**2 * icc2**2 * msj**2 + (share * mse) ** 2
+        # vd = 0 only where MSJ = MSE = 0 (ICC(A,1) = 1): the bounds are 1 for any finite v
+        v = np.divide(vn, vd, out=np.asarray(df2_two * np.ones_like(vn)), where=vd > 0)
         f2u = f_dist.ppf(q, n - 1, v)
         f2l = f_dist.ppf(q, v, n - 1)
         l2 = n * (msb - f2u * mse) / (f2u * (k * msj + (k * n - k - n) * mse) + n * msb)
         u2 = n * (f2l * msb - mse) / (k * msj + (k * n - k - n) * mse + n * f2l * msb)
-        l2k, u2k = _spearman_brown(l2, k), _spearman_brown(u2, k)
+        icc2k, l2k, u2k = (_spearman_brown(x, k) for x in (icc2, l2, u2))
         ci1k, ci3k = (1 - 1 / f1l, 1 - 1 / f1u), (1 - 1 / f3l, 1 - 1 / f3u)
 
     def row(value, f, df2, p, low, high) -> dict[str, np.ndarray]:
@@ -174,12 +191,23 @@ def _icc_table(ms: _MeanSquares) -> dict[str, dict[str, np.ndarray]]:
     }
 
 
-def _spearman_brown(x, k):
-    """k·x / (1 + (k−1)·x): a single-rater bound stepped up to the mean of k raters.
+def _single_rater_bound(f_bound, k):
+    """(F − 1) / (F + k − 1): a single-rater ICC bound from a bound of the F ratio.
 
-    At x = −1/(k−1), the lowest value a single-rater ICC can take, the stepped-up bound is −∞;
-    there the denominator is round-off, so −∞ is returned instead of a huge number of either
-    sign (pingouin returns whatever the round-off gives).
+    An F bound of +inf (no residual variance) gives the limit 1, not inf/inf.
+    """
+    f_bound = np.asarray(f_bound, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(np.isposinf(f_bound), 1.0, (f_bound - 1) / (f_bound + (k - 1)))
+
+
+def _spearman_brown(x, k):
+    """k·x / (1 + (k−1)·x): a single-rater ICC (or bound) stepped up to the mean of k raters.
+
+    At x = −1/(k−1), the pole, the stepped-up value is −∞, and so is it below the pole (the
+    limit from above; the formula itself would wrap round to values above 1 there).  Near the
+    pole the denominator is round-off, so −∞ is returned instead of a huge number of either
+    sign (pingouin returns whatever the round-off gives).  NaN stays NaN.
     """
     x = np.asarray(x, dtype=float)
     denominator = 1 + (k - 1) * x
@@ -193,8 +221,11 @@ def icc(wide: pd.DataFrame) -> pd.DataFrame:
 
     ``wide`` has one row per target and one column per rater, no missing cells.  Returns a
     frame indexed by :data:`ICC_TYPES` with columns ``ICC, F, df1, df2, pval, ci_low,
-    ci_high`` (95 % F-based CIs), numerically identical to ``pingouin.intraclass_corr``.
-    Undefined coefficients (e.g. all ratings equal) are NaN, as in pingouin.
+    ci_high`` (95 % F-based CIs), numerically identical to ``pingouin.intraclass_corr`` except
+    where pingouin divides by zero or wraps round a pole (see :func:`_icc_table`): an ICC of
+    exactly 1 has the CI [1, 1], and ICC(A,k) and its bounds are −inf where ICC(A,1) (or its
+    bound) is at or below −1/(k−1).  Undefined coefficients (e.g. all ratings equal) are NaN,
+    as in pingouin.
     """
     values = np.asarray(wide, dtype=float)
     if values.ndim != 2:
@@ -308,6 +339,36 @@ def icc_pairs_fast(
     return pd.concat(
         [heads.reset_index(drop=True), result.reset_index(drop=True)], axis=1
     ).reset_index(drop=True)
+
+
+def paired_mean_difference(
+    a: Sequence[float] | np.ndarray,
+    b: Sequence[float] | np.ndarray,
+    groups: Sequence | np.ndarray,
+) -> pd.DataFrame:
+    """Mean of ``a − b`` per group with the 95 % CI of the paired t-test, for many groups at once.
+
+    Row ``i`` is one target scored ``a[i]`` and ``b[i]`` by two raters, in design
+    ``groups[i]``.  Per group: ``n``, ``mean``, ``ci_low``, ``ci_high`` with
+    mean ± t(0.975, n − 1) · sd / √n — the interval of R's ``t.test(a, b, paired = TRUE)``
+    (with 5 targets the normal quantile 1.96 instead of t(4) = 2.78 gives an interval 1.4 times
+    too narrow).  One row per group (sorted labels); the CI is NaN for fewer than 2 targets,
+    and [mean, mean] when every difference is the same (R refuses such data).
+    """
+    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    labels, code = np.unique(np.asarray(groups), return_inverse=True)
+    m = len(labels)
+    n = np.bincount(code, minlength=m).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.bincount(code, weights=diff, minlength=m) / n
+        centred = diff - mean[code]  # two-pass: centred before squaring
+        var = np.bincount(code, weights=centred**2, minlength=m) / (n - 1)
+        half = t_dist.ppf(1 - _ALPHA / 2, n - 1) * np.sqrt(var / n)
+    half = np.where(n >= 2, half, np.nan)
+    return pd.DataFrame(
+        {"n": n.astype(int), "mean": mean, "ci_low": mean - half, "ci_high": mean + half},
+        index=pd.Index(labels, name="group"),
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -498,12 +559,19 @@ def _reml_covariance(var: np.ndarray, d: _Design) -> np.ndarray:
 def _incomplete_iccs(var: np.ndarray, khat: float, q: float) -> dict[str, np.ndarray]:
     """The four coefficients from variance components; ``var`` is (..., 3)."""
     s_t, s_r, s_e = var[..., 0], var[..., 1], var[..., 2]
+    return _iccs_of(s_t, s_r, s_e, (s_r + s_e) / khat, q * s_r + s_e / khat)
+
+
+def _iccs_of(target, rater, residual, error_of_mean, error_q) -> dict[str, np.ndarray]:
+    """ICC(A,1), ICC(A,khat), ICC(C,1), ICC(Q,khat) from the target variance, the rater and
+    residual variance of one rating, and the error variances of the mean of khat ratings
+    (absolute: (s_r + s_e)/khat; Putka's: q s_r + s_e/khat)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return {
-            "ICC(A,1)": s_t / (s_t + s_r + s_e),
-            "ICC(A,khat)": s_t / (s_t + (s_r + s_e) / khat),
-            "ICC(C,1)": s_t / (s_t + s_e),
-            "ICC(Q,khat)": s_t / (s_t + q * s_r + s_e / khat),
+            "ICC(A,1)": target / (target + rater + residual),
+            "ICC(A,khat)": target / (target + error_of_mean),
+            "ICC(C,1)": target / (target + residual),
+            "ICC(Q,khat)": target / (target + error_q),
         }
 
 
@@ -560,30 +628,112 @@ def icc_incomplete(
     for fewer than 2 targets or raters, no target rated twice, or no variance at all;
     ``ValueError`` when a rater scored a target more than once.
     """
+    fit = variance_components(long, target, rater, score)
+    draws = _draw_components(fit, n_draws, np.random.default_rng(seed))
+    result = _with_intervals(
+        _incomplete_iccs(fit.var, fit.khat, fit.q), _incomplete_iccs(draws, fit.khat, fit.q)
+    )
+    result.update(
+        khat=fit.khat,
+        q=fit.q,
+        var_target=float(fit.var[0]),
+        var_rater=float(fit.var[1]),
+        var_residual=float(fit.var[2]),
+        n_targets=fit.n_targets,
+        n_raters=fit.n_raters,
+        n_obs=fit.n_obs,
+    )
+    return result
+
+
+@dataclass(frozen=True)
+class VarianceComponents:
+    """A REML fit of y = mu + target + rater + e (see :func:`icc_incomplete`)."""
+
+    var: np.ndarray  # (sigma2_target, sigma2_rater, sigma2_residual)
+    cov: np.ndarray  # their asymptotic covariance (inverse observed REML information), 3 x 3
+    khat: float  # harmonic mean number of raters per target
+    q: float  # Putka's share of rater variance that does not cancel between targets
+    n_targets: int
+    n_raters: int
+    n_obs: int
+
+
+def variance_components(
+    long: pd.DataFrame, target: str = "session", rater: str = "rater", score: str = "score"
+) -> VarianceComponents:
+    """The REML variance components behind :func:`icc_incomplete`, with their covariance."""
     d = _design(long, target, rater, score)
     var = _fit_reml(d)
     khat, q = _khat_and_q(d.incidence)
-    point = _incomplete_iccs(var, khat, q)
-    draws = np.random.default_rng(seed).multivariate_normal(
-        var, _reml_covariance(var, d), size=n_draws, method="eigh"
-    )
-    sampled = _incomplete_iccs(np.clip(draws, 0.0, None), khat, q)
+    n, m = d.shape
+    return VarianceComponents(var, _reml_covariance(var, d), khat, q, int(n), int(m), d.n_obs)
+
+
+def _draw_components(fit: VarianceComponents, n_draws: int, rng) -> np.ndarray:
+    """Monte-Carlo draws of the components: normal, truncated at 0 (boundary ones stay 0)."""
+    draws = rng.multivariate_normal(fit.var, fit.cov, size=n_draws, method="eigh")
+    return np.clip(draws, 0.0, None)
+
+
+def _with_intervals(
+    point: dict[str, np.ndarray], sampled: dict[str, np.ndarray]
+) -> dict[str, object]:
+    """Point values and ``<name>_ci``: the 2.5 and 97.5 percentiles of the sampled values."""
     result: dict[str, object] = {name: float(value) for name, value in point.items()}
     for name, values in sampled.items():
         low, high = np.nanpercentile(values, [100 * _ALPHA / 2, 100 * (1 - _ALPHA / 2)])
         result[f"{name}_ci"] = (float(low), float(high))
-    n, m = d.shape
+    return result
+
+
+def composite_icc(
+    parts: Sequence[tuple[float, VarianceComponents]],
+    true_covariance: float,
+    true_covariance_se: float,
+    *,
+    n_draws: int = _MC_DRAWS,
+    seed: int = _MC_SEED,
+) -> dict[str, object]:
+    """The four ICCs of :func:`icc_incomplete` for a weighted sum of two separately rated parts.
+
+    ``parts`` are two (weight w_p, REML fit of part p over its own targets).  The composite
+    of a target is w_1 y_1 + w_2 y_2 with y_1 and y_2 from two ratings whose errors are
+    independent (e.g. of two different sessions).  Its target variance is
+    sum w_p^2 s_t,p + 2 w_1 w_2 c, where c = ``true_covariance`` is the covariance of the two
+    parts' target effects (estimated by the caller; ``true_covariance_se`` its standard
+    error); its error variances are the weighted sums of the parts' rater and residual
+    variances, for the mean of khat ratings each part's own khat and q.  With one part
+    (weights 1 and 0) this is exactly :func:`icc_incomplete` — the reliability of a composite
+    from its parts' variance components (multivariate generalizability theory; Mosier 1943).
+
+    ``<coef>_ci``: Monte-Carlo 95 % intervals as in :func:`icc_incomplete`, drawing the parts'
+    components independently of each other and c from a normal distribution.  Also returns
+    the composite's ``var_target``, ``var_rater`` and ``var_residual`` (one rating per part).
+    """
+    (w1, fit1), (w2, fit2) = parts
+    rng = np.random.default_rng(seed)
+    draws = [_draw_components(fit, n_draws, rng) for fit in (fit1, fit2)]
+    covariances = rng.normal(true_covariance, true_covariance_se, size=n_draws)
+
+    def summed(v1: np.ndarray, v2: np.ndarray, c) -> np.ndarray:
+        """Target, rater and residual variance, and the two errors of a mean of khat ratings."""
+        total = _weighted_terms(w1, v1, fit1) + _weighted_terms(w2, v2, fit2)
+        total[0] = total[0] + 2 * w1 * w2 * c
+        return total
+
+    point = summed(fit1.var, fit2.var, true_covariance)
+    result = _with_intervals(_iccs_of(*point), _iccs_of(*summed(*draws, covariances)))
     result.update(
-        khat=khat,
-        q=q,
-        var_target=float(var[0]),
-        var_rater=float(var[1]),
-        var_residual=float(var[2]),
-        n_targets=int(n),
-        n_raters=int(m),
-        n_obs=d.n_obs,
+        var_target=float(point[0]), var_rater=float(point[1]), var_residual=float(point[2])
     )
     return result
+
+
+def _weighted_terms(weight: float, var: np.ndarray, fit: VarianceComponents) -> np.ndarray:
+    """One part's share of a composite's variances (see :func:`composite_icc`)."""
+    s_t, s_r, s_e = (weight**2 * var[..., j] for j in range(3))
+    return np.stack([s_t, s_r, s_e, (s_r + s_e) / fit.khat, fit.q * s_r + s_e / fit.khat])
 
 
 # --------------------------------------------------------------------------------------

@@ -20,11 +20,13 @@ from rater.reliability.forms import consensus_form, consensus_scores, field_name
 from rater.reliability.report import (
     BANDS,
     MIN_SESSIONS,
+    UNBOUNDED_NOTE,
     Estimate,
     ReliabilityReport,
     band,
     show,
 )
+from rater.templating import plural
 
 bp = Blueprint("reliability", __name__, url_prefix="/reliability")
 
@@ -43,8 +45,10 @@ def _helpers() -> dict[str, Any]:
         "band_of": band_of,
         "band_badge": BAND_BADGE,
         "min_sessions": MIN_SESSIONS,
+        "unbounded_note": UNBOUNDED_NOTE,
         "bands": BANDS,
         "field_name": field_name,
+        "no_pair_reason": no_pair_reason,
     }
 
 
@@ -100,18 +104,33 @@ def pairs(instrument: str, measure: str):
     )
 
 
+def no_pair_reason(rep: ReliabilityReport, instrument: str, measure: str) -> str:
+    """Why a measure has no rater pair at all ('' when it has one): shown instead of a plot."""
+    summary = rep.summary(instrument, measure)
+    if summary is None or summary.n_pairs:
+        return ""
+    return f"No rater pair: {summary.statistics['mean'].reason}."
+
+
 @bp.route("/plot/<instrument>/<measure>/heatmap.svg")
 @coordinator_required
 def heatmap_svg(instrument: str, measure: str):
     rep = _instrument_report(instrument, "none")
     m = _measure_or_404(rep, instrument, measure)
     raters = sorted(set(rep.paired["rater_1"]) | set(rep.paired["rater_2"]))
-    return _svg(plots.heatmap_svg(rep.pairs_of(instrument, measure), raters, m.label))
+    pairs = rep.pairs_of(instrument, measure)
+    reason = no_pair_reason(rep, instrument, measure) or "No rater pairs yet."
+    return _svg(plots.heatmap_svg(pairs, raters, m.label, no_pairs=reason))
 
 
-@bp.route("/plot/<instrument>/<measure>/bland-altman/<rater_1>/<rater_2>.svg")
+@bp.route("/plot/<instrument>/<measure>/bland-altman.svg")
 @coordinator_required
-def bland_altman_svg(instrument: str, measure: str, rater_1: str, rater_2: str):
+def bland_altman_svg(instrument: str, measure: str):
+    """The pair's user names come as query arguments (``rater_1``, ``rater_2``): a name from
+    before the user-name rule may hold a "/", which no path segment can carry."""
+    rater_1, rater_2 = request.args.get("rater_1"), request.args.get("rater_2")
+    if not rater_1 or not rater_2:
+        abort(400)
     rep = _instrument_report(instrument, "none")
     m = _measure_or_404(rep, instrument, measure)
     paired = rep.paired[rep.paired["measure"] == measure]
@@ -126,7 +145,9 @@ def drift_svg(instrument: str, measure: str):
         abort(400)
     rep = _instrument_report(instrument, "none")
     m = _measure_or_404(rep, instrument, measure)
-    return _svg(plots.drift_svg(rep.paired[rep.paired["measure"] == measure], m.label, by))
+    paired = rep.paired[rep.paired["measure"] == measure]
+    reason = no_pair_reason(rep, instrument, measure) or "No double-coded sessions yet."
+    return _svg(plots.drift_svg(paired, m.label, by, no_pairs=reason))
 
 
 @bp.route("/disagreements")
@@ -138,7 +159,8 @@ def disagreements():
     )
 
 
-@bp.route("/consensus/<session_code>", methods=["GET", "POST"])
+# path: session codes come from the catalogue and may hold a "/" (e.g. "T1/P01/S01").
+@bp.route("/consensus/<path:session_code>", methods=["GET", "POST"])
 @coordinator_required
 def consensus_page(session_code: str):
     view = consensus.consensus_view(session_code)
@@ -152,7 +174,7 @@ def consensus_page(session_code: str):
     if form.validate_on_submit():
         changed = consensus.save_consensus(view, consensus_scores(form, instruments), current_user)
         db.session.commit()
-        flash(f"Consensus saved ({changed} item(s) changed).", "success")
+        flash(f"Consensus saved ({plural(changed, 'item')} changed).", "success")
         return redirect(url_for("reliability.consensus_page", session_code=session_code))
     if request.method == "POST":
         flash("The form could not be saved; please check the scores.", "error")

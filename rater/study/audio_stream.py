@@ -4,17 +4,21 @@ Browsers seek in long recordings by asking for byte ranges, so seeking to minute
 session fetches only the bytes needed. Werkzeug's conditional ``send_file`` implements the
 protocol (206 Partial Content with ``Content-Range``, ``Accept-Ranges: bytes``, ``ETag`` and
 ``Last-Modified``, ``If-Range``, ``If-None-Match``/``If-Modified-Since`` -> 304); this module adds
-the safe path lookup and a proper 416 answer (with ``Content-Range: bytes */size``, which the
-generic error page would otherwise drop).
+the safe path lookup, RFC 9110's rule for Range headers it cannot use (ignored: 200 with the whole
+file, where werkzeug answers 416), a proper 416 answer (with ``Content-Range: bytes */size``,
+which the generic error page would otherwise drop), and ``Cache-Control: no-store`` on every
+answer: recordings are clinical data and must not be kept by a browser or proxy cache.
 """
 
 from __future__ import annotations
 
 import mimetypes
+import re
 from pathlib import Path
 
-from flask import Response, current_app, send_file
+from flask import Response, current_app, request
 from werkzeug.exceptions import NotFound, RequestedRangeNotSatisfiable
+from werkzeug.utils import send_file
 
 from rater.study.audio import AudioPathError, resolve_audio_path
 
@@ -48,19 +52,71 @@ def audio_file(relative: str | None, audio_dir: str | Path | None = None) -> Pat
     return path
 
 
+NO_STORE = "no-store"
+
+# RFC 9110 §14.1.2: byte-range-set = 1#( int-range / suffix-range ); int-range = first-pos "-"
+# [ last-pos ]; suffix-range = "-" suffix-length; the positions are ASCII digits.
+_RANGE_SPEC = re.compile(r"([0-9]+)-([0-9]*)|-([0-9]+)", re.ASCII)
+
+
 def stream_audio(path: Path) -> Response:
     """Answer the current request for ``path`` with Range and conditional-request support."""
     mimetype = AUDIO_TYPES.get(path.suffix.lower()) or (
         mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     )
+    environ = {key: value for key, value in request.environ.items() if key != "HTTP_RANGE"}
+    size = path.stat().st_size
+    usable = _usable_range(request.headers.get("Range"), size)
+    if usable is not None:
+        environ["HTTP_RANGE"] = usable
     try:
-        response = send_file(path, mimetype=mimetype, conditional=True, etag=True, max_age=0)
+        if usable is not None and not _satisfiable(usable, size):
+            # decided here: werkzeug releases differ on edge cases such as "bytes=-0"
+            raise RequestedRangeNotSatisfiable(length=size)
+        response = send_file(
+            path, environ, mimetype=mimetype, conditional=True, etag=True, max_age=0,
+            response_class=current_app.response_class,
+        )  # fmt: skip
     except RequestedRangeNotSatisfiable:
         response = Response(status=416)
-        response.headers["Content-Range"] = f"bytes */{path.stat().st_size}"
-        response.headers["Accept-Ranges"] = "bytes"
-        return response
-    # Private: the recording must never sit in a shared cache; revalidation is cheap (ETag).
-    response.headers["Cache-Control"] = "private, no-cache"
+        response.headers["Content-Range"] = f"bytes */{size}"
+    response.headers["Cache-Control"] = NO_STORE  # 200, 206, 304 and 416 alike
     response.headers["Accept-Ranges"] = "bytes"
     return response
+
+
+def _usable_range(header: str | None, size: int) -> str | None:
+    """The Range header to answer, written the way werkzeug parses it, or None to ignore it.
+
+    Ignored, as RFC 9110 §14.2 has it: anything but valid syntax in the ``bytes`` unit (a
+    server ignores a range unit it does not understand, and an invalid ranges-specifier is
+    no range request), and several ranges of which one can be served (the server MAY ignore
+    the header; werkzeug has no multipart answer). Left: one range (206, or 416 when it lies
+    beyond the end of the file) or ranges that are all unsatisfiable (416).
+    """
+    if header is None:
+        return None
+    unit, equals, ranges = header.strip().partition("=")
+    specs = [spec.strip(" \t") for spec in ranges.split(",")]
+    specs = [spec for spec in specs if spec]  # the list rule allows empty elements
+    matches = [_RANGE_SPEC.fullmatch(spec) for spec in specs]
+    if not equals or unit.lower() != "bytes" or not matches or not all(matches):
+        return None
+    if any(m[1] is not None and m[2] and int(m[2]) < int(m[1]) for m in matches):
+        return None  # an int-range whose last-pos is below its first-pos is invalid
+    if len(matches) > 1 and any(_spec_satisfiable(m, size) for m in matches):
+        return None
+    return "bytes=" + ",".join(m[0] for m in matches)
+
+
+def _spec_satisfiable(match: re.Match[str], size: int) -> bool:
+    """A first-pos inside the file, or a suffix of at least one byte of a non-empty file."""
+    if match[1] is not None:
+        return int(match[1]) < size
+    return int(match[3]) > 0 and size > 0
+
+
+def _satisfiable(usable: str, size: int) -> bool:
+    """Whether any range of a header ``_usable_range`` returned can be served."""
+    specs = usable.removeprefix("bytes=").split(",")
+    return any(_spec_satisfiable(_RANGE_SPEC.fullmatch(spec), size) for spec in specs)

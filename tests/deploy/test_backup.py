@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -106,3 +108,82 @@ def test_restore_refuses_a_file_that_is_not_a_rater_backup(tmp_path):
     assert "Nothing was restored" in result.output and "not a readable SQLite database" in (
         result.output
     )
+
+
+# --- no password on a command line; backups private from their creation -----------------------
+
+SECRET = "s3cret p@ss:w/rd"
+POSTGRES_URL = (
+    "postgresql://rater:s3cret%20p%40ss%3Aw%2Frd@db.example.org:5433/rater?sslmode=require"
+)
+
+
+def test_pg_dump_and_pg_restore_get_the_password_in_the_environment_only(tmp_path, monkeypatch):
+    """Every user of the machine can read a process's command line (ps), not its environment."""
+    import rater.serve
+
+    calls = []
+
+    def fake_run(command, **kwargs):
+        calls.append((command, kwargs.get("env") or {}))
+        return subprocess.CompletedProcess(command, 0, stdout="", stderr="")
+
+    monkeypatch.setattr(rater.serve.shutil, "which", lambda tool: f"/usr/bin/{tool}")
+    monkeypatch.setattr(rater.serve.subprocess, "run", fake_run)
+    app = create_app(RaterConfig(POSTGRES_URL))
+    with app.app_context():
+        runner = app.test_cli_runner()
+        backup_file = tmp_path / "pg.backup"
+        assert runner.invoke(args=["backup", str(backup_file)]).exit_code == 0
+        assert runner.invoke(args=["restore", "--yes", str(backup_file)]).exit_code == 0
+    assert [command[0] for command, _ in calls] == ["pg_dump", "pg_restore"]
+    for command, env in calls:
+        assert not any("s3cret" in part or "p%40ss" in part for part in command), command
+        assert env["PGPASSWORD"] == SECRET
+        assert any("postgresql://rater@db.example.org:5433/rater?sslmode=require" in part
+                   for part in command), command  # fmt: skip
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o000], ids=["umask-022", "umask-000"])
+def test_a_backup_file_is_private_from_its_creation(app, runner, factory, tmp_path, monkeypatch,
+                                                     umask):  # fmt: skip
+    """Mode 0600 before the first byte is written (SQLite's copy, pg_dump's output) and after."""
+    import rater.serve
+
+    _study_with_ratings(factory)
+    backup_file = tmp_path / "private.backup"
+    seen = []
+    real_backup, real_run = rater.serve.sqlite_backup, rater.serve.subprocess.run
+
+    def mode_when_written(*args, **kwargs):
+        seen.append(backup_file.stat().st_mode & 0o777)
+        return (real_backup if len(args) == 2 else real_run)(*args, **kwargs)
+
+    monkeypatch.setattr(rater.serve, "sqlite_backup", mode_when_written)
+    monkeypatch.setattr(rater.serve.subprocess, "run", mode_when_written)
+    old_umask = os.umask(umask)
+    try:
+        result = runner.invoke(args=["backup", str(backup_file)])
+        assert result.exit_code == 0, result.output
+        again = runner.invoke(args=["backup", "--force", str(backup_file)])
+        assert again.exit_code == 0, again.output
+    finally:
+        os.umask(old_umask)
+    assert seen == [0o600, 0o600]
+    assert backup_file.stat().st_mode & 0o777 == 0o600 and backup_file.stat().st_size > 0
+
+
+def test_a_failed_pg_dump_leaves_no_backup_file(tmp_path, monkeypatch):
+    import rater.serve
+
+    def failing_run(command, **kwargs):
+        return subprocess.CompletedProcess(command, 1, stdout="", stderr="pg_dump: error: boom")
+
+    monkeypatch.setattr(rater.serve.shutil, "which", lambda tool: f"/usr/bin/{tool}")
+    monkeypatch.setattr(rater.serve.subprocess, "run", failing_run)
+    app = create_app(RaterConfig(POSTGRES_URL))
+    backup_file = tmp_path / "failed.backup"
+    with app.app_context():
+        result = app.test_cli_runner().invoke(args=["backup", str(backup_file)])
+    assert result.exit_code == 1 and "pg_dump: error: boom" in result.output
+    assert not backup_file.exists()

@@ -11,6 +11,7 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from rater import create_app
@@ -93,3 +94,27 @@ def test_serve_runs_the_app_under_gunicorn(app, database_url, factory):
         assert response.status == 200
         assert response.headers["X-Frame-Options"] == "DENY"
         assert "Log in" in response.read().decode()
+
+
+@pytest.mark.parametrize(
+    ("host", "proxies", "warned"),
+    [("0.0.0.0", 0, True), ("::", 0, True), ("192.168.1.20", 0, True),
+     ("rating.example.org", 0, True), ("[2001:db8::1]", 0, True), ("0.0.0.0", 1, False),
+     ("127.0.0.1", 0, False), ("127.0.0.2", 0, False), ("::1", 0, False),
+     ("localhost", 0, False)],
+)  # fmt: skip
+def test_serve_warns_when_it_faces_clients_without_a_proxy(app_config, monkeypatch, host, proxies,
+                                                           warned):  # fmt: skip
+    import rater.serve
+
+    started = []
+    monkeypatch.setattr(rater.serve.RaterServer, "run", lambda server: started.append(server))
+    app_config.SECRET_KEY = "k" * 40
+    app_config.RATER_PROXY_COUNT = proxies
+    app = create_app(app_config)
+    result = app.test_cli_runner().invoke(args=["serve", "--host", host, "--port", "0"])
+    assert result.exit_code == 0, result.output
+    assert len(started) == 1  # the warning never stops the server
+    assert ("WARNING: rater serve listens on" in result.output) is warned
+    if warned:
+        assert "RATER_PROXY_COUNT=0" in result.output and "nginx" in result.output

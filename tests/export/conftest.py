@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +42,21 @@ RATINGS = [
 ]
 
 
+# Codes and usernames a spreadsheet would run as formulas (written with a leading quote), for
+# studies whose exports must still import back: {name in SESSIONS / RATINGS: name used}.
+FORMULA_NAMES = {
+    "P01": "=P01",
+    "P01-S01": "=P01-S01",
+    "P01-S02": "-P01-S02",
+    "P01-S04": "\uff1dP01-S04",  # full-width =
+    "P02-S01": "@P02-S01",
+    "P02-S02": "+P02-S02",
+    "P03-S01": "'=P03-S01",  # already quoted: written with a second quote
+    "ra": "=ra",
+    "rb": "\uff20rb",  # full-width @
+}
+
+
 def score_for(session: str, rater: str, position: int) -> int:
     """A fixed, varied score per session, rater and item position."""
     return (sum(map(ord, session)) + 3 * (rater == "rb") + position) % 5
@@ -53,18 +71,25 @@ class Study:
     versions: dict
 
 
-def add_sessions(factory) -> dict:
+def add_sessions(factory, names: Mapping[str, str]) -> dict:
+    """The sessions of SESSIONS (codes renamed by ``names``), keyed by their SESSIONS code."""
     found = {}
     for code, patient, number, status, phq9 in SESSIONS:
-        found[code] = factory.session(code, patient, "T1", number, status, None, phq9)
+        found[code] = factory.session(
+            names.get(code, code), names.get(patient, patient), "T1", number, status, None, phq9
+        )
     return found
 
 
-def add_raters(factory) -> dict:
-    return {name: factory.user(name, "rater") for name in ("ra", "rb")}
+def add_raters(factory, names: Mapping[str, str] | None = None) -> dict:
+    names = names or {}
+    return {name: factory.user(names.get(name, name), "rater") for name in ("ra", "rb")}
 
 
-def build_study(factory, drafts_partial: bool = True) -> Study:
+def build_study(
+    factory, drafts_partial: bool = True, names: Mapping[str, str] | None = None
+) -> Study:
+    """The study of SESSIONS and RATINGS; ``names`` renames session, patient and rater codes."""
     from rater.rating.models import (
         Assignment,
         ConsensusScore,
@@ -77,8 +102,9 @@ def build_study(factory, drafts_partial: bool = True) -> Study:
 
     versions = {v.code: v for v in sync_instruments()}
     coordinator = factory.user("coord", "coordinator")
-    raters = add_raters(factory)
-    sessions = add_sessions(factory)
+    names = names or {}
+    raters = add_raters(factory, names)
+    sessions = add_sessions(factory, names)
     ratings = {}
     for code, name, purpose, status in RATINGS:
         assignment = Assignment(
@@ -160,28 +186,44 @@ def study(factory) -> Study:
     return build_study(factory)
 
 
-def catalogue_csv() -> str:
-    lines = ["session_id,patient,therapist,session_number,status,exclusion_reason,phq9"]
+CATALOGUE_COLUMNS = [
+    "session_id",
+    "patient",
+    "therapist",
+    "session_number",
+    "status",
+    "exclusion_reason",
+    "phq9",
+]
+
+
+def catalogue_csv(names: Mapping[str, str]) -> str:
+    text = io.StringIO()
+    out = csv.writer(text, lineterminator="\n")
+    out.writerow(CATALOGUE_COLUMNS)
     for code, patient, number, status, phq9 in SESSIONS:
         reason = "test" if status == "excluded" else ""
-        lines.append(f"{code},{patient},T1,{number},{status},{reason},{phq9 or ''}")
-    return "\n".join(lines) + "\n"
+        row = [names.get(code, code), names.get(patient, patient), "T1", number, status, reason]
+        out.writerow([*row, phq9 or ""])
+    return text.getvalue()
 
 
 @pytest.fixture
 def restart(factory):
-    """``restart(runner, folder)``: an empty study with the sessions imported and raters added."""
+    """``restart(runner, folder, names={})``: an empty study with the sessions imported and the
+    raters added (codes renamed by ``names``, as in :func:`build_study`)."""
 
-    def restart(runner, folder: Path) -> None:
+    def restart(runner, folder: Path, names: Mapping[str, str] | None = None) -> None:
+        names = names or {}
         tables = list(reversed(db.metadata.sorted_tables))
         for table in tables:
             db.session.execute(table.delete())
         db.session.commit()
         path = folder / "catalogue.csv"
-        path.write_text(catalogue_csv(), encoding="utf-8")
+        path.write_text(catalogue_csv(names), encoding="utf-8")
         result = runner.invoke(args=["sessions", "import", str(path)])
         assert result.exit_code == 0, result.output
-        add_raters(factory)
+        add_raters(factory, names)
 
     return restart
 

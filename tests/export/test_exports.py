@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pandas as pd
 import pytest
@@ -64,6 +65,46 @@ def test_meta_file_names_version_options_rows_and_hash(study, runner, tmp_path) 
     assert meta["exported_at"].endswith("Z")
 
 
+def test_default_resolution_is_recorded_in_the_meta_file(study, runner, tmp_path) -> None:
+    export(runner, "sessions", tmp_path / "s.csv")
+    meta = json.loads((tmp_path / "s.csv.meta.json").read_text(encoding="utf-8"))
+    assert meta["options"]["resolve"] == "consensus"
+    assert meta["resolution"]["mode"] == "consensus" and meta["resolution"]["default"] is True
+    export(runner, "long", tmp_path / "l.csv", "--resolve", "main")
+    meta = json.loads((tmp_path / "l.csv.meta.json").read_text(encoding="utf-8"))
+    assert meta["options"]["resolve"] is None and meta["resolution"]["mode"] is None
+
+
+def test_without_output_the_file_is_named_by_kind_resolution_and_date(
+    study, runner, tmp_path, monkeypatch
+) -> None:
+    from datetime import UTC, datetime
+
+    monkeypatch.chdir(tmp_path)
+    before = datetime.now(UTC).date().isoformat()
+    results = {
+        kind: runner.invoke(args=["export", kind, *options])
+        for kind, options in [("sessions", []), ("wide", ["--resolve", "main"]), ("all", [])]
+    }
+    after = datetime.now(UTC).date().isoformat()
+    for result in results.values():
+        assert result.exit_code == 0, result.output
+    assert "Resolution: consensus (the default)" in results["sessions"].output
+    assert "Resolution" not in results["wide"].output
+    written = sorted(p.name for p in tmp_path.iterdir())
+    dates = {found for name in written for found in re.findall(r"\d{4}-\d{2}-\d{2}", name)}
+    assert dates <= {before, after}, written
+    assert sorted({re.sub(r"\d{4}-\d{2}-\d{2}", "DATE", name) for name in written}) == [
+        "rater-all-consensus-DATE.xlsx",
+        "rater-all-consensus-DATE.xlsx.meta.json",
+        "rater-sessions-consensus-DATE.csv",
+        "rater-sessions-consensus-DATE.csv.meta.json",
+        "rater-wide-DATE.csv",
+        "rater-wide-DATE.csv.meta.json",
+    ]
+    assert len(written) == 6
+
+
 def test_sessions_export_resolves_and_scores(study, runner, tmp_path) -> None:
     frame = read(export(runner, "sessions", tmp_path / "s.csv")).set_index("session_id")
     assert list(frame.index) == ["P01-S01", "P01-S02", "P01-S04", "P02-S01", "P02-S02", "P03-S01"]
@@ -71,7 +112,12 @@ def test_sessions_export_resolves_and_scores(study, runner, tmp_path) -> None:
     a, b = study.ratings[("P01-S01", "ra")], study.ratings[("P01-S01", "rb")]
     ga = {s.item_code: s.score for s in a.scores}
     gb = {s.item_code: s.score for s in b.scores}
-    assert first["GHES_1"] == (ga["GHES_1"] + gb["GHES_1"]) / 2 and first["n_raters"] == 2
+    # by default the recorded consensus (GHES_1 = 4), the pair mean elsewhere
+    assert first["GHES_1"] == 4 and first["GHES_2"] == (ga["GHES_2"] + gb["GHES_2"]) / 2
+    assert first["n_raters"] == 2 and first["resolution"] == "consensus+mean"
+    assert first["n_consensus_items"] == 1
+    pair_mean_1 = (ga["GHES_1"] + gb["GHES_1"]) / 2
+    ga["GHES_1"] = gb["GHES_1"] = 4  # the score uses the resolved items
     keyed = [(4 - v if c == "GHES_5" else v) for c, v in ga.items() if c.startswith("GHES")]
     keyed += [(4 - v if c == "GHES_5" else v) for c, v in gb.items() if c.startswith("GHES")]
     assert first["GHES_score"] == pytest.approx(sum(keyed) / 14)
@@ -86,8 +132,12 @@ def test_sessions_export_resolves_and_scores(study, runner, tmp_path) -> None:
     assert math.isnan(frame.loc["P02-S02", "GHES_1"])  # its only rating is a draft
     calibration = read(export(runner, "sessions", tmp_path / "c.csv", "--include-calibration"))
     assert calibration.set_index("session_id").loc["P03-S01", "n_raters"] == 2
-    agreed = read(export(runner, "sessions", tmp_path / "k.csv", "--resolve", "consensus"))
-    assert agreed.set_index("session_id").loc["P01-S01", "GHES_1"] == 4
+    pair = read(export(runner, "sessions", tmp_path / "k.csv", "--resolve", "mean"))
+    pair = pair.set_index("session_id").loc["P01-S01"]
+    assert pair["GHES_1"] == pair_mean_1 != 4
+    assert pair["resolution"] == "mean" and pair["n_consensus_items"] == 0
+    main = read(export(runner, "sessions", tmp_path / "m.csv", "--resolve", "main"))
+    assert main.set_index("session_id").loc["P01-S01", "n_raters"] == 1
 
 
 def tables_items(subscale: str) -> list[str]:
@@ -174,6 +224,33 @@ def test_round_trip_of_the_long_export(study, runner, tmp_path, restart) -> None
     assert "7 ratings with 105 scores" in imported.output
     second = export(runner, "long", tmp_path / "second.csv").read_bytes()
     assert second == first
+
+
+IMPORTER_UNQUOTES = (
+    "rater ratings import must read cells back with rater.export.writer.unneutralise "
+    "(rater/rating/importer.py, owned by the importer engineer): until then a quoted "
+    "session code or username is an unknown session or rater"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=IMPORTER_UNQUOTES)
+def test_round_trip_of_codes_and_usernames_a_spreadsheet_would_run(
+    factory, runner, tmp_path, restart
+) -> None:
+    """Session codes and raters starting with = - + @ ＝ ＠ (or a quote before =) are written
+    with a leading quote; importing the export gives the same study and the same bytes."""
+    from tests.export.conftest import FORMULA_NAMES, build_study
+
+    build_study(factory, names=FORMULA_NAMES)
+    first_path = export(runner, "long", tmp_path / "first.csv")
+    first = read(first_path)
+    assert "''=P03-S01" in set(first["session_id"]) and "'=ra" in set(first["rater"])
+    assert "'\uff20rb" in set(first["rater"]) and "'\uff1dP01-S04" in set(first["session_id"])
+    restart(runner, tmp_path, FORMULA_NAMES)
+    imported = runner.invoke(args=["ratings", "import", str(first_path)])
+    assert imported.exit_code == 0, imported.output
+    assert "7 ratings with 105 scores" in imported.output
+    assert export(runner, "long", tmp_path / "second.csv").read_bytes() == first_path.read_bytes()
 
 
 def test_reliability_export_from_the_report(study, runner, tmp_path) -> None:

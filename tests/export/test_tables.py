@@ -137,6 +137,62 @@ def test_resolve_mean_consensus_and_main() -> None:
     assert main["GHES_score"] == pytest.approx((1 + 2 + 3 + 4 + 4 + 1 + 2) / 7)
 
 
+def test_by_default_consensus_where_recorded_and_the_mean_elsewhere() -> None:
+    ratings = ratings_frame(
+        {
+            ("P-1-1", "ra", "main"): ghes([1, 2, 3, 4, 0, 1, 2]),
+            ("P-1-1", "rb", "double"): ghes([2, 2, 4, 4, 1, 1, 3]),
+            ("P-1-2", "ra", "main"): ghes([0, 1, 2, 3, 4, 0, 1]),
+            ("P-1-2", "rb", "double"): ghes([0, 1, 2, 3, 4, 0, 2]),
+            ("P-1-3", "ra", "main"): ghes([1] * 7),
+        }
+    )
+    agreed = {"P-1-1": {"GHES_1": 4}, "P-1-2": dict(zip(GHES.item_codes, [3] * 7, strict=True))}
+    consensus = pd.DataFrame(
+        [
+            {"session_id": s, "instrument": "GHES", "item": i, "score": v}
+            for s, items in agreed.items()
+            for i, v in items.items()
+        ]
+    )
+    sessions = sessions_frame(["P-1-1", "P-1-2", "P-1-3", "P-1-4"])
+    out = tables.sessions_table(ratings, sessions, INSTRUMENTS, consensus=consensus)
+    out = out.set_index("session_id")
+    assert out.loc["P-1-1", "GHES_1"] == 4 and out.loc["P-1-1", "GHES_3"] == 3.5
+    assert out.loc["P-1-1", "resolution"] == "consensus+mean"
+    assert (out.loc["P-1-2", GHES.item_codes] == 3).all()
+    assert out.loc["P-1-2", "resolution"] == "consensus"
+    assert out.loc["P-1-3", "resolution"] == "mean" and out.loc["P-1-3", "GHES_1"] == 1
+    assert pd.isna(out.loc["P-1-4", "resolution"]) and out.loc["P-1-4", "n_raters"] == 0
+    assert out["n_consensus_items"].tolist() == [1, 7, 0, 0]
+    assert out["n_raters"].tolist() == [2, 2, 1, 0]
+    explicit = tables.sessions_table(
+        ratings, sessions, INSTRUMENTS, consensus=consensus, resolve="consensus"
+    )
+    pd.testing.assert_frame_equal(explicit.set_index("session_id"), out)
+    mean = tables.sessions_table(
+        ratings, sessions, INSTRUMENTS, consensus=consensus, resolve="mean"
+    )
+    assert mean["resolution"].tolist()[:3] == ["mean"] * 3 and mean["GHES_1"][0] == 1.5
+
+
+def test_n_raters_counts_the_ratings_used() -> None:
+    ratings = ratings_frame(
+        {
+            ("P-1-1", "ra", "main"): ghes([1] * 7),
+            ("P-1-1", "rb", "double"): ghes([3] * 7),
+            ("P-1-2", "rb", "double"): ghes([2] * 7),  # its main rating is missing
+        }
+    )
+    sessions = sessions_frame(["P-1-1", "P-1-2"])
+    main = tables.sessions_table(ratings, sessions, INSTRUMENTS, resolve="main")
+    assert main["n_raters"].tolist() == [1, 0]
+    assert main["resolution"][0] == "main" and pd.isna(main["resolution"][1])
+    assert main["GHES_1"][0] == 1 and math.isnan(main["GHES_1"][1])
+    mean = tables.sessions_table(ratings, sessions, INSTRUMENTS, resolve="mean")
+    assert mean["n_raters"].tolist() == [2, 1] and mean["GHES_1"].tolist() == [2, 2]
+
+
 def test_calibration_ratings_only_with_include_calibration() -> None:
     ratings = ratings_frame({("P-1-1", "ra", "calibration"): ghes([4] * 7)})
     sessions = sessions_frame(["P-1-1"])
@@ -293,28 +349,50 @@ def test_codebook_describes_every_column_of_every_kind() -> None:
     ratings = ratings_frame({("P-1-1", "ra", "main"): ghes([1] * 7)})
     sessions = sessions_frame(["P-1-1"])
     reliability = tables.reliability_table(reliability_frames())
+    codebook = tables.codebook_table(INSTRUMENTS, reliability=reliability)
     built = {
         "long": tables.long_table(ratings),
         "wide": tables.wide_table(ratings, INSTRUMENTS),
         "homework": tables.homework_table(tables.empty_homework()),
         "reliability": reliability,
-        "codebook": tables.codebook_table(INSTRUMENTS, reliability=reliability),
+        "codebook": codebook,
         "audit": tables.audit_table(
             pd.DataFrame({c.name: [] for c in tables.AUDIT}).astype({"event_id": "int64"})
         ),
     }
-    for resolve in tables.RESOLVE_MODES:
+    for resolve in tables.RESOLVE_MODES:  # one codebook serves every resolution
         built["sessions"] = tables.sessions_table(ratings, sessions, INSTRUMENTS, resolve=resolve)
-        codebook = tables.codebook_table(INSTRUMENTS, resolve, reliability)
         for kind, frame in built.items():
             described = codebook[codebook["export"] == kind]["column"].tolist()
             assert described == list(frame.columns), kind
     items = codebook[(codebook["export"] == "wide") & codebook["column"].isin(GHES.item_codes)]
     assert items["anchors"].str.startswith("0 = ").all()
     assert (items["instrument_version"] == 1).all()
-    rules = codebook.set_index(["export", "column"])["scoring_rule"]
-    assert "4 - x: GHES_5" in rules[("sessions", "GHES_score")]
-    assert "session t-1" in rules[("sessions", "StHAR_total")]
+    rules = codebook[codebook["export"] == "rule"].set_index("column")["scoring_rule"]
+    assert "4 - x: GHES_5" in rules["GHES_score"]
+    assert "session t-1" in rules["StHAR_total"]
+    used = codebook.set_index(["export", "column"])["scoring_rule"]
+    assert used[("sessions", "StHAR_total")] == "StHAR_total"
+    assert used[("wide", "GHES_score")] == used[("sessions", "GHES_score")] == "GHES_score"
+
+
+def test_codebook_states_each_rule_once_and_columns_name_it() -> None:
+    codebook = tables.codebook_table(INSTRUMENTS)
+    rules = codebook[codebook["export"] == "rule"]
+    columns = codebook[codebook["export"] != "rule"]
+    names = rules["column"].tolist()
+    assert len(names) == len(set(names)) and rules["scoring_rule"].notna().all()
+    assert {"resolution", "ratings_used", "GHES_score", "StHAR_total"} <= set(names)
+    referenced = set(columns["scoring_rule"].dropna())
+    assert referenced == set(names)  # every rule is used, every reference is a rule
+    # The wording of a rule is in its one row: no column label or other rule repeats it.
+    texts = [
+        t for t in codebook[["label", "scoring_rule"]].to_numpy().ravel() if isinstance(t, str)
+    ]
+    for phrase in ("4 - x", "session t-1", "pair mean", "each rating's count", "ticked it"):
+        assert sum(phrase in t for t in texts) == 1, phrase
+    resolved = columns[(columns["export"] == "sessions") & columns["column"].isin(GHES.item_codes)]
+    assert (resolved["scoring_rule"] == "resolution").all()
 
 
 def test_unknown_resolution_is_refused() -> None:

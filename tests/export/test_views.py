@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import re
+from datetime import UTC, datetime
 
 import pandas as pd
 
@@ -28,12 +30,32 @@ def test_coordinator_page_lists_every_kind(study, client, auth) -> None:
     assert client.get("/export/?resolve=median").status_code == 400
 
 
+def today() -> str:
+    return datetime.now(UTC).date().isoformat()
+
+
+def attachment_name(client, url: str) -> str:
+    """The file name a download is saved under, checked to carry today's date (UTC)."""
+    before = today()
+    response = client.get(url)
+    after = today()
+    assert response.status_code == 200, url
+    found = re.fullmatch(r'attachment; filename="(.+)"', response.headers["Content-Disposition"])
+    assert found, response.headers["Content-Disposition"]
+    name = found.group(1)
+    stamp = re.search(r"\d{4}-\d{2}-\d{2}", name)
+    assert stamp and stamp.group(0) in (before, after), name
+    return name.replace(stamp.group(0), "DATE")
+
+
 def test_download_matches_the_command_line(study, client, auth, runner, tmp_path) -> None:
     auth.login("coord")
     response = client.get("/export/download/sessions.csv?resolve=main")
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
-    assert "rater-sessions.csv" in response.headers["Content-Disposition"]
+    assert attachment_name(client, "/export/download/sessions.csv?resolve=main") == (
+        "rater-sessions-main-DATE.csv"
+    )
     path = tmp_path / "s.csv"
     result = runner.invoke(args=["export", "sessions", "-o", str(path), "--resolve", "main"])
     assert result.exit_code == 0
@@ -55,3 +77,85 @@ def test_unavailable_reliability_is_marked_on_the_page(study, client, auth, monk
     response = client.get("/export/download/reliability.csv")
     assert response.status_code == 404
     assert "not available yet" in response.get_data(as_text=True)
+
+
+def _download_urls(app) -> list[str]:
+    """Every download route of the export blueprint, for every kind and format it serves."""
+    from rater.export.tables import KINDS
+    from rater.export.views import MEDIA_TYPES
+
+    endpoints = {r.endpoint for r in app.url_map.iter_rules() if r.endpoint.startswith("export.")}
+    assert endpoints == {"export.downloads", "export.download", "export.meta"}
+    urls = []
+    for endpoint in ("export.download", "export.meta"):
+        for kind in KINDS:
+            for fmt in MEDIA_TYPES:
+                urls.append(url_for_kind(app, endpoint, kind, fmt))
+        urls.append(url_for_kind(app, endpoint, "all", "xlsx"))
+    return urls
+
+
+def url_for_kind(app, endpoint: str, kind: str, fmt: str) -> str:
+    from flask import url_for
+
+    with app.test_request_context():
+        return url_for(endpoint, kind=kind, fmt=fmt, resolve="main")
+
+
+def test_every_download_has_one_content_type_with_at_most_one_charset(
+    app, study, client, auth
+) -> None:
+    auth.login("coord")
+    for url in _download_urls(app):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        header = response.headers["Content-Type"]
+        assert len(response.headers.getlist("Content-Type")) == 1, url
+        parameters = [p.strip().lower() for p in header.split(";")[1:]]
+        charsets = [p for p in parameters if p.startswith("charset=")]
+        if response.mimetype == "text/csv":
+            assert charsets == ["charset=utf-8"], (url, header)
+        else:
+            assert charsets == [], (url, header)  # binary files and JSON carry no charset
+        assert response.headers["Content-Disposition"].startswith("attachment; filename="), url
+
+
+def test_file_names_carry_kind_resolution_options_and_date(study, client, auth) -> None:
+    auth.login("coord")
+    names = {
+        "/export/download/sessions.csv": "rater-sessions-consensus-DATE.csv",
+        "/export/download/sessions.parquet?resolve=mean": "rater-sessions-mean-DATE.parquet",
+        "/export/download/all.xlsx": "rater-all-consensus-DATE.xlsx",
+        "/export/download/wide.csv?resolve=main": "rater-wide-DATE.csv",  # never resolved
+        "/export/download/long.csv?include_drafts=1": "rater-long-with-drafts-DATE.csv",
+        "/export/download/sessions.csv?include_calibration=1&include_drafts=1": (
+            "rater-sessions-consensus-with-drafts-with-calibration-DATE.csv"
+        ),
+        "/export/download/codebook.csv?include_drafts=1": "rater-codebook-DATE.csv",
+        "/export/meta/sessions.csv.json": "rater-sessions-consensus-DATE.csv.meta.json",
+    }
+    for url, name in names.items():
+        assert attachment_name(client, url) == name, url
+
+
+def test_meta_and_page_say_which_resolution_was_applied(study, client, auth) -> None:
+    auth.login("coord")
+    default = client.get("/export/meta/sessions.csv.json").get_json()
+    assert default["options"]["resolve"] == "consensus"
+    assert default["resolution"]["mode"] == "consensus" and default["resolution"]["default"]
+    meaning = default["resolution"]["meaning"]
+    assert "consensus score" in meaning and "else the mean" in meaning
+    chosen = client.get("/export/meta/sessions.csv.json?resolve=consensus").get_json()
+    assert chosen["resolution"]["default"] is False
+    assert chosen["rows_sha256"] == default["rows_sha256"]  # the default is consensus
+    mean = client.get("/export/meta/sessions.csv.json?resolve=mean").get_json()
+    assert mean["resolution"]["mode"] == "mean" and mean["rows_sha256"] != default["rows_sha256"]
+    wide = client.get("/export/meta/wide.csv.json?resolve=mean").get_json()
+    assert wide["options"]["resolve"] is None and wide["resolution"]["mode"] is None
+    assert "own scores" in wide["resolution"]["meaning"]
+    assert client.get("/export/meta/audit.csv.json").get_json()["resolution"] is None
+    page = client.get("/export/").get_data(as_text=True)
+    assert "the default, no resolution was chosen" in page and meaning in page
+    assert "rater-sessions-consensus-" in page and "rater-wide-" in page
+    chosen_page = client.get("/export/?resolve=main").get_data(as_text=True)
+    assert "main — chosen" in chosen_page and "rater-sessions-main-" in chosen_page

@@ -9,6 +9,8 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rater.export import writer
 
@@ -54,6 +56,77 @@ def test_formula_like_text_is_neutralised_and_numbers_stay_numbers() -> None:
     assert back["number"].dtype == float and back["number"][0] == -1.5
     assert back["count"][0] == 1 and pd.isna(back["count"][1]) and back["count"][2] == -3
     assert back["code"].tolist()[2:5] == ["a,b", 'say "hi"', "multi\nline"]
+
+
+# Cells a spreadsheet would still run as a formula: whitespace or a line break before the
+# formula character, and the full-width forms of = + - @ (which Excel reads as formulas too).
+HIDDEN_FORMULAS = [
+    " =SUM(A1)",
+    "  +1",
+    "\n=1+1",
+    "\r\n-2",
+    "\u00a0@cmd",
+    "\u3000=1",
+    "\uff1dSUM(A1)",
+    "\uff0b1",
+    "\uff0d1",
+    "\uff20cmd",
+    " \uff1d1",
+]
+HARMLESS = ["a = b", "x+1", "P01-S01", "' quoted", "'", "", "note\n=1", "\u00fcber"]
+
+
+@pytest.mark.parametrize("text", HIDDEN_FORMULAS)
+def test_formulas_behind_whitespace_or_in_full_width_are_neutralised(text: str) -> None:
+    assert writer.neutralise(text) == "'" + text
+    frame = pd.DataFrame({"object": pd.Series([text], dtype=object), "string": [text]})
+    assert str(frame["string"].dtype) != "object"  # both column paths of prepare()
+    prepared = writer.prepare(frame)
+    assert prepared["object"][0] == prepared["string"][0] == "'" + text
+    data, _ = write(frame)
+    back = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+    assert back.iloc[0].tolist() == ["'" + text] * 2
+    book = io.BytesIO()
+    writer.write_xlsx({"cells": frame}, book)
+    sheet = pd.read_excel(io.BytesIO(book.getvalue()), dtype=str)
+    in_xml = text.replace("\r\n", "\n")  # XML reads CR LF back as LF
+    assert sheet.iloc[0].tolist() == ["'" + in_xml] * 2
+
+
+@pytest.mark.parametrize("text", HARMLESS)
+def test_text_that_starts_no_formula_is_left_alone(text: str) -> None:
+    assert writer.neutralise(text) == text
+
+
+def test_a_quote_before_a_formula_gets_one_more_so_removing_one_is_exact() -> None:
+    assert writer.neutralise("'=1") == "''=1"  # not "'=1", which is how "=1" is written
+    assert writer.unneutralise("''=1") == "'=1" and writer.unneutralise("'=1") == "=1"
+    assert writer.unneutralise("' quoted") == "' quoted"  # a quote before harmless text stays
+
+
+formula_like = st.text(alphabet=st.sampled_from(list("'=+-@ \t\r\n\u3000\uff1d\uff20ab1")))
+
+
+@given(st.one_of(formula_like, st.text()))
+def test_unneutralise_inverts_neutralise(text: str) -> None:
+    written = writer.neutralise(text)
+    assert written in (text, "'" + text)
+    assert writer.unneutralise(written) == text
+    # Independently of the module's pattern: what a spreadsheet sees never starts a formula.
+    starts = written.lstrip()[:1]
+    assert written.startswith("'") or (
+        written[:1] not in {"\t", "\r"} and starts not in set("=+-@\uff1d\uff0b\uff0d\uff20")
+    )
+
+
+@given(st.lists(st.one_of(st.none(), formula_like, st.text()), max_size=12))
+def test_both_text_column_paths_quote_exactly_what_neutralise_quotes(values: list) -> None:
+    frame = pd.DataFrame({"text": pd.Series(values, dtype="str"), "object": values})
+    frame["object"] = frame["object"].astype(object)
+    prepared = writer.prepare(frame)
+    expected = [None if v is None else writer.neutralise(v) for v in values]
+    for name in ("text", "object"):
+        assert [None if pd.isna(v) else v for v in prepared[name]] == expected, name
 
 
 def test_dates_are_iso_and_missing_values_empty() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from rater.extensions import db
+from rater.rating.models import Assignment
 from tests.rating.helpers import build_study, login_as
 
 AUDIO = Path(__file__).resolve().parents[2] / "audio" / "demo-session-a.ogg"
@@ -28,7 +29,7 @@ def test_whole_file(client, audio_url):
     assert response.headers["Content-Type"] == "audio/ogg"
     assert response.headers["Content-Length"] == str(len(data))
     assert response.headers["ETag"] and response.headers["Last-Modified"]
-    assert "private" in response.headers["Cache-Control"]
+    assert response.headers["Cache-Control"] == "no-store"
 
 
 @pytest.mark.parametrize(
@@ -61,6 +62,62 @@ def test_unsatisfiable_range(client, audio_url):
     assert response.status_code == 416
     assert response.headers["Content-Range"] == f"bytes */{size}"
     assert response.data == b""
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["bytes=abc", "bytes=5-1", "bytes=", "bytes=-", "bytes=1-2-3", "bytes=0x10-", "bytes=²-5",
+     "bytes=1.5-2", "bytes=0-1;x", "items=0-5", "0-5", "bytes", "bytes 0-5", "=0-5",
+     "bytes=0-1,5-9", "bytes=-5,0-1", "bytes=0-1,999999999-"],
+)  # fmt: skip
+def test_a_range_that_cannot_be_used_is_ignored(client, audio_url, header):
+    """RFC 9110 §14.2: invalid syntax or an unknown unit: the header is ignored (200, whole file);
+    several ranges (no multipart answers here) may be ignored the same way."""
+    response = client.get(audio_url, headers={"Range": header})
+    assert response.status_code == 200
+    assert response.data == AUDIO.read_bytes()
+    assert "Content-Range" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("header", "first", "last"),
+    [("Bytes=0-9", 0, 9), ("bytes= 0-9 ", 0, 9), ("bytes=0-9,", 0, 9), (" bytes=5-5", 5, 5)],
+)
+def test_valid_ranges_with_optional_whitespace_and_case(client, audio_url, header, first, last):
+    response = client.get(audio_url, headers={"Range": header})
+    assert response.status_code == 206
+    assert response.data == AUDIO.read_bytes()[first : last + 1]
+
+
+@pytest.mark.parametrize("spec", ["{size}-", "{size}-{beyond}", "-0", "{size}-,{beyond}-"])
+def test_valid_but_unsatisfiable_ranges_get_416(client, audio_url, spec):
+    size = AUDIO.stat().st_size
+    header = "bytes=" + spec.format(size=size, beyond=size + 100)
+    response = client.get(audio_url, headers={"Range": header})
+    assert response.status_code == 416
+    assert response.headers["Content-Range"] == f"bytes */{size}"
+
+
+def test_every_audio_answer_is_no_store(client, auth, factory, audio_url):
+    """Recordings are clinical data: no browser or proxy may keep them, whatever the answer."""
+    size = AUDIO.stat().st_size
+    etag = client.get(audio_url).headers["ETag"]
+    requests = [
+        ("GET", {}), ("HEAD", {}), ("GET", {"Range": "bytes=0-99"}), ("GET", {"Range": "bytes=-5"}),
+        ("GET", {"If-None-Match": etag}), ("GET", {"Range": f"bytes={size + 1}-"}),
+        ("GET", {"Range": "bytes=abc"}),
+    ]  # fmt: skip
+    statuses = []
+    for method, headers in requests:
+        response = client.open(audio_url, method=method, headers=headers)
+        statuses.append(response.status_code)
+        assert response.headers["Cache-Control"] == "no-store", (method, headers)
+    assert statuses == [200, 200, 206, 206, 304, 416, 200]
+    auth.logout()
+    login_as(client, auth, "coordinator")
+    session_id = db.session.scalars(db.select(Assignment.session_id)).first()
+    response = client.get(f"/sessions/{session_id}/audio", headers={"Range": "bytes=0-9"})
+    assert response.status_code == 206 and response.headers["Cache-Control"] == "no-store"
 
 
 def test_if_none_match_gives_304(client, audio_url):

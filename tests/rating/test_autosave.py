@@ -4,22 +4,34 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from rater.audit import AuditEvent
 from rater.extensions import db
-from rater.rating.autosave import AutosaveRefused, apply_autosave
+from rater.rating.autosave import (
+    MAX_CHANGES,
+    MAX_DESCRIPTION_LENGTH,
+    MAX_HOMEWORK_ENTRIES,
+    MAX_NOTE_LENGTH,
+    MAX_NOTES,
+    AutosaveRefused,
+    apply_autosave,
+)
 from rater.rating.models import AutosaveBatch, HomeworkEntry, ItemScore, Note, Rating
+from rater.timeutil import utcnow
 from tests.rating.helpers import VISITORS, build_study, login_as, started
 
 
 @pytest.fixture
 def rated(client, auth, factory):
-    """The assigned rater logged in with a started rating; returns (url, rating)."""
+    """The assigned rater logged in with a rating started an hour ago; returns (url, rating)."""
     study = build_study(factory)
     rating = started(study.assignment)
+    rating.created_at = utcnow() - timedelta(hours=1)  # room for active time (<= wall time)
+    db.session.commit()
     login_as(client, auth, "rater")
     return f"/assignments/{study.id}/autosave", rating
 
@@ -418,8 +430,9 @@ def test_batch_numbers_work_without_pinned_instruments(client, rated):
 )
 @pytest.mark.parametrize("visitor", ["rater", "other"])
 def test_a_nul_character_is_refused_clearly_on_every_engine(client, auth, factory, change, visitor):
-    """PostgreSQL's text cannot hold NUL: such a change is invalid (400) for the rater, and
-    another rater still gets 404 — never a 500 from the database driver."""
+    """PostgreSQL's text cannot hold NUL: such a body is refused (400, naming the place) before
+    anything else is looked at, for the rater as for anyone — never a 500 from the driver. The
+    answer is the same whether or not the assignment is the visitor's, so it reveals nothing."""
     study = build_study(factory)
     rating = started(study.assignment)
     login_as(client, auth, visitor)
@@ -427,7 +440,8 @@ def test_a_nul_character_is_refused_clearly_on_every_engine(client, auth, factor
     for body in ({"base_version": 1, "changes": [change]},
                  {"client": "tab\x00", "seq": 1, "base_version": 1, "changes": []}):  # fmt: skip
         response = client.post(url, json=body)
-        assert response.status_code == (400 if visitor == "rater" else 404), response.json
+        assert response.status_code == 400, response.json
+        assert "NUL character" in response.json["error"]
     assert fresh(rating).version == 1
     assert db.session.scalars(select(Note)).all() == []
 
@@ -451,12 +465,15 @@ def test_a_save_that_waits_for_the_lock_reads_what_the_holder_committed(app, fac
         with app.app_context():
             try:
                 with db.engine.begin() as connection:
-                    outcome["result"] = apply_autosave(connection, aid, uid, batch(1))
+                    outcome["result"] = apply_autosave(
+                        connection, aid, uid, batch(1), session_generation=0
+                    )
             except AutosaveRefused as refused:
                 outcome["status"] = refused.status
 
     with db.engine.begin() as connection:
-        apply_autosave(connection, aid, uid, batch(3))  # holds the rating's lock until commit
+        # holds the rating's lock until commit
+        apply_autosave(connection, aid, uid, batch(3), session_generation=0)
         waiting = threading.Thread(target=second_tab)
         waiting.start()
         time.sleep(0.5)  # the second tab is now waiting for the lock
@@ -465,3 +482,146 @@ def test_a_save_that_waits_for_the_lock_reads_what_the_holder_committed(app, fac
     assert outcome == {"status": 409}
     stored = db.session.scalar(select(ItemScore.score).where(ItemScore.item_code == "GHES_1"))
     assert stored == 3
+
+
+# --- types: every field of every op, wrong types give 400 naming the field, never a 500 ------
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"op": "homework.put", "client_id": "h", "homework_type": ["behavioural"]},
+         "'homework_type'"),
+        ({"op": "homework.put", "client_id": "h", "homework_type": {"a": 1}}, "'homework_type'"),
+        ({"op": "homework.put", "client_id": "h", "homework_type": "behavioural",
+          "completion": ["yes"]}, "'completion'"),
+        ({"op": "homework.put", "client_id": "h", "homework_type": "behavioural",
+          "description": {"text": "x"}}, "'description'"),
+        ({"op": "homework.put", "client_id": "h", "homework_type": "behavioural",
+          "base": ["x"]}, "'base' of a homework entry"),
+        ({"op": "homework.put", "client_id": "h", "homework_type": "behavioural",
+          "base": {"homework_type": 1, "description": ""}}, "'base' of a homework entry"),
+        ({"op": "homework.delete", "client_id": "h", "base": 3}, "'base' of a homework entry"),
+        ({"op": "difficulties", "values": [["lack of time"]]}, "'values'"),
+        ({"op": "difficulties", "values": [{"lack of time": 1}]}, "'values'"),
+        ({"op": "difficulties", "values": "lack of time"}, "'values'"),
+        ({"op": "difficulties", "values": [], "base": [["lack of time"]]}, "'base' of difficult"),
+        ({"op": "difficulties", "values": [], "base": [1, "lack of time"]}, "'base' of difficult"),
+        ({"op": "difficulties", "values": [], "base": "lack of time"}, "'base' of difficult"),
+        ({"op": "score", "item": "GHES_1", "value": 2, "base": "2"}, "'base' of GHES_1"),
+        ({"op": "score", "item": "GHES_1", "value": 2, "base": [2]}, "'base' of GHES_1"),
+        ({"op": "score", "item": "GHES_1", "value": [2]}, "score of GHES_1"),
+        ({"op": "note.put", "client_id": "n", "seconds": 1, "text": "x", "base": [1]},
+         "'base' of a note"),
+        ({"op": "note.put", "client_id": "n", "seconds": 1, "text": "x",
+          "base": {"seconds": 1, "text": ["x"]}}, "'base' of a note"),
+        ({"op": "note.delete", "client_id": "n", "base": "x"}, "'base' of a note"),
+        ({"op": "note.put", "client_id": "n", "seconds": [1], "text": "x"}, "'seconds'"),
+        ({"op": "note.put", "client_id": "n", "seconds": 1, "text": ["x"]}, "'text'"),
+        ({"op": "note.put", "client_id": ["n"], "seconds": 1, "text": "x"}, "'client_id'"),
+        ({"op": "position", "seconds": 10**400}, "'seconds'"),
+        ({"op": "active", "seconds": {"s": 1}}, "'seconds'"),
+        ({"op": ["score"]}, "unknown op"),
+    ],
+)  # fmt: skip
+def test_wrongly_typed_fields_are_refused_and_named(client, rated, change, named):
+    url, rating = rated
+    response = save(client, url, 1, change)
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    [problem] = response.json["problems"]
+    assert problem.startswith("change 0:") and named in problem, problem
+    assert fresh(rating).version == 1
+
+
+# --- limits per rating: text lengths, numbers of notes and homework entries, active time -------
+
+
+def note(cid: str, text: str = "x") -> dict:
+    return {"op": "note.put", "client_id": cid, "seconds": 1, "text": text}
+
+
+def homework(cid: str, description: str = "") -> dict:
+    return {"op": "homework.put", "client_id": cid, "homework_type": "behavioural",
+            "description": description}  # fmt: skip
+
+
+def test_text_lengths_are_limited(client, rated):
+    url, rating = rated
+    assert saved(client, url, 1, note("n1", "é" * MAX_NOTE_LENGTH))["applied"] == 1
+    too_long = save(client, url, 2, note("n2", "x" * (MAX_NOTE_LENGTH + 1)))
+    assert too_long.status_code == 400
+    assert f"at most {MAX_NOTE_LENGTH} are allowed" in too_long.json["problems"][0]
+    assert saved(client, url, 2, homework("h1", "y" * MAX_DESCRIPTION_LENGTH))["applied"] == 1
+    too_long = save(client, url, 3, homework("h2", "y" * (MAX_DESCRIPTION_LENGTH + 1)))
+    assert too_long.status_code == 400
+    assert "'description' is 2001 characters long" in too_long.json["problems"][0]
+    assert fresh(rating).version == 3
+
+
+def test_the_number_of_notes_is_limited(client, rated):
+    url, rating = rated
+    version = 1
+    for start in range(0, MAX_NOTES, MAX_CHANGES):
+        batch_ = [note(f"n{i}") for i in range(start, min(start + MAX_CHANGES, MAX_NOTES))]
+        version = saved(client, url, version, *batch_)["version"]
+    one_more = save(client, url, version, note("n-extra"))
+    assert one_more.status_code == 400
+    assert one_more.json["problems"] == [
+        f"notes: a rating holds at most {MAX_NOTES} notes; this save would make {MAX_NOTES + 1}"
+    ]
+    # Editing, deleting, and replacing one note by another in one batch stay possible.
+    version = saved(client, url, version, note("n0", "edited"))["version"]
+    delete = {"op": "note.delete", "client_id": "n1"}
+    version = saved(client, url, version, delete, note("n-extra"))["version"]
+    assert len(fresh(rating).notes) == MAX_NOTES
+
+
+def test_the_number_of_homework_entries_is_limited(client, rated):
+    url, rating = rated
+    version = saved(client, url, 1, *[homework(f"h{i}") for i in range(MAX_HOMEWORK_ENTRIES)])[
+        "version"
+    ]
+    one_more = save(client, url, version, homework("h-extra"))
+    assert one_more.status_code == 400
+    assert "at most 50 homework entries" in one_more.json["problems"][0]
+    delete = {"op": "homework.delete", "client_id": "h0"}
+    saved(client, url, version, delete, homework("h-extra"))
+    count = db.session.scalars(select(HomeworkEntry).where(HomeworkEntry.rating_id == rating.id))
+    assert len(count.all()) == MAX_HOMEWORK_ENTRIES
+
+
+def test_active_time_cannot_exceed_the_wall_time_since_the_rating_started(client, rated):
+    url, rating = rated
+    r = fresh(rating)
+    r.created_at = utcnow() - timedelta(seconds=100)
+    db.session.commit()
+    active = {"op": "active", "seconds": 60}
+    assert saved(client, url, 1, active)["applied"] == 1
+    refused = save(client, url, 2, active)  # 120 s of active time after 100 s: refused
+    assert refused.status_code == 400
+    [problem] = refused.json["problems"]
+    assert problem.startswith("change 0: 'active' would make the active time 120 s")
+    assert "cannot exceed wall time" in problem
+    twice = save(client, url, 2, {"op": "active", "seconds": 30}, {"op": "active", "seconds": 30})
+    assert twice.status_code == 400 and twice.json["problems"][0].startswith("change 1:")
+    assert saved(client, url, 2, {"op": "active", "seconds": 30})["applied"] == 1
+    assert fresh(rating).active_seconds == 90
+
+
+def test_a_just_started_rating_has_no_active_time_to_claim(client, auth, factory):
+    study = build_study(factory)
+    started(study.assignment)
+    login_as(client, auth, "rater")
+    url = f"/assignments/{study.id}/autosave"
+    response = save(client, url, 1, {"op": "active", "seconds": 3600})
+    assert response.status_code == 400 and "cannot exceed wall time" in response.json["problems"][0]
+
+
+def test_a_json_body_over_two_megabytes_is_refused_with_413(client, rated):
+    url, rating = rated
+    text = "x" * (MAX_NOTE_LENGTH - 10)
+    body = {"base_version": 1, "changes": [note(f"n{i}", text) for i in range(220)]}
+    response = client.post(url, json=body)
+    assert response.status_code == 413
+    assert response.json["error"] == "The JSON body is larger than 2 MB."
+    assert fresh(rating).version == 1

@@ -42,3 +42,21 @@ def test_unknown_instrument_fails(runner, demo):
     result = runner.invoke(args=["reliability", "--instrument", "NOPE"])
     assert result.exit_code == 1
     assert "Unknown instrument" in result.output
+
+
+def refuse_constant(name: str) -> float:
+    raise ValueError(f"not strict JSON: {name}")
+
+
+def test_json_of_the_shipped_demo_is_strict_json(runner, app):
+    """The default demo has ICC(A,2) intervals without a lower bound (it exited 1 on −inf)."""
+    build_demo(DemoSizes())
+    db.session.commit()
+    result = runner.invoke(args=["reliability", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output, parse_constant=refuse_constant)
+    unbounded = [r for r in data["pairs"] if r["ci_low_infinite"] == "-inf"]
+    assert unbounded and all(r["ci_low"] is None for r in unbounded)
+    assert all(r["coefficient"] == "ICC(A,2)" for r in unbounded)
+    text = runner.invoke(args=["reliability"]).output
+    assert "[−∞, " in text and "-0.00" not in text

@@ -57,3 +57,12 @@ def test_svgs_render_and_handle_missing_data():
     assert "fewer than 2" in plots.bland_altman_svg(data.iloc[:1], "ann", "bob", "t")
     assert "No double-coded" in plots.drift_svg(data.iloc[0:0], "t")
     assert "No rater pairs" in plots.heatmap_svg([], ["ann"], "t")
+
+
+def test_plots_without_pairs_show_the_reason_instead_of_an_empty_figure():
+    reason = "No rater pair: no two raters both rated sessions t−1 and t."
+    heatmap = plots.heatmap_svg([], ["ann", "bob", "cid"], "Total", no_pairs=reason)
+    drift = plots.drift_svg(paired_rows([])[:0], "Total", no_pairs=reason)
+    for svg in (heatmap, drift):
+        assert svg.startswith("<svg") and "no two raters" in svg
+        assert "ann" not in svg  # no axes, no grid: only the message

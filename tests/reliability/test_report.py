@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import warnings
@@ -13,18 +14,24 @@ import pingouin as pg
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from scipy.stats import ttest_rel
 from sklearn.metrics import cohen_kappa_score
 
 from rater.instruments import Instrument, load_instruments
 from rater.reliability import stats
 from rater.reliability.report import (
     MIN_SESSIONS,
+    PART_COLUMNS,
     Estimate,
     NotEnoughData,
     band,
     batched_weighted_kappa,
     calibration_icc,
+    cross_session_design,
+    cross_session_parts,
+    cross_session_values,
     measure_values,
+    measures_of,
     report,
     simulated_frame,
 )
@@ -104,6 +111,10 @@ def test_pair_coefficients_by_hand():
     assert p.coefficients["ICC(A,1)"].value == pytest.approx(4 / 4.4, abs=1e-12)
     assert p.coefficients["ICC(A,2)"].value == pytest.approx(4 / 4.2, abs=1e-12)
     assert p.coefficients["mean_difference"].value == pytest.approx(-0.4)
+    # its CI is the paired t interval (t with n - 1 = 4 df), not mean +- 1.96 se
+    ci = ttest_rel([0, 1, 2, 3, 4], [1, 1, 3, 3, 4]).confidence_interval(0.95)
+    diff = p.coefficients["mean_difference"]
+    assert (diff.ci_low, diff.ci_high) == pytest.approx((ci.low, ci.high), abs=1e-12)
     # quadratic kappa: observed disagreement sum (a-b)^2 = 2; expected from the margins
     a, b = [0, 1, 2, 3, 4], [1, 1, 3, 3, 4]
     expected = sum((i - j) ** 2 for i in a for j in b) / 5
@@ -114,8 +125,9 @@ def test_pair_coefficients_by_hand():
 
 def test_fewer_than_minimum_sessions_is_not_enough_data():
     rep = report(double_coded([0, 1, 2, 3], [1, 1, 3, 3]), [TINY])
+    for name in ("ICC(A,1)", "ICC(A,2)", "kappa_quadratic", "kappa_linear", "mean_difference"):
+        assert isinstance(pair(rep).coefficients[name], NotEnoughData), name
     result = pair(rep).coefficients["ICC(A,2)"]
-    assert isinstance(result, NotEnoughData)
     assert result.reason == f"4 sessions rated by both (minimum {MIN_SESSIONS})"
     assert str(result).startswith("not enough data — ")
     summary = rep.summary("TINY", "T1")
@@ -236,7 +248,10 @@ def test_every_pair_matches_pingouin_and_kappas_match_sklearn(seed, n_sessions, 
         for ours, key in (("ICC(A,1)", "ICC(A,1)"), ("ICC(A,2)", "ICC(A,k)")):
             result = p.coefficients[ours]
             if isinstance(result, Estimate):
-                assert result.value == pytest.approx(theirs[key], abs=1e-9)
+                if ours == "ICC(A,2)" and theirs["ICC(A,1)"] <= -1 + 1e-9:
+                    assert result.value == -np.inf  # pingouin wraps round the pole there
+                else:
+                    assert result.value == pytest.approx(theirs[key], abs=1e-9)
                 checked += 1
             else:
                 assert p.n < MIN_SESSIONS or not np.isfinite(theirs[key])
@@ -245,8 +260,15 @@ def test_every_pair_matches_pingouin_and_kappas_match_sklearn(seed, n_sessions, 
             for w in ("quadratic", "linear"):
                 expected = cohen_kappa_score(a, b, weights=w, labels=list(range(5)))
                 assert p.coefficients[f"kappa_{w}"].value == pytest.approx(expected, abs=1e-9)
-        diff = (rows["value_1"] - rows["value_2"]).mean()
-        assert p.coefficients["mean_difference"].value == pytest.approx(diff)
+        diff = p.coefficients["mean_difference"]
+        if p.n < MIN_SESSIONS:
+            assert isinstance(diff, NotEnoughData)
+            continue
+        a, b = rows["value_1"].to_numpy(float), rows["value_2"].to_numpy(float)
+        assert diff.value == pytest.approx((a - b).mean())
+        if np.ptp(a - b) > 0:
+            ci = ttest_rel(a, b).confidence_interval(0.95)
+            assert (diff.ci_low, diff.ci_high) == pytest.approx((ci.low, ci.high), abs=1e-10)
     assert checked > 0 or all(p.n < MIN_SESSIONS for p in rep.pairs)
 
 
@@ -381,3 +403,303 @@ def test_empty_frame_gives_an_empty_report():
     assert rep.pairs == [] and rep.counts["ratings"] == 0
     assert all(isinstance(s.statistics["mean"], NotEnoughData) for s in rep.summaries)
     json.dumps(rep.to_dict(), allow_nan=False)
+
+
+# ------------------------------------------------- unbounded and undefined numbers, everywhere
+
+
+def refuse_constant(name: str) -> float:
+    raise ValueError(f"not strict JSON: {name}")
+
+
+def strict_json(text: str):
+    """json.loads that refuses NaN, Infinity and -Infinity (Python's json accepts them)."""
+    return json.loads(text, parse_constant=refuse_constant)
+
+
+def every_case_frame() -> pd.DataFrame:
+    """Two raters, 5 sessions: T1 opposed (ICC(A,1) = −5/3, so ICC(A,2) and both bounds −∞),
+    T2 with ICC(A,2) 0.43 whose lower bound is −∞, T3 constant (undefined: no variance)."""
+    t1 = ([0, 1, 2, 3, 4], [4, 3, 2, 1, 0])
+    t2 = ([3, 1, 1, 2, 4], [4, 0, 2, 3, 1])
+    rows = []
+    for s in range(5):
+        for r, (rater, purpose) in enumerate((("ann", "main"), ("bob", "double"))):
+            scores = {"T1": t1[r][s], "T2": t2[r][s], "T3": 2}
+            rows.append((f"S{s}", rater, purpose, scores))
+    return tidy(rows)
+
+
+def record(data, table: str, measure: str, coefficient: str) -> dict:
+    (found,) = [
+        r for r in data[table] if (r["measure"], r["coefficient"]) == (measure, coefficient)
+    ]
+    return found
+
+
+def test_json_of_every_non_finite_case_is_strict_and_flags_infinities():
+    rep = report(every_case_frame(), [TINY])
+    data = strict_json(rep.to_json())
+    opposed = record(data, "pairs", "T1", "ICC(A,2)")
+    assert [opposed[k] for k in ("value", "ci_low", "ci_high", "note")] == [None] * 3 + [""]
+    assert [opposed[f"{k}_infinite"] for k in ("value", "ci_low", "ci_high")] == ["-inf"] * 3
+    assert record(data, "pairs", "T1", "ICC(A,1)")["value"] == pytest.approx(-5 / 3)
+    unbounded = record(data, "pairs", "T2", "ICC(A,2)")
+    assert unbounded["value"] == pytest.approx(0.4347826086956522)
+    assert (unbounded["ci_low"], unbounded["ci_low_infinite"]) == (None, "-inf")
+    assert 0 < unbounded["ci_high"] < 1 and unbounded["ci_high_infinite"] is None
+    undefined = record(data, "pairs", "T3", "ICC(A,2)")
+    assert undefined["value"] is None and undefined["value_infinite"] is None
+    assert undefined["note"] == "not enough data — no variance in the scores"
+    for table in ("pairs", "pair_summary", "design", "calibration", "consistency"):
+        for row in data[table]:
+            assert {f"{k}_infinite" for k in ("value", "ci_low", "ci_high")} <= set(row)
+            for k in ("value", "ci_low", "ci_high"):
+                assert row[f"{k}_infinite"] is None or row[k] is None
+    text = rep.to_text()
+    assert "ICC(A,2) −∞ [−∞, −∞] (poor)" in text and "[−∞, 0.95]" in text
+    assert "−∞ as a lower limit: the interval has no lower bound" in text
+
+
+def test_json_flags_plus_infinity_and_leaves_an_undefined_bound_null():
+    """+∞ does not occur in the report (every ICC and bound is at most 1, everything else is
+    finite), but the representation covers it."""
+    rep = report(every_case_frame(), [TINY])
+    head = rep.pairs[0]
+    coefficients = head.coefficients | {"ICC(A,2)": Estimate(0.5, None, math.inf)}
+    rep.pairs[0] = dataclasses.replace(head, coefficients=coefficients)
+    (row,) = [r for r in strict_json(rep.to_json())["pairs"][:6] if r["coefficient"] == "ICC(A,2)"]
+    assert (row["value"], row["ci_low"], row["ci_high"]) == (0.5, None, None)
+    assert (row["ci_low_infinite"], row["ci_high_infinite"]) == (None, "inf")
+    assert "0.50 [–, +∞]" in rep.to_text()
+
+
+def test_negative_zero_is_zero_in_tables_and_json():
+    rep = report(every_case_frame(), [TINY])
+    coefficients = rep.pairs[0].coefficients | {"mean_difference": Estimate(-0.0, -0.0, 0.5)}
+    rep.pairs[0] = dataclasses.replace(rep.pairs[0], coefficients=coefficients)
+    table = rep.to_frames()["pairs"]
+    row = table[table["coefficient"] == "mean_difference"].iloc[0]
+    assert math.copysign(1, row["value"]) == 1 and math.copysign(1, row["ci_low"]) == 1
+    assert '"value": -0.0' not in rep.to_json() and '"ci_low": -0.0' not in rep.to_json()
+
+
+# ------------------------------------------------------------- cross-session scores (StHAR total)
+
+STHAR = INSTRUMENTS[1]
+STHAR_TOTAL = next(m for m in measures_of(STHAR) if m.code == "StHAR_total")
+A_ITEMS = [f"StHAR_A{i}" for i in range(1, 6)]
+R_ITEMS = [f"StHAR_R{i}" for i in range(1, 4)]
+
+
+def sthar_frame(rows: list[tuple[str, int, str, str, int]]) -> pd.DataFrame:
+    """Ratings frame of StHAR from (patient, session number, rater, purpose, score) rows; every
+    item of a rating gets ``score`` (rotated by item, so items differ)."""
+    records = []
+    for rating_id, (patient, number, rater, purpose, score) in enumerate(rows, start=1):
+        for j, item in enumerate(STHAR.items):
+            records.append(
+                {
+                    "rating_id": rating_id,
+                    "session_id": f"{patient}-S{number:02d}",
+                    "patient": patient,
+                    "therapist": "T1",
+                    "session_number": number,
+                    "phase": "I",
+                    "rater": rater,
+                    "purpose": purpose,
+                    "instrument": STHAR.code,
+                    "instrument_version": 1,
+                    "item": item.code,
+                    "subscale": item.subscale,
+                    "score": (score + j) % 5,
+                    "rating_status": "submitted",
+                    "submitted_at": pd.Timestamp("2024-03-01"),
+                }
+            )
+    return pd.DataFrame.from_records(records)
+
+
+def test_no_pair_reason_says_what_the_data_lack():
+    # six patients, sessions 1 and 2 double-coded by different pairs of raters: no rater
+    # rated both sessions of a patient, so no rater has an own StHAR total to compare
+    rows = []
+    for p in range(6):
+        rows += [(f"P{p}", 1, "ann", "main", p), (f"P{p}", 1, "bob", "double", p + 1)]
+        rows += [(f"P{p}", 2, "cid", "main", p + 2), (f"P{p}", 2, "dan", "double", p)]
+    rep = report(sthar_frame(rows), [STHAR])
+    total = rep.summary("StHAR", "StHAR_total")
+    assert total.n_pairs == 0
+    assert total.statistics["mean"].reason == (
+        "12 double-coded sessions, but no two raters both rated sessions t−1 and t of a patient "
+        "(a rater's value at session t needs their own rating of session t−1)"
+    )
+    single = report(sthar_frame([r for r in rows if r[3] == "main"]), [STHAR])
+    assert single.summary("StHAR", "StHAR_total").statistics["mean"].reason == (
+        "no double-coded sessions yet"
+    )
+    # an item nobody scored twice (N/A in every double rating): no pair, and why
+    frame = double_coded([0, 1, 2, 3, 4], [1, 1, 3, 3, 4])
+    frame.loc[(frame["rater"] == "bob"), "item"] = "T2"
+    rep = report(frame, [TINY])
+    assert rep.summary("TINY", "T1").statistics["mean"].reason == (
+        "5 double-coded sessions, but none has two scores of T1"
+    )
+
+
+def parts_table(rows: list[tuple[str, int, str, str, float]]) -> pd.DataFrame:
+    """Parts (PART_COLUMNS) from (patient, session number, rater, part, value) rows."""
+    weight = {"previous": 5 / 8, "current": 3 / 8}
+    return pd.DataFrame(
+        [
+            {"instrument": "StHAR", "measure": "StHAR_total", "kind": "score", "part": part,
+             "weight": weight[part], "session_id": f"{patient}-S{number:02d}",
+             "patient": patient, "session_number": number, "rater": rater, "value": value}
+            for patient, number, rater, part, value in rows
+        ],
+        columns=PART_COLUMNS,
+    )  # fmt: skip
+
+
+def matched_by_hand(parts: pd.DataFrame) -> set[tuple[str, str, str, float]]:
+    """The matching rule of cross_session_values, written out with loops."""
+    found = set()
+    current = parts[parts["part"] == "current"]
+    previous = parts[parts["part"] == "previous"]
+    for (patient, number), later in current.groupby(["patient", "session_number"]):
+        earlier = previous[
+            (previous["patient"] == patient) & (previous["session_number"] == number - 1)
+        ]
+        now = dict(zip(later["rater"], later["value"], strict=True))
+        before = dict(zip(earlier["rater"], earlier["value"], strict=True))
+        matches = [(r, r) for r in sorted(now) if r in before]
+        used_now = {r for r, _ in matches}
+        rest_now = sorted(set(now) - used_now)
+        rest_before = sorted(set(before) - used_now)
+        matches += list(zip(rest_now, rest_before, strict=False))
+        session = later["session_id"].iloc[0]
+        for r_now, r_before in matches:
+            value = 5 / 8 * before[r_before] + 3 / 8 * now[r_now]
+            found.add((session, r_now, r_before, round(value, 12)))
+    return found
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["P1", "P2"]),
+            st.integers(1, 4),
+            st.sampled_from(["ann", "bob", "cid", "dan"]),
+            st.sampled_from(["previous", "current"]),
+            st.integers(0, 4).map(float),
+        ),
+        max_size=40,
+        unique_by=lambda r: r[:4],
+    )
+)
+def test_cross_session_values_match_ratings_once_same_rater_first(rows):
+    parts = parts_table(rows)
+    values = cross_session_values(parts)
+    got = {
+        (s, r, pr, round(v, 12))
+        for s, r, pr, v in values[["session_id", "rater", "previous_rater", "value"]].itertuples(
+            index=False
+        )
+    }
+    assert got == matched_by_hand(parts)
+    # independence: within a session no rating of t−1 or of t enters two values
+    for _, session in values.groupby("session_id"):
+        assert session["rater"].is_unique and session["previous_rater"].is_unique
+
+
+def test_own_values_of_raters_who_rated_both_sessions_are_their_pair_values():
+    rows = [("P1", 1, "ann", "main", 1), ("P1", 2, "ann", "main", 3), ("P1", 2, "bob", "double", 2)]
+    rows += [("P1", 1, "cid", "double", 4)]
+    frame = sthar_frame(rows)
+    own = measure_values(frame, [STHAR])
+    own = own[(own["measure"] == "StHAR_total") & own["value"].notna()]
+    values = cross_session_values(cross_session_parts(frame, [STHAR]))
+    by_rater = values.set_index("rater")
+    assert by_rater.loc["ann", "previous_rater"] == "ann"  # her own, not cid's
+    assert by_rater.loc["ann", "value"] == pytest.approx(own.set_index("rater").loc["ann", "value"])
+    assert by_rater.loc["bob", "previous_rater"] == "cid"  # the rating of t−1 left over
+
+
+def composite_study(seed: int, n_raters: int = 40) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Parts of a StHAR-like total from a known model, and the true coefficients.
+
+    Part scores of a rating of session s of patient p: previous (StH-A) = 2 + 1.0 (u_p + v_ps)
+    + a_r + e, current (StH-R) = 1.5 + 0.8 (u_p + v_ps) + b_r + e', with patient, session,
+    rater and residual effects independent (rater biases of the two parts independent too).
+    """
+    rng = np.random.default_rng(seed)
+    sd_p, sd_s, sd_a, sd_b, sd_e, sd_f = 0.7, 0.5, 0.3, 0.25, 0.4, 0.5
+    lam_a, lam_r, w_a, w_r = 1.0, 0.8, 5 / 8, 3 / 8
+    bias_a, bias_r = rng.normal(0, sd_a, n_raters), rng.normal(0, sd_b, n_raters)
+    rows = []
+    for p in range(150):
+        u = rng.normal(0, sd_p)
+        for s in range(1, 11):
+            v = rng.normal(0, sd_s)
+            for r in rng.choice(n_raters, 2 if rng.random() < 0.4 else 1, replace=False):
+                a = 2 + lam_a * (u + v) + bias_a[r] + rng.normal(0, sd_e)
+                c = 1.5 + lam_r * (u + v) + bias_r[r] + rng.normal(0, sd_f)
+                rows += [(f"P{p:03d}", s, f"r{r:02d}", "previous", a)]
+                rows += [(f"P{p:03d}", s, f"r{r:02d}", "current", c)]
+    true_var = (w_a * lam_a) ** 2 * (sd_p**2 + sd_s**2) + (w_r * lam_r) ** 2 * (sd_p**2 + sd_s**2)
+    true_var += 2 * w_a * w_r * lam_a * lam_r * sd_p**2
+    rater = w_a**2 * sd_a**2 + w_r**2 * sd_b**2
+    residual = w_a**2 * sd_e**2 + w_r**2 * sd_f**2
+    truth = {
+        "ICC(A,1)": true_var / (true_var + rater + residual),
+        "ICC(C,1)": true_var / (true_var + residual),
+    }
+    return parts_table(rows), truth
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_cross_session_design_recovers_the_true_composite_reliability(seed):
+    parts, truth = composite_study(seed)
+    result = cross_session_design(STHAR_TOTAL, parts)
+    for name, value in truth.items():
+        got = result.coefficients[name]
+        assert got.value == pytest.approx(value, abs=0.04), name
+        assert got.ci_low < value < got.ci_high, name
+    # alpha uses independent values only: sessions t with t−1 and t both double-coded
+    assert result.n_double == cross_session_values(parts).groupby("session_id").size().ge(2).sum()
+    assert isinstance(result.coefficients["alpha_interval"], Estimate)
+
+
+def test_an_estimate_without_any_session_whose_t_minus_1_and_t_are_both_double_coded():
+    """As in the demo: many double-coded sessions, never two in a row.  Alpha of the total
+    has no independent values, the composite ICCs still use every rating."""
+    parts, truth = composite_study(4)
+    raters = parts[parts["part"] == "current"].groupby("session_id")["rater"].unique()
+    drop = []
+    for session_id, who in raters.items():
+        patient, number = session_id.rsplit("-S", 1)
+        before = f"{patient}-S{int(number) - 1:02d}"
+        if len(who) == 2 and before in raters and len(raters[before]) == 2:
+            drop.append((before, raters[before][1]))  # the second rater of t−1 goes
+    keep = ~pd.Series(list(zip(parts["session_id"], parts["rater"], strict=True))).isin(drop)
+    result = cross_session_design(STHAR_TOTAL, parts[keep.to_numpy()])
+    assert result.n_double == 0
+    assert result.coefficients["alpha_interval"].reason == (
+        "0 sessions with both t−1 and t double-coded (minimum 5)"
+    )
+    for name, value in truth.items():
+        assert result.coefficients[name].value == pytest.approx(value, abs=0.05), name
+    assert set(result.details) == {"var_target", "var_rater", "var_residual"}
+
+
+def test_too_few_double_coded_parts_is_not_enough_data_with_the_reason():
+    rows = [("P1", s, r, part, float(s % 5)) for s in range(1, 4) for r in ("ann", "bob")
+            for part in ("previous", "current")]  # fmt: skip
+    result = cross_session_design(STHAR_TOTAL, parts_table(rows))
+    assert result.coefficients["ICC(A,1)"].reason == (
+        "3 sessions with the items of session t−1 double-coded (minimum 5)"
+    )
+    assert result.coefficients["alpha_interval"].reason == (
+        "2 sessions with both t−1 and t double-coded (minimum 5)"
+    )

@@ -11,13 +11,15 @@ import numpy as np
 import pandas as pd
 import pingouin as pg
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
+from scipy.stats import ttest_rel
 from sklearn.metrics import cohen_kappa_score
 
 from rater.reliability.stats import (
     ICC_TYPES,
     InsufficientDataError,
+    composite_icc,
     cronbach_alpha,
     icc,
     icc_incomplete,
@@ -26,6 +28,8 @@ from rater.reliability.stats import (
     item_total_correlations,
     krippendorff_alpha,
     mcdonald_omega,
+    paired_mean_difference,
+    variance_components,
     weighted_kappa,
 )
 
@@ -106,15 +110,15 @@ def test_icc_equals_pingouin(values):
 
 
 def _stepped_up_bounds_at_or_below_pole(ref: pd.DataFrame, k: int) -> pd.DataFrame:
-    """Where ICC(A,1)'s bound is at or below −1/(k−1), ICC(A,k)'s bound is −∞.
+    """Where ICC(A,1) or its bound is at or below −1/(k−1), ICC(A,k) or its bound is −∞.
 
-    pingouin steps such a bound up anyway and returns round-off at the pole or, below it, a
-    "lower" bound above the upper one; we return −∞ there (see test below).
+    pingouin steps such a value up anyway and returns round-off at the pole or, below it, a
+    value above 1 (a "lower" bound above the upper one); we return −∞ there (tests below).
     """
     pole = -1 / (k - 1) + 1e-9
-    for bound in ("ci_low", "ci_high"):
-        if ref.loc["ICC(A,1)", bound] <= pole:
-            ref.loc["ICC(A,k)", bound] = -np.inf
+    for column in ("ICC", "ci_low", "ci_high"):
+        if ref.loc["ICC(A,1)", column] <= pole:
+            ref.loc["ICC(A,k)", column] = -np.inf
     return ref
 
 
@@ -164,6 +168,77 @@ def test_icc_degenerate_tables_are_exact(shift):
     got = icc(pd.DataFrame(offset))["ICC"]
     assert got["ICC(C,1)"] == 1.0 and got["ICC(A,1)"] < 1.0
     assert icc(pd.DataFrame(np.full((4, 3), shift)))["ICC"].isna().all()
+
+
+PERFECT_TABLES = (
+    np.array([[0.0, 0], [1, 1], [3, 3], [2, 2]]),
+    np.array([[0.0, 0, 0], [1, 1, 1], [4, 4, 4]]),
+    np.array([[0.25, 0.25], [3.5, 3.5]]),
+)
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.1, 1e6 / 3])
+@pytest.mark.parametrize("values", PERFECT_TABLES, ids=["4x2", "3x3", "2x2"])
+def test_an_icc_of_exactly_one_has_the_interval_one_to_one(values, shift):
+    """Every type, through icc() and the batched two-rater path: [1, 1], never NaN."""
+    table = icc(pd.DataFrame(values + shift))
+    assert table["ICC"].tolist() == [1.0] * 6
+    assert table["ci_low"].tolist() == [1.0] * 6
+    assert table["ci_high"].tolist() == [1.0] * 6
+    if values.shape[1] == 2:
+        types = list(ICC_TYPES)
+        got = icc_two_raters(values[:, 0] + shift, values[:, 1] + shift, [0] * len(values), types)
+        for t in types:
+            assert got.loc[0, [t, f"{t} ci_low", f"{t} ci_high"]].tolist() == [1.0, 1.0, 1.0], t
+
+
+@pytest.mark.parametrize("shift", [0.0, 1e6 / 3])
+def test_raters_offset_by_a_constant_get_finite_intervals_the_limit_of_pingouin(shift):
+    """MSE = 0 < MSJ: ICC(C,·) = 1 with [1, 1]; ICC(A,·) < 1 with the CI pingouin approaches
+    as the residual noise vanishes (pingouin itself gives NaN at MSE = 0)."""
+    offset = np.array([[0.0, 1], [1, 2], [3, 4], [2, 3]])
+    table = icc(pd.DataFrame(offset + shift))
+    for t in ("ICC(C,1)", "ICC(C,k)"):
+        assert table.loc[t, ["ICC", "ci_low", "ci_high"]].tolist() == [1.0, 1.0, 1.0]
+    noise = 1e-6 * np.array([[1.0, -1], [0, 0], [-1, 1], [0.5, 0]])
+    near = pingouin_icc(offset + noise)
+    for t in ("ICC(A,1)", "ICC(A,k)"):
+        assert table.loc[t, "ICC"] < 1
+        np.testing.assert_allclose(
+            table.loc[t, ["ICC", "ci_low", "ci_high"]].astype(float),
+            near.loc[t, ["ICC", "ci_low", "ci_high"]].astype(float),
+            atol=1e-5,
+        )
+    got = icc_two_raters(offset[:, 0], offset[:, 1], [0] * 4, ("ICC(A,1)", "ICC(A,k)"))
+    for t in ("ICC(A,1)", "ICC(A,k)"):
+        np.testing.assert_allclose(
+            got.loc[0, [t, f"{t} ci_low", f"{t} ci_high"]].astype(float),
+            table.loc[t, ["ICC", "ci_low", "ci_high"]].astype(float),
+            rtol=1e-9,
+        )
+
+
+def test_opposed_raters_give_icc_a_k_minus_infinity_not_a_value_above_one():
+    """ICC(A,1) = −5/3 lies below the pole −1/(k−1) = −1: pingouin's ICC(A,k) is 5 there,
+    with the CI [−∞, −∞]; the Spearman-Brown step-up's limit is −∞."""
+    opposed = np.array([[0.0, 4], [1, 3], [2, 2], [3, 1], [4, 0]])
+    assert pingouin_icc(opposed).loc["ICC(A,k)", "ICC"] == pytest.approx(5.0)
+    table = icc(pd.DataFrame(opposed))
+    assert table.loc["ICC(A,1)", "ICC"] == pytest.approx(-5 / 3)
+    assert table.loc["ICC(A,k)", ["ICC", "ci_low", "ci_high"]].tolist() == [-np.inf] * 3
+    got = icc_two_raters(opposed[:, 0], opposed[:, 1], [0] * 5, ("ICC(A,k)",))
+    assert got.loc[0, ["ICC(A,k)", "ICC(A,k) ci_low", "ICC(A,k) ci_high"]].tolist() == [-np.inf] * 3
+
+
+@SETTINGS
+@given(tables)
+@example(np.array([[0.0, 4], [1, 3], [2, 2], [3, 1], [4, 0]]))
+@example(np.array([[0.0, 2], [2, 1], [1, 0]]))
+def test_every_icc_is_at_most_one_and_every_bound_too(values):
+    table = icc(pd.DataFrame(values))
+    for column in ("ICC", "ci_low", "ci_high"):
+        finite_or_nan = table[column].dropna()
+        assert (finite_or_nan <= 1 + 1e-12).all(), (column, table)
 
 
 def test_icc_shrout_fleiss_1979_table():
@@ -264,10 +339,40 @@ def test_icc_pairs_fast_matches_pingouin_per_pair_and_item():
         assert row["n"] == len(wide)
         if len(wide) < 3:
             continue
-        ref = pingouin_icc(wide.to_numpy()).loc["ICC(A,k)", "ICC"]
+        ref = _stepped_up_bounds_at_or_below_pole(pingouin_icc(wide.to_numpy()), 2)
+        ref = ref.loc["ICC(A,k)", "ICC"]
         np.testing.assert_allclose(row["ICC(A,k)"], ref, rtol=1e-9, atol=1e-9, equal_nan=True)
         checked += 1
     assert checked >= 10
+
+
+@settings(max_examples=60, deadline=None)
+@given(paired_groups())
+def test_paired_mean_difference_equals_scipy_paired_t_interval(parts):
+    ab = np.vstack(parts)
+    groups = np.repeat(np.arange(len(parts)), [len(p) for p in parts])
+    got = paired_mean_difference(ab[:, 0], ab[:, 1], groups)
+    for g, part in enumerate(parts):
+        row = got.loc[g]
+        assert row["n"] == len(part)
+        assert row["mean"] == pytest.approx(np.mean(part[:, 0] - part[:, 1]), abs=1e-12)
+        if len(part) < 2:
+            assert np.isnan(row["ci_low"]) and np.isnan(row["ci_high"])
+            continue
+        diff = part[:, 0] - part[:, 1]
+        if np.ptp(diff) == 0:  # scipy gives NaN; the limit of the interval is the point
+            assert row["ci_low"] == pytest.approx(diff[0]) == row["ci_high"]
+            continue
+        with np.errstate(all="ignore"):
+            ci = ttest_rel(part[:, 0], part[:, 1]).confidence_interval(0.95)
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx((ci.low, ci.high), abs=1e-10)
+
+
+def test_paired_mean_difference_uses_t_not_the_normal_quantile():
+    # differences 1, 0, 1, 2, 1: mean 1, sd sqrt(0.5); t(0.975, 4) = 2.7764451
+    got = paired_mean_difference([2, 1, 2, 3, 2], [1, 1, 1, 1, 1], ["g"] * 5).loc["g"]
+    half = 2.7764451051977987 * np.sqrt(0.5) / np.sqrt(5)
+    assert (got["ci_low"], got["ci_high"]) == pytest.approx((1 - half, 1 + half), abs=1e-12)
 
 
 def test_icc_pairs_fast_rejects_duplicate_scores():
@@ -333,6 +438,41 @@ def incomplete_long(seed: int, n: int, m: int, share_double: float) -> pd.DataFr
         for r in rng.choice(m, size=k, replace=False):
             rows.append((f"s{t}", f"R{r}", 2 + t_eff[t] + r_eff[r] + rng.normal(scale=0.7)))
     return pd.DataFrame(rows, columns=["session", "rater", "score"])
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_composite_of_one_part_is_icc_incomplete(seed):
+    """Weights (1, 0): the composite is the part itself, intervals included."""
+    long = to_long(latent_table(seed, 40, 3, "continuous")).sample(frac=0.7, random_state=seed)
+    fit = variance_components(long)
+    assert fit.n_obs == len(long)
+    ours = composite_icc([(1.0, fit), (0.0, variance_components(long))], 0.0, 0.0)
+    theirs = icc_incomplete(long)
+    for name in ("ICC(A,1)", "ICC(A,khat)", "ICC(C,1)", "ICC(Q,khat)"):
+        assert ours[name] == pytest.approx(theirs[name], abs=1e-12)
+        assert ours[f"{name}_ci"] == pytest.approx(theirs[f"{name}_ci"], abs=1e-12)
+    assert ours["var_target"] == pytest.approx(theirs["var_target"], abs=1e-12)
+
+
+def test_composite_by_hand():
+    """Two parts, weights 5/8 and 3/8, covariance of the target effects 0.3."""
+    long_1 = to_long(latent_table(5, 30, 2, "continuous"))
+    long_2 = to_long(latent_table(6, 30, 3, "continuous"))
+    f1, f2 = variance_components(long_1), variance_components(long_2)
+    got = composite_icc([(5 / 8, f1), (3 / 8, f2)], 0.3, 0.05)
+    w1, w2 = 25 / 64, 9 / 64
+    target = w1 * f1.var[0] + w2 * f2.var[0] + 2 * 15 / 64 * 0.3
+    rater, residual = w1 * f1.var[1] + w2 * f2.var[1], w1 * f1.var[2] + w2 * f2.var[2]
+    mean_error = w1 * (f1.var[1] + f1.var[2]) / f1.khat + w2 * (f2.var[1] + f2.var[2]) / f2.khat
+    putka = w1 * (f1.q * f1.var[1] + f1.var[2] / f1.khat)
+    putka += w2 * (f2.q * f2.var[1] + f2.var[2] / f2.khat)
+    assert got["ICC(A,1)"] == pytest.approx(target / (target + rater + residual), abs=1e-12)
+    assert got["ICC(C,1)"] == pytest.approx(target / (target + residual), abs=1e-12)
+    assert got["ICC(A,khat)"] == pytest.approx(target / (target + mean_error), abs=1e-12)
+    assert got["ICC(Q,khat)"] == pytest.approx(target / (target + putka), abs=1e-12)
+    for name in ("ICC(A,1)", "ICC(C,1)"):
+        low, high = got[f"{name}_ci"]
+        assert low < got[name] < high
 
 
 @settings(max_examples=12, deadline=None)

@@ -14,18 +14,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from rater.reliability.report import cross_session_design
 from rater.reliability.stats import (
     cronbach_alpha,
     icc,
     icc_incomplete,
     item_total_correlations,
     mcdonald_omega,
+    paired_mean_difference,
 )
+from tests.reliability.test_report import STHAR_TOTAL, composite_study
 
 pytestmark = pytest.mark.r
 
 N_DESIGNS = 20
 N_TABLES = 8
+N_PAIRED = 25
+N_COMPOSITES = 3
 
 R_SCRIPT = r"""
 suppressPackageStartupMessages({library(lme4); library(psych)})
@@ -61,6 +66,41 @@ for (f in list.files(dir, pattern = "^items_.*\\.csv$")) {
   fa1 <- suppressMessages(suppressWarnings(fa(x, nfactors = 1, fm = "ml")))
   l <- as.vector(fa1$loadings)
   put(f, "omega", sum(l)^2 / (sum(l)^2 + sum(1 - l^2)))
+}
+for (f in list.files(dir, pattern = "^paired_.*\\.csv$")) {
+  x <- read.csv(file.path(dir, f))
+  for (g in unique(x$group)) {
+    s <- x[x$group == g, ]
+    tt <- t.test(s$a, s$b, paired = TRUE)
+    put(f, paste0("mean_", g), tt$estimate)
+    put(f, paste0("low_", g), tt$conf.int[1])
+    put(f, paste0("high_", g), tt$conf.int[2])
+  }
+}
+for (f in list.files(dir, pattern = "^composite_.*\\.csv$")) {
+  x <- read.csv(file.path(dir, f))
+  vc <- list(); w <- list()
+  for (part in c("previous", "current")) {
+    d <- x[x$part == part, ]
+    d$session_id <- factor(d$session_id); d$rater <- factor(d$rater)
+    fit <- lmer(value ~ 1 + (1 | session_id) + (1 | rater), data = d, REML = TRUE,
+                control = lmerControl(optCtrl = list(xtol_abs = 1e-10, ftol_abs = 1e-12)))
+    v <- as.data.frame(VarCorr(fit))
+    vc[[part]] <- c(v$vcov[v$grp == "session_id"], v$vcov[v$grp == "rater"],
+                    v$vcov[v$grp == "Residual"])
+    w[[part]] <- d$weight[1]
+  }
+  m <- aggregate(value ~ part + patient + session_number, data = x, FUN = mean)
+  before <- m[m$part == "previous", ]; before$session_number <- before$session_number + 1
+  now <- m[m$part == "current", ]
+  both <- merge(now, before, by = c("patient", "session_number"))
+  kappa <- cov(both$value.x, both$value.y)
+  a <- w$previous; b <- w$current
+  target <- a^2 * vc$previous[1] + b^2 * vc$current[1] + 2 * a * b * kappa
+  rater <- a^2 * vc$previous[2] + b^2 * vc$current[2]
+  residual <- a^2 * vc$previous[3] + b^2 * vc$current[3]
+  put(f, "ICC(A,1)", target / (target + rater + residual))
+  put(f, "ICC(C,1)", target / (target + residual))
 }
 write.csv(do.call(rbind, out), file.path(dir, "results.csv"), row.names = FALSE)
 """
@@ -99,6 +139,32 @@ def item_table(seed: int) -> pd.DataFrame:
     return pd.DataFrame(np.clip(np.round(y), 0, 4), columns=[f"i{j}" for j in range(k)])
 
 
+def paired_groups(seed: int) -> pd.DataFrame:
+    """2-12 groups of 2-30 targets scored by two raters (0-4 integers or continuous).
+
+    A group whose differences are all equal is redrawn: R's t.test refuses it (tested apart).
+    """
+    rng = np.random.default_rng(3000 + seed)
+    rows = []
+    for g in range(int(rng.integers(2, 13))):
+        n = int(rng.integers(2, 31))
+        while True:
+            truth = rng.normal(2, 1, n)
+            a = truth + rng.normal(0, 0.6, n)
+            b = truth + rng.normal(rng.normal(0, 0.4), 0.6, n)
+            if seed % 2 == 0:
+                a, b = np.clip(np.round(a), 0, 4), np.clip(np.round(b), 0, 4)
+            if np.ptp(a - b) > 0:
+                break
+        rows += [(f"g{g:02d}", x, y) for x, y in zip(a, b, strict=True)]
+    return pd.DataFrame(rows, columns=["group", "a", "b"])
+
+
+def composite_parts(i: int) -> pd.DataFrame:
+    """Parts of a StHAR-like total (see tests/reliability/test_report.py), 8-40 raters."""
+    return composite_study(100 + i, n_raters=(8, 20, 40)[i % 3])[0]
+
+
 @pytest.fixture(scope="module")
 def r_results(tmp_path_factory) -> dict[str, dict[str, float]]:
     if shutil.which("Rscript") is None:
@@ -109,6 +175,10 @@ def r_results(tmp_path_factory) -> dict[str, dict[str, float]]:
     for i in range(N_TABLES):
         complete_table(i).to_csv(folder / f"table_{i:02d}.csv", index=False)
         item_table(i).to_csv(folder / f"items_{i:02d}.csv", index=False)
+    for i in range(N_PAIRED):
+        paired_groups(i).to_csv(folder / f"paired_{i:02d}.csv", index=False)
+    for i in range(N_COMPOSITES):
+        composite_parts(i).to_csv(folder / f"composite_{i:02d}.csv", index=False)
     script = Path(folder) / "check.R"
     script.write_text(R_SCRIPT)
     done = subprocess.run(
@@ -161,3 +231,22 @@ def test_internal_consistency_equals_psych(r_results, i):
     for col in items:
         assert r_drop[col] == pytest.approx(ref[f"r_drop_{col}"], abs=1e-8)
     assert mcdonald_omega(items) == pytest.approx(ref["omega"], abs=1e-4)
+
+
+@pytest.mark.parametrize("i", range(N_PAIRED))
+def test_paired_mean_difference_equals_r_paired_t_test(r_results, i):
+    ref = r_results[f"paired_{i:02d}.csv"]
+    data = paired_groups(i)
+    got = paired_mean_difference(data["a"], data["b"], data["group"])
+    for group, row in got.iterrows():
+        assert row["n"] == (data["group"] == group).sum()
+        for ours, theirs in (("mean", "mean_"), ("ci_low", "low_"), ("ci_high", "high_")):
+            assert row[ours] == pytest.approx(ref[theirs + group], abs=1e-10), (group, ours)
+
+
+@pytest.mark.parametrize("i", range(N_COMPOSITES))
+def test_cross_session_composite_equals_lme4_fits_of_its_parts(r_results, i):
+    ref = r_results[f"composite_{i:02d}.csv"]
+    got = cross_session_design(STHAR_TOTAL, composite_parts(i)).coefficients
+    for name in ("ICC(A,1)", "ICC(C,1)"):
+        assert got[name].value == pytest.approx(ref[name], abs=1e-4), name

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from rater.demo import DemoSizes, build_demo
 from rater.extensions import db
+from rater.reliability.report import report
 
 PAGES = (
     "/reliability/",
@@ -14,7 +17,7 @@ PAGES = (
     "/reliability/measure/StHAR/StHAR_A1?by=block",
     "/reliability/plot/GHES/GHES_score/heatmap.svg",
     "/reliability/plot/GHES/GHES_score/drift.svg",
-    "/reliability/plot/GHES/GHES_score/bland-altman/rater1/rater2.svg",
+    "/reliability/plot/GHES/GHES_score/bland-altman.svg?rater_1=rater1&rater_2=rater2",
     "/reliability/disagreements",
 )
 
@@ -53,7 +56,7 @@ def test_coordinator_sees_dashboard_plots_and_drill_downs(client, auth, demo):
     for url in PAGES:
         response = client.get(url)
         assert response.status_code == 200, url
-        if url.endswith(".svg"):
+        if ".svg" in url:
             assert response.mimetype == "image/svg+xml"
             assert response.get_data(as_text=True).startswith("<svg")
             assert response.headers["Cache-Control"] == "no-store"
@@ -82,3 +85,68 @@ def test_dashboard_without_ratings_says_not_enough_data(client, auth, factory, a
     html = client.get("/reliability/").get_data(as_text=True)
     assert "not enough data — no double-coded sessions yet" in html
     assert client.get("/reliability/disagreements").status_code == 200
+
+
+@pytest.fixture
+def shipped_demo(app):
+    build_demo(DemoSizes())
+    db.session.commit()
+
+
+def test_unbounded_limits_show_as_minus_infinity_and_no_negative_zero(client, auth, shipped_demo):
+    """The shipped demo has ICC(A,2) intervals without a lower bound (GHES_5, rater2–rater5)
+    and an ICC(A,2) of −1.6e-16 (StHAR_A5, rater2–rater5) that was shown as '-0.00'."""
+    auth.login("coordinator", "demo-coordinator")
+    html = client.get("/reliability/measure/GHES/GHES_5").get_data(as_text=True)
+    assert "[−∞, 0.93]" in html
+    assert "the interval has no lower bound" in html
+    pages = (
+        *PAGES,
+        "/reliability/instrument/StHAR",
+        "/reliability/measure/StHAR/StHAR_A5",
+        "/reliability/plot/StHAR/StHAR_A5/heatmap.svg",
+        "/reliability/plot/StHAR/StHAR_A5/bland-altman/rater2/rater5.svg",
+    )
+    for url in pages:
+        text = client.get(url).get_data(as_text=True)
+        assert "-0.00" not in text and "−0.00" not in text, url
+
+
+def test_counts_are_written_with_the_right_plural(client, auth, factory, monkeypatch):
+    """One rating by one rater of one session: '1 submitted rating by 1 rater: 1 session'."""
+    from rater.reliability import consensus
+    from tests.reliability.test_report import TINY, tidy
+
+    rep = report(tidy([("S1", "ann", "main", {"T1": 2, "T2": 3, "T3": 1})]), [TINY])
+    monkeypatch.setattr(consensus, "current_instruments", lambda: [TINY])
+    monkeypatch.setattr(consensus, "load_report", lambda **_: rep)
+    factory.user("carla", role="coordinator")
+    auth.login("carla")
+    html = " ".join(client.get("/reliability/").get_data(as_text=True).split())
+    assert "1 submitted rating by 1 rater: 1 session in the main design" in html
+    assert "0 calibration ratings" in html
+    html = " ".join(client.get("/reliability/instrument/TINY").get_data(as_text=True).split())
+    assert "(1 rating)" in html
+    assert "1 complete main rating (minimum 5)" in html
+
+
+def test_a_measure_without_pairs_shows_the_reason_not_an_empty_plot(client, auth, shipped_demo):
+    """StHAR_total in the shipped demo: double-coded sessions, but no rater rated both t−1 and
+    t of a patient.  The pages say so, the plots too; the design-wide ICC is still given."""
+    auth.login("coordinator", "demo-coordinator")
+    reason = re.compile(r"\d+ double-coded sessions, but no two raters both rated sessions t−1")
+    dashboard = client.get("/reliability/").get_data(as_text=True)
+    assert reason.search(dashboard)
+    assert "no double-coded sessions yet" not in dashboard
+    assert "/plot/StHAR/StHAR_total/" not in dashboard
+    assert "/plot/StHAR/StH_A/heatmap.svg" in dashboard  # measures with pairs keep theirs
+    page = client.get("/reliability/measure/StHAR/StHAR_total").get_data(as_text=True)
+    assert reason.search(page) and "/plot/StHAR/StHAR_total/" not in page
+    for plot in ("heatmap.svg", "drift.svg"):
+        svg = client.get(f"/reliability/plot/StHAR/StHAR_total/{plot}").get_data(as_text=True)
+        text = " ".join(re.findall(r">([^<]+)</text>", svg))  # the message, wrapped in lines
+        assert reason.search(text), plot
+    instrument = client.get("/reliability/instrument/StHAR").get_data(as_text=True)
+    row = instrument[instrument.index(">StHAR_total</a>") :].split("</tr>")[0]
+    cells = re.findall(r"<td>(.*?)</td>", row, flags=re.S)
+    assert re.match(r"\d\.\d\d \[\d\.\d\d, \d\.\d\d\]", cells[3].strip())  # ICC(Q,k̂) [CI]

@@ -29,6 +29,8 @@ RATER_OWN = "rater-own"
 COORDINATOR = "coordinator"
 
 ROLES = ("anonymous", "rater_a", "rater_b", "coordinator")
+# Sessions that were valid once and must now be treated as anonymous (see ``log_in_as``).
+STALE_SESSIONS = ("ended", "too-old", "idle", "no-login-time")
 STATE_CHANGING = ("POST", "PUT", "PATCH", "DELETE")
 NOTE_OF_A = "NOTE-WRITTEN-BY-RATER-A"
 PHQ9_VALUE = 23
@@ -167,7 +169,8 @@ def build_world(factory: Any) -> World:
     db.session.commit()
     coordinator = factory.user("coord", "coordinator")
     rater_a, rater_b = factory.user("rater_a"), factory.user("rater_b")
-    session_a = factory.session("P01-S02", number=2, phq9=PHQ9_VALUE)
+    # A "/" in the code: every walk also reaches the pages named by a session code with it.
+    session_a = factory.session("P01/S02", number=2, phq9=PHQ9_VALUE)
     session_b = factory.session("P02-S03", patient="P02", number=3, audio="demo-session-b.ogg")
     assignment_a = factory.assignment(session_a, rater_a, status="in_progress")
     assignment_b = factory.assignment(session_b, rater_b, status="pending")
@@ -193,23 +196,39 @@ def build_world(factory: Any) -> World:
     )  # fmt: skip
 
 
-def log_in_as(client: Any, user: Any | None) -> None:
+def log_in_as(client: Any, user: Any | None, stale: str | None = None) -> None:
     """Put a user into the client's session (or none), without the cost of a password check.
 
+    ``stale`` makes it a session the server must refuse: one of ``STALE_SESSIONS``.
     The test fixtures keep one app context open, which requests share; Flask-Login caches the
     user in ``g`` of that context, so the cache is dropped here too.
     """
     import time
 
-    from flask import g
+    from flask import current_app, g
+
+    from rater.auth.sessions import GENERATION_KEY, LAST_SEEN_KEY, LOGIN_AT_KEY
 
     g.pop("_login_user", None)
+    now = int(time.time())
     with client.session_transaction() as session:
         session.clear()
         if user is not None:
             session["_user_id"] = str(user.id)
             session["_fresh"] = True
-            session["_seen"] = int(time.time())
+            session[LOGIN_AT_KEY] = now
+            session[LAST_SEEN_KEY] = now
+            session[GENERATION_KEY] = user.session_generation
+            if stale == "ended":  # the user logged out (or was logged out) since
+                session[GENERATION_KEY] = user.session_generation - 1
+            elif stale == "too-old":  # logged in longer ago than the maximum age
+                max_age = current_app.permanent_session_lifetime.total_seconds()
+                session[LOGIN_AT_KEY] = now - int(max_age) - 1
+            elif stale == "idle":
+                idle = current_app.config["RATER_SESSION_IDLE_MINUTES"] * 60
+                session[LAST_SEEN_KEY] = now - idle - 1
+            elif stale == "no-login-time":  # a cookie from before login times were kept
+                del session[LOGIN_AT_KEY]
 
 
 def routes(app: Any) -> list[tuple[str, str, set[str]]]:

@@ -11,6 +11,7 @@ from rater import create_app
 from rater.auth.models import LoginAttempt
 from rater.auth.service import set_active
 from rater.extensions import db
+from tests.conftest import PASSWORD
 
 WRONG = "not-the-password"
 
@@ -150,3 +151,39 @@ def test_a_deactivated_users_session_ends_at_once(client, auth, factory):
     assert client.get("/queue").status_code == 302
     assert client.post("/logout").status_code == 302
     assert _login(client, "r1").status_code == 401  # and cannot log in again
+
+
+def test_every_refused_login_costs_exactly_one_password_hash(client, factory, monkeypatch):
+    """Unknown, deactivated and wrong-password logins cost the same: one hash check each,
+    with the same algorithm and parameters, so that response times reveal no user names."""
+    from rater.auth import models
+
+    user = factory.user("r1")
+    factory.user("gone")
+    set_active("gone", False)
+    db.session.commit()
+    models.dummy_password_hash.cache_clear()  # computed afresh, as in a new server process
+    checked: list[str] = []
+    real_check = models.check_password_hash
+
+    def counting_check(pwhash: str, password: str) -> bool:
+        checked.append(pwhash.split("$")[0])  # the method and its parameters
+        return real_check(pwhash, password)
+
+    monkeypatch.setattr(models, "check_password_hash", counting_check)
+    for username, password in (("nobody", WRONG), ("gone", PASSWORD), ("r1", WRONG)):
+        checked.clear()
+        assert _login(client, username, password).status_code == 401
+        assert checked == [user.password_hash.split("$")[0]], username
+
+
+def test_the_account_limit_ignores_the_case_of_the_username(client, factory):
+    factory.user("r1")
+    for name in ("R1", "r1", "R1", "r1", "R1"):
+        assert _login(client, name, WRONG).status_code == 401
+    assert _login(client, "r1").status_code == 429
+
+
+def test_usernames_log_in_regardless_of_case(client, factory):
+    factory.user("Anna")
+    assert _login(client, "anna").status_code == 302

@@ -21,8 +21,11 @@ def test_every_endpoint_is_classified(app, table):
     assert not stale, f"these table entries name no endpoint any more: {stale}"
 
 
-def _walk(app, table, world, role):
-    """(endpoint, method, expected, got, status, body) for every route, GETs before POSTs."""
+def _walk(app, table, world, role, stale=None):
+    """(endpoint, method, expected, got, status, body) for every route, GETs before POSTs.
+
+    With ``stale`` (one of ``table.STALE_SESSIONS``), the role's session is one the server
+    must refuse, and every route is expected to treat it as anonymous."""
     client = app.test_client()
     user = None if role == "anonymous" else world.user(role)
     results = []
@@ -39,10 +42,10 @@ def _walk(app, table, world, role):
 
         urls = {e: url_for(e, **table.ACCESS[e].values(world)) for e, _ in plan}
     for endpoint, method in plan:
-        table.log_in_as(client, user)
+        table.log_in_as(client, user, stale)
         response = client.open(urls[endpoint], method=method)
         got = table.outcome(response)
-        expected = table.ACCESS[endpoint].expected(role)
+        expected = table.ACCESS[endpoint].expected("anonymous" if stale else role)
         if got == "ok" and method == "GET" and response.status_code >= 400:
             got = f"ok-but-{response.status_code}"
         if got == "denied" and expected == "ok" and table.ACCESS[endpoint].may_lack_data:
@@ -65,6 +68,23 @@ def test_permission_matrix(app, table, world, role):
         wrong += _blinding_breaches(table, role, results)
     if role == "rater_b":
         wrong += _changes_to_rating_a(table, world)
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("stale", ["ended", "too-old", "idle", "no-login-time"])
+@pytest.mark.parametrize("role", ["rater_a", "coordinator"])
+def test_a_stale_session_reaches_only_what_anonymous_reaches(app, table, world, role, stale):
+    """A session that was ended (logout, password change, "log out everywhere"), is older
+    than the maximum age, idle too long or from before login times were kept: every route
+    answers it as it answers anonymous, autosave and audio included, and nothing changes."""
+    assert stale in table.STALE_SESSIONS
+    results = _walk(app, table, world, role, stale)
+    wrong = [
+        f"{method} {endpoint}: expected {expected}, got {got} ({status})"
+        for endpoint, method, expected, got, status, _ in results
+        if expected != got
+    ]
+    wrong += _changes_to_rating_a(table, world)
     assert not wrong, "\n".join(wrong)
 
 

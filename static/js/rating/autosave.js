@@ -7,12 +7,20 @@
 // Saves are debounced (at most ~2 s after a change), one request at a time; network errors and
 // server errors are retried with exponential backoff; nothing is ever dropped silently.
 //
+// A save the server refuses as malformed or too large (400, 413) is not retried: sending it
+// again would be refused again. The page says which changes and why; they stay on the page, in
+// the queue and in localStorage, and saving starts again with the rater's next change (which
+// replaces the refused value of its field). The one exception is active time beyond the wall
+// time (a clock that jumped): that measured figure is dropped and the rest is sent at once.
+//
 // Each tab has a client id and numbers its batches 1, 2, 3 ...; a batch, once sent, is frozen
 // and resent unchanged (same number) until the server answers it, and changes made meanwhile
 // go into the next batch. The server applies a batch number once: a retry whose first copy
 // did arrive, or a copy delayed in the network, is answered {"duplicate": true} and never
 // applied again (it cannot undo newer changes, nor count active time twice). The frozen batch
 // is kept in localStorage with the queue and resent with its own client id after a reload.
+
+import { formatTime } from './player.js';
 
 const DEBOUNCE_MS = 600;
 const MAX_WAIT_MS = 1800;
@@ -35,6 +43,7 @@ export class Autosave {
     this.sending = null; // the frozen batch: {body, sent, active}, until the server answers it
     this.inFlight = false;
     this.stopped = false;
+    this.blocked = false; // the last save was refused (400/413): wait for the rater's next change
     this.failures = 0;
     this.timer = null;
     this.firstUnsentAt = null;
@@ -48,6 +57,7 @@ export class Autosave {
 
   queue(key, change, serverValue) {
     if (this.stopped) return;
+    this.blocked = false; // a new change may correct what was refused: try again
     const previous = this.pending.get(key);
     const withBase = { ...change };
     if (serverValue !== undefined) {
@@ -89,7 +99,7 @@ export class Autosave {
   }
 
   async flush({ keepalive = false } = {}) {
-    if (this.stopped || this.inFlight) return;
+    if (this.stopped || this.blocked || this.inFlight) return;
     clearTimeout(this.timer);
     if (this.sending === null) {
       if (this.pending.size === 0 && this.active < 1) {
@@ -124,14 +134,7 @@ export class Autosave {
     }
     if (response.status === 409 && body.conflicts) return this.stop('conflict', body.error);
     if (response.status === 423) return this.stop('locked', body.error, true);
-    if (response.status === 400 && body.problems) {
-      // A batch the server cannot understand would block the queue forever: drop it.
-      this.sending = null;
-      sent.forEach((s) => this.pending.get(s.key)?.seq === s.seq && this.pending.delete(s.key));
-      this.persist();
-      this.onBanner('error', `Some changes could not be saved: ${body.problems.join('; ')}`);
-      return this.onStatus('error');
-    }
+    if (response.status === 400 || response.status === 413) return this.refused(response.status, body, batch, active);
     if (response.status === 401) this.onBanner('error', 'Your login has expired. Log in again in another tab; your changes are kept here and will be saved.');
     if (response.status === 403 || response.status === 404) return this.stop('error', body.error || 'This rating can no longer be saved.');
     return this.retry('server');
@@ -167,6 +170,31 @@ export class Autosave {
     }
     this.firstUnsentAt = null;
     this.onStatus('saved');
+  }
+
+  // The server refused the batch as it is (400 malformed, 413 too large): never resend it.
+  // Its changes are still pending (only an answered save removes them), so the page and
+  // localStorage keep them; the next batch is built afresh from the rater's next change.
+  refused(status, body, batch, active) {
+    this.sending = null;
+    const problems = (body.problems || []).map((p) => refusedChange(p, batch.changes));
+    if (active > 0 && problems.length && problems.every((p) => p.op === 'active')) {
+      this.active -= active; // active time the server cannot count: drop it, send the rest
+      this.persist();
+      return this.schedule(0);
+    }
+    this.blocked = true;
+    clearTimeout(this.timer);
+    this.firstUnsentAt = null;
+    this.persist();
+    const why = problems.length
+      ? problems.map((p) => `${p.what}: ${p.problem}`).join('; ')
+      : (body.error || (status === 413 ? 'the save is too large' : 'the save was refused'));
+    let fix = 'Correct them (for example, shorten a very long note); saving starts again with your next change.';
+    if (status === 413) fix = 'Shorten the longest notes; saving starts again with your next change.';
+    else if (!problems.length) fix = 'Reload the page: they are sent again from this browser.'; // e.g. a CSRF token of an old login
+    this.onStatus('error');
+    this.onBanner('error', `These changes were NOT saved: ${why}. They are still shown on this page and kept in this browser. ${fix}`);
   }
 
   retry(reason) {
@@ -235,6 +263,23 @@ export class Autosave {
       this.sending = { body: frozen.body, sent, active: Number(frozen.active) || 0 };
     }
   }
+}
+
+// "change 3: 'text' is 12000 characters long; ..." -> what the rater knows that change as.
+function refusedChange(problem, changes) {
+  const match = /^change (\d+): (.*)$/s.exec(problem);
+  const change = match ? changes[Number(match[1])] : null;
+  if (!change) return { op: null, what: 'this save', problem };
+  return { op: change.op, what: describe(change), problem: match[2] };
+}
+
+function describe(change) {
+  if (change.op === 'score') return `the score of ${change.item}`;
+  if (change.op.startsWith('note.')) return typeof change.seconds === 'number' ? `the note at ${formatTime(change.seconds)}` : 'a deleted note';
+  if (change.op.startsWith('homework.')) return 'a homework entry';
+  if (change.op === 'difficulties') return 'the difficulties';
+  if (change.op === 'position') return 'the audio position';
+  return 'the active time';
 }
 
 function newClientId() {

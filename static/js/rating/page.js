@@ -38,7 +38,7 @@ const STATUS_TEXT = {
   saving: 'Saving…',
   conflict: 'Not saved — changed in another tab',
   locked: 'Locked — not saved',
-  error: 'Not saved',
+  error: 'Not saved — see the message above',
 };
 
 function showStatus(status, detail = {}) {
@@ -317,7 +317,7 @@ function missingItems() {
 async function waitUntilSaved(timeoutMs = 8000) {
   const until = Date.now() + timeoutMs;
   saver.flush();
-  while (saver.hasUnsent() && Date.now() < until && !saver.stopped) {
+  while (saver.hasUnsent() && Date.now() < until && !saver.stopped && !saver.blocked) {
     await new Promise((resolve) => setTimeout(resolve, 150));
     if (!saver.inFlight && saver.pending.size > 0) saver.flush();
   }
