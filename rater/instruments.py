@@ -707,32 +707,56 @@ class Instrument(_Strict):
                     out[m.code] = _combine(keyed[rule.items], rule.rule, rule.max_missing)
         return pd.DataFrame(out, index=values.index, dtype="float64")
 
+    def cross_session_parts(
+        self, values: pd.DataFrame, rule: ScoringRule
+    ) -> tuple[pd.DataFrame, tuple[float, float]]:
+        """The two parts of a cross-session rule per row of ``values``: the mean of its
+        ``previous_items`` (what the row gives to the score of the *next* session) and of its
+        ``current_items`` (NaN when an item of the part is missing), and each part's weight
+        (its share of the rule's items). The score of session t is ``w_prev * previous(t-1) +
+        w_cur * current(t)`` when no item is missing."""
+        keyed = self.keyed(values)
+        parts = pd.DataFrame(
+            {
+                "previous": _combine(keyed[rule.previous_items], ScoreRule.MEAN, 0),
+                "current": _combine(keyed[rule.current_items], ScoreRule.MEAN, 0),
+            },
+            index=values.index,
+        )
+        total = len(rule.all_items)
+        return parts, (len(rule.previous_items) / total, len(rule.current_items) / total)
+
+    def rule_of(self, code: str) -> ScoringRule:
+        return next(rule for rule in self.scores if rule.code == code)
+
     def rule_text(self, rule: ScoringRule) -> str:
-        """How a scoring rule is computed, in words (the codebook's scoring rule)."""
-        if rule.is_cross_session:
-            what = (
-                f"mean of {', '.join(rule.previous_items)} of session t-1 (same patient, session "
-                f"number - 1) and {', '.join(rule.current_items)} of session t; missing when "
-                "session t-1 is missing or unrated (never shifted)"
-            )
-        else:
-            what = f"{rule.rule} of {', '.join(rule.items)}"
-        reverse = [self.item(c) for c in rule.all_items if self.item(c).reverse]
+        """How a scoring rule is computed, in words (the codebook's scoring rule), from its
+        definition alone (the rule's description would say the same again)."""
         keyed = "".join(
             f"; {item.code} reverse-keyed as {item.scale.min + item.scale.max} - x"
-            for item in reverse
-            if item.scale is not None
+            for item in (self.item(c) for c in rule.all_items)
+            if item.reverse and item.scale is not None
         )
         if rule.max_missing:
-            prorate = "a prorated sum (mean of the items present x their number)"
-            how = "the mean of the items present" if rule.rule != ScoreRule.SUM else prorate
+            how = "the mean of the items present"
+            if rule.rule == ScoreRule.SUM:
+                how = "the mean of the items present times the number of items (prorated)"
             missing = (
-                f"; computed from {how} when at most {rule.max_missing} of them are missing "
-                "or not applicable, else missing"
+                f"; when up to {rule.max_missing} of them are missing or not applicable, "
+                f"{how}; otherwise missing"
             )
         else:
-            missing = "; missing when any item is missing or not applicable"
-        return f"{what}{keyed}{missing}. {rule.description}".strip()
+            missing = "; missing when any is missing or not applicable"
+        if not rule.is_cross_session:
+            return (
+                f"{rule.rule.capitalize()} of {', '.join(rule.items)} of the row{keyed}{missing}."
+            )
+        return (
+            f"Mean of {', '.join(rule.previous_items)} of session t-1 (same patient, session "
+            f"number - 1) and {', '.join(rule.current_items)} of session t{keyed}{missing}, so "
+            "also when session t-1 does not exist or is excluded (never taken from an earlier "
+            "session)."
+        )
 
     def definition(self) -> dict[str, Any]:
         """The definition as stored with an instrument version (JSON-able)."""
@@ -794,18 +818,25 @@ def _per_minute(counts: pd.Series, minutes: pd.Series | None) -> pd.Series:
 
 
 def previous_session(
-    values: pd.DataFrame, keys: pd.DataFrame, by: Sequence[str] = ("patient",)
+    values: pd.DataFrame,
+    keys: pd.DataFrame,
+    by: Sequence[str] = ("patient",),
+    among: pd.Series | None = None,
 ) -> pd.DataFrame:
     """For each row, the values of the row with the same ``by`` keys and session number - 1.
 
-    ``keys`` has the columns ``by`` and ``session_number`` with ``values``'s index. A row whose
-    session t-1 is absent gets NaN (a gap is never bridged: t-2 is not used for t). When several
-    rows share the keys of t-1, the first one counts (callers pass one row per key).
+    ``keys`` has the columns ``by`` and ``session_number`` with ``values``'s index; ``among``
+    (a boolean Series on that index) limits the rows that may serve as session t-1. A row
+    whose session t-1 is absent gets NaN (a gap is never bridged: t-2 is not used for t).
+    When several rows share the keys of t-1, the first one counts (callers pass one row per
+    key).
     """
     by = list(by)
-    lookup = values.copy()
+    source = values if among is None else values[among]
+    source_keys = keys.loc[source.index]
+    lookup = source.copy()
     lookup.index = pd.MultiIndex.from_frame(
-        keys[by].assign(session_number=keys["session_number"] + 1)
+        source_keys[by].assign(session_number=source_keys["session_number"] + 1)
     )
     lookup = lookup[~lookup.index.duplicated(keep="first")]
     wanted = pd.MultiIndex.from_frame(keys[[*by, "session_number"]])
