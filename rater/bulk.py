@@ -76,10 +76,10 @@ def insert_rows(connection: Connection, table: Table, rows: Iterable[Mapping[str
     if first is None:
         return 0
     dialect = connection.dialect
-    given = list(first)
-    defaults = _python_defaults(table, given)
-    columns = [table.c[name] for name in given] + [table.c[name] for name in defaults]
-    prepare = _row_preparer(columns, given, list(defaults.values()), dialect)
+    given = [table.c[name] for name in first]
+    defaults = _python_defaults(table, list(first))
+    columns = [*given, *defaults]
+    prepare = _row_preparer(given, defaults, dialect)
     per_insert = rows_per_insert(connection, len(columns))
     full_sql = _insert_sql(dialect, table, columns, per_insert)
     count = 0
@@ -134,7 +134,7 @@ def _one_of_chunks(
         yield key.in_(chunk)
 
 
-def _python_defaults(table: Table, given: Sequence[str]) -> dict[str, Any]:
+def _python_defaults(table: Table, given: Sequence[str]) -> dict[Column, Any]:
     """Values for the columns not given that have a Python-side scalar or callable default."""
     values = {}
     for column in table.columns:
@@ -142,30 +142,51 @@ def _python_defaults(table: Table, given: Sequence[str]) -> dict[str, Any]:
         if column.key in given or default is None:
             continue
         if default.is_scalar:
-            values[column.key] = default.arg
+            values[column] = default.arg
         elif default.is_callable:
-            values[column.key] = default.arg(None)
+            values[column] = default.arg(None)
     return values
 
 
 def _row_preparer(
-    columns: Sequence[Column], given: Sequence[str], extra: Sequence[Any], dialect: Dialect
+    given: Sequence[Column], defaults: Mapping[Column, Any], dialect: Dialect
 ) -> Callable[[Mapping[str, Any]], list[Any]]:
-    """A function from a row (dict) to its parameter values, in column order."""
+    """A function from a row (dict) to its parameter values: the given columns' values, then
+    the defaults (bound once: they are the same for every row)."""
+
+    def processor(column: Column) -> Callable[[Any], Any] | None:
+        return column.type.dialect_impl(dialect).bind_processor(dialect)
+
     processors = [
-        (index, process)
-        for index, column in enumerate(columns)
-        if (process := column.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        (i, _same_as_last(p)) for i, column in enumerate(given) if (p := processor(column))
     ]
-    defaults = list(extra)
+    names = [column.key for column in given]
+    bound = [
+        process(value) if (process := processor(column)) else value
+        for column, value in defaults.items()
+    ]
 
     def prepare(row: Mapping[str, Any]) -> list[Any]:
-        values = [row[name] for name in given] + defaults
+        values = [row[name] for name in names]
         for index, process in processors:
             values[index] = process(values[index])
-        return values
+        return values + bound
 
     return prepare
+
+
+def _same_as_last(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``process``, skipped when given the very object it was given last: the rows of one
+    import share their timestamps and empty values (a row's values are never changed after it
+    is given)."""
+    last: list[Any] = [object(), None]
+
+    def cached(value: Any) -> Any:
+        if value is not last[0]:
+            last[0], last[1] = value, process(value)
+        return last[1]
+
+    return cached
 
 
 def _flat(prepare: Callable[[Mapping[str, Any]], list[Any]], rows: Sequence[Mapping]) -> tuple:

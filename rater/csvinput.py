@@ -17,6 +17,7 @@ import io
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 MAX_FIELD = 100_000
 # An INTEGER column holds at most this on PostgreSQL (SQLite's hold more; the limit is checked
@@ -56,8 +57,7 @@ class ImportFailed(Exception):
         super().__init__(f"{len(self.problems)} problem(s); nothing was imported")
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(NamedTuple):
     line: int
     values: dict[str, str]
 
