@@ -24,7 +24,6 @@ MAX_FIELD = 100_000
 # here so that both engines take the same values).
 INT_MAX = 2_147_483_647
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]{1,30}")
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,8 @@ def whole_number(text: str, low: int | None = None, high: int | None = None) -> 
     Only ASCII digits with an optional sign count (Python's ``int`` would also take ``1_000``
     and digits of other scripts).
     """
-    if not _WHOLE_NUMBER.fullmatch(text):
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    if not (0 < len(digits) <= 30 and digits.isascii() and digits.isdigit()):
         raise ValueError(text)
     number = int(text)
     if (low is not None and number < low) or (high is not None and number > high):
@@ -128,14 +128,14 @@ def read_csv_records(
         return iter(()), [Problem(source, 1, c, None, "column appears twice") for c in dupes]
     problems: list[Problem] = []
     limits = {c: n for c, n in (lengths or {}).items() if c in columns}
-    # Most files hold no over-long field and no unstorable character: then only the columns
-    # with a length limit need a look, row by row.
-    scan_all = len(text) > MAX_FIELD or _UNSTORABLE.search(text) is not None
-    return _records(reader, columns, source, problems, limits, scan_all), problems
+    # Most files hold no unstorable character: then each value needs a look only in a row
+    # long enough to hold an over-long field, and otherwise only where a column has a limit.
+    characters = _UNSTORABLE.search(text) is not None
+    return _records(reader, columns, source, problems, limits, characters), problems
 
 
 def _records(
-    reader, columns: list[str], source: str, problems: list[Problem], limits, scan_all: bool
+    reader, columns: list[str], source: str, problems: list[Problem], limits, characters: bool
 ) -> Iterator[Record]:
     for line, row in _rows(reader, source, problems):
         if not any(cell.strip() for cell in row):
@@ -148,6 +148,7 @@ def _records(
             )
             continue
         values = {c: v.strip() for c, v in zip(columns, row, strict=True) if c}
+        scan_all = characters or sum(map(len, row)) > MAX_FIELD
         found = _unstorable(values, source, line, limits, scan_all)
         if found:
             problems.extend(found)

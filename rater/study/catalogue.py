@@ -359,8 +359,10 @@ def _audit(connection: Connection, action: str, events: Iterable[tuple[int, Any,
         insert_rows(connection, AuditEvent.__table__, rows)
 
 
-def _auditable(values: dict) -> dict:
-    return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in values.items()}
+def _auditable(values: dict[str, Any]) -> dict[str, Any]:
+    """The values as JSON holds them (the one date as ISO text)."""
+    day = values["recorded_on"]
+    return values if day is None else {**values, "recorded_on": day.isoformat()}
 
 
 def _resolve_audio(
