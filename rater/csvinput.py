@@ -91,6 +91,22 @@ def whole_number(text: str, low: int | None = None, high: int | None = None) -> 
     return number
 
 
+def _text_stream(data: bytes, source: str) -> tuple[io.TextIOWrapper, bool]:
+    """The file as text read line by line, and whether it holds a character no column stores.
+
+    The decoded text is only held for these checks: kept whole in a text buffer it would take
+    four bytes a character. Most files hold no unstorable character; then a value needs a look
+    only in a row long enough to hold an over-long field, or where its column has a limit.
+    """
+    text = decode(data, source)
+    characters = _UNSTORABLE.search(text) is not None
+    del text
+    stream = io.TextIOWrapper(
+        io.BytesIO(data), encoding="utf-8-sig", errors="surrogatepass", newline=""
+    )
+    return stream, characters
+
+
 def read_csv_records(
     data: bytes,
     source: str,
@@ -106,8 +122,8 @@ def read_csv_records(
     values no column could store (see the module docstring; ``lengths`` gives the most
     characters of a column) are problems, and such a row is not yielded.
     """
-    text = decode(data, source)
-    reader = csv.reader(io.StringIO(text, newline=""))
+    stream, characters = _text_stream(data, source)
+    reader = csv.reader(stream)
     try:
         header = next(reader)
     except StopIteration:
@@ -128,9 +144,6 @@ def read_csv_records(
         return iter(()), [Problem(source, 1, c, None, "column appears twice") for c in dupes]
     problems: list[Problem] = []
     limits = {c: n for c, n in (lengths or {}).items() if c in columns}
-    # Most files hold no unstorable character: then each value needs a look only in a row
-    # long enough to hold an over-long field, and otherwise only where a column has a limit.
-    characters = _UNSTORABLE.search(text) is not None
     return _records(reader, columns, source, problems, limits, characters), problems
 
 

@@ -7,9 +7,11 @@ in the caller's transaction. No ORM object is made per row.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from rater.bulk import chunked, insert_rows, select_in
 from rater.csvinput import INT_MAX, ImportFailed, Problem, Record, read_csv_records, whole_number
 from rater.extensions import db
 from rater.study.audio import AudioPathError, read_duration, resolve_audio_path
-from rater.study.models import Patient, Therapist, TherapySession
+from rater.study.models import SESSION_STATUSES, Patient, Therapist, TherapySession
 
 REQUIRED = ("session_id", "patient", "therapist", "session_number")
 OPTIONAL = ("phase", "audio", "recorded_on", "status", "exclusion_reason", "phq9")
@@ -50,12 +52,22 @@ FIELDS = (
 BLOCK = 10_000  # rows written (and audited) per step
 
 
+# A million rows share a few values: each row holds the one object of its status and phase (and
+# of its patient, therapist and day), not a copy of its own.
+_SHARED = {value: value for value in (*SESSION_STATUSES, *PHASES)}
+
+
+@lru_cache(maxsize=100_000)
+def _day(text: str) -> date:
+    return date.fromisoformat(text)
+
+
 def phase_for(session_number: int, boundary: int = 5) -> str:
     """Phase I for sessions before ``boundary`` (1-4 by default), phase II from it on."""
     return "I" if session_number < boundary else "II"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SessionRow:
     line: int
     code: str
@@ -100,7 +112,7 @@ def _parse_row(
     if phase and phase not in PHASES:
         bad("phase", f"must be one of {', '.join(PHASES)} or empty")
     status = (v.get("status") or "eligible").lower()
-    if status not in ("eligible", "excluded"):
+    if status not in SESSION_STATUSES:
         bad("status", "must be 'eligible' or 'excluded'")
     reason = v.get("exclusion_reason") or None
     if status == "excluded" and not reason:
@@ -108,7 +120,7 @@ def _parse_row(
     recorded_on = None
     if v.get("recorded_on"):
         try:
-            recorded_on = date.fromisoformat(v["recorded_on"])
+            recorded_on = _day(v["recorded_on"])
         except ValueError:
             bad("recorded_on", "must be a date as YYYY-MM-DD")
     phq9 = None
@@ -123,13 +135,13 @@ def _parse_row(
         SessionRow(
             line=record.line,
             code=v["session_id"],
-            patient=v["patient"],
-            therapist=v["therapist"],
+            patient=sys.intern(v["patient"]),
+            therapist=sys.intern(v["therapist"]),
             session_number=number,
-            phase=phase,
+            phase=_SHARED[phase],
             audio=v.get("audio") or None,
             recorded_on=recorded_on,
-            status=status,
+            status=_SHARED[status],
             exclusion_reason=reason if status == "excluded" else None,
             phq9=phq9,
         ),
