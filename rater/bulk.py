@@ -34,6 +34,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
+from rater import audit
+from rater.audit import AuditEvent
+
 T = TypeVar("T")
 
 POSTGRES_MAX_PARAMETERS = 65_535
@@ -96,6 +99,26 @@ def insert_rows(connection: Connection, table: Table, rows: Iterable[Mapping[str
             )
         count += len(block)
     return count
+
+
+def update_rows(
+    connection: Connection, statement: Update, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Run ``statement`` once per row of parameters (an executemany: each execution carries
+    one row's parameters, so no limit applies)."""
+    if rows:
+        connection.execute(statement, rows)
+
+
+def insert_audit_events(
+    connection: Connection, action: str, entity_type: str, events: Iterable[tuple[Any, Any, Any]]
+) -> None:
+    """The audit events (entity id, before, after) of a change made in bulk, one per entity.
+
+    They name no user: bulk changes (imports) run from the command line.
+    """
+    for _, rows in audit.insert_many(action, entity_type, events, user_id=None):
+        insert_rows(connection, AuditEvent.__table__, rows)
 
 
 def select_in(

@@ -27,10 +27,15 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from rater import audit
-from rater.audit import AuditEvent
 from rater.auth.models import User
-from rater.bulk import chunked, insert_rows, select_in, update_in
+from rater.bulk import (
+    chunked,
+    insert_audit_events,
+    insert_rows,
+    select_in,
+    update_in,
+    update_rows,
+)
 from rater.csvinput import ImportFailed, Problem, Record, read_csv_records, whole_number
 from rater.extensions import db
 from rater.instruments import SCORE_MAX, SCORE_MIN, Instrument
@@ -150,8 +155,10 @@ class _RowReader:
         submitted_at = self._stamp(v.get("submitted_at"), bad)
         if problems:
             return None, problems
-        row = (v["session_id"], v["rater"], v["instrument"], v["item"], score, purpose)
-        return (*row, submitted_at), []
+        return (
+            (v["session_id"], v["rater"], v["instrument"], v["item"], score, purpose, submitted_at),
+            [],
+        )
 
     @staticmethod
     def _score(text: str | None, bad: Callable[[str, str], None]) -> int | None:
@@ -546,8 +553,7 @@ def _write_block(
         ),
     )
     events = ((r.rating_id, None, dict(zip(r.items, r.scores, strict=True))) for r in block)
-    for _, rows in audit.insert_many("rating.import", "rating", events, user_id=None):
-        insert_rows(connection, AuditEvent.__table__, rows)
+    insert_audit_events(connection, "rating.import", "rating", events)
     return created
 
 
@@ -595,8 +601,7 @@ def _submit_stored(
         .where(RATINGS.c.id == bindparam("rating"))
         .values(status="submitted", submitted_at=bindparam("submitted_at"))
     )
-    for chunk in chunked(changes, 1_000):
-        connection.execute(statement, chunk)
+    update_rows(connection, statement, changes)
 
 
 def _new_pins(block: list[FileRating], stored: _Stored, known: Known) -> Iterable[dict[str, Any]]:

@@ -17,9 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from rater import audit
-from rater.audit import AuditEvent
-from rater.bulk import chunked, insert_rows, select_in
+from rater.bulk import chunked, insert_audit_events, insert_rows, select_in, update_rows
 from rater.csvinput import INT_MAX, ImportFailed, Problem, Record, read_csv_records, whole_number
 from rater.extensions import db
 from rater.study.audio import AudioPathError, read_duration, resolve_audio_path
@@ -182,16 +180,7 @@ def _duplicates(rows: Iterable[SessionRow], source: str) -> list[Problem]:
         seen_code.setdefault(row.code, row.line)
         key = (row.patient, row.session_number)
         if key in seen_number:
-            problems.append(
-                Problem(
-                    source,
-                    row.line,
-                    "session_number",
-                    str(row.session_number),
-                    f"patient {row.patient} already has this session number on line "
-                    f"{seen_number[key]}",
-                )
-            )
+            problems.append(_number_taken(source, row, f"on line {seen_number[key]}"))
         seen_number.setdefault(key, row.line)
     return problems
 
@@ -299,16 +288,18 @@ def _numbers_taken(
         ):
             row = wanted.get((patient_id, number))
             if row is not None and owner != row.code:
-                problems.append(
-                    Problem(
-                        source,
-                        row.line,
-                        "session_number",
-                        str(row.session_number),
-                        f"patient {row.patient} already has this session number as {owner}",
-                    )
-                )
+                problems.append(_number_taken(source, row, f"as {owner}"))
     return _in_file_order(problems)
+
+
+def _number_taken(source: str, row: SessionRow, holder: str) -> Problem:
+    return Problem(
+        source,
+        row.line,
+        "session_number",
+        str(row.session_number),
+        f"patient {row.patient} already has this session number {holder}",
+    )
 
 
 def _plan(connection: Connection, rows: list[SessionRow], values) -> _Plan:
@@ -342,9 +333,10 @@ def _insert_sessions(connection: Connection, block: list[tuple[str, dict[str, An
             [c for c, _ in block],
         )
     )
-    _audit(
+    insert_audit_events(
         connection,
         "session.import",
+        "session",
         ((ids[code], None, _auditable(values)) for code, values in block),
     )
 
@@ -357,18 +349,13 @@ def _update_sessions(
         .where(SESSIONS.c.id == bindparam("session_id"))
         .values({name: bindparam(name) for name in FIELDS})
     )
-    for chunk in chunked(block, 1000):
-        connection.execute(statement, [{"session_id": id_, **values} for id_, _, values in chunk])
-    _audit(
+    update_rows(connection, statement, [{"session_id": id_, **values} for id_, _, values in block])
+    insert_audit_events(
         connection,
         "session.update",
+        "session",
         ((id_, _auditable(before), _auditable(values)) for id_, before, values in block),
     )
-
-
-def _audit(connection: Connection, action: str, events: Iterable[tuple[int, Any, Any]]) -> None:
-    for _, rows in audit.insert_many(action, "session", events, user_id=None):
-        insert_rows(connection, AuditEvent.__table__, rows)
 
 
 def _auditable(values: dict[str, Any]) -> dict[str, Any]:
