@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -46,6 +46,11 @@ class Problem:
 
 def _short(value: str, limit: int = 60) -> str:
     return value if len(value) <= limit else value[:limit] + "…"
+
+
+def in_file_order(problems: Iterable[Problem]) -> list[Problem]:
+    """Problems by line, then column (as a reader of the file meets them)."""
+    return sorted(problems, key=lambda p: (p.line or 0, p.column or ""))
 
 
 class ImportFailed(Exception):

@@ -36,7 +36,14 @@ from rater.bulk import (
     update_in,
     update_rows,
 )
-from rater.csvinput import ImportFailed, Problem, Record, read_csv_records, whole_number
+from rater.csvinput import (
+    ImportFailed,
+    Problem,
+    Record,
+    in_file_order,
+    read_csv_records,
+    whole_number,
+)
 from rater.extensions import db
 from rater.instruments import SCORE_MAX, SCORE_MIN, Instrument
 from rater.rating.models import PURPOSES, Assignment, ItemScore, Rating, rating_instruments
@@ -278,7 +285,7 @@ def import_ratings(
     if not allow_incomplete:
         problems += [_incomplete_problem(i) for i in incomplete]
     if problems:
-        raise ImportFailed(sorted(problems, key=lambda p: (p.line or 0, p.column or "")))
+        raise ImportFailed(in_file_order(problems))
     result = RatingsImportResult(incomplete=incomplete)
     for block in chunked(ratings, BLOCK):
         result.assignments_created += _write_block(connection, block, stored, known)

@@ -18,7 +18,15 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select, update
 
 from rater.bulk import chunked, insert_audit_events, insert_rows, select_in, update_rows
-from rater.csvinput import INT_MAX, ImportFailed, Problem, Record, read_csv_records, whole_number
+from rater.csvinput import (
+    INT_MAX,
+    ImportFailed,
+    Problem,
+    Record,
+    in_file_order,
+    read_csv_records,
+    whole_number,
+)
 from rater.extensions import db
 from rater.study.audio import AudioPathError, read_duration, resolve_audio_path
 from rater.study.models import SESSION_STATUSES, Patient, Therapist, TherapySession
@@ -211,7 +219,7 @@ def import_sessions(
     audio, audio_problems, warnings = _resolve_audio(rows, source, audio_dir)
     problems.extend(audio_problems)
     if problems:
-        raise ImportFailed(_in_file_order(problems))
+        raise ImportFailed(in_file_order(problems))
     db.session.flush()
     connection = db.session.connection()
     therapists = _ids_by_code(connection, Therapist, {r.therapist for r in rows})
@@ -254,10 +262,6 @@ def import_sessions(
     return ImportResult(len(plan.new), len(plan.changed), plan.unchanged, warnings)
 
 
-def _in_file_order(problems: list[Problem]) -> list[Problem]:
-    return sorted(problems, key=lambda p: (p.line or 0, p.column or ""))
-
-
 def _ids_by_code(connection: Connection, model, codes: set[str]) -> dict[str, int]:
     """Id of each of ``codes`` already stored."""
     table = model.__table__
@@ -289,7 +293,7 @@ def _numbers_taken(
             row = wanted.get((patient_id, number))
             if row is not None and owner != row.code:
                 problems.append(_number_taken(source, row, f"as {owner}"))
-    return _in_file_order(problems)
+    return in_file_order(problems)
 
 
 def _number_taken(source: str, row: SessionRow, holder: str) -> Problem:
