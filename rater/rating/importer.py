@@ -48,6 +48,7 @@ from rater.extensions import db
 from rater.instruments import SCORE_MAX, SCORE_MIN, Instrument
 from rater.rating.models import PURPOSES, Assignment, ItemScore, Rating, rating_instruments
 from rater.rating.service import instruments_of_rows
+from rater.spreadsheet import unneutralise
 from rater.study.instrument_store import current_versions, instrument_of
 from rater.study.models import InstrumentVersion, TherapySession
 from rater.timeutil import utcnow
@@ -210,6 +211,7 @@ def _read_file(data: bytes, source: str, known: Known) -> _File:
     ratings: dict[tuple[str, str], FileRating] = {}
     refused: list[tuple[int, str]] = []
     for record in records:
+        record = record._replace(values={k: unneutralise(v) for k, v in record.values.items()})
         row, row_problems = reader.read(record)
         if row is None:
             problems.extend(row_problems)
