@@ -3,8 +3,9 @@
 CSV conventions (RFC 4180): UTF-8 (a BOM only for Excel), a header row, no index column, CRLF,
 missing values as empty cells, dates as ``YYYY-MM-DD`` and times as ISO 8601 UTC
 (``2024-05-01T10:15:00Z``, microseconds only when present). Text cells that a spreadsheet would
-run as a formula get a leading single quote (OWASP's advice; see :func:`neutralise`, undone
-exactly by :func:`unneutralise`); numeric columns are never touched, so ``-1.5`` stays a number.
+run as a formula get a leading single quote (OWASP's advice; ``rater.spreadsheet``, whose
+``unneutralise`` the importers use to undo it exactly); numeric columns are never touched, so
+``-1.5`` stays a number.
 The same table gives the same bytes.
 """
 
@@ -15,7 +16,6 @@ import hashlib
 import io
 import itertools
 import json
-import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -23,34 +23,13 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
+from rater.spreadsheet import neutralise
+
 CHUNK_ROWS = 50_000
-# = + - @ and their full-width forms ＝ ＋ － ＠ (spreadsheets read those as formulas too).
-FORMULA_CHARACTERS = "=+-@\uff1d\uff0b\uff0d\uff20"
-# A cell a spreadsheet would run: a formula character after any whitespace or line breaks
-# (Python's Unicode whitespace, so also no-break and ideographic spaces), or a leading tab or
-# carriage return -- in each case after any run of single quotes, so that a quote already in
-# front of such a cell gets one more and removing exactly one quote gives the value back.
-_NEEDS_QUOTE = re.compile(rf"'*(?:[\t\r]|\s*[{re.escape(FORMULA_CHARACTERS)}])")
 XLSX_MAX_ROWS = 1_048_575
 BOM = "\ufeff".encode()
 # RFC 4180 line ends; the csv module then also quotes fields holding a bare CR or LF.
 LINE_END = "\r\n"
-
-
-def neutralise(text: str) -> str:
-    """Prefix a single quote to text a spreadsheet would treat as a formula.
-
-    ``=SUM(A1)``, `` =1``, ``\\n@x``, ``＝1`` and ``\\tx`` get a quote, and so does text that
-    already starts with quotes before such a cell (``'=1`` -> ``''=1``), so that
-    :func:`unneutralise` (drop one leading quote where what follows would itself get one) gives
-    every value back exactly.
-    """
-    return "'" + text if _NEEDS_QUOTE.match(text) else text
-
-
-def unneutralise(text: str) -> str:
-    """The value :func:`neutralise` wrote ``text`` for (importers read exports back with it)."""
-    return text[1:] if text.startswith("'") and _NEEDS_QUOTE.match(text, 1) else text
 
 
 def _iso_datetime(value: pd.Timestamp | dt.datetime) -> str:

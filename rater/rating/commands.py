@@ -21,19 +21,30 @@ def ratings() -> None:
 
 @ratings.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--allow-incomplete",
+    is_flag=True,
+    help="Import ratings that lack required items too (and list them).",
+)
 @with_appcontext
-def import_(file: Path) -> None:
+def import_(file: Path, allow_incomplete: bool) -> None:
     """Import submitted ratings in long form from FILE (CSV); all-or-nothing."""
     data = file.read_bytes()
     try:
         with transaction(), progress_bar(data.count(b"\n"), "Importing ratings") as step:
-            result = import_ratings(data, file.name, progress=step)
+            result = import_ratings(
+                data, file.name, progress=step, allow_incomplete=allow_incomplete
+            )
     except ImportFailed as exc:
         fail(f"{file.name}: {len(exc.problems)} problem(s); nothing was imported:", exc.problems)
     click.echo(
         f"Ratings: {result.ratings} ratings with {result.scores} scores imported "
         f"({result.assignments_created} new assignments)."
     )
+    if result.incomplete:
+        click.echo(f"{len(result.incomplete)} of them lack required items:")
+        for rating in result.incomplete:
+            click.echo(f"  {rating}")
 
 
 def register(app: Flask) -> None:

@@ -3,40 +3,107 @@
 Columns: ``session_id, rater, instrument, item, score``; optional ``purpose, submitted_at``.
 Extra columns are ignored, so a ``long`` export can be imported back. Each (session, rater)
 becomes an assignment with a submitted rating.
+
+Imported ratings keep the design's invariants as ratings made in the browser do:
+
+- a session has one ``main`` rater: a second one is refused, whether both are in the file or
+  one is stored already. A rater whose purpose the file leaves open is ``main`` when the session
+  has no main rater yet (stored, or anywhere in the file), else ``double``;
+- a rating scores every required item of its instruments: one that does not is refused, unless
+  the import allows incomplete ratings, which it then lists.
+
+The whole file is checked before anything is written; then it is written in blocks of ratings
+with multi-row INSERTs (``rater.bulk``), in the caller's transaction, without an ORM object per
+row, so a file of a million scores imports as one all-or-nothing change.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select, update
 
-from rater import audit
 from rater.auth.models import User
-from rater.csvinput import ImportFailed, Problem, read_csv_records
+from rater.bulk import (
+    chunked,
+    insert_audit_events,
+    insert_rows,
+    select_in,
+    update_in,
+    update_rows,
+)
+from rater.csvinput import (
+    ImportFailed,
+    Problem,
+    Record,
+    in_file_order,
+    read_csv_records,
+    whole_number,
+)
 from rater.extensions import db
-from rater.rating.models import PURPOSES, Assignment, ItemScore, Rating
+from rater.instruments import SCORE_MAX, SCORE_MIN, Instrument
+from rater.rating.models import PURPOSES, Assignment, ItemScore, Rating, rating_instruments
+from rater.rating.service import instruments_of_rows
+from rater.spreadsheet import unneutralise
 from rater.study.instrument_store import current_versions, instrument_of
-from rater.study.models import TherapySession
+from rater.study.models import InstrumentVersion, TherapySession
 from rater.timeutil import utcnow
 
 REQUIRED = ("session_id", "rater", "instrument", "item", "score")
 OPTIONAL = ("purpose", "submitted_at")
+ASSIGNMENTS, RATINGS, SCORES = Assignment.__table__, Rating.__table__, ItemScore.__table__
+SESSIONS, USERS = TherapySession.__table__, User.__table__
+# The most characters each looked-up column takes, from the schema.
+LENGTHS = {
+    "session_id": SESSIONS.c.code.type.length,
+    "rater": USERS.c.username.type.length,
+    "instrument": InstrumentVersion.__table__.c.code.type.length,
+    "item": SCORES.c.item_code.type.length,
+}
+BLOCK = 5_000  # ratings written (and audited) per step
+
+
+@dataclass(slots=True, eq=False)
+class FileRating:
+    """The rows of one (session, rater) in the file, and what the import will do with them."""
+
+    session: str
+    rater: str
+    rater_id: int
+    line: int  # its first line
+    items: list[str] = field(default_factory=list)
+    item_instruments: list[str] = field(default_factory=list)
+    scores: list[int] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+    instruments: set[str] = field(default_factory=set)
+    purposes: dict[str, int] = field(default_factory=dict)  # stated purpose -> its first line
+    submitted_at: datetime | None = None  # the latest one given
+    # Filled once the database has been read:
+    session_id: int = 0
+    purpose: str = ""
+    assignment_id: int | None = None
+    rating_id: int | None = None
 
 
 @dataclass(frozen=True)
-class ScoreRow:
+class IncompleteRating:
+    """A rating imported without all of its required items (``allow_incomplete``)."""
+
+    file: str
     line: int
     session: str
     rater: str
-    instrument: str
-    item: str
-    score: int
-    purpose: str | None
-    submitted_at: datetime | None
+    missing: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.file}, line {self.line}: session {self.session} by {self.rater} lacks "
+            + ", ".join(self.missing)
+        )
 
 
 @dataclass
@@ -44,6 +111,17 @@ class RatingsImportResult:
     ratings: int = 0
     scores: int = 0
     assignments_created: int = 0
+    incomplete: list[IncompleteRating] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the rows are checked against: raters, and the current instrument versions."""
+
+    raters: dict[str, int]  # username -> id
+    instruments: dict[str, Instrument]
+    version_ids: dict[str, int]  # instrument code -> id of its current version
+    items: dict[str, frozenset[str]]  # instrument code -> its item codes
 
 
 def _parse_datetime(text: str) -> datetime:
@@ -54,212 +132,494 @@ def _parse_datetime(text: str) -> datetime:
     return value
 
 
-def parse_ratings_csv(data: bytes, source: str, known) -> tuple[list[ScoreRow], list[Problem]]:
-    """Check every row against the known sessions, raters and instruments."""
-    records, problems = read_csv_records(data, source, REQUIRED, OPTIONAL)
-    rows: list[ScoreRow] = []
-    seen: dict[tuple[str, str, str], int] = {}
-    for rec in records:
-        v = rec.values
-        before = len(problems)
+class _RowReader:
+    """Checks one row at a time against ``known``; remembers the last timestamp parsed (the
+    rows of one rating usually repeat it)."""
 
-        def bad(column: str, message: str, rec=rec, v=v) -> None:
-            problems.append(Problem(source, rec.line, column, v.get(column), message))
+    def __init__(self, source: str, known: Known) -> None:
+        self.source, self.known = source, known
+        self._last_stamp: tuple[str, datetime] | None = None
+
+    def read(self, record: Record) -> tuple[tuple | None, list[Problem]]:
+        v, problems = record.values, []
+
+        def bad(column: str, message: str) -> None:
+            problems.append(Problem(self.source, record.line, column, v.get(column), message))
 
         for column in REQUIRED:
             if not v.get(column):
                 bad(column, "is empty")
-        if v.get("session_id") and v["session_id"] not in known.sessions:
-            bad("session_id", "unknown session")
-        if v.get("rater") and v["rater"] not in known.raters:
+        if v.get("rater") and v["rater"] not in self.known.raters:
             bad("rater", "unknown rater (add the user with role rater first)")
-        instrument = known.instruments.get(v.get("instrument", ""))
-        if v.get("instrument") and instrument is None:
+        items = self.known.items.get(v.get("instrument", ""))
+        if v.get("instrument") and items is None:
             bad("instrument", "unknown instrument")
-        elif instrument is not None and v.get("item") and v["item"] not in instrument.item_codes:
-            bad("item", f"not an item of {instrument.code}")
-        score = None
-        if v.get("score"):
-            try:
-                score = int(v["score"])
-                if not 0 <= score <= 4:
-                    bad("score", "out of range: scores are whole numbers from 0 to 4")
-            except ValueError:
-                bad("score", "must be a whole number from 0 to 4")
+        elif items is not None and v.get("item") and v["item"] not in items:
+            bad("item", f"not an item of {v['instrument']}")
+        score = self._score(v.get("score"), bad)
         purpose = v.get("purpose") or None
         if purpose is not None and purpose not in PURPOSES:
             bad("purpose", f"must be one of {', '.join(PURPOSES)}")
-        submitted_at = None
-        if v.get("submitted_at"):
-            try:
-                submitted_at = _parse_datetime(v["submitted_at"])
-            except ValueError:
-                bad("submitted_at", "must be an ISO 8601 date and time")
-        key = (v.get("session_id", ""), v.get("rater", ""), v.get("item", ""))
-        if key in seen and len(problems) == before:
-            bad("item", f"duplicate: this rater already scored this item on line {seen[key]}")
-        seen.setdefault(key, rec.line)
-        if len(problems) == before:
-            rows.append(
-                ScoreRow(
-                    rec.line,
-                    v["session_id"],
-                    v["rater"],
-                    v["instrument"],
-                    v["item"],
-                    score,
-                    purpose,
-                    submitted_at,
+        submitted_at = self._stamp(v.get("submitted_at"), bad)
+        if problems:
+            return None, problems
+        return (
+            (v["session_id"], v["rater"], v["instrument"], v["item"], score, purpose, submitted_at),
+            [],
+        )
+
+    @staticmethod
+    def _score(text: str | None, bad: Callable[[str, str], None]) -> int | None:
+        if not text:
+            return None
+        try:
+            score = whole_number(text)
+        except ValueError:
+            bad("score", f"must be a whole number from {SCORE_MIN} to {SCORE_MAX}")
+            return None
+        if not SCORE_MIN <= score <= SCORE_MAX:
+            bad("score", f"out of range: scores are whole numbers from {SCORE_MIN} to {SCORE_MAX}")
+        return score
+
+    def _stamp(self, text: str | None, bad: Callable[[str, str], None]) -> datetime | None:
+        if not text:
+            return None
+        if self._last_stamp is not None and self._last_stamp[0] == text:
+            return self._last_stamp[1]
+        try:
+            value = _parse_datetime(text)
+        except (ValueError, OverflowError):  # OverflowError: an offset moving year 1 to year 0
+            bad("submitted_at", "must be an ISO 8601 date and time")
+            return None
+        self._last_stamp = (text, value)
+        return value
+
+
+@dataclass
+class _File:
+    """A checked file: its ratings by (session code, rater), the problems found, and the
+    (line, session code) of rows refused for other reasons (their session is checked too)."""
+
+    ratings: dict[tuple[str, str], FileRating]
+    problems: list[Problem]
+    refused: list[tuple[int, str]]
+
+
+def _read_file(data: bytes, source: str, known: Known) -> _File:
+    records, problems = read_csv_records(data, source, REQUIRED, OPTIONAL, LENGTHS)
+    reader = _RowReader(source, known)
+    ratings: dict[tuple[str, str], FileRating] = {}
+    refused: list[tuple[int, str]] = []
+    for record in records:
+        record = record._replace(values={k: unneutralise(v) for k, v in record.values.items()})
+        row, row_problems = reader.read(record)
+        if row is None:
+            problems.extend(row_problems)
+            if record.values.get("session_id"):
+                refused.append((record.line, record.values["session_id"]))
+            continue
+        session, rater, instrument, item, score, purpose, submitted_at = row
+        rating = ratings.get((session, rater))
+        if rating is None:
+            rating = ratings[(session, rater)] = FileRating(
+                session, rater, known.raters[rater], record.line
+            )
+        if item in rating.items:
+            first = rating.lines[rating.items.index(item)]
+            problems.append(
+                Problem(
+                    source,
+                    record.line,
+                    "item",
+                    item,
+                    f"duplicate: this rater already scored this item on line {first}",
                 )
             )
-    return rows, problems
-
-
-@dataclass(frozen=True)
-class Known:
-    sessions: dict[str, TherapySession]
-    raters: dict[str, User]
-    instruments: dict
-    versions: dict
+            continue
+        rating.items.append(item)
+        rating.item_instruments.append(instrument)
+        rating.scores.append(score)
+        rating.lines.append(record.line)
+        rating.instruments.add(instrument)
+        if purpose is not None:
+            rating.purposes.setdefault(purpose, record.line)
+        if submitted_at is not None and (
+            rating.submitted_at is None or submitted_at > rating.submitted_at
+        ):
+            rating.submitted_at = submitted_at
+    return _File(ratings, problems, refused)
 
 
 def _known() -> Known:
     versions = current_versions()
+    instruments = {code: instrument_of(v) for code, v in versions.items()}
+    raters = db.session.execute(select(USERS.c.username, USERS.c.id).where(USERS.c.role == "rater"))
     return Known(
-        sessions={s.code: s for s in db.session.scalars(select(TherapySession))},
-        raters={
-            u.username: u for u in db.session.scalars(select(User).where(User.role == "rater"))
-        },
-        instruments={code: instrument_of(v) for code, v in versions.items()},
-        versions=versions,
+        raters=dict(raters.all()),
+        instruments=instruments,
+        version_ids={code: v.id for code, v in versions.items()},
+        items={code: frozenset(i.item_codes) for code, i in instruments.items()},
     )
 
 
 def import_ratings(
-    data: bytes, source: str, progress: Callable[[int], None] | None = None
+    data: bytes,
+    source: str,
+    progress: Callable[[int], None] | None = None,
+    *,
+    allow_incomplete: bool = False,
 ) -> RatingsImportResult:
-    """Validate everything, then write; raise ImportFailed (writing nothing) on any problem."""
+    """Validate everything, then write; raise ImportFailed (writing nothing) on any problem.
+
+    ``progress`` is called with the number of scores written so far. The audit events of an
+    import name no user: imports run from the command line.
+    """
     known = _known()
-    rows, problems = parse_ratings_csv(data, source, known)
-    groups: dict[tuple[str, str], list[ScoreRow]] = defaultdict(list)
-    for row in rows:
-        groups[(row.session, row.rater)].append(row)
-    existing = _existing_assignments(known, groups)
-    problems.extend(_conflicts(groups, existing, source))
-    if problems:
-        raise ImportFailed(sorted(problems, key=lambda p: (p.line or 0, p.column or "")))
-    result = RatingsImportResult()
-    for index, ((session_code, rater_name), group) in enumerate(groups.items(), start=1):
-        session = known.sessions[session_code]
-        rater = known.raters[rater_name]
-        assignment = existing.get((session.id, rater.id))
-        if assignment is None:
-            assignment = Assignment(
-                session_id=session.id,
-                rater_id=rater.id,
-                purpose=_purpose(group, session.id, existing),
-                status="submitted",
-            )
-            db.session.add(assignment)
-            db.session.flush()
-            existing[(session.id, rater.id)] = assignment
-            result.assignments_created += 1
-        _write_rating(assignment, group, known)
-        result.ratings += 1
-        result.scores += len(group)
-        if progress:
-            progress(index)
     db.session.flush()
+    connection = db.session.connection()
+    content = _read_file(data, source, known)
+    problems = content.problems
+    ratings = _with_known_sessions(connection, content, source)
+    stored = _Stored.read(connection, ratings)
+    problems += _purpose_problems(ratings, stored, source)
+    problems += _scored_already(ratings, stored, source)
+    incomplete = _incomplete(ratings, stored, known, source)
+    if not allow_incomplete:
+        problems += [_incomplete_problem(i) for i in incomplete]
+    if problems:
+        raise ImportFailed(in_file_order(problems))
+    result = RatingsImportResult(incomplete=incomplete)
+    for block in chunked(ratings, BLOCK):
+        result.assignments_created += _write_block(connection, block, stored, known)
+        result.ratings += len(block)
+        result.scores += sum(len(r.items) for r in block)
+        if progress:
+            progress(result.scores)
+    db.session.expire_all()  # assignments and ratings the ORM holds may have changed under it
     return result
 
 
-def _purpose(group: list[ScoreRow], session_id: int, existing: dict) -> str:
-    stated = {r.purpose for r in group if r.purpose}
-    if stated:
-        return stated.pop()
-    taken = [
-        a for (sid, _), a in existing.items() if sid == session_id and a.purpose != "calibration"
+def _with_known_sessions(connection: Connection, content: _File, source: str) -> list[FileRating]:
+    """The file's ratings of stored sessions (with their ids); an unknown session is a problem
+    on every row naming it."""
+    codes = {code for code, _ in content.ratings} | {code for _, code in content.refused}
+    ids = dict(
+        select_in(connection, select(SESSIONS.c.code, SESSIONS.c.id), SESSIONS.c.code, codes)
+    )
+    unknown = [(line, code) for line, code in content.refused if code not in ids]
+    ratings = []
+    for rating in content.ratings.values():
+        if rating.session in ids:
+            rating.session_id = ids[rating.session]
+            ratings.append(rating)
+        else:
+            unknown += [(line, rating.session) for line in rating.lines]
+    content.problems += [
+        Problem(source, line, "session_id", code, "unknown session") for line, code in unknown
     ]
-    return "main" if not taken else "double"
+    return ratings
 
 
-def _existing_assignments(known: Known, groups) -> dict[tuple[int, int], Assignment]:
-    session_ids = {known.sessions[s].id for s, _ in groups}
-    if not session_ids:
-        return {}
-    found = db.session.scalars(select(Assignment).where(Assignment.session_id.in_(session_ids)))
-    return {(a.session_id, a.rater_id): a for a in found}
+@dataclass
+class _Stored:
+    """What the database already holds for the sessions of the file."""
+
+    assignments: dict[tuple[int, int], tuple[int, str]]  # (session, rater) -> (id, purpose)
+    main_raters: dict[int, str]  # session id -> username of its main rater
+    ratings: dict[int, tuple[int, datetime | None]]  # assignment id -> (rating id, submitted)
+    scored: dict[int, set[str]]  # rating id -> item codes scored
+    pinned: dict[int, dict[int, Instrument]]  # rating id -> version id -> instrument
+
+    @classmethod
+    def read(cls, connection: Connection, file_ratings: list[FileRating]) -> _Stored:
+        stored = cls({}, {}, {}, defaultdict(set), defaultdict(dict))
+        session_ids = sorted({r.session_id for r in file_ratings})
+        found = select_in(
+            connection,
+            select(
+                ASSIGNMENTS.c.session_id,
+                ASSIGNMENTS.c.rater_id,
+                ASSIGNMENTS.c.id,
+                ASSIGNMENTS.c.purpose,
+                USERS.c.username,
+            ).join(USERS, USERS.c.id == ASSIGNMENTS.c.rater_id),
+            ASSIGNMENTS.c.session_id,
+            session_ids,
+        )
+        for session_id, rater_id, assignment_id, purpose, username in found:
+            stored.assignments[(session_id, rater_id)] = (assignment_id, purpose)
+            if purpose == "main":
+                stored.main_raters[session_id] = username
+        pairs = {(r.session_id, r.rater_id) for r in file_ratings}
+        stored._read_ratings(
+            connection, [a for pair, (a, _) in stored.assignments.items() if pair in pairs]
+        )
+        return stored
+
+    def _read_ratings(self, connection: Connection, assignment_ids: list[int]) -> None:
+        found = select_in(
+            connection,
+            select(RATINGS.c.assignment_id, RATINGS.c.id, RATINGS.c.submitted_at),
+            RATINGS.c.assignment_id,
+            assignment_ids,
+        )
+        for assignment_id, rating_id, submitted_at in found:
+            self.ratings[assignment_id] = (rating_id, submitted_at)
+        rating_ids = [rating_id for rating_id, _ in self.ratings.values()]
+        scores = select(SCORES.c.rating_id, SCORES.c.item_code)
+        for rating_id, item in select_in(connection, scores, SCORES.c.rating_id, rating_ids):
+            self.scored[rating_id].add(item)
+        versions = InstrumentVersion.__table__
+        pins = select(
+            rating_instruments.c.rating_id, versions.c.id, versions.c.code, versions.c.content_hash
+        ).join(versions, versions.c.id == rating_instruments.c.instrument_version_id)
+        for rating_id, *version in select_in(
+            connection, pins, rating_instruments.c.rating_id, rating_ids
+        ):
+            [(version_id, instrument)] = instruments_of_rows([version])
+            self.pinned[rating_id][version_id] = instrument
 
 
-def _conflicts(groups, existing, source: str) -> list[Problem]:
+def _purpose_problems(ratings: list[FileRating], stored: _Stored, source: str) -> list[Problem]:
+    """Settle each rating's purpose; the problems: purposes that differ within a rating or from
+    its stored assignment, and a second main rater of a session."""
     problems = []
-    for (session_code, rater_name), group in groups.items():
-        purposes = {r.purpose for r in group if r.purpose}
-        if len(purposes) > 1:
+    new_mains: dict[int, list[tuple[int, FileRating]]] = defaultdict(list)
+    for rating in ratings:
+        existing = stored.assignments.get((rating.session_id, rating.rater_id))
+        if len(rating.purposes) > 1:
             problems.append(
-                Problem(
-                    source, group[0].line, "purpose", None, "differs between rows of one rating"
-                )
+                Problem(source, rating.line, "purpose", None, "differs between rows of one rating")
             )
-        matches = [
-            a
-            for a in existing.values()
-            if a.session.code == session_code and a.rater.username == rater_name
-        ]
-        if not matches:
-            continue
-        assignment = matches[0]
-        if purposes and assignment.purpose not in purposes:
-            problems.append(
-                Problem(
-                    source,
-                    group[0].line,
-                    "purpose",
-                    purposes.pop(),
-                    f"the existing assignment's purpose is {assignment.purpose}",
-                )
-            )
-        scored = {s.item_code for s in assignment.rating.scores} if assignment.rating else set()
-        for row in group:
-            if row.item in scored:
+        if existing is not None:
+            rating.assignment_id, rating.purpose = existing
+            stated = next(iter(rating.purposes), rating.purpose)
+            if stated != rating.purpose:
                 problems.append(
                     Problem(
                         source,
-                        row.line,
-                        "item",
-                        row.item,
-                        "duplicate: this rater's rating already has a score for this item",
+                        rating.purposes[stated],
+                        "purpose",
+                        stated,
+                        f"the existing assignment's purpose is {rating.purpose}",
                     )
                 )
+        elif rating.purposes:
+            rating.purpose = min(rating.purposes, key=rating.purposes.__getitem__)
+            if rating.purpose == "main":
+                new_mains[rating.session_id].append((rating.purposes["main"], rating))
+    for session_id, mains in new_mains.items():
+        problems += _second_mains(sorted(mains), stored.main_raters.get(session_id), source)
+    _default_purposes(ratings, stored, set(new_mains))
     return problems
 
 
-def _write_rating(assignment: Assignment, group: list[ScoreRow], known: Known) -> None:
-    submitted = [r.submitted_at for r in group if r.submitted_at]
-    rating = assignment.rating
-    if rating is None:
-        rating = Rating(assignment_id=assignment.id, status="submitted")
-        db.session.add(rating)
-    rating.status = "submitted"
-    rating.submitted_at = max(submitted) if submitted else (rating.submitted_at or utcnow())
-    assignment.status = "submitted"
-    used = {r.instrument for r in group}
-    for code in sorted(used):
-        version = known.versions[code]
-        if version not in rating.instrument_versions:
-            rating.instrument_versions.append(version)
-    for row in group:
-        rating.scores.append(
-            ItemScore(
-                instrument_version_id=known.versions[row.instrument].id,
-                item_code=row.item,
-                score=row.score,
-            )
+def _second_mains(
+    mains: list[tuple[int, FileRating]], stored_main: str | None, source: str
+) -> list[Problem]:
+    """A session has one main rater: every main rater the file adds after the first (or beside
+    the stored one) is a problem on the line stating it."""
+    if stored_main is not None:
+        first, where = stored_main, "in the database"
+        seconds = mains
+    else:
+        first_line, first_rating = mains[0]
+        first, where = first_rating.rater, f"on line {first_line}"
+        seconds = mains[1:]
+    return [
+        Problem(
+            source,
+            line,
+            "purpose",
+            "main",
+            f"second main rater of session {rating.session}: {first} is its main rater {where}",
         )
-    db.session.flush()
-    audit.record(
-        "rating.import",
-        "rating",
-        rating.id,
-        after={r.item: r.score for r in group},
+        for line, rating in seconds
+    ]
+
+
+def _default_purposes(ratings: list[FileRating], stored: _Stored, with_main: set[int]) -> None:
+    """A purpose the file leaves open: ``main`` for the first such rater of a session without
+    a main rater (stored or in the file), else ``double``."""
+    with_main = with_main | set(stored.main_raters)
+    for rating in ratings:
+        if rating.purpose:
+            continue
+        rating.purpose = "double" if rating.session_id in with_main else "main"
+        with_main.add(rating.session_id)
+
+
+def _incomplete(
+    ratings: list[FileRating], stored: _Stored, known: Known, source: str
+) -> list[IncompleteRating]:
+    """Ratings that would lack required items of their instruments (those pinned already and
+    those the file scores)."""
+    found = []
+    for rating in ratings:
+        rating_id = _stored_rating_id(rating, stored)
+        instruments = {i.code: i for i in stored.pinned.get(rating_id, {}).values()}
+        instruments |= {code: known.instruments[code] for code in rating.instruments}
+        scored = stored.scored.get(rating_id, set()) | set(rating.items)
+        missing = [
+            code
+            for _, instrument in sorted(instruments.items())
+            for code in instrument.required_item_codes
+            if code not in scored
+        ]
+        if missing:
+            found.append(
+                IncompleteRating(source, rating.line, rating.session, rating.rater, tuple(missing))
+            )
+    return found
+
+
+def _incomplete_problem(rating: IncompleteRating) -> Problem:
+    return Problem(
+        rating.file,
+        rating.line,
+        None,
+        None,
+        f"the rating of session {rating.session} by {rating.rater} lacks required items "
+        f"{', '.join(rating.missing)} (import it anyway with --allow-incomplete)",
     )
+
+
+def _stored_rating_id(rating: FileRating, stored: _Stored) -> int | None:
+    if rating.assignment_id is None or rating.assignment_id not in stored.ratings:
+        return None
+    return stored.ratings[rating.assignment_id][0]
+
+
+def _scored_already(ratings: list[FileRating], stored: _Stored, source: str) -> list[Problem]:
+    """Rows scoring an item the stored rating has a score for already (one score per item)."""
+    problems = []
+    for rating in ratings:
+        scored = stored.scored.get(_stored_rating_id(rating, stored), set())
+        problems += [
+            Problem(
+                source,
+                line,
+                "item",
+                item,
+                "duplicate: this rater's rating already has a score for this item",
+            )
+            for item, line in zip(rating.items, rating.lines, strict=True)
+            if item in scored
+        ]
+    return problems
+
+
+def _write_block(
+    connection: Connection, block: list[FileRating], stored: _Stored, known: Known
+) -> int:
+    """Write one block of checked ratings; the number of assignments it created."""
+    now = utcnow()
+    stored_assignments = [r.assignment_id for r in block if r.assignment_id is not None]
+    update_in(
+        connection,
+        update(ASSIGNMENTS).values(status="submitted"),
+        ASSIGNMENTS.c.id,
+        stored_assignments,
+    )
+    created = _create_assignments(connection, [r for r in block if r.assignment_id is None])
+    fresh = [r for r in block if r.assignment_id not in stored.ratings]
+    insert_rows(
+        connection,
+        RATINGS,
+        (
+            {
+                "assignment_id": r.assignment_id,
+                "status": "submitted",
+                "submitted_at": r.submitted_at or now,
+            }
+            for r in fresh
+        ),
+    )
+    ids = dict(
+        select_in(
+            connection,
+            select(RATINGS.c.assignment_id, RATINGS.c.id),
+            RATINGS.c.assignment_id,
+            [r.assignment_id for r in fresh],
+        )
+    )
+    for rating in fresh:
+        rating.rating_id = ids[rating.assignment_id]
+    _submit_stored(connection, [r for r in block if r.assignment_id in stored.ratings], stored, now)
+    insert_rows(connection, rating_instruments, _new_pins(block, stored, known))
+    insert_rows(
+        connection,
+        SCORES,
+        (
+            {
+                "rating_id": r.rating_id,
+                "instrument_version_id": known.version_ids[instrument],
+                "item_code": item,
+                "score": score,
+            }
+            for r in block
+            for item, instrument, score in zip(r.items, r.item_instruments, r.scores, strict=True)
+        ),
+    )
+    events = ((r.rating_id, None, dict(zip(r.items, r.scores, strict=True))) for r in block)
+    insert_audit_events(connection, "rating.import", "rating", events)
+    return created
+
+
+def _create_assignments(connection: Connection, new: list[FileRating]) -> int:
+    insert_rows(
+        connection,
+        ASSIGNMENTS,
+        (
+            {
+                "session_id": r.session_id,
+                "rater_id": r.rater_id,
+                "purpose": r.purpose,
+                "status": "submitted",
+            }
+            for r in new
+        ),
+    )
+    ids = {
+        (session_id, rater_id): assignment_id
+        for session_id, rater_id, assignment_id in select_in(
+            connection,
+            select(ASSIGNMENTS.c.session_id, ASSIGNMENTS.c.rater_id, ASSIGNMENTS.c.id),
+            ASSIGNMENTS.c.session_id,
+            sorted({r.session_id for r in new}),
+        )
+    }
+    for rating in new:
+        rating.assignment_id = ids[(rating.session_id, rating.rater_id)]
+    return len(new)
+
+
+def _submit_stored(
+    connection: Connection, ratings: list[FileRating], stored: _Stored, now: datetime
+) -> None:
+    """Stored ratings the file adds scores to: submitted, at the file's latest time, else the
+    time they had, else now."""
+    changes = []
+    for rating in ratings:
+        rating.rating_id, submitted_at = stored.ratings[rating.assignment_id]
+        changes.append(
+            {"rating": rating.rating_id, "submitted_at": rating.submitted_at or submitted_at or now}
+        )
+    statement = (
+        update(RATINGS)
+        .where(RATINGS.c.id == bindparam("rating"))
+        .values(status="submitted", submitted_at=bindparam("submitted_at"))
+    )
+    update_rows(connection, statement, changes)
+
+
+def _new_pins(block: list[FileRating], stored: _Stored, known: Known) -> Iterable[dict[str, Any]]:
+    """The instrument versions each rating uses and has not pinned yet."""
+    for rating in block:
+        pinned = stored.pinned.get(rating.rating_id, {})
+        for code in sorted(rating.instruments):
+            if known.version_ids[code] not in pinned:
+                yield {
+                    "rating_id": rating.rating_id,
+                    "instrument_version_id": known.version_ids[code],
+                }

@@ -1,23 +1,71 @@
-"""The session catalogue import: all-or-nothing, idempotent (upsert by ``session_id``)."""
+"""The session catalogue import: all-or-nothing, idempotent (upsert by ``session_id``).
+
+A file of any length is checked completely before anything is written; then the rows are
+written in blocks (``rater.bulk``: multi-row INSERTs within each engine's parameter limit), all
+in the caller's transaction. No ORM object is made per row.
+"""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select, update
 
-from rater import audit
-from rater.csvinput import ImportFailed, Problem, Record, read_csv_records
+from rater.bulk import chunked, insert_audit_events, insert_rows, select_in, update_rows
+from rater.csvinput import (
+    INT_MAX,
+    ImportFailed,
+    Problem,
+    Record,
+    in_file_order,
+    read_csv_records,
+    whole_number,
+)
 from rater.extensions import db
 from rater.study.audio import AudioPathError, read_duration, resolve_audio_path
-from rater.study.models import Patient, Therapist, TherapySession
+from rater.study.models import SESSION_STATUSES, Patient, Therapist, TherapySession
 
 REQUIRED = ("session_id", "patient", "therapist", "session_number")
 OPTIONAL = ("phase", "audio", "recorded_on", "status", "exclusion_reason", "phq9")
 PHASES = ("I", "II")
+SESSIONS = TherapySession.__table__
+# The most characters each column takes, from the schema.
+LENGTHS = {
+    "session_id": SESSIONS.c.code.type.length,
+    "patient": Patient.__table__.c.code.type.length,
+    "therapist": Therapist.__table__.c.code.type.length,
+    "audio": SESSIONS.c.audio_path.type.length,
+}
+# The columns an import sets (besides ``code``), in the order they are compared and audited.
+FIELDS = (
+    "patient_id",
+    "therapist_id",
+    "session_number",
+    "phase",
+    "audio_path",
+    "recorded_on",
+    "duration_seconds",
+    "status",
+    "exclusion_reason",
+    "phq9",
+)
+BLOCK = 10_000  # rows written (and audited) per step
+
+
+# A million rows share a few values: each row holds the one object of its status and phase (and
+# of its patient, therapist and day), not a copy of its own.
+_SHARED = {value: value for value in (*SESSION_STATUSES, *PHASES)}
+
+
+@lru_cache(maxsize=100_000)
+def _day(text: str) -> date:
+    return date.fromisoformat(text)
 
 
 def phase_for(session_number: int, boundary: int = 5) -> str:
@@ -25,7 +73,7 @@ def phase_for(session_number: int, boundary: int = 5) -> str:
     return "I" if session_number < boundary else "II"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SessionRow:
     line: int
     code: str
@@ -63,17 +111,14 @@ def _parse_row(
     number = None
     if v.get("session_number"):
         try:
-            number = int(v["session_number"])
-            if number < 1:
-                bad("session_number", "must be a whole number of 1 or more")
-                number = None
+            number = whole_number(v["session_number"], 1, INT_MAX)
         except ValueError:
-            bad("session_number", "must be a whole number")
+            bad("session_number", f"must be a whole number from 1 to {INT_MAX}")
     phase = v.get("phase") or (phase_for(number, boundary) if number else "")
     if phase and phase not in PHASES:
         bad("phase", f"must be one of {', '.join(PHASES)} or empty")
     status = (v.get("status") or "eligible").lower()
-    if status not in ("eligible", "excluded"):
+    if status not in SESSION_STATUSES:
         bad("status", "must be 'eligible' or 'excluded'")
     reason = v.get("exclusion_reason") or None
     if status == "excluded" and not reason:
@@ -81,15 +126,13 @@ def _parse_row(
     recorded_on = None
     if v.get("recorded_on"):
         try:
-            recorded_on = date.fromisoformat(v["recorded_on"])
+            recorded_on = _day(v["recorded_on"])
         except ValueError:
             bad("recorded_on", "must be a date as YYYY-MM-DD")
     phq9 = None
     if v.get("phq9"):
         try:
-            phq9 = int(v["phq9"])
-            if not 0 <= phq9 <= 27:
-                raise ValueError
+            phq9 = whole_number(v["phq9"], 0, 27)
         except ValueError:
             bad("phq9", "must be a whole number from 0 to 27")
     if problems:
@@ -98,13 +141,13 @@ def _parse_row(
         SessionRow(
             line=record.line,
             code=v["session_id"],
-            patient=v["patient"],
-            therapist=v["therapist"],
+            patient=sys.intern(v["patient"]),
+            therapist=sys.intern(v["therapist"]),
             session_number=number,
-            phase=phase,
+            phase=_SHARED[phase],
             audio=v.get("audio") or None,
             recorded_on=recorded_on,
-            status=status,
+            status=_SHARED[status],
             exclusion_reason=reason if status == "excluded" else None,
             phq9=phq9,
         ),
@@ -116,7 +159,7 @@ def parse_sessions_csv(
     data: bytes, source: str, phase_boundary: int = 5
 ) -> tuple[list[SessionRow], list[Problem]]:
     """Validate the whole file; rows only when there is no problem at all."""
-    records, problems = read_csv_records(data, source, REQUIRED, OPTIONAL)
+    records, problems = read_csv_records(data, source, REQUIRED, OPTIONAL, LENGTHS)
     rows: list[SessionRow] = []
     for record in records:
         row, row_problems = _parse_row(record, source, phase_boundary)
@@ -145,18 +188,20 @@ def _duplicates(rows: Iterable[SessionRow], source: str) -> list[Problem]:
         seen_code.setdefault(row.code, row.line)
         key = (row.patient, row.session_number)
         if key in seen_number:
-            problems.append(
-                Problem(
-                    source,
-                    row.line,
-                    "session_number",
-                    str(row.session_number),
-                    f"patient {row.patient} already has this session number on line "
-                    f"{seen_number[key]}",
-                )
-            )
+            problems.append(_number_taken(source, row, f"on line {seen_number[key]}"))
         seen_number.setdefault(key, row.line)
     return problems
+
+
+@dataclass
+class _Plan:
+    """What the import does to each row: insert it, update a session, or leave one alone."""
+
+    new: list[int] = field(default_factory=list)  # indexes of rows
+    changed: list[tuple[int, int, dict[str, Any]]] = field(
+        default_factory=list
+    )  # (index, id, before)
+    unchanged: int = 0
 
 
 def import_sessions(
@@ -166,26 +211,31 @@ def import_sessions(
     phase_boundary: int = 5,
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
-    """Validate, then upsert every row; raise ImportFailed (writing nothing) on any problem."""
+    """Validate, then upsert every row; raise ImportFailed (writing nothing) on any problem.
+
+    The audit events of an import name no user: imports run from the command line.
+    """
     rows, problems = parse_sessions_csv(data, source, phase_boundary)
     audio, audio_problems, warnings = _resolve_audio(rows, source, audio_dir)
     problems.extend(audio_problems)
     if problems:
-        raise ImportFailed(sorted(problems, key=lambda p: (p.line or 0, p.column or "")))
-    result = ImportResult(warnings=warnings)
-    therapists = _get_or_create(Therapist, {r.therapist for r in rows})
-    patients = _get_or_create(Patient, {r.patient for r in rows})
-    existing = {
-        s.code: s
-        for s in db.session.scalars(
-            select(TherapySession).where(TherapySession.code.in_([r.code for r in rows]))
-        )
-    }
-    _check_patient_numbers(rows, existing, source, patients)
-    for index, row in enumerate(rows, start=1):
-        values = {
-            "patient_id": patients[row.patient].id,
-            "therapist_id": therapists[row.therapist].id,
+        raise ImportFailed(in_file_order(problems))
+    db.session.flush()
+    connection = db.session.connection()
+    therapists = _ids_by_code(connection, Therapist, {r.therapist for r in rows})
+    patients = _ids_by_code(connection, Patient, {r.patient for r in rows})
+    taken = _numbers_taken(connection, rows, patients, source)
+    if taken:
+        raise ImportFailed(taken)
+    therapists |= _create_codes(
+        connection, Therapist, {r.therapist for r in rows} - set(therapists)
+    )
+    patients |= _create_codes(connection, Patient, {r.patient for r in rows} - set(patients))
+
+    def values(row: SessionRow) -> dict[str, Any]:
+        return {
+            "patient_id": patients[row.patient],
+            "therapist_id": therapists[row.therapist],
             "session_number": row.session_number,
             "phase": row.phase,
             "audio_path": row.audio,
@@ -195,71 +245,127 @@ def import_sessions(
             "exclusion_reason": row.exclusion_reason,
             "phq9": row.phq9,
         }
-        _upsert(existing.get(row.code), row.code, values, result)
+
+    plan = _plan(connection, rows, values)
+    done = plan.unchanged
+    for block in chunked(plan.new, BLOCK):
+        _insert_sessions(connection, [(rows[i].code, values(rows[i])) for i in block])
+        done += len(block)
         if progress:
-            progress(index)
-    db.session.flush()
-    return result
+            progress(done)
+    for block in chunked(plan.changed, BLOCK):
+        _update_sessions(connection, [(id_, before, values(rows[i])) for i, id_, before in block])
+        done += len(block)
+        if progress:
+            progress(done)
+    db.session.expire_all()  # sessions the ORM holds may have been changed underneath it
+    return ImportResult(len(plan.new), len(plan.changed), plan.unchanged, warnings)
 
 
-def _check_patient_numbers(rows, existing, source, patients) -> None:
-    """A (patient, session number) taken by another session code already in the database."""
-    taken = {
-        (s.patient_id, s.session_number): s.code
-        for s in db.session.scalars(
-            select(TherapySession).where(
-                TherapySession.patient_id.in_([p.id for p in patients.values()])
-            )
-        )
-    }
-    problems = []
-    for row in rows:
-        owner = taken.get((patients[row.patient].id, row.session_number))
-        if owner is not None and owner != row.code:
-            problems.append(
-                Problem(
-                    source,
-                    row.line,
-                    "session_number",
-                    str(row.session_number),
-                    f"patient {row.patient} already has this session number as {owner}",
-                )
-            )
-    if problems:
-        raise ImportFailed(problems)
-
-
-def _upsert(session: TherapySession | None, code: str, values: dict, result: ImportResult) -> None:
-    if session is None:
-        session = TherapySession(code=code, **values)
-        db.session.add(session)
-        db.session.flush()
-        audit.record("session.import", "session", session.id, after=_auditable(values))
-        result.created += 1
-        return
-    before = {k: getattr(session, k) for k in values}
-    if before == values:
-        result.unchanged += 1
-        return
-    for key, value in values.items():
-        setattr(session, key, value)
-    audit.record(
-        "session.update", "session", session.id, before=_auditable(before), after=_auditable(values)
+def _ids_by_code(connection: Connection, model, codes: set[str]) -> dict[str, int]:
+    """Id of each of ``codes`` already stored."""
+    table = model.__table__
+    return dict(
+        select_in(connection, select(table.c.code, table.c.id), table.c.code, sorted(codes))
     )
-    result.updated += 1
 
 
-def _auditable(values: dict) -> dict:
-    return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in values.items()}
+def _create_codes(connection: Connection, model, codes: set[str]) -> dict[str, int]:
+    """Store new therapists or patients; the id of each."""
+    insert_rows(connection, model.__table__, ({"code": code} for code in sorted(codes)))
+    return _ids_by_code(connection, model, codes)
 
 
-def _get_or_create(model, codes: set[str]) -> dict:
-    found = {o.code: o for o in db.session.scalars(select(model).where(model.code.in_(codes)))}
-    for code in sorted(codes - set(found)):
-        found[code] = model(code=code)
-        db.session.add(found[code])
-    db.session.flush()
-    return found
+def _numbers_taken(
+    connection: Connection, rows: list[SessionRow], patients: dict[str, int], source: str
+) -> list[Problem]:
+    """A (patient, session number) held by another session code already in the database.
+
+    Read block by block of rows: the stored sessions of the block's patients."""
+    problems = []
+    numbers = select(SESSIONS.c.patient_id, SESSIONS.c.session_number, SESSIONS.c.code)
+    for block in chunked((r for r in rows if r.patient in patients), BLOCK):
+        wanted = {(patients[r.patient], r.session_number): r for r in block}
+        patient_ids = sorted({patient_id for patient_id, _ in wanted})
+        for patient_id, number, owner in select_in(
+            connection, numbers, SESSIONS.c.patient_id, patient_ids
+        ):
+            row = wanted.get((patient_id, number))
+            if row is not None and owner != row.code:
+                problems.append(_number_taken(source, row, f"as {owner}"))
+    return in_file_order(problems)
+
+
+def _number_taken(source: str, row: SessionRow, holder: str) -> Problem:
+    return Problem(
+        source,
+        row.line,
+        "session_number",
+        str(row.session_number),
+        f"patient {row.patient} already has this session number {holder}",
+    )
+
+
+def _plan(connection: Connection, rows: list[SessionRow], values) -> _Plan:
+    """Compare each row with the stored session of its code (read in bounded lookups)."""
+    index = {row.code: i for i, row in enumerate(rows)}
+    plan = _Plan()
+    stored: set[int] = set()
+    columns = [SESSIONS.c.code, SESSIONS.c.id, *(SESSIONS.c[name] for name in FIELDS)]
+    for code, session_id, *current in select_in(
+        connection, select(*columns), SESSIONS.c.code, list(index)
+    ):
+        i = index[code]
+        stored.add(i)
+        before = dict(zip(FIELDS, current, strict=True))
+        if before == values(rows[i]):
+            plan.unchanged += 1
+        else:
+            plan.changed.append((i, session_id, before))
+    plan.new = [i for i in range(len(rows)) if i not in stored]
+    plan.changed.sort()
+    return plan
+
+
+def _insert_sessions(connection: Connection, block: list[tuple[str, dict[str, Any]]]) -> None:
+    insert_rows(connection, SESSIONS, ({"code": code, **values} for code, values in block))
+    ids = dict(
+        select_in(
+            connection,
+            select(SESSIONS.c.code, SESSIONS.c.id),
+            SESSIONS.c.code,
+            [c for c, _ in block],
+        )
+    )
+    insert_audit_events(
+        connection,
+        "session.import",
+        "session",
+        ((ids[code], None, _auditable(values)) for code, values in block),
+    )
+
+
+def _update_sessions(
+    connection: Connection, block: list[tuple[int, dict[str, Any], dict[str, Any]]]
+) -> None:
+    statement = (
+        update(SESSIONS)
+        .where(SESSIONS.c.id == bindparam("session_id"))
+        .values({name: bindparam(name) for name in FIELDS})
+    )
+    update_rows(connection, statement, [{"session_id": id_, **values} for id_, _, values in block])
+    insert_audit_events(
+        connection,
+        "session.update",
+        "session",
+        ((id_, _auditable(before), _auditable(values)) for id_, before, values in block),
+    )
+
+
+def _auditable(values: dict[str, Any]) -> dict[str, Any]:
+    """The values as JSON holds them (the one date as ISO text)."""
+    day = values["recorded_on"]
+    return values if day is None else {**values, "recorded_on": day.isoformat()}
 
 
 def _resolve_audio(
@@ -271,16 +377,20 @@ def _resolve_audio(
     cache: dict[Path, float | None] = {}
     for row in rows:
         if row.audio is None:
-            durations[row.code] = None
             continue
         try:
             path = resolve_audio_path(audio_dir, row.audio)
+            found = path.is_file()
         except AudioPathError as exc:
             problems.append(Problem(source, row.line, "audio", row.audio, str(exc)))
             continue
-        if not path.is_file():
+        except OSError:  # e.g. a name longer than the file system allows
+            problems.append(
+                Problem(source, row.line, "audio", row.audio, "is not a usable file name here")
+            )
+            continue
+        if not found:
             warnings.append(f"{source}, line {row.line}: audio file {row.audio!r} not found")
-            durations[row.code] = None
             continue
         if path not in cache:
             cache[path] = read_duration(path)

@@ -42,8 +42,8 @@ RATINGS = [
 ]
 
 
-# Codes and usernames a spreadsheet would run as formulas (written with a leading quote), for
-# studies whose exports must still import back: {name in SESSIONS / RATINGS: name used}.
+# Codes a spreadsheet would run as formulas (written with a leading quote), for studies whose
+# exports must still import back: {name in SESSIONS / RATINGS: name used}.
 FORMULA_NAMES = {
     "P01": "=P01",
     "P01-S01": "=P01-S01",
@@ -52,9 +52,7 @@ FORMULA_NAMES = {
     "P02-S01": "@P02-S01",
     "P02-S02": "+P02-S02",
     "P03-S01": "'=P03-S01",  # already quoted: written with a second quote
-    "ra": "=ra",
-    "rb": "\uff20rb",  # full-width @
-}
+}  # user names cannot start with these characters (rater.auth.service refuses them)
 
 
 def score_for(session: str, rater: str, position: int) -> int:

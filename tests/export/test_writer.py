@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rater import spreadsheet
 from rater.export import writer
 
 UMLAUTS = "Übung für Gefühle – Spaziergang"
@@ -78,7 +79,7 @@ HARMLESS = ["a = b", "x+1", "P01-S01", "' quoted", "'", "", "note\n=1", "\u00fcb
 
 @pytest.mark.parametrize("text", HIDDEN_FORMULAS)
 def test_formulas_behind_whitespace_or_in_full_width_are_neutralised(text: str) -> None:
-    assert writer.neutralise(text) == "'" + text
+    assert spreadsheet.neutralise(text) == "'" + text
     frame = pd.DataFrame({"object": pd.Series([text], dtype=object), "string": [text]})
     assert str(frame["string"].dtype) != "object"  # both column paths of prepare()
     prepared = writer.prepare(frame)
@@ -95,13 +96,13 @@ def test_formulas_behind_whitespace_or_in_full_width_are_neutralised(text: str) 
 
 @pytest.mark.parametrize("text", HARMLESS)
 def test_text_that_starts_no_formula_is_left_alone(text: str) -> None:
-    assert writer.neutralise(text) == text
+    assert spreadsheet.neutralise(text) == text
 
 
 def test_a_quote_before_a_formula_gets_one_more_so_removing_one_is_exact() -> None:
-    assert writer.neutralise("'=1") == "''=1"  # not "'=1", which is how "=1" is written
-    assert writer.unneutralise("''=1") == "'=1" and writer.unneutralise("'=1") == "=1"
-    assert writer.unneutralise("' quoted") == "' quoted"  # a quote before harmless text stays
+    assert spreadsheet.neutralise("'=1") == "''=1"  # not "'=1", which is how "=1" is written
+    assert spreadsheet.unneutralise("''=1") == "'=1" and spreadsheet.unneutralise("'=1") == "=1"
+    assert spreadsheet.unneutralise("' quoted") == "' quoted"  # a quote before harmless text stays
 
 
 formula_like = st.text(alphabet=st.sampled_from(list("'=+-@ \t\r\n\u3000\uff1d\uff20ab1")))
@@ -109,9 +110,9 @@ formula_like = st.text(alphabet=st.sampled_from(list("'=+-@ \t\r\n\u3000\uff1d\u
 
 @given(st.one_of(formula_like, st.text()))
 def test_unneutralise_inverts_neutralise(text: str) -> None:
-    written = writer.neutralise(text)
+    written = spreadsheet.neutralise(text)
     assert written in (text, "'" + text)
-    assert writer.unneutralise(written) == text
+    assert spreadsheet.unneutralise(written) == text
     # Independently of the module's pattern: what a spreadsheet sees never starts a formula.
     starts = written.lstrip()[:1]
     assert written.startswith("'") or (
@@ -124,7 +125,7 @@ def test_both_text_column_paths_quote_exactly_what_neutralise_quotes(values: lis
     frame = pd.DataFrame({"text": pd.Series(values, dtype="str"), "object": values})
     frame["object"] = frame["object"].astype(object)
     prepared = writer.prepare(frame)
-    expected = [None if v is None else writer.neutralise(v) for v in values]
+    expected = [None if v is None else spreadsheet.neutralise(v) for v in values]
     for name in ("text", "object"):
         assert [None if pd.isna(v) else v for v in prepared[name]] == expected, name
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from rater.audit import AuditEvent
 from rater.csvinput import ImportFailed
 from rater.extensions import db
 from rater.study.catalogue import import_sessions, phase_for
 from rater.study.models import Patient, Therapist, TherapySession
+from tests.support.imports import default_parameter_limits  # noqa: F401 (a fixture)
 
 HEADER = (
     "session_id,patient,therapist,session_number,phase,audio,recorded_on,status,"
@@ -75,7 +77,8 @@ def test_bom_and_crlf_are_accepted(app):
     ("row", "column", "message"),
     [
         ("P03-S01,P03,T1,one,,,,,,", "session_number", "must be a whole number"),
-        ("P03-S01,P03,T1,0,,,,,,", "session_number", "must be a whole number of 1 or more"),
+        ("P03-S01,P03,T1,0,,,,,,", "session_number", "must be a whole number from 1 to"),
+        ("P03-S01,P03,T1,1_0,,,,,,", "session_number", "must be a whole number from 1 to"),
         ("P03-S01,,T1,1,,,,,,", "patient", "is empty"),
         ("P03-S01,P03,T1,1,III,,,,,", "phase", "must be one of I, II"),
         ("P03-S01,P03,T1,1,,,,maybe,,", "status", "must be 'eligible' or 'excluded'"),
@@ -145,3 +148,104 @@ def test_phase_from_session_number(number, phase):
 
 def test_phase_boundary_is_configurable():
     assert phase_for(5, boundary=6) == "I"
+
+
+LONG, SHOWN = "S" * 65, "S" * 60 + "…"
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        (
+            f"{LONG},P03,T1,1,,,,,,",
+            f"bad.csv, line 5, column 'session_id': longer than 64 characters (value '{SHOWN}')",
+        ),
+        (
+            f"P03-S01,{LONG},T1,1,,,,,,",
+            f"bad.csv, line 5, column 'patient': longer than 64 characters (value '{SHOWN}')",
+        ),
+        (
+            f"P03-S01,P03,{LONG},1,,,,,,",
+            f"bad.csv, line 5, column 'therapist': longer than 64 characters (value '{SHOWN}')",
+        ),
+        (
+            f"P03-S01,P03,T1,1,,{'a' * 509}.ogg,,,,",
+            f"bad.csv, line 5, column 'audio': longer than 512 characters (value '{'a' * 60}…')",
+        ),
+        (
+            f"P03-S01,P03,T1,1,,{'a' * 300}.ogg,,,,",
+            "bad.csv, line 5, column 'audio': is not a usable file name here "
+            f"(value '{'a' * 60}…')",
+        ),
+        (
+            f"P03-S01,P03,T1,{2**40},,,,,,",
+            "bad.csv, line 5, column 'session_number': must be a whole number from 1 to "
+            "2147483647 (value '1099511627776')",
+        ),
+        (
+            "P03-S01,P03,T1,2147483648,,,,,,",
+            "bad.csv, line 5, column 'session_number': must be a whole number from 1 to "
+            "2147483647 (value '2147483648')",
+        ),
+        (
+            "P03-S01,P0\x003,T1,1,,,,,,",
+            "bad.csv, line 5, column 'patient': contains a NUL character, which no database "
+            "column can store (value 'P0\\x003')",
+        ),
+        (
+            "P03-S01,P03,T1,1,,,,excluded,no\x00audio,",
+            "bad.csv, line 5, column 'exclusion_reason': contains a NUL character, which no "
+            "database column can store (value 'no\\x00audio')",
+        ),
+        (
+            "P03-S01,P03,T\ud8001,1,,,,,,",
+            "bad.csv, line 5, column 'therapist': contains a lone surrogate (U+D800), which is "
+            "not Unicode text; save the file as UTF-8 (value 'T\\ud8001')",
+        ),
+    ],
+)
+def test_values_beyond_a_column_are_named_alike_on_every_engine(app, row, problem):
+    """Values no column can hold: the same problem on SQLite and PostgreSQL, never a crash."""
+    data = (GOOD + row + "\n").encode("utf-8", errors="surrogatepass")
+    with pytest.raises(ImportFailed) as info:
+        import_sessions(data, "bad.csv", app.config["RATER_AUDIO_DIR"])
+    db.session.rollback()
+    assert [str(p) for p in info.value.problems] == [problem]
+    assert _count(TherapySession) == 0
+
+
+def test_the_largest_session_number_both_engines_store_is_imported(app):
+    _import(app, HEADER + "P03-S01,P03,T1,2147483647,,,,,,\n")
+    assert db.session.scalar(select(TherapySession.session_number)) == 2_147_483_647
+
+
+def _many_sessions(n: int, phq9: int = 9) -> str:
+    rows = (
+        f"P{i // 10:05d}-S{i % 10 + 1:02d},P{i // 10:05d},T{i % 7},{i % 10 + 1}" for i in range(n)
+    )
+    return "session_id,patient,therapist,session_number,phq9\n" + "".join(
+        f"{row},{phq9}\n" for row in rows
+    )
+
+
+@pytest.mark.usefixtures("default_parameter_limits")
+def test_more_sessions_than_one_statement_takes_import_and_reimport(app):
+    """70,000 rows: more than PostgreSQL's 65,535 parameters and SQLite's default 32,766."""
+    n = 70_000
+    first = _import(app, _many_sessions(n))
+    assert (first.created, first.updated, first.unchanged) == (n, 0, 0)
+    assert (_count(TherapySession), _count(Patient), _count(Therapist)) == (n, n // 10, 7)
+    assert _count(AuditEvent) == n
+    last = db.session.scalar(select(TherapySession).filter_by(code="P06999-S10"))
+    assert (last.patient.code, last.therapist.code, last.session_number, last.phase, last.phq9) == (
+        "P06999",
+        "T6",
+        10,
+        "II",
+        9,
+    )
+    changed = _many_sessions(n).replace("P06999-S10,P06999,T6,10,9", "P06999-S10,P06999,T6,10,3")
+    again = _import(app, changed)
+    assert (again.created, again.updated, again.unchanged) == (0, 1, n - 1)
+    assert db.session.scalar(select(TherapySession.phq9).filter_by(code="P06999-S10")) == 3
+    assert _count(AuditEvent) == n + 1

@@ -116,9 +116,10 @@ def test_ratings_import_creates_submitted_ratings(runner, factory, tmp_path):
         "P01-S02,r2,StHAR,StHAR_A1,0,2024-03-02T08:00:00+01:00\n",
         encoding="utf-8",
     )
-    result = runner.invoke(args=["ratings", "import", str(path)])
+    result = runner.invoke(args=["ratings", "import", str(path), "--allow-incomplete"])
     assert result.exit_code == 0, result.output
     assert "3 ratings with 4 scores" in result.output
+    assert "3 of them lack required items" in result.output
     purposes = dict(
         db.session.execute(
             select(User.username, Assignment.purpose)
@@ -166,8 +167,8 @@ def test_ratings_import_refuses_a_second_score_for_an_existing_item(runner, fact
     _ratings_setup(runner, factory, tmp_path)
     path = tmp_path / "r.csv"
     path.write_text("session_id,rater,instrument,item,score\nP01-S01,r1,GHES,GHES_1,3\n", "utf-8")
-    assert runner.invoke(args=["ratings", "import", str(path)]).exit_code == 0
-    again = runner.invoke(args=["ratings", "import", str(path)])
+    assert runner.invoke(args=["ratings", "import", str(path), "--allow-incomplete"]).exit_code == 0
+    again = runner.invoke(args=["ratings", "import", str(path), "--allow-incomplete"])
     assert again.exit_code == 1 and "already has a score for this item" in again.output
     assert _count(ItemScore) == 1
 
