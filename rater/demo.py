@@ -1,10 +1,17 @@
 """``rater demo``: a demo study in the default database, then the app on 127.0.0.1:5000.
 
-The demo mirrors the reference study: 3 therapists, 22 patients with about 9 sessions each,
-5 raters and a coordinator, 3 calibration sessions rated by everyone, a 40 % double-coded
-design, and simulated ratings for part of the sessions drawn from a latent-trait model
-(patient and session effects, rater bias, noise) so that reliability comes out realistic.
-Running it twice is safe: the study is built once; users and instruments are checked.
+The demo is the reference study: 197 eligible sessions of 22 patients treated by 3 therapists
+(sessions 1-9 per patient, phase I = 1-4, II = 5-9; one patient has 8), 5 raters and a
+coordinator, and 3 calibration sessions of 2 further patients, excluded from the main study,
+that all 5 raters rate first. 40 % of the main study is double-coded (79 sessions).
+
+It is built with the coordinator's own tools: the catalogue is imported, the 3 sessions become
+calibration sessions (``add_calibration_sessions``, which also excludes them) and ``allocate``
+plans and writes the design. Ratings for the calibration sessions and for about 70 % of the
+main sessions are simulated from a latent-trait model (patient and session effects, each
+rater's bias and impression of the session, item noise) so that reliability comes out
+realistic. Running it twice is safe: the study is built once; users and instruments are
+checked.
 """
 
 from __future__ import annotations
@@ -16,13 +23,13 @@ from datetime import date, timedelta
 
 import click
 import numpy as np
-import pandas as pd
 from flask import Flask, current_app
 from flask.cli import with_appcontext
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from rater import audit
-from rater.allocation.service import SETTING_FRACTION, SETTING_SEED, put_setting
+from rater.allocation.calibration import CALIBRATION_REASON, add_calibration_sessions
+from rater.allocation.service import allocate
 from rater.auth import service as users
 from rater.auth.models import User
 from rater.cli import transaction, upgrade_schema
@@ -43,16 +50,44 @@ DEMO_AUDIO = (
 COORDINATOR = ("coordinator", "demo-coordinator")
 RATERS = tuple((f"rater{i}", f"demo-rater{i}") for i in range(1, 6))
 BUILT_KEY = "demo.built"
-N_CALIBRATION = 3
 DOUBLE_FRACTION = 0.4
+SESSIONS_PER_PATIENT = 9  # phase I = sessions 1-4, phase II = 5-9 (the default boundary)
 
 
 @dataclass(frozen=True)
 class DemoSizes:
+    """``patients`` main-study patients with 9 sessions each, except the first with 8; then
+    ``calibration_patients`` further patients whose ``calibration_sessions`` sessions are
+    excluded from the main study (patient codes continue the numbering)."""
+
     therapists: int = 3
     patients: int = 22
+    calibration_patients: int = 2
+    calibration_sessions: int = 3
     seed: int = 2024
-    rated_share: float = 0.6
+    rated_share: float = 0.7
+
+
+def calibration_codes(sizes: DemoSizes) -> list[str]:
+    """Session i (0, 1, ...) of calibration: patient ``i mod calibration_patients`` of the
+    further patients, session number 3 + 2i (so both phases occur)."""
+    return [
+        f"P{sizes.patients + 1 + i % sizes.calibration_patients:02d}-S{3 + 2 * i:02d}"
+        for i in range(sizes.calibration_sessions)
+    ]
+
+
+def _catalogue_rows(sizes: DemoSizes) -> list[tuple[int, int, str]]:
+    """(patient number, session number, exclusion reason) of every catalogue row."""
+    rows = [
+        (p, s, "")
+        for p in range(1, sizes.patients + 1)
+        for s in range(1, SESSIONS_PER_PATIENT + (p > 1))
+    ]
+    for code in calibration_codes(sizes):
+        patient, session = code[1:].split("-S")
+        rows.append((int(patient), int(session), CALIBRATION_REASON))
+    return rows
 
 
 def catalogue_csv(sizes: DemoSizes) -> bytes:
@@ -74,32 +109,23 @@ def catalogue_csv(sizes: DemoSizes) -> bytes:
         ]
     )
     start = date(2024, 1, 8)
-    excluded = {
-        (3, 2): "recording incomplete",
-        (9, 7): "audio inaudible",
-        (15, 4): "session not held as planned",
-        (20, 9): "recording incomplete",
-    }
-    for p in range(1, sizes.patients + 1):
-        therapist = f"T{(p - 1) % sizes.therapists + 1}"
-        n_sessions = int(rng.integers(7, 12))
-        baseline = int(rng.integers(12, 24))
-        for s in range(1, n_sessions + 1):
-            reason = excluded.get((p, s), "")
-            phq9 = max(0, min(27, round(baseline - 1.1 * s + rng.normal(0, 2))))
-            writer.writerow(
-                [
-                    f"P{p:02d}-S{s:02d}",
-                    f"P{p:02d}",
-                    therapist,
-                    s,
-                    DEMO_AUDIO[(p + s) % len(DEMO_AUDIO)],
-                    (start + timedelta(days=7 * (s - 1) + p)).isoformat(),
-                    "excluded" if reason else "eligible",
-                    reason,
-                    phq9,
-                ]
-            )
+    baseline: dict[int, int] = {}
+    for p, s, reason in _catalogue_rows(sizes):
+        base = baseline.setdefault(p, int(rng.integers(12, 24)))
+        phq9 = max(0, min(27, round(base - 1.1 * s + rng.normal(0, 2))))
+        writer.writerow(
+            [
+                f"P{p:02d}-S{s:02d}",
+                f"P{p:02d}",
+                f"T{(p - 1) % sizes.therapists + 1}",
+                s,
+                DEMO_AUDIO[(p + s) % len(DEMO_AUDIO)],
+                (start + timedelta(days=7 * (s - 1) + p)).isoformat(),
+                "excluded" if reason else "eligible",
+                reason,
+                phq9,
+            ]
+        )
     return out.getvalue().encode("utf-8")
 
 
@@ -116,87 +142,41 @@ def ensure_users() -> tuple[User, list[User]]:
 def build_demo(sizes: DemoSizes = DemoSizes()) -> bool:
     """Build the demo study (flush only); False when it was already built."""
     versions = sync_instruments()
-    _, raters = ensure_users()
+    ensure_users()
     if db.session.get(StudySetting, BUILT_KEY) is not None:
         return False
     import_sessions(
         catalogue_csv(sizes), "demo-sessions.csv", current_app.config["RATER_AUDIO_DIR"]
     )
-    sessions = list(db.session.scalars(select(TherapySession).order_by(TherapySession.code)))
-    calibration = _pick_calibration(sessions, sizes.seed)
-    assignments = _calibration_assignments(calibration, raters) + _main_assignments(
-        sessions, raters, sizes.seed
-    )
-    db.session.add_all(assignments)
-    db.session.flush()
+    add_calibration_sessions(calibration_codes(sizes), exclude=True)
+    allocate(DOUBLE_FRACTION, sizes.seed)
+    assignments = list(db.session.scalars(select(Assignment).order_by(Assignment.id)))
     instruments = [instrument_of(v) for v in versions]
     _simulate_ratings(assignments, instruments, {v.code: v for v in versions}, sizes)
-    # Stored so that `rater allocate` re-plans with the design the demo used.
-    put_setting(SETTING_FRACTION, DOUBLE_FRACTION)
-    put_setting(SETTING_SEED, sizes.seed)
     db.session.add(StudySetting(key=BUILT_KEY, value={"seed": sizes.seed}))
-    audit.record("demo.build", "study", None, after={"sessions": len(sessions)})
+    n_sessions = db.session.scalar(select(func.count()).select_from(TherapySession))
+    audit.record("demo.build", "study", None, after={"sessions": n_sessions})
     db.session.flush()
     return True
 
 
-def _pick_calibration(sessions: list[TherapySession], seed: int) -> list[TherapySession]:
-    """One phase-II session of a different therapist each, set aside from the main pool."""
-    rng = np.random.default_rng(seed + 1)
-    chosen = []
-    for therapist in sorted({s.therapist.code for s in sessions})[:N_CALIBRATION]:
-        pool = [s for s in sessions if s.therapist.code == therapist and s.is_eligible]
-        pick = pool[int(rng.integers(len(pool)))]
-        pick.status = "excluded"
-        pick.exclusion_reason = "calibration session (rated by every rater)"
-        chosen.append(pick)
-    return chosen
-
-
-def _calibration_assignments(sessions, raters) -> list[Assignment]:
-    return [
-        Assignment(session_id=s.id, rater_id=r.id, purpose="calibration", status="pending")
-        for s in sessions
-        for r in raters
-    ]
-
-
-def _main_assignments(sessions, raters, seed: int) -> list[Assignment]:
-    from rater.allocation.design import design
-
-    frame = pd.DataFrame(
-        {
-            "session_id": [s.id for s in sessions],
-            "therapist": [s.therapist.code for s in sessions],
-            "patient": [s.patient.code for s in sessions],
-            "phase": [s.phase for s in sessions],
-            "status": [s.status for s in sessions],
-        }
-    )
-    by_name = {r.username: r for r in raters}
-    plan = design(frame, [r.username for r in raters], double_fraction=DOUBLE_FRACTION, seed=seed)
-    return [
-        Assignment(
-            session_id=int(row.session_id),
-            rater_id=by_name[row.rater].id,
-            purpose=row.purpose,
-            status="pending",
-        )
-        for row in plan.assignments.itertuples()
-    ]
+def _spread(rng: np.random.Generator, n: int, sd: float) -> np.ndarray:
+    """n normal draws rescaled to mean 0 and standard deviation sd exactly."""
+    x = rng.normal(0, 1, n)
+    return sd * (x - x.mean()) / (x.std() or 1.0)
 
 
 def _simulate_ratings(assignments, instruments: list[Instrument], versions, sizes) -> None:
     """Submitted ratings for calibration and part of the main work; a few drafts."""
     rng = np.random.default_rng(sizes.seed + 2)
-    sessions = {a.session_id for a in assignments}
-    patient_effect: dict[int, float] = {}
-    session_effect: dict[int, float] = {}
-    for a in sorted(assignments, key=lambda a: a.session_id):
-        pid = a.session.patient_id
-        patient_effect.setdefault(pid, rng.normal(0, 0.7))
-        session_effect.setdefault(a.session_id, rng.normal(0, 0.5))
-    rater_bias = {r: rng.normal(0, 0.25) for r in sorted({a.rater_id for a in assignments})}
+    sessions = sorted({a.session_id for a in assignments})
+    patients = sorted({a.session.patient_id for a in assignments})
+    # Effects with exactly the intended spread, so that every demo's reliability is realistic
+    # (the realised spread of 22 patients' draws varies a lot); biases from lenient to strict.
+    patient_effect = dict(zip(patients, _spread(rng, len(patients), 0.5), strict=True))
+    session_effect = dict(zip(sessions, _spread(rng, len(sessions), 0.4), strict=True))
+    raters = sorted({a.rater_id for a in assignments})
+    rater_bias = dict(zip(raters, np.linspace(-0.3, 0.3, len(raters)), strict=True))
     intercept = {item.code: rng.uniform(1.4, 2.6) for inst in instruments for item in inst.items}
     rated_sessions = {s for s in sorted(sessions) if rng.random() < sizes.rated_share}
     now = utcnow()
@@ -213,11 +193,13 @@ def _simulate_ratings(assignments, instruments: list[Instrument], versions, size
         )
         rating.instrument_versions = list(versions.values())
         for inst in instruments:
+            impression = rng.normal(0, 0.5)  # this rater's overall view of this session
             for item in inst.items:
                 if draft and rng.random() < 0.5:
                     continue
                 keyed = -truth if item.reverse else truth
-                value = intercept[item.code] + keyed + rater_bias[a.rater_id] + rng.normal(0, 0.6)
+                noise = impression + rng.normal(0, 0.6)
+                value = intercept[item.code] + keyed + rater_bias[a.rater_id] + noise
                 rating.scores.append(
                     ItemScore(
                         instrument_version_id=versions[inst.code].id,

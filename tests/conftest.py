@@ -23,11 +23,16 @@ from rater.config import TestConfig
 from rater.extensions import db
 from tests.support.databases import scratch_postgres_database
 
-# CI runs hypothesis derandomized: the same (many) examples every run, so a run that passed
-# stays passed; locally each run explores new examples.
-settings.register_profile("ci", derandomize=True, print_blob=True)
-if os.environ.get("CI"):
-    settings.load_profile("ci")
+# Hypothesis profiles. ``deterministic`` is the one `make test`, CI and a plain `pytest` use on
+# every machine: derandomized, so every run draws the same examples and a newcomer's first run
+# agrees with CI. ``explore`` (HYPOTHESIS_PROFILE=explore) draws new examples on each run, and
+# the property tests that size their runs by the profile (tests/allocation/test_design.py) run
+# 20 times as many; pin what it finds with @example.
+settings.register_profile(
+    "deterministic", derandomize=True, database=None, deadline=None, print_blob=True
+)
+settings.register_profile("explore", deadline=None, print_blob=True, max_examples=2000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 # Fixtures shared across test folders live in plugins (one Chromium per run for every folder).
 pytest_plugins = ("tests.support.browser", "tests.support.load", "tests.support.access")

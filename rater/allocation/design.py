@@ -54,16 +54,25 @@ over hundreds of random studies, and the benchmark over 20,000 sessions x 50 rat
 
 ``fixed`` assignments (``session_id, rater, purpose``) are kept verbatim; ``calibration``
 rows are ignored (calibration sessions are outside the design). A ``double`` fixed row forces
-its session to be double-coded; a fixed ``main`` may get a partner. The new part
-water-fills: new assignments go to raters below the water-filled load level, new pairs to
-the least-used pairs, and the same local search spreads the strata, so the guarantees hold
-as far as the fixed part allows. Where load and pair balance conflict, load wins (a rater's
-time is the scarce resource): completing a subset of an earlier design with the same f
-always restores ``rater_load``, ``double_count`` and ``double_per_cell``, while pairs may end
-within 2 instead of 1 (tested). ``report.deviations`` lists each guarantee not met and by
-how much. Fixed rows on unknown or excluded sessions, for
-unknown raters, duplicated, or with two rows of the same purpose on a session raise
-``ValueError``.
+its session to be double-coded; a fixed ``main`` may get a partner. Fixed rows on unknown or
+excluded sessions, for unknown raters, duplicated, or with two rows of the same purpose on a
+session raise ``ValueError``. With fixed rows the guarantees hold as far as the fixed part
+allows, in this order (load before pairs: a rater's time is the scarce resource):
+
+* ``coverage`` always;
+* ``double_count`` and ``double_per_cell`` whenever some completion of the fixed rows meets
+  both (they fail only when the fixed double rows alone exceed a cell's ceiling or D);
+* ``rater_load`` whenever some completion that meets those two meets it as well: the new part
+  is dealt greedily, then ``balance_loads`` follows augmenting paths, which is exact (see
+  there). So completing any subset of an earlier design of the same sessions, raters and f
+  always restores all three (the earlier design is such a completion). It fails when, e.g., one
+  rater's fixed rows alone are more than ceil(A / K);
+* ``pair_balance`` and the strata guarantees are not promised: load-neutral trades lower the
+  spread of the pair counts (``balance_pairs``), the local search spreads the strata, and
+  ``report.deviations`` lists what is left and by how much.
+
+The tests check the first three exactly: against every completion of small random studies with
+random fixed rows, and on completions of random subsets of earlier designs.
 """
 
 from __future__ import annotations
@@ -335,6 +344,9 @@ class _Engine:
             take = room[np.argsort(-remainder[room], kind="stable")][:extra]
             d_c[take] += 1
             extra -= len(take)
+        self.cell_min = np.maximum(lo, np.bincount(st.cell[forced], minlength=ncell))
+        self.cell_max = np.maximum(hi, self.cell_min)
+        self.d_c = d_c
         dbl = forced.copy()
         for c in np.flatnonzero(d_c):
             members = np.flatnonzero(st.cell == c)  # ordered by patient, session id
@@ -349,7 +361,6 @@ class _Engine:
     # -- step 2: targets and counters
     def setup_counters(self) -> None:
         st, k = self.st, self.st.k
-        self.mult = 1 + self.dbl.astype(np.int64)
         self.pu, self.pv = np.triu_indices(k, 1)
         self.total = np.bincount(self.r[self.r >= 0], minlength=k)
         self.pair_count = np.zeros((k, k), dtype=np.int64)
@@ -357,14 +368,11 @@ class _Engine:
         np.add.at(self.pair_count, (self.r[both].min(1), self.r[both].max(1)), 1)
         self.targets = self._total_targets()
         self.c: dict[str, np.ndarray] = {}
-        self.fair: dict[str, np.ndarray] = {}
         self.w: dict[str, np.ndarray] = {}
-        share = self.targets / max(self.n_assign, 1)
+        self.set_fair_shares(self.targets)
         for kind in _KINDS:
             code = st.codes[kind]
             m = len(st.names[kind])
-            a_s = np.bincount(code, weights=self.mult, minlength=m)
-            self.fair[kind] = np.outer(share, a_s)
             c = np.zeros((k, m))
             held = self.r >= 0
             np.add.at(c, (self.r[held], np.broadcast_to(code[:, None], self.r.shape)[held]), 1)
@@ -373,6 +381,16 @@ class _Engine:
             if kind == "patient":
                 w = (np.bincount(code, minlength=m) >= k).astype(np.float64)
             self.w[kind] = w
+
+    def set_fair_shares(self, loads: np.ndarray) -> None:
+        """F(r, S) = T_r * A_S / A for the current double-coded set and the given loads."""
+        mult = 1 + self.dbl.astype(np.int64)
+        share = loads / max(self.n_assign, 1)
+        self.fair: dict[str, np.ndarray] = {}
+        for kind in _KINDS:
+            m = len(self.st.names[kind])
+            a_s = np.bincount(self.st.codes[kind], weights=mult, minlength=m)
+            self.fair[kind] = np.outer(share, a_s)
 
     def _total_targets(self) -> np.ndarray:
         k, a = self.st.k, self.n_assign
@@ -459,7 +477,200 @@ class _Engine:
         self.add(s, u)
         self.add(s, v)
 
-    # -- step 4: local search
+    # -- step 4: loads (only needed with fixed rows; without them the deal is exact)
+    def balance_loads(self) -> None:
+        """Move new assignments along augmenting paths until no rater has 2 or more above one
+        it can pass work to; then every load is as even as any completion of ``fixed`` allows.
+
+        The completions form a flow network: a new (not fixed) slot of session s may go to any
+        rater not on s, and a session that is not fixed double may swap its double-coding with
+        a single session of its cell, or of another cell while both stay within their bounds
+        (so ``double_count`` and ``double_per_cell`` are kept). The load vectors of its
+        feasible flows are the integer points of a base polyhedron (an M-convex set): there, a
+        vector that no exchange improves (one unit from a rater with load x along a residual
+        path to a rater with load <= x - 2) minimises the sum of squares, and that vector also
+        has the smallest maximum and the largest minimum load (the lexicographically optimal
+        base; Fujishige, *Submodular Functions and Optimization*). Hence: loads within 1
+        whenever any completion has them. ``test_design`` checks it by enumeration.
+        """
+        while int(self.total.max() - self.total.min()) > 1:
+            starts = np.lexsort((self.prio, -self.total))  # the fullest raters first
+            path = next(filter(None, map(self._improving_path, starts)), None)
+            if path is None:
+                return
+            self._shift(path)
+
+    def _improving_path(self, u: int) -> list[tuple] | None:
+        """Breadth-first search of the residual network from rater u to a rater whose load is
+        at most load(u) - 2; the path as steps (see ``_shift``) from u's end, or None."""
+        st, r, k = self.st, self.r, self.st.k
+        new = (r >= 0) & (self.fixed < 0)
+        toggles = self.fixed[:, 1] < 0  # double-coding may change (not fixed double)
+        seen_r, seen_s = np.zeros(k, bool), np.zeros(st.n, bool)
+        seen_c = np.zeros(len(self.d_c), bool)
+        via_s = np.full(k, -1)  # rater <- session it takes a slot on
+        from_rater = np.full(st.n, -1)  # session <- rater that gives up its slot
+        via_c = np.full(st.n, -1)  # session <- cell that makes it double-coded
+        cell_from = np.full(len(self.d_c), -1)  # cell <- dropped session, or -2: the hub
+        hub_from = -1  # the cell that gave up a double-coded session to another cell
+        seen_r[u], frontier = True, np.array([u])
+        while len(frontier):
+            hold = np.isin(r, frontier) & new
+            ss = np.flatnonzero(hold.any(1) & ~seen_s)
+            seen_s[ss] = True
+            from_rater[ss] = r[ss, np.argmax(hold[ss], axis=1)]
+            drop = ss[self.dbl[ss] & toggles[ss]]
+            cells, first = np.unique(st.cell[drop], return_index=True)
+            fresh = ~seen_c[cells]
+            cells, first = cells[fresh], drop[first[fresh]]
+            seen_c[cells], cell_from[cells] = True, first
+            if hub_from < 0:
+                give = cells[self.d_c[cells] > self.cell_min[cells]]
+                if len(give):
+                    hub_from = int(give[0])
+                    take = np.flatnonzero(~seen_c & (self.d_c < self.cell_max))
+                    seen_c[take], cell_from[take] = True, -2
+                    cells = np.r_[cells, take]
+            grow = np.flatnonzero(np.isin(st.cell, cells) & ~self.dbl & toggles & ~seen_s)
+            seen_s[grow], via_c[grow] = True, st.cell[grow]
+            cand = np.r_[ss, grow]
+            if not len(cand):
+                return None
+            ok = np.ones((len(cand), k), bool)
+            rows = np.arange(len(cand))
+            for col in (0, 1):
+                on = r[cand, col] >= 0
+                ok[rows[on], r[cand[on], col]] = False
+            ok[:, seen_r] = False
+            reached = np.flatnonzero(ok.any(0))
+            via_s[reached] = cand[np.argmax(ok[:, reached], axis=0)]
+            seen_r[reached] = True
+            low = reached[self.total[reached] <= self.total[u] - 2]
+            if len(low):
+                w = int(low[np.lexsort((self.prio[low], self.total[low]))[0]])
+                return self._path_to(w, via_s, from_rater, via_c, cell_from, hub_from)
+            frontier = reached
+        return None
+
+    @staticmethod
+    def _path_to(w: int, via_s, from_rater, via_c, cell_from, hub_from: int) -> list[tuple]:
+        """The search's path into rater w as steps, each on its own session: ("move", s, a, b)
+        passes a's new slot on s to b; ("add", s, b) double-codes s with b; ("drop", s, a)
+        takes a's new slot off a double-coded s, which becomes single."""
+        steps: list[tuple] = []
+        v = w
+        while via_s[v] >= 0:
+            s = int(via_s[v])
+            if via_c[s] < 0:
+                steps.append(("move", s, int(from_rater[s]), v))
+                v = int(from_rater[s])
+                continue
+            steps.append(("add", s, v))
+            c = int(via_c[s])
+            if cell_from[c] == -2:  # from another cell, through the hub
+                c = hub_from
+            dropped = int(cell_from[c])
+            steps.append(("drop", dropped, int(from_rater[dropped])))
+            v = int(from_rater[dropped])
+        return steps
+
+    def _shift(self, steps: list) -> None:
+        r, cell = self.r, self.st.cell
+        for step in steps:
+            if step[0] == "move":
+                _, s, a, b = step
+                r[s, int(np.flatnonzero(r[s] == a)[0])] = b
+                self.add(s, a, -1)
+                self.add(s, b)
+            elif step[0] == "add":
+                _, s, b = step
+                r[s, 1], self.dbl[s] = b, True
+                self.d_c[cell[s]] += 1
+                self.add(s, b)
+            elif step[0] == "drop":
+                _, s, a = step
+                keep = r[s][r[s] != a]
+                r[s] = (keep[0], -1)
+                self.dbl[s] = False
+                self.d_c[cell[s]] -= 1
+                self.add(s, a, -1)
+
+    def refresh(self) -> None:
+        """After ``balance_loads`` and ``balance_pairs``: the double-coded set and the loads
+        may have changed, and with them what the local search moves and the fair shares."""
+        free = (self.fixed < 0).all(1)
+        self.movable_single = np.flatnonzero(~self.dbl & free)
+        self.movable_double = np.flatnonzero(self.dbl & free)
+        self.set_fair_shares(self.total)
+
+    def balance_pairs(self, max_rounds: int = 2000) -> None:
+        """Trade new slots between sessions (so no load changes) while that lowers the sum of
+        squared pair counts, starting from the most used pairs; only needed with fixed rows."""
+        k, r = self.st.k, self.r
+        both = self.dbl & (r >= 0).all(1)
+        pairs = np.zeros((k, k), dtype=np.int64)
+        np.add.at(pairs, (r[both, 0], r[both, 1]), 1)
+        pairs += pairs.T
+        upper = np.triu_indices(k, 1)
+        for _ in range(max_rounds):
+            counts = pairs[upper]
+            if not len(counts) or counts.max() - counts.min() <= 1:
+                return
+            if not self._trade_pair(pairs, counts.max()):
+                return
+
+    def _trade_pair(self, pairs: np.ndarray, top: int) -> bool:
+        """One load-neutral trade that lowers sum(P^2), on a session s1 of a most used pair
+        {x1, b} where b's slot is new: b swaps places with the holder d of another new slot
+        (P[x1, b] and P[x2, d] down, P[x1, d] and P[x2, b] up, x2 the other rater of d's
+        session), or s1 becomes single and b double-codes a single session of x2 instead (within
+        the cell bounds, as in ``balance_loads``)."""
+        r, dbl, cell = self.r, self.dbl, self.st.cell
+        slot_s, slot_c = np.nonzero((r >= 0) & (self.fixed < 0))
+        holder = r[slot_s, slot_c]
+        other = np.where(dbl[slot_s], r[slot_s, 1 - slot_c], -1)
+        singles = np.flatnonzero(~dbl & (self.fixed[:, 1] < 0))
+        for i in np.flatnonzero(dbl[slot_s] & (pairs[holder, np.maximum(other, 0)] == top)):
+            s1, b, x1 = slot_s[i], holder[i], other[i]
+            d, x2 = holder, np.maximum(other, 0)
+            swap = 2 * (pairs[x1, d] - pairs[x1, b]) + 2
+            swap += np.where(other >= 0, 2 * (pairs[x2, b] - pairs[x2, d]) + 2, 0)
+            swap[(d == b) | (d == x1) | (other == x1) | (r[slot_s] == b).any(1)] = 1
+            x2 = r[singles, 0]
+            toggle = 2 * (pairs[x2, b] - pairs[x1, b]) + 2
+            cells_ok = (cell[singles] == cell[s1]) | (
+                (self.d_c[cell[s1]] > self.cell_min[cell[s1]])
+                & (self.d_c[cell[singles]] < self.cell_max[cell[singles]])
+            )
+            toggle[(x2 == b) | (x2 == x1) | ~cells_ok | (self.fixed[s1, 1] >= 0)] = 1
+            j, t = int(np.argmin(swap)), int(np.argmin(toggle)) if len(singles) else -1
+            if swap[j] < 0 and (t < 0 or swap[j] <= toggle[t]):
+                self._swap_slots((s1, slot_c[i]), (slot_s[j], slot_c[j]), pairs)
+                return True
+            if t >= 0 and toggle[t] < 0:
+                self._shift([("add", singles[t], b), ("drop", s1, b)])
+                for x, change in ((x1, -1), (x2[t], 1)):
+                    pairs[x, b] += change
+                    pairs[b, x] += change
+                return True
+        return False
+
+    def _swap_slots(self, one: tuple[int, int], two: tuple[int, int], pairs: np.ndarray) -> None:
+        """Exchange the raters of two new slots (session, column); loads stay."""
+        (s1, c1), (s2, c2) = one, two
+        b, d = self.r[s1, c1], self.r[s2, c2]
+        for s, c, gone, came in ((s1, c1, b, d), (s2, c2, d, b)):
+            self.r[s, c] = came
+            self.add(s, gone, -1)
+            self.add(s, came)
+            x = self.r[s, 1 - c]
+            if self.dbl[s] and x >= 0:
+                pairs[x, gone] -= 1
+                pairs[gone, x] -= 1
+                pairs[x, came] += 1
+                pairs[came, x] += 1
+
+    # -- step 5: local search
     def gain(self, rater: Any, s_from: Any, s_to: Any) -> np.ndarray:
         """Change of penalty if ``rater`` gives up session s_from and takes s_to
         (broadcasts over array arguments)."""
@@ -538,7 +749,7 @@ class _Engine:
             self.add(t, q)
         return True
 
-    # -- step 5: who is main in a freely oriented pair
+    # -- step 6: who is main in a freely oriented pair
     def orient(self) -> np.ndarray:
         """Return (n, 2) array main, double (-1 for none), balancing main counts."""
         k, r = self.st.k, self.r
@@ -619,6 +830,10 @@ def design(
         eng.choose_doubles()
         eng.setup_counters()
         eng.deal()
+        if eng.has_fixed:
+            eng.balance_loads()
+            eng.balance_pairs()
+            eng.refresh()
         eng.repair()
         eng.score = sum(abs(v[3]) - 1 for v in eng.violations())
         if best is None or eng.score < best.score:

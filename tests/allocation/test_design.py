@@ -9,17 +9,25 @@ from __future__ import annotations
 
 import json
 import math
+from itertools import combinations
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from rater.allocation.design import BalanceReport, Design, check_guarantees, design
 
 COLUMNS = ["session_id", "therapist", "patient", "phase", "status"]
-FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def budget(share: float) -> settings:
+    """Settings of a property test that runs ``share`` of the active Hypothesis profile's
+    examples (tests/conftest.py: 100 in the default, derandomized profile, so the suite stays
+    fast; 2,000 under HYPOTHESIS_PROFILE=explore)."""
+    examples = max(round(share * settings.default.max_examples), 1)
+    return settings(max_examples=examples, suppress_health_check=[HealthCheck.too_slow])
 
 
 # ----------------------------------------------------------------------------- studies
@@ -147,7 +155,7 @@ def assert_all_guarantees(sessions, raters, a, f) -> None:
 # ----------------------------------------------------------------------------- properties
 
 
-@FAST
+@budget(1)
 @given(studies())
 def test_every_guarantee_holds_on_random_studies(study) -> None:
     sessions, raters, f, seed = study
@@ -157,7 +165,7 @@ def test_every_guarantee_holds_on_random_studies(study) -> None:
     assert check_guarantees(sessions, raters, d.assignments, f) == []
 
 
-@settings(max_examples=30, deadline=None)
+@budget(0.3)
 @given(studies())
 def test_same_seed_same_design_other_seeds_other_designs(study) -> None:
     sessions, raters, f, seed = study
@@ -199,23 +207,26 @@ def assert_kept_and_reported(sessions, raters, fixed, d: Design, f: float) -> No
     assert all(dev.excess > 0 for dev in d.report.deviations)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@budget(1)
 @given(studies(), st.floats(0, 1), st.integers(0, 10**6))
+# 10 sessions, 2 raters, f = 0.75: the sessions left single once had R0 as main, which made
+# the loads 10 and 8 where 9 and 9 is possible (the doubles were chosen before the loads).
+@example(study=(make_study([10], 1, set()), ["R0", "R1"], 0.75, 0), share=0.75, pick=0)
 def test_fixed_subset_of_previous_design_is_completed(study, share, pick) -> None:
     sessions, raters, f, seed = study
     previous = design(sessions, raters, f, seed).assignments
     fixed = previous.sample(frac=share, random_state=pick)
     d = design(sessions, raters, f, seed + 1, fixed=fixed)
     assert_kept_and_reported(sessions, raters, fixed, d, f)
-    assert_double_counts(sessions, d.assignments, f)  # the fixed part never forces too many
-    # load has priority over pair balance when both cannot be met: load always restored,
-    # pairs within 2 instead of 1 in some cases (reported as pair_balance, excess 1).
-    by = {dev.guarantee: dev for dev in d.report.deviations}
-    assert "rater_load" not in by
-    assert "pair_balance" not in by or by["pair_balance"].excess == 1
+    # The earlier design completes the fixed rows and meets every guarantee, so the new one
+    # meets those promised with fixed rows: the double-coded counts and the loads. (Pairs and
+    # strata are not promised; what they miss is reported, checked above.)
+    assert_double_counts(sessions, d.assignments, f)
+    totals = d.assignments["rater"].value_counts().reindex(raters, fill_value=0)
+    assert totals.max() - totals.min() <= 1
 
 
-@settings(max_examples=40, deadline=None)
+@budget(0.4)
 @given(studies())
 def test_one_rater_already_has_everything(study) -> None:
     sessions, raters, f, seed = study
@@ -233,6 +244,76 @@ def test_one_rater_already_has_everything(study) -> None:
     load = [dev for dev in d.report.deviations if dev.guarantee == "rater_load"]
     assert load == ([] if spread <= 1 else [load[0]])
     assert not load or (load[0].actual, load[0].excess) == (spread, spread - 1)
+
+
+@st.composite
+def small_studies_with_fixed_rows(draw):
+    """Up to 7 eligible sessions, 2-4 raters, any valid fixed rows (not from a design)."""
+    sizes = draw(st.lists(st.integers(1, 6), min_size=1, max_size=3).filter(lambda s: sum(s) <= 7))
+    sessions = make_study(sizes, draw(st.integers(1, 2)), set())
+    raters = [f"R{i}" for i in range(draw(st.integers(2, 4)))]
+    rows = []
+    for sid in sessions["session_id"]:  # fixed double rows rarer: they often exceed a cell
+        main = draw(st.sampled_from([None, *raters]))
+        double = draw(st.sampled_from([None] * len(raters) + raters))
+        rows += [(sid, main, "main")] if main else []
+        rows += [(sid, double, "double")] if double and double != main else []
+    fixed = pd.DataFrame(rows, columns=["session_id", "rater", "purpose"])
+    return sessions, raters, draw(st.integers(0, 20)) / 20, fixed, draw(st.integers(0, 99))
+
+
+def completions(sessions, raters, f, fixed) -> tuple[bool, bool]:
+    """By enumeration of every completion of ``fixed``: does one meet ``double_count`` and
+    ``double_per_cell``, and does one of those also meet ``rater_load``?"""
+    k = len(raters)
+    cells = sessions.groupby(["therapist", "phase"]).ngroup().to_numpy()
+    n_c = np.bincount(cells)
+    dbl = fixed[fixed.purpose == "double"].set_index("session_id")["rater"].to_dict()
+    main = fixed[fixed.purpose == "main"].set_index("session_id")["rater"].to_dict()
+    states = {((0,) * k, (0,) * len(n_c))}
+    for sid, cell in zip(sessions["session_id"], cells, strict=True):
+        options = [{r} for r in raters] + [set(p) for p in combinations(raters, 2)]
+        options = [o for o in options if {main.get(sid), dbl.get(sid)} - {None} <= o]
+        options = [o for o in options if len(o) == 2 or sid not in dbl]
+        step = set()
+        for loads, counts in states:
+            for o in options:
+                new_loads = tuple(n + (r in o) for n, r in zip(loads, raters, strict=True))
+                new_counts = tuple(c + (j == cell and len(o) == 2) for j, c in enumerate(counts))
+                step.add((new_loads, new_counts))
+        states = step
+    d = math.floor(f * len(sessions) + 0.5)
+    ok = [
+        loads
+        for loads, counts in states
+        if sum(counts) == d and (np.abs(np.array(counts) - f * n_c) < 1 - 1e-6).all()
+    ]
+    return bool(ok), any(max(loads) - min(loads) <= 1 for loads in ok)
+
+
+SMALL_FIXED = pd.DataFrame(
+    [(1, "R1", "main"), (2, "R0", "main"), (3, "R0", "main")],
+    columns=["session_id", "rater", "purpose"],
+)
+
+
+@budget(1)
+@given(small_studies_with_fixed_rows())
+# One of 3 sessions is double-coded: R0's session must get R1 (loads 2 and 2), not R1's get R0.
+@example(case=(make_study([2, 1], 1, set()), ["R0", "R1"], 0.2, SMALL_FIXED, 0))
+def test_loads_are_even_whenever_a_completion_of_the_fixed_rows_allows(case) -> None:
+    """The design's loads are within 1 exactly when some completion of the fixed rows has
+    them within 1 (among completions with the right double-coded counts), checked by
+    enumerating every completion of small studies."""
+    sessions, raters, f, fixed, seed = case
+    d = design(sessions, raters, f, seed, fixed=fixed)
+    assert_kept_and_reported(sessions, raters, fixed, d, f)
+    counts_possible, even_possible = completions(sessions, raters, f, fixed)
+    event(f"counts possible: {counts_possible}, even loads possible: {even_possible}")
+    missed = {dev.guarantee for dev in d.report.deviations}
+    if counts_possible:
+        assert not missed & {"double_count", "double_per_cell"}
+        assert ("rater_load" not in missed) == even_possible
 
 
 def test_calibration_rows_in_fixed_are_ignored() -> None:
