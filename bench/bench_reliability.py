@@ -31,7 +31,9 @@ import pingouin as pg
 from threadpoolctl import threadpool_limits
 
 from rater.instruments import load_instruments
-from rater.reliability.report import CALIBRATION, measure_values, report, simulated_frame
+from rater.reliability.report import report
+from rater.reliability.values import CALIBRATION, measure_values
+from tests.support.simulated import simulated_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,56 +1,15 @@
-"""Template filters and globals, and the text formatting they share with the CLI and the plots.
-
-``format_number`` and ``plural`` are pure (no Flask) so that the reliability report's plain
-text and the plots format numbers and counts exactly as the pages do.
-"""
+"""Template filters and globals (the formatting itself lives in ``rater.formatting``)."""
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
+
+from rater.formatting import format_duration, format_number, plural
 
 if TYPE_CHECKING:
     from flask import Flask
 
-MINUS_INFINITY = "−∞"
-PLUS_INFINITY = "+∞"
-MISSING = "–"
-
-
-def format_number(value: float | None, digits: int = 2, *, signed: bool = False) -> str:
-    """'0.82', '+0.40' (``signed``), '−∞', '+∞', or '–' for None or NaN.
-
-    A value that rounds to zero is written without a sign ('0.00', never '-0.00'), also when
-    ``signed``: round-off such as −1.6e-16 and a negative zero are zero.
-    """
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return MISSING
-    if math.isnan(number):
-        return MISSING
-    if math.isinf(number):
-        return MINUS_INFINITY if number < 0 else PLUS_INFINITY
-    text = f"{number:+.{digits}f}" if signed else f"{number:.{digits}f}"
-    return f"{0.0:.{digits}f}" if float(text) == 0 else text
-
-
-def plural(count: int, noun: str, plural_form: str | None = None) -> str:
-    """'1 session', '0 sessions', '3 sessions'; ``plural_form`` for irregular nouns."""
-    return f"{count} {noun if count == 1 else plural_form or noun + 's'}"
-
-
-def format_duration(seconds: float | None) -> str:
-    """'1:02:03' or '4:05' for a duration in seconds; '–' when unknown."""
-    if seconds is None:
-        return MISSING
-    total = round(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-# Coordinator navigation, in display order; an entry shows once its endpoint exists.
+# Coordinator navigation, in display order.
 COORDINATOR_NAV = (
     ("allocation.index", "Allocation"),
     ("allocation.calibration", "Calibration"),
@@ -73,7 +32,4 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["plural"] = plural
     app.jinja_env.globals["empty_form"] = EmptyForm
 
-    def coordinator_nav() -> list[tuple[str, str]]:
-        return [(e, label) for e, label in COORDINATOR_NAV if e in app.view_functions]
-
-    app.jinja_env.globals["coordinator_nav"] = coordinator_nav
+    app.jinja_env.globals["coordinator_nav"] = lambda: COORDINATOR_NAV

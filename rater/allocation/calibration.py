@@ -8,13 +8,12 @@ outside the main design; the coordinator may also mark them ``excluded`` with th
 The gate (settings ``calibration.gate_enabled`` and ``calibration.threshold``): while it is
 enabled and closed, main/double assignments are ``held``. It opens when every calibration
 assignment is finished and the calibration reliability reaches the threshold. Reliability is
-``rater.reliability.report.calibration_icc(frame)``, imported lazily: while that function is
-not available, the gate checks completion only and says so.
+``rater.reliability.calibration.calibration_icc(frame)``: the lowest ICC(A,1) of the round.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,14 +32,16 @@ from rater.allocation.service import (
 )
 from rater.auth.models import User
 from rater.extensions import db
+from rater.formatting import format_number, plural
+from rater.rating.frame import ratings_frame
 from rater.rating.models import Assignment
+from rater.reliability.calibration import calibration_icc
 from rater.study.models import Patient, Therapist, TherapySession
 
 GATE_ENABLED = "calibration.gate_enabled"
 GATE_THRESHOLD = "calibration.threshold"
 DEFAULT_THRESHOLD = 0.75
 CALIBRATION_REASON = "calibration session"
-NOT_AVAILABLE = "reliability not available: gate checks completion only"
 DONE = ("submitted", "cannot_rate")
 
 
@@ -249,7 +250,6 @@ class GateStatus:
     sessions: int
     done: int
     total: int
-    reliability_available: bool
     reliability: float | None
     reliability_note: str
     held: int
@@ -260,9 +260,6 @@ class GateStatus:
 
     @property
     def reliable(self) -> bool:
-        """Reliability condition (true when it cannot be checked: completion only)."""
-        if not self.reliability_available:
-            return True
         return self.reliability is not None and self.reliability >= self.threshold
 
     @property
@@ -274,45 +271,29 @@ class GateStatus:
         state = "off" if not self.enabled else ("open" if self.passes else "closed")
         out = [
             f"Calibration gate: {state} (threshold {self.threshold:g});"
-            f" {self.sessions} calibration session(s), {self.done} of {self.total}"
+            f" {plural(self.sessions, 'calibration session')}, {self.done} of {self.total}"
             " calibration assignments finished.",
         ]
-        if not self.reliability_available:
-            out.append(NOT_AVAILABLE)
-        elif self.reliability is None:
+        if self.reliability is None:
             out.append(f"Calibration reliability: not yet available ({self.reliability_note}).")
         else:
-            out.append(
-                f"Calibration reliability: {self.reliability:.3f} ({self.reliability_note})."
-            )
+            value = format_number(self.reliability, 3)
+            out.append(f"Calibration reliability: {value} ({self.reliability_note}).")
         if self.held:
-            out.append(f"{self.held} main assignment(s) held back.")
+            out.append(f"{plural(self.held, 'main assignment')} held back.")
         return out
 
 
-def _load_calibration_icc() -> Callable[[pd.DataFrame], tuple[float | None, str]] | None:
-    try:
-        from rater.reliability.report import calibration_icc
-    except ImportError:
-        return None
-    return calibration_icc
-
-
-def calibration_reliability() -> tuple[bool, float | None, str]:
-    """(available, value, note) from the reliability package, or not available."""
-    func = _load_calibration_icc()
-    if func is None:
-        return False, None, NOT_AVAILABLE
-    from rater.rating.frame import ratings_frame
-
+def calibration_reliability() -> tuple[float | None, str]:
+    """(lowest ICC(A,1) of the calibration round or None, a note saying what it rests on)."""
     frame = ratings_frame()
     frame = frame[frame["purpose"] == "calibration"].reset_index(drop=True)
     try:
-        value, note = func(frame)
-    except Exception as exc:  # a failing coefficient must not break the coordinator's page
+        value, note = calibration_icc(frame)
+    except Exception:  # a failing coefficient must not break the coordinator's page
         current_app.logger.exception("calibration_icc failed")
-        return True, None, f"could not be computed: {exc}"
-    return True, None if value is None else float(value), note
+        return None, "could not be computed (the server log has the details)"
+    return None if value is None else float(value), note
 
 
 def gate_status() -> GateStatus:
@@ -327,14 +308,13 @@ def gate_status() -> GateStatus:
     held = db.session.scalar(
         select(db.func.count(Assignment.id)).where(Assignment.status == "held")
     )
-    available, value, note = calibration_reliability()
+    value, note = calibration_reliability()
     return GateStatus(
         enabled=enabled,
         threshold=threshold,
         sessions=len({s for s, _ in rows}),
         done=sum(st in DONE for _, st in rows),
         total=len(rows),
-        reliability_available=available,
         reliability=value,
         reliability_note=note,
         held=held or 0,

@@ -55,8 +55,6 @@ def export(
         document = service.export_file(
             kind, output, options, lambda total: progress_bar(total, f"Exporting {kind}"), at
         )
-    except service.ExportUnavailable as exc:
-        fail(str(exc))
     except ValueError as exc:
         fail(f"Cannot export: {exc}.")
     rows = document["rows"]

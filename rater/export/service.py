@@ -8,8 +8,6 @@ scores, audit events and instrument versions are each read with one query.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -41,17 +39,12 @@ from rater.rating.models import (
     Rating,
     RatingDifficulty,
 )
+from rater.reliability.report import report
 from rater.study.models import InstrumentVersion, Patient, Therapist, TherapySession
 from rater.timeutil import utcnow
 
 FORMATS = ("csv", "xlsx", "parquet")
 LONG_CHUNK_ROWS = writer.CHUNK_ROWS  # rows per chunk when streaming the long export
-REPORT_MODULE = "rater.reliability.report"  # imported lazily: optional until it lands
-
-
-class ExportUnavailable(Exception):
-    """The export kind cannot be produced (yet)."""
-
 
 # Kinds whose content each option changes (and whose file names therefore carry it).
 RESOLVING_KINDS = ("sessions", "all")
@@ -211,15 +204,8 @@ def audit_frame() -> pd.DataFrame:
 
 
 def reliability_frames(ratings: pd.DataFrame, versioned) -> dict[str, pd.DataFrame]:
-    """The reliability report's tables; ExportUnavailable until that module exists."""
-    if not reliability_available():
-        raise ExportUnavailable(
-            "The reliability export is not available yet: the reliability report "
-            "(rater.reliability.report) is not part of this version."
-        )
-    module = importlib.import_module(REPORT_MODULE)
-    frames = module.report(ratings, [v.instrument for v in versioned]).to_frames()
-    return dict(frames)
+    """The reliability report's tables."""
+    return dict(report(ratings, [v.instrument for v in versioned]).to_frames())
 
 
 # ---------------------------------------------------------------------------- building
@@ -235,7 +221,7 @@ def build(kind: str, options: Options) -> pd.DataFrame:
         return tables.homework_table(homework_frame(), options.include_drafts)
     versioned = instruments()
     if kind == "codebook":
-        return tables.codebook_table(versioned, _reliability_or_none(versioned))
+        return tables.codebook_table(versioned, _reliability_columns(versioned))
     ratings = ratings_frame(include_drafts=options.include_drafts)
     if kind == "long":
         return tables.long_table(ratings)
@@ -255,21 +241,10 @@ def build(kind: str, options: Options) -> pd.DataFrame:
     )
 
 
-def _reliability_or_none(versioned) -> pd.DataFrame | None:
-    """The reliability table's columns (from an empty report), or None while unavailable."""
-    if not reliability_available():
-        return None
+def _reliability_columns(versioned) -> pd.DataFrame:
+    """The reliability table's columns (from an empty report)."""
     empty = pd.DataFrame({c: pd.Series(dtype=object) for c in RATINGS_COLUMNS})
     return tables.reliability_table(reliability_frames(empty, versioned))
-
-
-def available_kinds(options: Options) -> list[str]:
-    """Kinds that can be exported now (reliability only once its report exists)."""
-    return [k for k in tables.KINDS if k != "reliability" or reliability_available()]
-
-
-def reliability_available() -> bool:
-    return importlib.util.find_spec(REPORT_MODULE) is not None
 
 
 # ---------------------------------------------------------------------------- writing
@@ -292,8 +267,6 @@ def check(kind: str, fmt: str, options: Options) -> None:
         raise ValueError("'all' kinds go into one .xlsx workbook; give a .xlsx file")
     if options.resolve_mode not in tables.RESOLVE_MODES:
         raise ValueError(f"resolve must be one of {', '.join(tables.RESOLVE_MODES)}")
-    if kind == "reliability" and not reliability_available():
-        reliability_frames(pd.DataFrame(), [])  # raises ExportUnavailable
 
 
 def export_to(
@@ -311,7 +284,7 @@ def export_to(
     """
     check(kind, fmt, options)
     if fmt == "xlsx":
-        kinds = available_kinds(options) if kind == "all" else [kind]
+        kinds = list(tables.KINDS) if kind == "all" else [kind]
         sheets = {k: build(k, options) for k in kinds}
         with progress(sum(len(f) for f in sheets.values())) as step:
             written = writer.write_xlsx(sheets, target, step)

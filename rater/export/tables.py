@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rater.instruments import SCORE_MAX, SCORE_MIN, Instrument, ScoringRule
+from rater.instruments import Instrument, previous_session
 
 KINDS = ("long", "wide", "sessions", "homework", "reliability", "codebook", "audit")
 RESOLVE_MODES = ("consensus", "mean", "main")
@@ -35,7 +35,7 @@ RULE_ROW = "rule"  # the codebook's ``export`` of a row that states a rule
 
 PURPOSES = "calibration|main|double"
 PHASES = "I|II"
-SCORE_RANGE = f"{SCORE_MIN}-{SCORE_MAX}"
+ITEM_SCALE = "the item's scale (its own row of the codebook)"
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ LONG = [
     Column("instrument_version", "Version of the instrument the rating used", "integer", ">=1"),
     Column("item", "Item code (as in the instrument file)", "string"),
     Column("subscale", "Subscale of the item; empty when it has none", "string"),
-    Column("score", "Item score as given (raw, not reverse-keyed)", "integer", SCORE_RANGE),
+    Column("score", "Item score as given (raw, not reverse-keyed)", "integer", ITEM_SCALE),
     *_STATUS,
 ]
 
@@ -239,7 +239,7 @@ def _item_columns(
                     item.code,
                     label,
                     type_,
-                    SCORE_RANGE,
+                    item.allowed_text(),
                     anchors,
                     rule,
                     vi.instrument.code,
@@ -249,29 +249,13 @@ def _item_columns(
     return cols
 
 
-def _rule_text(instrument: Instrument, rule: ScoringRule) -> str:
-    """The rule of a computed score, from its definition (the instrument's description of it
-    would say the same again)."""
-    reverse = [c for c in rule.all_items if instrument.item(c).reverse]
-    flip = SCORE_MAX + SCORE_MIN
-    keyed = f"; reverse-keyed as {flip} - x: {', '.join(reverse)}" if reverse else ""
-    if rule.rule == "mean":
-        return f"Mean of {', '.join(rule.items)} of the row{keyed}; missing when any is missing."
-    return (
-        f"Mean of {', '.join(rule.previous_items)} of session t-1 (same patient, session number "
-        f"- 1) and {', '.join(rule.current_items)} of session t{keyed}; missing when any is "
-        "missing, so also when session t-1 does not exist or is excluded (never taken from an "
-        "earlier session)."
-    )
-
-
 def score_rules(instruments: Sequence[VersionedInstrument]) -> list[Rule]:
     """The instruments' scoring rules, each named by the score it computes."""
     return [
         Rule(
             rule.code,
             rule.label,
-            _rule_text(vi.instrument, rule),
+            vi.instrument.rule_text(rule),
             vi.instrument.code,
             vi.version,
         )
@@ -281,14 +265,16 @@ def score_rules(instruments: Sequence[VersionedInstrument]) -> list[Rule]:
 
 
 def _score_columns(
-    instruments: Sequence[VersionedInstrument], rules: Sequence[str] = ("mean",)
+    instruments: Sequence[VersionedInstrument], cross_session: bool = False
 ) -> list[Column]:
+    """The scores of the instruments; cross-session ones only with ``cross_session`` (they
+    need the session before, which a row of one rating does not have)."""
     return [
         Column(
             rule.code,
             rule.label,
             "number",
-            SCORE_RANGE,
+            "",
             "",
             rule.code,
             vi.instrument.code,
@@ -296,7 +282,7 @@ def _score_columns(
         )
         for vi in instruments
         for rule in vi.instrument.scores
-        if rule.rule in rules
+        if cross_session or not rule.is_cross_session
     ]
 
 
@@ -361,7 +347,7 @@ def sessions_columns(instruments: Sequence[VersionedInstrument]) -> list[Column]
             rule=RESOLUTION.name,
         ),
         *_item_columns(instruments, RESOLUTION.name, "number"),
-        *_score_columns(instruments, ("mean", "cross_session_mean")),
+        *_score_columns(instruments, cross_session=True),
         Column("phq9", "PHQ-9 total of the session (outcome)", "integer", "0-27"),
         *[
             Column(
@@ -481,21 +467,19 @@ def _pivot_items(ratings: pd.DataFrame, index: str, codes: list[str]) -> pd.Data
     return scores.reindex(columns=codes)
 
 
-def _keyed_mean(instrument: Instrument, items: pd.DataFrame, codes: list[str]) -> pd.Series:
-    """The mean of the keyed items per row (Instrument.keyed); NaN when any is missing."""
-    keyed = pd.concat(
-        [instrument.keyed(code, items[code].astype("float64")) for code in codes], axis=1
-    )
-    return keyed.mean(axis=1, skipna=False)
-
-
-def _add_mean_scores(
-    out: pd.DataFrame, items: pd.DataFrame, instruments: Sequence[VersionedInstrument]
+def _add_scores(
+    out: pd.DataFrame,
+    items: pd.DataFrame,
+    instruments: Sequence[VersionedInstrument],
+    previous: pd.DataFrame | None = None,
 ) -> None:
+    """The instruments' scores of each row (``Instrument.scale_scores``); cross-session scores
+    only when ``previous`` gives the rows of session t-1."""
     for vi in instruments:
+        scores = vi.instrument.scale_scores(items, previous=previous)
         for rule in vi.instrument.scores:
-            if rule.rule == "mean":
-                out[rule.code] = _keyed_mean(vi.instrument, items, rule.items).to_numpy()
+            if previous is not None or not rule.is_cross_session:
+                out[rule.code] = scores[rule.code].to_numpy()
 
 
 def wide_table(ratings: pd.DataFrame, instruments: Sequence[VersionedInstrument]) -> pd.DataFrame:
@@ -517,7 +501,7 @@ def wide_table(ratings: pd.DataFrame, instruments: Sequence[VersionedInstrument]
     items = _pivot_items(ratings, "rating_id", codes).reindex(out.index)
     for code in codes:
         out[code] = items[code].astype("Int64")
-    _add_mean_scores(out, items, instruments)
+    _add_scores(out, items, instruments)
     return out[_names(columns)].reset_index(drop=True)
 
 
@@ -578,26 +562,6 @@ def _resolution(
         default=None,
     )
     return pd.Series(values, index=n_raters.index, dtype=object)
-
-
-def cross_session_mean(
-    instrument: Instrument, rule: ScoringRule, rows: pd.DataFrame, items: pd.DataFrame
-) -> pd.Series:
-    """StHAR-style total: previous items of session t-1 (same patient) with current items of t.
-
-    ``rows`` has ``patient`` and ``session_number`` per session (index = session_id);
-    ``items`` the resolved item scores with the same index. Session t-1 is looked up by exact
-    session number, so a gap gives a missing total instead of a shifted one.
-    """
-    previous = items[rule.previous_items].copy()
-    previous.index = pd.MultiIndex.from_arrays(
-        [rows["patient"].to_numpy(), rows["session_number"].to_numpy() + 1]
-    )
-    wanted = pd.MultiIndex.from_arrays([rows["patient"].to_numpy(), rows["session_number"]])
-    before = previous.reindex(wanted)
-    before.index = rows.index
-    combined = pd.concat([before, items[rule.current_items]], axis=1)
-    return _keyed_mean(instrument, combined, [*rule.previous_items, *rule.current_items])
 
 
 def _per_rater_mean(
@@ -697,11 +661,7 @@ def sessions_table(
     out["resolution"] = _resolution(resolve, out["n_raters"], out["n_consensus_items"], items)
     for code in codes:
         out[code] = items[code]
-    _add_mean_scores(out, items, instruments)
-    for vi in instruments:
-        for rule in vi.instrument.scores:
-            if rule.rule == "cross_session_mean":
-                out[rule.code] = cross_session_mean(vi.instrument, rule, rows, items)
+    _add_scores(out, items, instruments, previous_session(items, rows))
     out["phq9"] = rows["phq9"].astype("Int64")
     types = _types(instruments, "homework_types")
     out = out.join(_homework_columns(homework, used_ratings, rows.index, types))

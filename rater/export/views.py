@@ -61,7 +61,6 @@ def downloads():
     return render_template(
         "export/downloads.html",
         kinds=[(k, DESCRIPTIONS[k]) for k in KINDS],
-        available=set(service.available_kinds(options)),
         options=options,
         resolve_modes=RESOLVE_MODES,
         default_resolve=DEFAULT_RESOLVE,
@@ -89,8 +88,6 @@ def _write(kind: str, fmt: str) -> tuple[bytes, dict, str] | tuple[None, object,
     at = utcnow()
     try:
         document = service.export_to(kind, fmt, buffer, options, at=at)
-    except service.ExportUnavailable as exc:
-        return None, render_error(404, str(exc)), ""
     except ValueError as exc:
         return None, render_error(400, str(exc)), ""
     return buffer.getvalue(), document, service.file_name(kind, fmt, options, at.date())

@@ -80,7 +80,7 @@ from rater import audit
 from rater.auth.models import User
 from rater.db_setup import Statement, execute_together
 from rater.extensions import db
-from rater.instruments import SCORE_MAX, SCORE_MIN, Instrument
+from rater.instruments import Instrument, Item
 from rater.rating.models import (
     COMPLETIONS,
     RATEABLE_STATUSES,
@@ -216,12 +216,14 @@ class _Context:
     wall_seconds: float  # since the rating was started
 
     owners: dict[str, int] = field(init=False)  # item code -> pinned instrument version
+    items: dict[str, Item] = field(init=False)  # item code -> its definition
     active_planned: float = field(init=False, default=0.0)  # increments planned so far
 
     def __post_init__(self) -> None:
-        self.owners = {}
+        self.owners, self.items = {}, {}
         for version_id, instrument in reversed(self.instruments):  # the first one wins
             self.owners.update(dict.fromkeys(instrument.item_codes, version_id))
+            self.items.update({item.code: item for item in instrument.items})
 
     def owner_of(self, item: Any) -> int | None:
         """The pinned instrument version that has this item, or None."""
@@ -837,8 +839,8 @@ def _plan_score(ctx: _Context, change: dict[str, Any]) -> Step | None:
     if ctx.owner_of(code) is None:
         raise _Invalid(f"unknown item {code!r}")
     value = change.get("value")
-    if value is not None and (not _is_int(value) or not SCORE_MIN <= value <= SCORE_MAX):
-        raise _Invalid(f"score of {code} must be an integer {SCORE_MIN}-{SCORE_MAX} or null")
+    if value is not None and (problem := ctx.items[code].value_problem(value)):
+        raise _Invalid(f"score of {code} {problem} or null")
     _require_base(change, _is_int, f"'base' of {code} must be a score or null")
     if not _check(ctx, f"score:{code}", ctx.before.scores.get(code), value, change):
         return None

@@ -15,7 +15,7 @@ from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from rater.instruments import SCORE_POINTS, Instrument, Item, Subscale
+from rater.instruments import Instrument, Item, Subscale
 from rater.rating.models import CANNOT_RATE_CATEGORIES
 
 try:  # WTForms >= 3.3 deprecates (value, label) tuples
@@ -83,7 +83,7 @@ def _form_class(instruments: tuple[Instrument, ...]) -> type[FlaskForm]:
         for item in instrument.items:
             fields[item.code] = RadioField(
                 item.label,
-                choices=[_Choice(p, item.anchors[p]) for p in SCORE_POINTS],
+                choices=[_Choice(p, item.anchor(p)) for p in item.points],
                 coerce=int,
                 validators=[DataRequired() if item.required else Optional()],
             )

@@ -45,7 +45,7 @@ from rater.csvinput import (
     whole_number,
 )
 from rater.extensions import db
-from rater.instruments import SCORE_MAX, SCORE_MIN, Instrument
+from rater.instruments import Instrument, Item
 from rater.rating.models import PURPOSES, Assignment, ItemScore, Rating, rating_instruments
 from rater.rating.service import instruments_of_rows
 from rater.spreadsheet import unneutralise
@@ -152,11 +152,14 @@ class _RowReader:
         if v.get("rater") and v["rater"] not in self.known.raters:
             bad("rater", "unknown rater (add the user with role rater first)")
         items = self.known.items.get(v.get("instrument", ""))
+        item = None
         if v.get("instrument") and items is None:
             bad("instrument", "unknown instrument")
         elif items is not None and v.get("item") and v["item"] not in items:
             bad("item", f"not an item of {v['instrument']}")
-        score = self._score(v.get("score"), bad)
+        elif items is not None and v.get("item"):
+            item = self.known.instruments[v["instrument"]].item(v["item"])
+        score = self._score(v.get("score"), item, bad)
         purpose = v.get("purpose") or None
         if purpose is not None and purpose not in PURPOSES:
             bad("purpose", f"must be one of {', '.join(PURPOSES)}")
@@ -169,16 +172,18 @@ class _RowReader:
         )
 
     @staticmethod
-    def _score(text: str | None, bad: Callable[[str, str], None]) -> int | None:
+    def _score(text: str | None, item: Item | None, bad: Callable[[str, str], None]) -> int | None:
+        """The score as a whole number, checked against the item's own scale when known."""
         if not text:
             return None
+        allowed = f"from {item.scale.min} to {item.scale.max}" if item and item.scale else ""
         try:
             score = whole_number(text)
         except ValueError:
-            bad("score", f"must be a whole number from {SCORE_MIN} to {SCORE_MAX}")
+            bad("score", " ".join(("must be a whole number", allowed)).strip())
             return None
-        if not SCORE_MIN <= score <= SCORE_MAX:
-            bad("score", f"out of range: scores are whole numbers from {SCORE_MIN} to {SCORE_MAX}")
+        if item is not None and item.value_problem(score):
+            bad("score", f"out of range: {item.code} takes whole numbers {allowed}")
         return score
 
     def _stamp(self, text: str | None, bad: Callable[[str, str], None]) -> datetime | None:

@@ -60,7 +60,8 @@ class Assignment(db.Model):
         )
 
     def can_be_viewed_by(self, user: User) -> bool:
-        return user.is_authenticated and (user.is_coordinator or user.id == self.rater_id)
+        """Coordinators see every assignment (read-only); a rater only what they may rate."""
+        return user.is_authenticated and (user.is_coordinator or self.can_be_rated_by(user))
 
     @property
     def is_started(self) -> bool:

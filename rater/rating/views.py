@@ -39,11 +39,12 @@ bp = Blueprint("rating", __name__)
 def _assignment_or_404(assignment_id: int, *, rate: bool = False) -> Assignment:
     """The assignment if the current user may see it (or rate it); 404 otherwise."""
     assignment = service.get_assignment(assignment_id)
-    if assignment is None:
-        abort(404)
-    if current_user.is_coordinator and not rate:
-        return assignment
-    if not assignment.can_be_rated_by(current_user):
+    allowed = assignment is not None and (
+        assignment.can_be_rated_by(current_user)
+        if rate
+        else assignment.can_be_viewed_by(current_user)
+    )
+    if not allowed:
         abort(404)
     return assignment
 

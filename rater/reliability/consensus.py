@@ -21,7 +21,8 @@ from rater.extensions import db
 from rater.instruments import Instrument
 from rater.rating.frame import ratings_frame
 from rater.rating.models import Assignment, ConsensusScore, Rating
-from rater.reliability.report import CALIBRATION, ReliabilityReport, report
+from rater.reliability.report import ReliabilityReport, report
+from rater.reliability.values import CALIBRATION
 from rater.study.instrument_store import all_versions, instrument_of
 from rater.study.models import InstrumentVersion, TherapySession
 from rater.timeutil import utcnow
@@ -192,12 +193,13 @@ def save_consensus(view: ConsensusView, scores: dict[str, int | None], user: Use
     never written.  Each change is audited with its before and after.
     """
     version_of = {item.code: v for inst, v in view.instruments for item in inst.items}
+    definition = {item.code: item for inst, _ in view.instruments for item in inst.items}
     changed = 0
     for item, score in scores.items():
         if item not in version_of:
             raise ValueError(f"unknown item {item!r}")
-        if score is not None and not 0 <= score <= 4:
-            raise ValueError(f"score {score} of {item} outside 0-4")
+        if score is not None and (problem := definition[item].value_problem(score)):
+            raise ValueError(f"score {score} of {item}: {problem}")
         existing = view.consensus.get(item)
         before = None if existing is None else existing.score
         if before == score:

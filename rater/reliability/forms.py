@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from flask_wtf import FlaskForm
 from wtforms import SelectField
 
-from rater.instruments import SCORE_POINTS, Instrument
+from rater.instruments import Instrument, Item
 
 try:  # WTForms >= 3.3 deprecates (value, label) tuples
     from wtforms.fields.choices import SelectChoice as _Choice
@@ -20,8 +20,8 @@ except ImportError:  # pragma: no cover - older WTForms
 NO_SCORE = ""
 
 
-def _choices() -> list:
-    return [_Choice(NO_SCORE, "–"), *(_Choice(str(p), str(p)) for p in SCORE_POINTS)]
+def _choices(item: Item) -> list:
+    return [_Choice(NO_SCORE, "–"), *(_Choice(str(p), str(p)) for p in item.points)]
 
 
 def field_name(item_code: str) -> str:
@@ -31,7 +31,8 @@ def field_name(item_code: str) -> str:
 def consensus_form(
     instruments: Iterable[Instrument], suggested: dict[str, int | None]
 ) -> FlaskForm:
-    """A form with one 0-4 (or blank) choice per item, preset to ``suggested``."""
+    """A form with one choice of the item's score points (or blank) per item, preset to
+    ``suggested``."""
 
     class ConsensusForm(FlaskForm):
         pass
@@ -44,7 +45,7 @@ def consensus_form(
                 field_name(item.code),
                 SelectField(
                     f"{item.code} {item.label}",
-                    choices=_choices(),
+                    choices=_choices(item),
                     default=NO_SCORE if value is None else str(value),
                 ),
             )

@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from rater.reliability.report import MIN_SESSIONS, Estimate, PairResult
-from rater.templating import format_number
+from rater.formatting import format_number
+from rater.reliability.results import MIN_SESSIONS, Estimate, PairResult
 
 DRIFT_THRESHOLD = 0.5  # score points: a rater's mean signed difference beyond this is flagged
 DRIFT_MIN_N = 3  # sessions in a period before it can be flagged

@@ -9,12 +9,11 @@ Contents
 --------
 ``icc``                   the six Shrout & Fleiss / McGraw & Wong ICCs of a complete design
 ``icc_two_raters``        batched two-rater ICCs for many groups at once (numpy, no loop)
-``icc_pairs_fast``        long frame -> ICCs of every rater pair (x any grouping, e.g. item)
 ``icc_incomplete``        one coefficient set for an incomplete design by REML
 ``composite_icc``         the same coefficients for a weighted sum of two separately rated parts
 ``paired_mean_difference`` batched mean difference of two raters with its paired-t 95 % CI
 ``krippendorff_alpha``    nominal / ordinal / interval / ratio alpha via the coincidence matrix
-``weighted_kappa``        Cohen's (weighted) kappa over a fixed category set
+``batched_kappa``         Cohen's kappa (unweighted, linear, quadratic) of many pairs at once
 ``cronbach_alpha``, ``mcdonald_omega``, ``item_total_correlations``  internal consistency
 """
 
@@ -33,18 +32,17 @@ __all__ = [
     "ICC_TYPES",
     "InsufficientDataError",
     "VarianceComponents",
+    "batched_kappa",
     "composite_icc",
     "cronbach_alpha",
     "icc",
     "icc_incomplete",
-    "icc_pairs_fast",
     "icc_two_raters",
     "item_total_correlations",
     "krippendorff_alpha",
     "mcdonald_omega",
     "paired_mean_difference",
     "variance_components",
-    "weighted_kappa",
 ]
 
 #: Row order of :func:`icc` (McGraw & Wong names; ``ICC(A,k)`` with k = 2 is the
@@ -302,43 +300,6 @@ def icc_two_raters(
     too_small = n < 2
     out.loc[too_small, out.columns[1:]] = np.nan
     return out
-
-
-def icc_pairs_fast(
-    long: pd.DataFrame,
-    by: Sequence[str] = (),
-    target: str = "session",
-    rater: str = "rater",
-    score: str = "score",
-    types: Iterable[str] = ("ICC(A,k)",),
-) -> pd.DataFrame:
-    """ICCs of every rater pair (for each combination of the ``by`` columns) in one pass.
-
-    ``long`` has one row per (``by``..., target, rater) with a numeric ``score``.  Every two
-    raters who share targets form a pair; for each pair and ``by`` group the targets both
-    rated make an ``n x 2`` table whose ICCs equal :func:`icc` on that table (ICC(A,k) is the
-    reference study's ICC(2,2)).  Returns a flat frame with columns ``*by, rater_1, rater_2,
-    n`` and the columns of :func:`icc_two_raters`; ``rater_1 < rater_2``.
-    """
-    by = list(by)
-    keys = [*by, target]
-    frame = long[[*keys, rater, score]].dropna(subset=[score])
-    if frame.duplicated([*keys, rater]).any():
-        raise ValueError(f"more than one score per ({', '.join(keys)}, {rater})")
-    pairs = frame.merge(frame, on=keys, suffixes=("_1", "_2"))
-    pairs = pairs[pairs[f"{rater}_1"] < pairs[f"{rater}_2"]]
-    group_cols = [*by, f"{rater}_1", f"{rater}_2"]
-    out_cols = [*by, "rater_1", "rater_2"]
-    if pairs.empty:
-        return pd.DataFrame(columns=[*out_cols, "n"])
-    codes = pairs.groupby(group_cols, sort=True, observed=True).ngroup().to_numpy()
-    result = icc_two_raters(pairs[f"{score}_1"], pairs[f"{score}_2"], codes, types=types)
-    heads = pairs[group_cols].drop_duplicates().assign(_code=codes[~pairs[group_cols].duplicated()])
-    heads = heads.sort_values("_code").drop(columns="_code")
-    heads.columns = out_cols
-    return pd.concat(
-        [heads.reset_index(drop=True), result.reset_index(drop=True)], axis=1
-    ).reset_index(drop=True)
 
 
 def paired_mean_difference(
@@ -796,46 +757,45 @@ def krippendorff_alpha(reliability_data: pd.DataFrame | np.ndarray, level: str) 
     return float(1 - (n - 1) * float((coincidence * delta).sum()) / expected)
 
 
-def weighted_kappa(
-    a: Sequence[float] | np.ndarray,
-    b: Sequence[float] | np.ndarray,
+def batched_kappa(
+    a: np.ndarray,
+    b: np.ndarray,
+    groups: np.ndarray,
     weights: str | None = "linear",
-    categories: Sequence[float] = range(5),
-) -> float:
-    """Cohen's kappa of two raters; ``weights`` ``None``, ``"linear"`` or ``"quadratic"``.
+    n_groups: int | None = None,
+) -> np.ndarray:
+    """Cohen's kappa of many pairs of raters at once: unweighted (``weights`` None), linear or
+    quadratic, over integer scores.
 
-    Disagreement weights |i - j| or (i - j)^2 are taken over the positions of ALL
-    ``categories`` (default the five score points 0-4), including unused ones, as
-    ``sklearn.metrics.cohen_kappa_score(labels=...)`` does.  Pairs with a missing score are
-    dropped.  Returns NaN when the expected disagreement is 0 (both raters constant and
-    equal).  A score outside ``categories`` is a ValueError.
+    ``a[i]``, ``b[i]``: the two raters' scores of target ``i``, which belongs to group
+    ``groups[i]`` (0 .. n_groups - 1; e.g. a rater pair x item). Disagreement weights are
+    |i - j| or (i - j)^2 of the *scores* (or 0/1); one confusion matrix per group from a single
+    ``bincount``, spanning the scores of all groups: a score nobody gave adds nothing to the
+    observed or the expected disagreement, so each group gets the kappa over its own item's
+    scale, whatever its range, as ``sklearn.metrics.cohen_kappa_score`` gives with the scale's
+    points as ``labels``. NaN where the expected disagreement is 0 (both raters constant and
+    equal) or a group has no rows.
     """
     if weights not in (None, "linear", "quadratic"):
         raise ValueError(f"weights must be None, 'linear' or 'quadratic', got {weights!r}")
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a.shape != b.shape:
-        raise ValueError("a and b must have the same length")
-    keep = ~(np.isnan(a) | np.isnan(b))
-    a, b = a[keep], b[keep]
-    cats = np.asarray(list(categories), dtype=float)
-    pos = {value: i for i, value in enumerate(cats)}
-    try:
-        ia, ib = np.array([pos[v] for v in a], dtype=int), np.array([pos[v] for v in b], dtype=int)
-    except KeyError as exc:
-        raise ValueError(f"score {exc.args[0]} is not one of the categories {list(cats)}") from exc
-    size = len(cats)
-    confusion = np.zeros((size, size))
-    np.add.at(confusion, (ia, ib), 1.0)
-    expected = np.outer(confusion.sum(axis=1), confusion.sum(axis=0)) / max(len(a), 1)
+    a, b = np.asarray(a).astype(int), np.asarray(b).astype(int)
+    groups = np.asarray(groups, dtype=int)
+    low = int(min(a.min(), b.min())) if len(a) else 0
+    size = int(max(a.max(), b.max())) - low + 1 if len(a) else 1
+    m = n_groups if n_groups is not None else (int(groups.max()) + 1 if len(groups) else 0)
+    flat = (groups * size + (a - low)) * size + (b - low)
+    conf = np.bincount(flat, minlength=m * size * size).reshape(m, size, size).astype(float)
+    n = conf.sum(axis=(1, 2))
     i, j = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
     if weights is None:
         w = (i != j).astype(float)
     else:
         w = np.abs(i - j).astype(float) ** (1 if weights == "linear" else 2)
-    disagreement_expected = float((w * expected).sum())
-    if disagreement_expected == 0:
-        return float("nan")
-    return float(1 - (w * confusion).sum() / disagreement_expected)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = conf.sum(axis=2)[:, :, None] * conf.sum(axis=1)[:, None, :] / n[:, None, None]
+        disagreement_expected = (w * expected).sum(axis=(1, 2))
+        kappa = 1 - (w * conf).sum(axis=(1, 2)) / disagreement_expected
+    return np.where(disagreement_expected > 0, kappa, np.nan)
 
 
 # --------------------------------------------------------------------------------------

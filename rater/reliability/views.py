@@ -14,19 +14,13 @@ from flask_login import current_user
 
 from rater.auth.decorators import coordinator_required
 from rater.extensions import db
+from rater.formatting import plural
 from rater.rating.frame import ratings_frame
 from rater.reliability import consensus, plots
 from rater.reliability.forms import consensus_form, consensus_scores, field_name
-from rater.reliability.report import (
-    BANDS,
-    MIN_SESSIONS,
-    UNBOUNDED_NOTE,
-    Estimate,
-    ReliabilityReport,
-    band,
-    show,
-)
-from rater.templating import plural
+from rater.reliability.output import UNBOUNDED_NOTE, show
+from rater.reliability.report import ReliabilityReport
+from rater.reliability.results import BANDS, MIN_SESSIONS, Estimate, band
 
 bp = Blueprint("reliability", __name__, url_prefix="/reliability")
 

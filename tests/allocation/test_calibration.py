@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from collections import Counter
 
 import pandas as pd
@@ -182,23 +180,18 @@ def test_a_rater_who_joins_gets_the_calibration_sessions(app):
     assert calib.ensure_calibration_assignments() == 0
 
 
-def _hide_reliability(monkeypatch) -> None:
-    monkeypatch.setitem(sys.modules, "rater.reliability.report", None)
-
-
 def _fake_reliability(monkeypatch, value, seen: list | None = None) -> None:
+    """The calibration coefficient replaced by a fixed value (the gate's logic on its own)."""
+
     def calibration_icc(frame: pd.DataFrame):
         if seen is not None:
             seen.append(frame)
         return value, "fake coefficient"
 
-    module = types.ModuleType("rater.reliability.report")
-    module.calibration_icc = calibration_icc
-    monkeypatch.setitem(sys.modules, "rater.reliability.report", module)
+    monkeypatch.setattr(calib, "calibration_icc", calibration_icc)
 
 
-def test_without_reliability_the_gate_checks_completion_only_and_says_so(app, monkeypatch):
-    _hide_reliability(monkeypatch)
+def test_the_gate_opens_when_the_round_is_complete_and_reliable(app, monkeypatch):
     build(app)
     calib.add_calibration_sessions(calib.draw_sessions(2, seed=1))
     held = calib.set_gate(True, 0.9)
@@ -206,11 +199,14 @@ def test_without_reliability_the_gate_checks_completion_only_and_says_so(app, mo
     db.session.commit()
     status = calib.gate_status()
     assert held == 0 and status.held > 0
-    assert not status.reliability_available and calib.NOT_AVAILABLE in status.lines()
+    assert status.reliability is None and "not yet available" in " ".join(status.lines())
     assert not status.passes
     with pytest.raises(calib.CalibrationError, match="closed"):
         calib.release_held()
     finish_calibration()
+    status = calib.gate_status()
+    assert status.complete and not status.passes  # no scores were recorded: no reliability
+    _fake_reliability(monkeypatch, 0.95)
     status = calib.gate_status()
     assert status.complete and status.passes
     n = calib.release_held()
@@ -254,8 +250,7 @@ def test_reliability_none_keeps_the_gate_closed(app, monkeypatch):
     assert "not yet available (fake coefficient)" in " ".join(status.lines())
 
 
-def test_enabling_a_closed_gate_holds_pending_main_work(app, monkeypatch):
-    _hide_reliability(monkeypatch)
+def test_enabling_a_closed_gate_holds_pending_main_work(app):
     build(app)
     service.allocate(0.4, 1)
     calib.add_calibration_sessions(calib.draw_sessions(1, seed=3))
@@ -273,8 +268,7 @@ def test_enabling_a_closed_gate_holds_pending_main_work(app, monkeypatch):
         calib.set_gate(True, 1.5)
 
 
-def test_a_disabled_gate_is_open(app, monkeypatch):
-    _hide_reliability(monkeypatch)
+def test_a_disabled_gate_is_open(app):
     build(app)
     status = calib.gate_status()
     assert not status.enabled and status.passes and not status.complete

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
 from rater import audit
-from rater.allocation import service
+from rater.allocation import calibration, service
 from rater.audit import AuditEvent
 from rater.auth.models import User
 from rater.demo import DemoSizes, catalogue_csv
@@ -92,8 +90,7 @@ def test_a_refused_run_writes_nothing_and_says_why(app, runner):
     assert counts() == built
 
 
-def test_calibration_draw_with_dry_run_and_for_real(app, runner, monkeypatch):
-    monkeypatch.setitem(sys.modules, "rater.reliability.report", None)
+def test_calibration_draw_with_dry_run_and_for_real(app, runner):
     built = build(app)
     dry = runner.invoke(args=["allocate", "--calibration", "3", "--seed", "2", "--dry-run"])
     assert dry.exit_code == 0, dry.output
@@ -103,7 +100,7 @@ def test_calibration_draw_with_dry_run_and_for_real(app, runner, monkeypatch):
         args=["allocate", "--calibration", "3", "--seed", "2", "--exclude-calibration"]
     )
     assert real.exit_code == 0, real.output
-    assert "reliability not available: gate checks completion only" in real.output
+    assert "Calibration reliability: not yet available" in real.output
     db.session.expire_all()
     calibration = db.session.scalar(
         select(func.count(Assignment.id)).where(Assignment.purpose == "calibration")
@@ -113,18 +110,18 @@ def test_calibration_draw_with_dry_run_and_for_real(app, runner, monkeypatch):
 
 
 def test_gate_and_release_commands(app, runner, monkeypatch):
-    monkeypatch.setitem(sys.modules, "rater.reliability.report", None)
     build(app)
     runner.invoke(args=["allocate", "--calibration", "2"])
     gate = runner.invoke(args=["allocation", "gate", "--enable", "--threshold", "0.8"])
     assert gate.exit_code == 0 and "held back" in gate.output and "closed" in gate.output
-    assert "reliability not available" in gate.output
+    assert "Calibration reliability: not yet available" in gate.output
     refused = runner.invoke(args=["allocation", "release"])
     assert refused.exit_code == 1 and "closed" in refused.output
     db.session.expire_all()
     for a in db.session.scalars(select(Assignment).where(Assignment.purpose == "calibration")):
         a.status = "submitted"
     db.session.commit()
+    monkeypatch.setattr(calibration, "calibration_icc", lambda frame: (0.95, "high"))
     released = runner.invoke(args=["allocation", "release"])
     assert released.exit_code == 0 and "released" in released.output
     db.session.expire_all()

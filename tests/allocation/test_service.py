@@ -305,8 +305,7 @@ def test_move_is_refused_for_started_work_or_a_rater_who_has_the_session(app):
     assert audit_count("assignment.move") == 0
 
 
-def test_new_main_work_is_held_while_the_gate_is_closed(app, monkeypatch):
-    monkeypatch.setattr(calib, "_load_calibration_icc", lambda: None)
+def test_new_main_work_is_held_while_the_gate_is_closed(app):
     build_study(app)
     calib.add_calibration_sessions(calib.draw_sessions(2, seed=1))
     calib.set_gate(True, 0.7)

@@ -4,13 +4,12 @@ calibration, raters joining and leaving, moving by hand."""
 from __future__ import annotations
 
 import re
-import sys
 
 import pytest
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
-from rater.allocation import service
+from rater.allocation import calibration, service
 from rater.auth.models import User
 from rater.demo import DemoSizes, catalogue_csv
 from rater.extensions import db
@@ -157,13 +156,12 @@ def test_sessions_page_filters(coordinator):
 
 
 def test_calibration_page_says_when_reliability_is_not_available(coordinator, monkeypatch):
-    monkeypatch.setitem(sys.modules, "rater.reliability.report", None)
     response = coordinator.post("/allocation/calibration/draw", data={"n": "2", "seed": "1"})
     assert response.status_code == 302
     assert count(Assignment.purpose == "calibration") == 6
     coordinator.post("/allocation/calibration/gate", data={"enabled": "y", "threshold": "0.8"})
     html = coordinator.get("/allocation/calibration").get_data(as_text=True)
-    assert "reliability not available: gate checks completion only" in html
+    assert "Calibration reliability: not yet available" in html
     assert "gate closed" in html
     coordinator.post("/allocation/calibration/pick", data={"sessions": "P01-S01, P02-S03"})
     assert count(Assignment.purpose == "calibration") == 12
@@ -175,6 +173,7 @@ def test_calibration_page_says_when_reliability_is_not_available(coordinator, mo
     for a in db.session.scalars(select(Assignment).where(Assignment.purpose == "calibration")):
         a.status = "submitted"
     db.session.commit()
+    monkeypatch.setattr(calibration, "calibration_icc", lambda frame: (0.95, "high"))
     coordinator.post("/allocation/calibration/release")
     assert count(Assignment.status == "held") == 0
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import event
 
 from rater import __version__
-from rater.export import service, tables
+from rater.export import tables
 from rater.extensions import db
 
 NUMERIC = {"integer", "number"}
@@ -247,19 +247,6 @@ def test_reliability_export_from_the_report(study, runner, tmp_path) -> None:
     frame = read(export(runner, "reliability", tmp_path / "rel.csv"))
     assert {"pairs", "pair_summary", "calibration"} <= set(frame["table"])
     assert list(frame.columns[-5:]) == ["coefficient", "value", "ci_low", "ci_high", "note"]
-
-
-def test_reliability_says_it_is_not_available_without_the_report(
-    study, runner, tmp_path, monkeypatch
-) -> None:
-    monkeypatch.setattr(service, "reliability_available", lambda: False)
-    result = runner.invoke(args=["export", "reliability", "-o", str(tmp_path / "r.csv")])
-    assert result.exit_code == 1
-    assert "not available yet" in result.output
-    assert not (tmp_path / "r.csv").exists()
-    book = read(export(runner, "codebook", tmp_path / "codebook.csv"))
-    assert "reliability" not in set(book["export"])
-    assert "reliability" not in service.available_kinds(service.Options())
 
 
 def test_workbook_with_every_kind_and_parquet(study, runner, tmp_path, umlauts) -> None:

@@ -68,17 +68,6 @@ def test_download_matches_the_command_line(study, client, auth, runner, tmp_path
     assert client.get("/export/download/all.csv").status_code == 400
 
 
-def test_unavailable_reliability_is_marked_on_the_page(study, client, auth, monkeypatch) -> None:
-    from rater.export import service
-
-    monkeypatch.setattr(service, "reliability_available", lambda: False)
-    auth.login("coord")
-    assert "not available yet" in client.get("/export/").get_data(as_text=True)
-    response = client.get("/export/download/reliability.csv")
-    assert response.status_code == 404
-    assert "not available yet" in response.get_data(as_text=True)
-
-
 def _download_urls(app) -> list[str]:
     """Every download route of the export blueprint, for every kind and format it serves."""
     from rater.export.tables import KINDS

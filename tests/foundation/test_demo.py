@@ -112,9 +112,8 @@ def test_demo_ratings_have_realistic_reliability(runner, app) -> None:
     for version in sync_instruments():
         scale = instrument_of(version)
         rows = frame[frame.instrument == scale.code]
-        keyed = [scale.keyed(item, x) for item, x in zip(rows["item"], rows.score, strict=True)]
-        means = rows.assign(score=keyed).groupby(["session_id", "purpose"]).score.mean()
-        means = means.unstack().dropna()
+        values = rows.pivot(index=["session_id", "purpose"], columns="item", values="score")
+        means = scale.keyed(values).mean(axis=1).unstack().dropna()
         assert len(means) >= 30
         long = means.reset_index().melt(id_vars="session_id", var_name="r", value_name="s")
         table = pg.intraclass_corr(long, targets="session_id", raters="r", ratings="s")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from rater.instruments import InstrumentError, load_instrument, load_instruments, parse_instrument
@@ -54,14 +56,13 @@ def test_shipped_instruments_load():
 
 def test_ghes_score_reverse_keys_difficulties():
     ghes = load_instrument(ROOT / "instruments" / "ghes.toml")
-    rule = ghes.scores[0]
     scores = {f"GHES_{i}": 4 for i in range(1, 8)}
-    scores["GHES_5"] = 0  # no difficulties counts as full engagement
-    assert ghes.mean_score(rule, scores) == 4.0
-    scores["GHES_5"] = 4
-    assert ghes.mean_score(rule, scores) == pytest.approx(24 / 7)
-    del scores["GHES_1"]
-    assert ghes.mean_score(rule, scores) != ghes.mean_score(rule, scores)  # NaN when missing
+    rows = [dict(scores, GHES_5=0), dict(scores, GHES_5=4), dict(scores, GHES_1=None)]
+    # no difficulties (GHES_5 = 0) counts as full engagement; a missing item: no score
+    result = ghes.scale_scores(pd.DataFrame(rows))["GHES_score"]
+    assert result.iloc[0] == 4.0
+    assert result.iloc[1] == pytest.approx(24 / 7)
+    assert math.isnan(result.iloc[2])
 
 
 def test_content_hash_changes_with_content():
@@ -83,10 +84,8 @@ def _problems(text: str) -> str:
     ("change", "expected"),
     [
         (
-            lambda s: s.replace(
-                '3 = "much", 4 = "full" }\n[[items]]', '3 = "much" }\n[[items]]', 1
-            ),
-            "item WAI_1: field anchors: Value error, anchors missing for score points [4]",
+            lambda s: s.replace('4 = "full" }\n[[items]]', '4 = " " }\n[[items]]', 1),
+            "item WAI_1: field anchors: Value error, anchors without text for score points [4]",
         ),
         (lambda s: s.replace('label = "Bond"\n', ""), "item WAI_2: field label: Field required"),
         (lambda s: s.replace('code = "WAI_2"', 'code = "WAI_1"'), "item WAI_1: code used twice"),
@@ -109,7 +108,7 @@ def _problems(text: str) -> str:
         ),
         (
             lambda s: s.replace('4 = "full" }\nreverse', '4 = "full", 5 = "more" }\nreverse'),
-            "item WAI_2: field anchors: Value error, anchors given for score points outside 0-4",
+            "item WAI_2: Value error, anchors given for score points outside 0-4: [5]",
         ),
         (lambda s: s + "\n[[[", "not valid TOML"),
         (

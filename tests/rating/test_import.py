@@ -273,7 +273,7 @@ ROW = "P01-S01,r1,GHES,GHES_1,2,"
         ),
         (
             f"P01-S01,r1,GHES,GHES_1,{2**40},",
-            "column 'score': out of range: scores are whole numbers from 0 to 4 "
+            "column 'score': out of range: GHES_1 takes whole numbers from 0 to 4 "
             "(value '1099511627776')",
         ),
         (

@@ -14,7 +14,8 @@ from openpyxl import load_workbook
 
 from rater.export import tables
 from rater.export.writer import write_csv, write_xlsx
-from rater.reliability.report import Estimate, report
+from rater.reliability.report import report
+from rater.reliability.results import Estimate
 from tests.reliability.test_report import TINY, every_case_frame
 
 

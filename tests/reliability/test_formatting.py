@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from rater.reliability.report import Estimate, NotEnoughData, show
-from rater.templating import format_number, plural
+from rater.formatting import format_number, plural
+from rater.reliability.output import show
+from rater.reliability.results import Estimate, NotEnoughData
 
 
 @pytest.mark.parametrize(

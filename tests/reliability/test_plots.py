@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from rater.reliability import plots
-from rater.reliability.report import Estimate, NotEnoughData, PairResult
+from rater.reliability.results import Estimate, NotEnoughData, PairResult
 
 
 def paired_rows(rows):

@@ -19,22 +19,18 @@ from sklearn.metrics import cohen_kappa_score
 
 from rater.instruments import Instrument, load_instruments
 from rater.reliability import stats
-from rater.reliability.report import (
-    MIN_SESSIONS,
+from rater.reliability.calibration import calibration_icc
+from rater.reliability.report import report
+from rater.reliability.results import MIN_SESSIONS, Estimate, NotEnoughData, band
+from rater.reliability.values import (
     PART_COLUMNS,
-    Estimate,
-    NotEnoughData,
-    band,
-    batched_weighted_kappa,
-    calibration_icc,
-    cross_session_design,
     cross_session_parts,
     cross_session_values,
     measure_values,
     measures_of,
-    report,
-    simulated_frame,
 )
+from rater.reliability.whole_design import cross_session_design
+from tests.support.simulated import simulated_frame
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTRUMENTS = load_instruments(ROOT / "instruments")
@@ -270,24 +266,6 @@ def test_every_pair_matches_pingouin_and_kappas_match_sklearn(seed, n_sessions, 
             ci = ttest_rel(a, b).confidence_interval(0.95)
             assert (diff.ci_low, diff.ci_high) == pytest.approx((ci.low, ci.high), abs=1e-10)
     assert checked > 0 or all(p.n < MIN_SESSIONS for p in rep.pairs)
-
-
-@settings(max_examples=40, deadline=None)
-@given(
-    st.lists(
-        st.tuples(st.integers(0, 4), st.integers(0, 4), st.integers(0, 3)), min_size=1, max_size=60
-    )
-)
-def test_batched_kappa_equals_weighted_kappa(rows):
-    a, b, g = (np.array(c) for c in zip(*rows, strict=True))
-    g = np.unique(g, return_inverse=True)[1]
-    for w in ("linear", "quadratic"):
-        batched = batched_weighted_kappa(a.astype(float), b.astype(float), g, w)
-        for group in range(g.max() + 1):
-            one = stats.weighted_kappa(a[g == group], b[g == group], weights=w)
-            assert (np.isnan(one) and np.isnan(batched[group])) or batched[group] == pytest.approx(
-                one
-            )
 
 
 def test_design_wide_and_alpha_come_from_the_stats_core():

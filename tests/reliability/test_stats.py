@@ -13,24 +13,21 @@ import pingouin as pg
 import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
-from scipy.stats import ttest_rel
 from sklearn.metrics import cohen_kappa_score
 
 from rater.reliability.stats import (
     ICC_TYPES,
     InsufficientDataError,
+    batched_kappa,
     composite_icc,
     cronbach_alpha,
     icc,
     icc_incomplete,
-    icc_pairs_fast,
     icc_two_raters,
     item_total_correlations,
     krippendorff_alpha,
     mcdonald_omega,
-    paired_mean_difference,
     variance_components,
-    weighted_kappa,
 )
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -321,69 +318,6 @@ def test_icc_two_raters_equals_icc_per_group(parts):
                 )
 
 
-def test_icc_pairs_fast_matches_pingouin_per_pair_and_item():
-    rng = np.random.default_rng(11)
-    rows = []
-    for session in range(40):
-        raters = rng.choice(5, size=rng.integers(1, 4), replace=False)
-        for item in ("i1", "i2"):
-            for r in raters:
-                rows.append((session, f"R{r}", item, float(rng.integers(0, 5))))
-    long = pd.DataFrame(rows, columns=["session", "rater", "item", "score"])
-    got = icc_pairs_fast(long, by=["item"])
-    assert (got["rater_1"] < got["rater_2"]).all()
-    checked = 0
-    for (item, r1, r2), row in got.set_index(["item", "rater_1", "rater_2"]).iterrows():
-        sub = long[(long["item"] == item) & long["rater"].isin([r1, r2])]
-        wide = sub.pivot(index="session", columns="rater", values="score").dropna()
-        assert row["n"] == len(wide)
-        if len(wide) < 3:
-            continue
-        ref = _stepped_up_bounds_at_or_below_pole(pingouin_icc(wide.to_numpy()), 2)
-        ref = ref.loc["ICC(A,k)", "ICC"]
-        np.testing.assert_allclose(row["ICC(A,k)"], ref, rtol=1e-9, atol=1e-9, equal_nan=True)
-        checked += 1
-    assert checked >= 10
-
-
-@settings(max_examples=60, deadline=None)
-@given(paired_groups())
-def test_paired_mean_difference_equals_scipy_paired_t_interval(parts):
-    ab = np.vstack(parts)
-    groups = np.repeat(np.arange(len(parts)), [len(p) for p in parts])
-    got = paired_mean_difference(ab[:, 0], ab[:, 1], groups)
-    for g, part in enumerate(parts):
-        row = got.loc[g]
-        assert row["n"] == len(part)
-        assert row["mean"] == pytest.approx(np.mean(part[:, 0] - part[:, 1]), abs=1e-12)
-        if len(part) < 2:
-            assert np.isnan(row["ci_low"]) and np.isnan(row["ci_high"])
-            continue
-        diff = part[:, 0] - part[:, 1]
-        if np.ptp(diff) == 0:  # scipy gives NaN; the limit of the interval is the point
-            assert row["ci_low"] == pytest.approx(diff[0]) == row["ci_high"]
-            continue
-        with np.errstate(all="ignore"):
-            ci = ttest_rel(part[:, 0], part[:, 1]).confidence_interval(0.95)
-        assert (row["ci_low"], row["ci_high"]) == pytest.approx((ci.low, ci.high), abs=1e-10)
-
-
-def test_paired_mean_difference_uses_t_not_the_normal_quantile():
-    # differences 1, 0, 1, 2, 1: mean 1, sd sqrt(0.5); t(0.975, 4) = 2.7764451
-    got = paired_mean_difference([2, 1, 2, 3, 2], [1, 1, 1, 1, 1], ["g"] * 5).loc["g"]
-    half = 2.7764451051977987 * np.sqrt(0.5) / np.sqrt(5)
-    assert (got["ci_low"], got["ci_high"]) == pytest.approx((1 - half, 1 + half), abs=1e-12)
-
-
-def test_icc_pairs_fast_rejects_duplicate_scores():
-    long = pd.DataFrame({"session": [1, 1, 1], "rater": ["a", "a", "b"], "score": [1.0, 2.0, 3.0]})
-    with pytest.raises(ValueError, match="more than one score"):
-        icc_pairs_fast(long)
-
-
-# --------------------------------------------------------------------------- icc_incomplete
-
-
 def anova_components_nonnegative(values: np.ndarray) -> bool:
     f_targets = icc(pd.DataFrame(values)).loc["ICC(A,1)", "F"]
     return bool(np.isfinite(f_targets) and f_targets > 1.0 + 1e-6)
@@ -591,40 +525,59 @@ def test_krippendorff_alpha_by_hand_and_frames():
 
 # --------------------------------------------------------------------------- kappa
 
-pairs_of_scores = st.integers(1, 60).flatmap(
-    lambda n: st.tuples(
-        hnp.arrays(int, n, elements=st.integers(0, 4)),
-        hnp.arrays(int, n, elements=st.integers(0, 4)),
-    )
-)
+
+@st.composite
+def scored_pairs(draw):
+    """Two raters' integer scores on a random scale (2 to 11 points, any offset)."""
+    low = draw(st.integers(-3, 5))
+    high = low + draw(st.integers(1, 10))
+    n = draw(st.integers(1, 60))
+    score = st.integers(low, high)
+    a = draw(hnp.arrays(int, n, elements=score))
+    b = draw(hnp.arrays(int, n, elements=score))
+    return a, b, list(range(low, high + 1))
 
 
 @settings(max_examples=150, deadline=None)
-@given(pairs_of_scores, st.sampled_from([None, "linear", "quadratic"]))
-def test_weighted_kappa_equals_sklearn(ab, weights):
-    a, b = ab
-    ours = weighted_kappa(a, b, weights)
+@given(scored_pairs(), st.sampled_from([None, "linear", "quadratic"]))
+def test_kappa_equals_sklearn_on_any_scale(case, weights):
+    a, b, scale = case
+    ours = batched_kappa(a, b, np.zeros(len(a), dtype=int), weights)[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = cohen_kappa_score(a, b, labels=list(range(5)), weights=weights)
+        ref = cohen_kappa_score(a, b, labels=scale, weights=weights)
     if np.isnan(ref):
         assert np.isnan(ours)
     else:
         assert ours == pytest.approx(ref, rel=1e-9, abs=1e-12)
 
 
-def test_weighted_kappa_by_hand_counts_unused_categories():
-    # a = (0, 1, 4), b = (0, 2, 4): observed linear disagreement = 1/4 / 3 over 3 pairs
-    a, b = [0, 1, 4], [0, 2, 4]
+@settings(max_examples=60, deadline=None)
+@given(st.lists(scored_pairs(), min_size=1, max_size=5), st.sampled_from(["linear", "quadratic"]))
+def test_batched_kappa_gives_each_group_the_kappa_of_its_own_scale(cases, weights):
+    """Groups of different ranges (0-4 beside 0-6 and 1-7) in one batch: each as on its own."""
+    a = np.concatenate([c[0] for c in cases])
+    b = np.concatenate([c[1] for c in cases])
+    groups = np.concatenate([np.full(len(c[0]), g) for g, c in enumerate(cases)])
+    batched = batched_kappa(a, b, groups, weights)
+    for g, (x, y, scale) in enumerate(cases):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = cohen_kappa_score(x, y, labels=scale, weights=weights)
+        assert (np.isnan(ref) and np.isnan(batched[g])) or batched[g] == pytest.approx(ref)
+
+
+def test_kappa_by_hand_and_empty_groups():
+    # a = (0, 1, 4), b = (0, 2, 4): observed linear disagreement 1/3 over 3 pairs
+    a, b = np.array([0, 1, 4]), np.array([0, 2, 4])
     obs = (0 + 1 + 0) / 3
     marg_a, marg_b = np.bincount(a, minlength=5) / 3, np.bincount(b, minlength=5) / 3
     exp = sum(marg_a[i] * marg_b[j] * abs(i - j) for i, j in itertools.product(range(5), range(5)))
-    assert weighted_kappa(a, b, "linear") == pytest.approx(1 - obs / exp)
-    # restricting the categories changes the weights, so the result differs
-    assert weighted_kappa(a, b, "linear", categories=[0, 1, 2, 4]) != pytest.approx(1 - obs / exp)
-    assert weighted_kappa([1, np.nan, 2], [1, 3, 2], None) == pytest.approx(1.0)
-    with pytest.raises(ValueError, match="categories"):
-        weighted_kappa([5], [4])
+    one = batched_kappa(a, b, np.zeros(3, dtype=int), "linear", n_groups=2)
+    assert one[0] == pytest.approx(1 - obs / exp) and np.isnan(one[1])  # group 1 has no rows
+    assert np.isnan(batched_kappa(np.array([2, 2]), np.array([2, 2]), np.zeros(2, int), None)[0])
+    with pytest.raises(ValueError, match="weights"):
+        batched_kappa(a, b, np.zeros(3, dtype=int), "cubic")
 
 
 # --------------------------------------------------------------------------- consistency

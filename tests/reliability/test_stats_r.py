@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rater.reliability.report import cross_session_design
 from rater.reliability.stats import (
     cronbach_alpha,
     icc,
@@ -23,6 +22,7 @@ from rater.reliability.stats import (
     mcdonald_omega,
     paired_mean_difference,
 )
+from rater.reliability.whole_design import cross_session_design
 from tests.reliability.test_report import STHAR_TOTAL, composite_study
 
 pytestmark = pytest.mark.r

@@ -1,0 +1,1 @@
+"""Coding while listening: behaviour codes as events on the audio timeline."""

@@ -1,0 +1,161 @@
+"""The ratings frame -> one value per rating and measure (pure).
+
+Every measure of an instrument (``Instrument.measures()``: items, scale scores, subscales) gets
+one value per rating, computed by the instrument's own scoring (``Instrument.scale_scores``).
+A cross-session score of a rater at session t is *the rater's own*: it combines the same
+rater's ratings of sessions t-1 and t of that patient (missing when there is none); these are
+the values of rater pairs. The design-wide coefficient of a cross-session score uses its two
+parts instead (:func:`cross_session_parts`, :func:`cross_session_values`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from rater.instruments import Instrument, Measure, MeasureKind, previous_session
+
+CALIBRATION = "calibration"
+RATING_KEYS = ["rating_id", "session_id", "patient", "session_number", "rater", "purpose"]
+VALUE_COLUMNS = [*RATING_KEYS, "submitted_at", "instrument", "measure", "kind", "value"]
+
+
+MEASURE_KINDS = (MeasureKind.ITEM, MeasureKind.SCORE, MeasureKind.SUBSCALE)
+
+
+def measures_of(instrument: Instrument) -> list[Measure]:
+    """The measures of an instrument that have a value per rating here, in file order."""
+    return [m for m in instrument.measures() if m.kind in MEASURE_KINDS]
+
+
+def item_values(frame: pd.DataFrame, instrument: Instrument) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per rating of ``instrument``: its item scores (one column per item code, NaN
+    where missing) and the rating's keys (``RATING_KEYS`` without rating_id, submitted_at)."""
+    mine = frame[frame["instrument"] == instrument.code]
+    values = mine.pivot(index="rating_id", columns="item", values="score").astype("float64")
+    values = values.reindex(columns=instrument.item_codes)
+    keys = mine.drop_duplicates("rating_id").set_index("rating_id")
+    return values, keys.loc[values.index, [*RATING_KEYS[1:], "submitted_at"]]
+
+
+def measure_values(frame: pd.DataFrame, instruments: Sequence[Instrument]) -> pd.DataFrame:
+    """One row per rating x measure: the columns ``VALUE_COLUMNS``.
+
+    Items enter raw; scores and subscales as the instrument scores them. The t-1 of a
+    cross-session score is the same rater's main or double rating of the patient's previous
+    session (never a calibration rating).
+    """
+    parts = []
+    for instrument in instruments:
+        if not (frame["instrument"] == instrument.code).any():
+            continue
+        values, keys = item_values(frame, instrument)
+        previous = previous_session(
+            values, keys, by=("patient", "rater"), among=keys["purpose"] != CALIBRATION
+        )
+        scores = instrument.scale_scores(values, previous=previous)
+        measures = measures_of(instrument)
+        table = pd.concat([values, scores], axis=1)[[m.code for m in measures]]
+        long = table.rename_axis(columns="measure").stack(future_stack=True).rename("value")
+        long = long.reset_index().join(keys, on="rating_id")
+        long["instrument"] = instrument.code
+        long["kind"] = long["measure"].map({m.code: m.kind.value for m in measures})
+        parts.append(long)
+    if not parts:
+        return pd.DataFrame(columns=VALUE_COLUMNS)
+    return pd.concat(parts, ignore_index=True)[VALUE_COLUMNS]
+
+
+PART_COLUMNS = [
+    "instrument", "measure", "kind", "part", "weight", "session_id", "patient",
+    "session_number", "rater", "value",
+]  # fmt: skip
+PREVIOUS, CURRENT = "previous", "current"  # the parts of a cross-session score
+
+
+def cross_session_parts(frame: pd.DataFrame, instruments: Sequence[Instrument]) -> pd.DataFrame:
+    """The two parts of every cross-session score, per main/double rating (never calibration).
+
+    ``part`` "previous" is the rating's part of the score of the *next* session, "current" its
+    part of its own session's score (``Instrument.cross_session_parts``); ``weight`` is the
+    part's share of the score's items (5/8 and 3/8 for the StHAR total, a mean of eight
+    items). Missing parts (an item missing) are dropped. Columns: ``PART_COLUMNS``.
+    """
+    found = []
+    for instrument in instruments:
+        rules = [rule for rule in instrument.scores if rule.is_cross_session]
+        if not rules or not (frame["instrument"] == instrument.code).any():
+            continue
+        values, keys = item_values(frame, instrument)
+        main = keys["purpose"] != CALIBRATION
+        ratings = keys.loc[main, ["session_id", "patient", "session_number", "rater"]]
+        for rule in rules:
+            table, weights = instrument.cross_session_parts(values[main], rule)
+            for part, weight in zip((PREVIOUS, CURRENT), weights, strict=True):
+                found.append(
+                    ratings.assign(
+                        instrument=instrument.code,
+                        measure=rule.code,
+                        kind=MeasureKind.SCORE.value,
+                        part=part,
+                        weight=weight,
+                        value=table[part],
+                    ).dropna(subset=["value"])
+                )
+    if not found:
+        return pd.DataFrame(columns=PART_COLUMNS)
+    return pd.concat(found, ignore_index=True)[PART_COLUMNS]
+
+
+CROSS_SESSION_COLUMNS = [
+    "instrument", "measure", "kind", "session_id", "patient", "session_number",
+    "rater", "previous_rater", "value",
+]  # fmt: skip
+
+
+def cross_session_values(parts: pd.DataFrame) -> pd.DataFrame:
+    """Independent values of every cross-session score (from :func:`cross_session_parts`).
+
+    A cross-session value of session t combines one rating of session t−1 (its previous
+    part) with one rating of session t (its current part) of the same patient.  Two values
+    of the same session are independent measurements only when they share no rating: two
+    values built on the one rating of t−1 would agree on that part by construction, and their
+    agreement would overstate the reliability.  So, per session t, each rating of t−1 and of t
+    enters at most one value: first every rater who rated both sessions gets their own value
+    (as in :func:`measure_values`), then the remaining ratings of t−1 and of t are matched in
+    the order of their raters' codes.  A session gets min(ratings of t−1, ratings of t)
+    values, each labelled with the rater of session t (``previous_rater``: the rater of t−1);
+    it has two values when both t−1 and t were double-coded.  Krippendorff's alpha of a
+    cross-session score uses these values.  Columns: ``CROSS_SESSION_COLUMNS``.
+    """
+    found = [
+        _match_ratings(group) for _, group in parts.groupby(["instrument", "measure"], sort=True)
+    ]
+    if not found:
+        return pd.DataFrame(columns=CROSS_SESSION_COLUMNS)
+    return pd.concat(found, ignore_index=True)[CROSS_SESSION_COLUMNS]
+
+
+def _match_ratings(parts: pd.DataFrame) -> pd.DataFrame:
+    """Disjoint (rating of t−1, rating of t) matches of one score, same rater first."""
+    keys = ["patient", "session_number"]
+    later = parts[parts["part"] == CURRENT].rename(columns={"value": "current"})
+    later = later.assign(_later=range(len(later)))
+    earlier = parts[parts["part"] == PREVIOUS].rename(
+        columns={"value": "previous", "rater": "previous_rater", "weight": "previous_weight"}
+    )
+    earlier = earlier.assign(
+        session_number=earlier["session_number"] + 1,  # keyed to the session t it serves
+        _earlier=range(len(earlier)),
+    )[[*keys, "previous_rater", "previous", "previous_weight", "_earlier"]]
+    same = later.merge(earlier, left_on=[*keys, "rater"], right_on=[*keys, "previous_rater"])
+    rest_later = later[~later["_later"].isin(same["_later"])].sort_values([*keys, "rater"])
+    rest_earlier = earlier[~earlier["_earlier"].isin(same["_earlier"])]
+    rest_earlier = rest_earlier.sort_values([*keys, "previous_rater"])
+    mixed = rest_later.assign(_rank=rest_later.groupby(keys).cumcount()).merge(
+        rest_earlier.assign(_rank=rest_earlier.groupby(keys).cumcount()), on=[*keys, "_rank"]
+    )
+    both = pd.concat([same, mixed], ignore_index=True)
+    both["value"] = both["previous_weight"] * both["previous"] + both["weight"] * both["current"]
+    return both.sort_values(["session_id", "rater"], kind="mergesort").reset_index(drop=True)

@@ -1,0 +1,1 @@
+"""Study results: descriptives and multilevel models of the course over sessions."""
