@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
 
 from rater.demo import DemoSizes, build_demo
 from rater.extensions import db
+from rater.formatting import format_number
 from rater.reliability.report import report
 
 PAGES = (
@@ -93,22 +95,41 @@ def shipped_demo(app):
     db.session.commit()
 
 
+def _unbounded_pair(rep):
+    """A pair result of the report whose ICC(A,2) interval has no lower bound."""
+    for pair in rep.pairs:
+        icc = pair.coefficients.get("ICC(A,2)")
+        if getattr(icc, "ci_low", None) == -math.inf:
+            return pair, icc
+    return None, None
+
+
 def test_unbounded_limits_show_as_minus_infinity_and_no_negative_zero(client, auth, shipped_demo):
-    """The shipped demo has ICC(A,2) intervals without a lower bound (GHES_5, rater2–rater5)
-    and an ICC(A,2) of −1.6e-16 (StHAR_A5, rater2–rater5) that was shown as '-0.00'."""
+    """The shipped demo has ICC(A,2) intervals without a lower bound (a pair's F bound below
+    the pole); the measure page writes them '[−∞, high]' and explains why, and no page shows
+    '-0.00' (an ICC of −1.6e-16 once was)."""
+    from rater.reliability.consensus import load_report
+
+    pair, icc = _unbounded_pair(load_report())
+    assert pair is not None, "the demo should have an interval without a lower bound"
     auth.login("coordinator", "demo-coordinator")
-    html = client.get("/reliability/measure/GHES/GHES_5").get_data(as_text=True)
-    assert "[−∞, 0.93]" in html
+    html = client.get(f"/reliability/measure/{pair.instrument}/{pair.measure}").get_data(
+        as_text=True
+    )
+    assert f"[−∞, {format_number(icc.ci_high)}]" in html
     assert "the interval has no lower bound" in html
     pages = (
         *PAGES,
         "/reliability/instrument/StHAR",
         "/reliability/measure/StHAR/StHAR_A5",
         "/reliability/plot/StHAR/StHAR_A5/heatmap.svg",
-        "/reliability/plot/StHAR/StHAR_A5/bland-altman/rater2/rater5.svg",
+        f"/reliability/plot/{pair.instrument}/{pair.measure}/bland-altman.svg"
+        f"?rater_1={pair.rater_1}&rater_2={pair.rater_2}",
     )
     for url in pages:
-        text = client.get(url).get_data(as_text=True)
+        response = client.get(url)
+        assert response.status_code == 200, url
+        text = response.get_data(as_text=True)
         assert "-0.00" not in text and "−0.00" not in text, url
 
 
