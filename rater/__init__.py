@@ -10,8 +10,7 @@ from typing import Any
 from flask import Flask
 
 from rater.config import PROJECT_ROOT, Config
-
-__version__ = "0.1.0"
+from rater.version import __version__  # noqa: F401  (re-exported)
 
 
 def create_app(config: Any = None) -> Flask:

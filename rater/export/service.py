@@ -19,7 +19,6 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
-import rater
 from rater.audit import AuditEvent
 from rater.auth.models import User
 from rater.export import tables, writer
@@ -42,6 +41,7 @@ from rater.rating.models import (
 from rater.reliability.report import report
 from rater.study.models import InstrumentVersion, Patient, Therapist, TherapySession
 from rater.timeutil import utcnow
+from rater.version import __version__
 
 FORMATS = ("csv", "xlsx", "parquet")
 LONG_CHUNK_ROWS = writer.CHUNK_ROWS  # rows per chunk when streaming the long export
@@ -296,7 +296,7 @@ def export_to(
         with progress(len(frame)) as step:
             written = _write(fmt, frame, target, options, step)
     return writer.meta_document(
-        rater.__version__,
+        __version__,
         kind,
         fmt,
         meta_options(kind, options),
