@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup
 
 from rater.extensions import db
 
@@ -31,7 +31,6 @@ COMMAND_MODULES = (
 
 
 def register(app: Flask) -> None:
-    app.cli.add_command(init_db)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(app)
 
@@ -67,20 +66,6 @@ def upgrade_schema() -> None:
     from flask_migrate import upgrade
 
     upgrade(directory=str(Path(current_app.root_path).parent / "migrations"))
-
-
-@click.command("init-db")
-@with_appcontext
-def init_db() -> None:
-    """Create or upgrade the database schema and register the instruments."""
-    from rater.study.instrument_store import sync_instruments
-
-    upgrade_schema()
-    with transaction():
-        versions = sync_instruments()
-    click.echo("Database is up to date.")
-    for v in versions:
-        click.echo(f"  instrument {v.code} version {v.version} ({v.source_file})")
 
 
 def fail(message: str, problems: list | None = None) -> None:

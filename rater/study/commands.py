@@ -1,4 +1,4 @@
-"""``rater sessions import``"""
+"""``rater init-db`` and ``rater sessions import``"""
 
 from __future__ import annotations
 
@@ -8,10 +8,23 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from rater.cli import fail, transaction
+from rater.cli import fail, transaction, upgrade_schema
 from rater.csvinput import ImportFailed
 from rater.progress import progress_bar
 from rater.study.catalogue import import_sessions
+from rater.study.instrument_store import sync_instruments
+
+
+@click.command("init-db")
+@with_appcontext
+def init_db() -> None:
+    """Create or upgrade the database schema and register the instruments."""
+    upgrade_schema()
+    with transaction():
+        versions = sync_instruments()
+    click.echo("Database is up to date.")
+    for v in versions:
+        click.echo(f"  instrument {v.code} version {v.version} ({v.source_file})")
 
 
 @click.group("sessions")
@@ -44,4 +57,5 @@ def import_(file: Path) -> None:
 
 
 def register(app: Flask) -> None:
+    app.cli.add_command(init_db)
     app.cli.add_command(sessions)
