@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 
 from rater import audit
 from rater.allocation.calibration import CALIBRATION_REASON, add_calibration_sessions
-from rater.allocation.service import allocate
+from rater.allocation.planning import allocate
 from rater.auth import service as users
 from rater.auth.models import User
 from rater.cli import transaction, upgrade_schema

@@ -439,7 +439,7 @@ def _second_mains(
             source,
             line,
             "purpose",
-            Purpose.MAIN,
+            Purpose.MAIN.value,
             f"second main rater of session {rating.session}: {first} is its main rater {where}",
         )
         for line, rating in seconds
