@@ -40,14 +40,14 @@ def put_setting(key: str, value: Any) -> None:
     audit.record("setting.change", "study_setting", key, before=before, after=value)
 
 
-def double_fraction_or_stored(double_fraction: float | None) -> float:
+def double_fraction_or_stored(double_fraction: float | None = None) -> float:
     """The given double fraction, else the stored one, else the default."""
     if double_fraction is None:
         return float(get_setting(SETTING_FRACTION, DEFAULT_FRACTION))
     return float(double_fraction)
 
 
-def seed_or_stored(seed: int | None) -> int:
+def seed_or_stored(seed: int | None = None) -> int:
     """The given seed, else the stored one, else the default."""
     return int(get_setting(SETTING_SEED, DEFAULT_SEED) if seed is None else seed)
 

@@ -54,8 +54,8 @@ def index():
         form = AllocationForm(
             formdata=None,
             meta={"csrf": False},
-            double_fraction=settings.double_fraction_or_stored(None),
-            seed=settings.seed_or_stored(None),
+            double_fraction=settings.double_fraction_or_stored(),
+            seed=settings.seed_or_stored(),
         )
         valid = True
     plan, error = None, None
