@@ -32,7 +32,8 @@ from threadpoolctl import threadpool_limits
 
 from rater.instruments import load_instruments
 from rater.reliability.report import report
-from rater.reliability.values import CALIBRATION, measure_values
+from rater.reliability.values import measure_values
+from rater.states import Purpose
 from tests.support.simulated import simulated_frame
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def baseline(values: pd.DataFrame) -> pd.DataFrame:
     """Per-pair ICC(A,1) and ICC(A,2) with one pingouin call per rater pair x measure."""
-    main = values[values["purpose"] != CALIBRATION].dropna(subset=["value"])
+    main = values[values["purpose"] != Purpose.CALIBRATION].dropna(subset=["value"])
     rows = []
     for (instrument, measure), group in main.groupby(["instrument", "measure"]):
         raters = sorted(group["rater"].unique())

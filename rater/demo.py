@@ -29,13 +29,14 @@ from sqlalchemy import func, select
 
 from rater import audit
 from rater.allocation.calibration import CALIBRATION_REASON, add_calibration_sessions
-from rater.allocation.service import allocate
+from rater.allocation.planning import allocate
 from rater.auth import service as users
 from rater.auth.models import User
 from rater.cli import transaction, upgrade_schema
 from rater.extensions import db
 from rater.instruments import Instrument
 from rater.rating.models import Assignment, ItemScore, Rating
+from rater.states import AssignmentStatus, Purpose, RatingStatus, Role, SessionStatus
 from rater.study.catalogue import import_sessions
 from rater.study.instrument_store import instrument_of, sync_instruments
 from rater.study.models import StudySetting, TherapySession
@@ -121,7 +122,7 @@ def catalogue_csv(sizes: DemoSizes) -> bytes:
                 s,
                 DEMO_AUDIO[(p + s) % len(DEMO_AUDIO)],
                 (start + timedelta(days=7 * (s - 1) + p)).isoformat(),
-                "excluded" if reason else "eligible",
+                SessionStatus.EXCLUDED if reason else SessionStatus.ELIGIBLE,
                 reason,
                 phq9,
             ]
@@ -132,10 +133,10 @@ def catalogue_csv(sizes: DemoSizes) -> bytes:
 def ensure_users() -> tuple[User, list[User]]:
     found = {u.username: u for u in users.list_users()}
     if COORDINATOR[0] not in found:
-        found[COORDINATOR[0]] = users.add_user(COORDINATOR[0], "coordinator", COORDINATOR[1])
+        found[COORDINATOR[0]] = users.add_user(COORDINATOR[0], Role.COORDINATOR, COORDINATOR[1])
     for name, password in RATERS:
         if name not in found:
-            found[name] = users.add_user(name, "rater", password)
+            found[name] = users.add_user(name, Role.RATER, password)
     return found[COORDINATOR[0]], [found[name] for name, _ in RATERS]
 
 
@@ -181,13 +182,13 @@ def _simulate_ratings(assignments, instruments: list[Instrument], versions, size
     rated_sessions = {s for s in sorted(sessions) if rng.random() < sizes.rated_share}
     now = utcnow()
     for a in sorted(assignments, key=lambda a: a.id):
-        if a.purpose != "calibration" and a.session_id not in rated_sessions:
+        if a.purpose != Purpose.CALIBRATION and a.session_id not in rated_sessions:
             continue
-        draft = a.purpose != "calibration" and rng.random() < 0.08
+        draft = a.purpose != Purpose.CALIBRATION and rng.random() < 0.08
         truth = patient_effect[a.session.patient_id] + session_effect[a.session_id]
         rating = Rating(
             assignment_id=a.id,
-            status="draft" if draft else "submitted",
+            status=RatingStatus.DRAFT if draft else RatingStatus.SUBMITTED,
             submitted_at=None if draft else now - timedelta(days=int(rng.integers(1, 120))),
             active_seconds=float(rng.integers(1800, 4200)),
         )
@@ -207,7 +208,7 @@ def _simulate_ratings(assignments, instruments: list[Instrument], versions, size
                         score=int(np.clip(round(value), 0, 4)),
                     )
                 )
-        a.status = "in_progress" if draft else "submitted"
+        a.status = AssignmentStatus.IN_PROGRESS if draft else AssignmentStatus.SUBMITTED
         db.session.add(rating)
     db.session.flush()
 

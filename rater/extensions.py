@@ -1,10 +1,12 @@
 """Flask extensions, created unbound; ``create_app`` binds them to an app."""
 
+from enum import StrEnum
+
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import MetaData
+from sqlalchemy import CheckConstraint, MetaData
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -14,6 +16,18 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def check_in(column: str, values: type[StrEnum], *, nullable: bool = False) -> CheckConstraint:
+    """``CHECK (column IN ('a', 'b', ...))`` built from an enum, named after the column.
+
+    The values come from the enum alone (Indico's pattern), in its order, so the constraint and
+    the code cannot drift apart; a change to the enum changes the constraint text, which then
+    needs a migration.
+    """
+    allowed = f"{column} IN ({', '.join(repr(str(value)) for value in values)})"
+    text = f"{column} IS NULL OR {allowed}" if nullable else allowed
+    return CheckConstraint(text, name=column)
 
 
 class Base(DeclarativeBase):

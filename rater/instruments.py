@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
@@ -39,6 +39,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from rater.states import Role
 
 Code = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$", max_length=64)]
 CategoryCode = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*$", max_length=64)]
@@ -289,7 +291,7 @@ class LogItem(_Strict):
     code: Code
     label: str = Field(min_length=1)
     kind: LogKind
-    entered_by: Literal["rater", "coordinator"]
+    entered_by: Role
     description: str = ""
 
 

@@ -16,103 +16,36 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 from flask import current_app
 from sqlalchemy import select
 
 from rater import audit
-from rater.allocation.service import (
-    DESIGN_PURPOSES,
-    STARTED,
-    AllocationError,
-    allocation_raters,
-    get_setting,
-    put_setting,
-)
+from rater.allocation.design import stratified_draw
+from rater.allocation.errors import CalibrationError
+from rater.allocation.settings import allocation_raters, get_setting, put_setting
 from rater.auth.models import User
 from rater.extensions import db
 from rater.formatting import format_number, plural
 from rater.rating.frame import ratings_frame
 from rater.rating.models import Assignment
 from rater.reliability.calibration import calibration_icc
+from rater.states import AssignmentStatus, Purpose, SessionStatus
 from rater.study.models import Patient, Therapist, TherapySession
 
 GATE_ENABLED = "calibration.gate_enabled"
 GATE_THRESHOLD = "calibration.threshold"
 DEFAULT_THRESHOLD = 0.75
 CALIBRATION_REASON = "calibration session"
-DONE = ("submitted", "cannot_rate")
-
-
-class CalibrationError(AllocationError):
-    pass
-
 
 # ----------------------------------------------------------------------------- drawing
-
-
-def stratified_draw(candidates: pd.DataFrame, n: int, seed: int) -> list[str]:
-    """Draw ``n`` session ids spread over therapists, then phases, then patients (pure).
-
-    ``candidates``: columns ``session_id, therapist, phase, patient``. Each therapist gets
-    floor or ceil of its proportional share (largest remainder, seeded ties), each phase
-    within a therapist likewise, and within a stratum sessions of patients not yet drawn come
-    first.
-    """
-    if n > len(candidates):
-        raise CalibrationError(f"only {len(candidates)} sessions can be drawn, not {n}")
-    rng = np.random.default_rng(seed)
-    frame = candidates.sort_values("session_id", kind="mergesort").reset_index(drop=True)
-    chosen: list[str] = []
-    patients: set[str] = set()
-    for therapist, k in _shares(frame["therapist"], n, rng).items():
-        sub = frame[frame["therapist"] == therapist]
-        for phase, m in _shares(sub["phase"], k, rng).items():
-            pool = sub[sub["phase"] == phase]
-            for i in _spread_patients(pool["patient"].to_numpy(), m, patients, rng):
-                chosen.append(str(pool["session_id"].iloc[i]))
-                patients.add(pool["patient"].iloc[i])
-    return sorted(chosen)
-
-
-def _spread_patients(
-    patients: np.ndarray, m: int, used: set[str], rng: np.random.Generator
-) -> list[int]:
-    """m positions in random order: one session per patient first (patients not drawn in
-    another stratum before those that were), then second sessions, and so on."""
-    seen: set[str] = set()
-    ranked = []
-    for i in rng.permutation(len(patients)):
-        p = patients[i]
-        ranked.append((p in seen, p in used, len(ranked), int(i)))
-        seen.add(p)
-    return [i for *_, i in sorted(ranked)[:m]]
-
-
-def _shares(labels: pd.Series, n: int, rng: np.random.Generator) -> dict[str, int]:
-    """Largest-remainder split of n over the labels, proportional to their counts; ties
-    broken at random; never more than a label has."""
-    sizes = labels.value_counts().sort_index()
-    if n == 0 or sizes.empty:
-        return {}
-    quota = sizes.to_numpy() * n / sizes.sum()
-    base = np.minimum(np.floor(quota).astype(int), sizes.to_numpy())
-    rest = n - int(base.sum())
-    order = np.lexsort((rng.random(len(sizes)), -(quota - base)))
-    for i in order:
-        if rest == 0:
-            break
-        if base[i] < sizes.iloc[i]:
-            base[i] += 1
-            rest -= 1
-    return {str(label): int(k) for label, k in zip(sizes.index, base, strict=True) if k}
 
 
 def draw_candidates() -> pd.DataFrame:
     """Eligible sessions that are not calibration sessions and have no started main work."""
     busy = select(Assignment.session_id).where(
-        (Assignment.purpose == "calibration") | Assignment.status.in_(STARTED)
+        (Assignment.purpose == Purpose.CALIBRATION)
+        | Assignment.status.in_(AssignmentStatus.STARTED)
     )
     result = db.session.execute(
         select(
@@ -123,7 +56,7 @@ def draw_candidates() -> pd.DataFrame:
         )
         .join(Therapist, TherapySession.therapist_id == Therapist.id)
         .join(Patient, TherapySession.patient_id == Patient.id)
-        .where(TherapySession.status == "eligible", TherapySession.id.not_in(busy))
+        .where(TherapySession.status == SessionStatus.ELIGIBLE, TherapySession.id.not_in(busy))
     )
     return pd.DataFrame(result.all(), columns=list(result.keys()))
 
@@ -137,7 +70,7 @@ def draw_sessions(n: int, seed: int = 0) -> list[str]:
 
 
 def calibration_sessions() -> list[TherapySession]:
-    ids = select(Assignment.session_id).where(Assignment.purpose == "calibration")
+    ids = select(Assignment.session_id).where(Assignment.purpose == Purpose.CALIBRATION)
     return list(
         db.session.scalars(
             select(TherapySession).where(TherapySession.id.in_(ids)).order_by(TherapySession.code)
@@ -174,7 +107,7 @@ def add_calibration_sessions(codes: Sequence[str], *, exclude: bool = False) -> 
         db.session.scalars(
             select(Assignment).where(
                 Assignment.session_id.in_([s.id for s in found.values()]),
-                Assignment.purpose.in_(DESIGN_PURPOSES),
+                Assignment.purpose.in_(Purpose.DESIGN),
             )
         )
     )
@@ -190,15 +123,15 @@ def add_calibration_sessions(codes: Sequence[str], *, exclude: bool = False) -> 
     db.session.flush()
     excluded = 0
     for s in found.values():
-        if exclude and s.status != "excluded":
+        if exclude and s.status != SessionStatus.EXCLUDED:
             before = {"status": s.status, "exclusion_reason": s.exclusion_reason}
-            s.status, s.exclusion_reason = "excluded", CALIBRATION_REASON
+            s.status, s.exclusion_reason = SessionStatus.EXCLUDED, CALIBRATION_REASON
             audit.record(
                 "session.exclude",
                 "session",
                 s.code,
                 before=before,
-                after={"status": "excluded", "exclusion_reason": CALIBRATION_REASON},
+                after={"status": SessionStatus.EXCLUDED, "exclusion_reason": CALIBRATION_REASON},
             )
             excluded += 1
     created = _create_calibration_rows([s.id for s in found.values()])
@@ -223,18 +156,27 @@ def _create_calibration_rows(session_ids: list[int]) -> int:
         ).all()
     )
     created = 0
-    for sid in session_ids:
+    for session_id in session_ids:
         for u in users:
-            if (sid, u.id) in have:
+            if (session_id, u.id) in have:
                 continue
-            a = Assignment(session_id=sid, rater_id=u.id, purpose="calibration", status="pending")
+            a = Assignment(
+                session_id=session_id,
+                rater_id=u.id,
+                purpose=Purpose.CALIBRATION,
+                status=AssignmentStatus.PENDING,
+            )
             db.session.add(a)
             db.session.flush()
             audit.record(
                 "assignment.create",
                 "assignment",
                 a.id,
-                after={"session_id": sid, "rater": u.username, "purpose": "calibration"},
+                after={
+                    "session_id": session_id,
+                    "rater": u.username,
+                    "purpose": Purpose.CALIBRATION,
+                },
             )
             created += 1
     return created
@@ -287,7 +229,7 @@ class GateStatus:
 def calibration_reliability() -> tuple[float | None, str]:
     """(lowest ICC(A,1) of the calibration round or None, a note saying what it rests on)."""
     frame = ratings_frame()
-    frame = frame[frame["purpose"] == "calibration"].reset_index(drop=True)
+    frame = frame[frame["purpose"] == Purpose.CALIBRATION].reset_index(drop=True)
     try:
         value, note = calibration_icc(frame)
     except Exception:  # a failing coefficient must not break the coordinator's page
@@ -303,17 +245,17 @@ def gate_status() -> GateStatus:
     rows = db.session.execute(
         select(Assignment.session_id, Assignment.status)
         .join(User, Assignment.rater_id == User.id)
-        .where(Assignment.purpose == "calibration", User.username.in_(names))
+        .where(Assignment.purpose == Purpose.CALIBRATION, User.username.in_(names))
     ).all()
     held = db.session.scalar(
-        select(db.func.count(Assignment.id)).where(Assignment.status == "held")
+        select(db.func.count(Assignment.id)).where(Assignment.status == AssignmentStatus.HELD)
     )
     value, note = calibration_reliability()
     return GateStatus(
         enabled=enabled,
         threshold=threshold,
         sessions=len({s for s, _ in rows}),
-        done=sum(st in DONE for _, st in rows),
+        done=sum(status in AssignmentStatus.DONE for _, status in rows),
         total=len(rows),
         reliability=value,
         reliability_note=note,
@@ -338,7 +280,7 @@ def set_gate(enabled: bool, threshold: float) -> int:
     db.session.flush()
     if not enabled or gate_status().passes:
         return 0
-    return _set_status("pending", "held", "assignment.hold")
+    return _set_status(AssignmentStatus.PENDING, AssignmentStatus.HELD, "assignment.hold")
 
 
 def release_held() -> int:
@@ -346,14 +288,14 @@ def release_held() -> int:
     status = gate_status()
     if not status.passes:
         raise CalibrationError("the calibration gate is closed: " + " ".join(status.lines()))
-    return _set_status("held", "pending", "assignment.release")
+    return _set_status(AssignmentStatus.HELD, AssignmentStatus.PENDING, "assignment.release")
 
 
 def _set_status(old: str, new: str, action: str) -> int:
     rows = list(
         db.session.scalars(
             select(Assignment).where(
-                Assignment.status == old, Assignment.purpose.in_(DESIGN_PURPOSES)
+                Assignment.status == old, Assignment.purpose.in_(Purpose.DESIGN)
             )
         )
     )
@@ -378,10 +320,10 @@ def calibration_assignments() -> CalibrationGrid:
         select(TherapySession.code, User.username, Assignment.status)
         .join(TherapySession, Assignment.session_id == TherapySession.id)
         .join(User, Assignment.rater_id == User.id)
-        .where(Assignment.purpose == "calibration")
+        .where(Assignment.purpose == Purpose.CALIBRATION)
     ).all()
     return CalibrationGrid(
         sorted({s for s, _, _ in rows}),
         sorted({r for _, r, _ in rows}),
-        {(s, r): st for s, r, st in rows},
+        {(session, rater): status for session, rater, status in rows},
     )

@@ -10,11 +10,12 @@ from flask import Flask
 from flask.cli import with_appcontext
 
 from rater.allocation import calibration as calib
-from rater.allocation import service
+from rater.allocation import changes, planning
+from rater.allocation.errors import AllocationError
 from rater.cli import fail, transaction
 
 
-def _echo_plan(p: service.AllocationPlan) -> None:
+def _echo_plan(p: planning.AllocationPlan) -> None:
     click.echo(p.to_text())
     for line in calib.gate_status().lines():
         click.echo(line)
@@ -70,7 +71,7 @@ def allocate(
                 click.echo(f"Calibration sessions drawn: {', '.join(drawn)}")
                 if not dry_run:
                     calib.add_calibration_sessions(drawn, exclude=exclude_calibration)
-            p = service.plan(
+            p = planning.plan(
                 double_fraction,
                 seed,
                 keep_unstarted=keep_unstarted,
@@ -80,11 +81,11 @@ def allocate(
                 _echo_plan(p)
                 click.echo("Dry run: nothing was written.")
                 raise _DryRun
-            service.apply_plan(p)
+            planning.apply_plan(p)
             _echo_plan(p)
     except _DryRun:
         return
-    except service.AllocationError as exc:
+    except AllocationError as exc:
         fail(f"Allocation refused: {exc}")
 
 
@@ -101,7 +102,7 @@ def _run(action, dry_run: bool = False) -> None:
     try:
         with transaction():
             result = action()
-            if isinstance(result, service.AllocationPlan):
+            if isinstance(result, planning.AllocationPlan):
                 click.echo("Before:")
                 click.echo(result.before.to_text())
                 click.echo("")
@@ -114,7 +115,7 @@ def _run(action, dry_run: bool = False) -> None:
                 raise _DryRun
     except _DryRun:
         return
-    except service.AllocationError as exc:
+    except AllocationError as exc:
         fail(f"Refused: {exc}")
 
 
@@ -124,7 +125,7 @@ def _run(action, dry_run: bool = False) -> None:
 @with_appcontext
 def add_rater(username: str, dry_run: bool) -> None:
     """Take USERNAME into allocation: a fair share of the unstarted work."""
-    _run(lambda: service.rater_joins(username, dry_run=dry_run), dry_run)
+    _run(lambda: changes.rater_joins(username, dry_run=dry_run), dry_run)
 
 
 @allocation.command("remove-rater")
@@ -134,7 +135,7 @@ def add_rater(username: str, dry_run: bool) -> None:
 @with_appcontext
 def remove_rater(username: str, deactivate: bool, dry_run: bool) -> None:
     """Take USERNAME out of allocation; their unstarted work goes to the others."""
-    _run(lambda: service.rater_leaves(username, deactivate=deactivate, dry_run=dry_run), dry_run)
+    _run(lambda: changes.rater_leaves(username, deactivate=deactivate, dry_run=dry_run), dry_run)
 
 
 @allocation.command("move")
@@ -145,7 +146,7 @@ def move(assignment_id: int, username: str) -> None:
     """Give one unstarted assignment to rater USERNAME (audited)."""
 
     def action() -> str:
-        r = service.move_assignment(assignment_id, username)
+        r = changes.move_assignment(assignment_id, username)
         return "\n".join(
             ["Before:", r.before.to_text(), "", "After:", r.after.to_text(), "", "Moved."]
         )

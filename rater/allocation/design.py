@@ -1,5 +1,7 @@
 """Stratified double-coding design: which rater rates which session (pure: numpy/pandas only).
 
+Also the stratified draw of calibration sessions (``stratified_draw``, at the end).
+
 ``design(sessions, raters, double_fraction, seed, fixed)`` returns a :class:`Design`: every
 eligible session gets a ``main`` rater, a share of them also a second, ``double`` rater, so
 that the load, the rater pairs and each rater's mix of therapists, phases and patients are
@@ -85,8 +87,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-PURPOSES = ("main", "double")
-ELIGIBLE, EXCLUDED = "eligible", "excluded"
+from rater.allocation.errors import CalibrationError
+from rater.states import Purpose, SessionStatus
+
+# The purposes of a session's two slots, in the engine's column order (0: main, 1: double).
+SLOT_PURPOSES = (Purpose.MAIN, Purpose.DOUBLE)
 _TOL = 1e-9
 _BIG = 1000.0
 _KINDS = ("therapist", "phase", "patient")
@@ -183,7 +188,7 @@ class Design:
 
 @dataclass
 class _Study:
-    ids: np.ndarray  # eligible session ids, canonical order
+    session_codes: np.ndarray  # eligible sessions' codes, canonical order
     codes: dict[str, np.ndarray]  # kind -> int code per session
     names: dict[str, np.ndarray]  # kind -> label per code
     cell: np.ndarray  # therapist x phase cell code per session
@@ -191,7 +196,7 @@ class _Study:
 
     @property
     def n(self) -> int:
-        return len(self.ids)
+        return len(self.session_codes)
 
     @property
     def k(self) -> int:
@@ -205,7 +210,7 @@ def _validate_sessions(sessions: pd.DataFrame) -> pd.DataFrame:
         raise ValueError(f"sessions lack columns: {sorted(missing)}")
     if sessions["session_id"].duplicated().any():
         raise ValueError("session_id values must be unique")
-    bad = set(sessions["status"]) - {ELIGIBLE, EXCLUDED}
+    bad = set(sessions["status"]) - set(SessionStatus)
     if bad:
         raise ValueError(f"status must be 'eligible' or 'excluded', got {sorted(map(str, bad))}")
     return sessions
@@ -215,40 +220,42 @@ def _study(sessions: pd.DataFrame, raters: list[str]) -> _Study:
     _validate_sessions(sessions)
     if len(raters) < 2 or len(set(raters)) != len(raters):
         raise ValueError("need at least two distinct raters")
-    el = sessions[sessions["status"] == ELIGIBLE]
-    el = el.sort_values(["therapist", "patient", "session_id"], kind="mergesort")
+    eligible = sessions[sessions["status"] == SessionStatus.ELIGIBLE]
+    eligible = eligible.sort_values(["therapist", "patient", "session_id"], kind="mergesort")
     codes: dict[str, np.ndarray] = {}
     names: dict[str, np.ndarray] = {}
     for kind in _KINDS:
-        code, uniq = pd.factorize(el[kind], sort=True)
+        code, uniq = pd.factorize(eligible[kind], sort=True)
         codes[kind], names[kind] = code.astype(np.int64), np.asarray(uniq, dtype=object)
     cell = codes["therapist"] * max(len(names["phase"]), 1) + codes["phase"]
-    return _Study(el["session_id"].to_numpy(), codes, names, cell, list(raters))
+    return _Study(eligible["session_id"].to_numpy(), codes, names, cell, list(raters))
 
 
-def _parse_fixed(fixed: pd.DataFrame | None, st: _Study, sessions: pd.DataFrame) -> np.ndarray:
+def _parse_fixed(fixed: pd.DataFrame | None, study: _Study, sessions: pd.DataFrame) -> np.ndarray:
     """Fixed rows as an (n, 2) array of rater indices: column 0 main, column 1 double."""
-    out = np.full((st.n, 2), -1, dtype=np.int64)
+    out = np.full((study.n, 2), -1, dtype=np.int64)
     if fixed is None or len(fixed) == 0:
         return out
-    fx = fixed[fixed["purpose"] != "calibration"]
-    if not set(fx["purpose"]) <= set(PURPOSES):
+    design_rows = fixed[fixed["purpose"] != Purpose.CALIBRATION]
+    if not set(design_rows["purpose"]) <= set(SLOT_PURPOSES):
         raise ValueError("fixed purposes must be main, double or calibration")
-    pos = {sid: i for i, sid in enumerate(st.ids)}
-    rix = {r: i for i, r in enumerate(st.raters)}
+    pos = {session_code: i for i, session_code in enumerate(study.session_codes)}
+    rix = {r: i for i, r in enumerate(study.raters)}
     known = set(sessions["session_id"])
-    for sid, rater, purpose in fx[["session_id", "rater", "purpose"]].itertuples(index=False):
-        if sid not in pos:
-            what = "excluded" if sid in known else "unknown"
-            raise ValueError(f"fixed assignment for {what} session {sid!r}")
+    for session_code, rater, purpose in design_rows[["session_id", "rater", "purpose"]].itertuples(
+        index=False
+    ):
+        if session_code not in pos:
+            what = "excluded" if session_code in known else "unknown"
+            raise ValueError(f"fixed assignment for {what} session {session_code!r}")
         if rater not in rix:
             raise ValueError(f"fixed assignment for unknown rater {rater!r}")
-        col = PURPOSES.index(purpose)
-        i = pos[sid]
+        col = SLOT_PURPOSES.index(purpose)
+        i = pos[session_code]
         if out[i, col] >= 0:
-            raise ValueError(f"session {sid!r} has two fixed {purpose} assignments")
+            raise ValueError(f"session {session_code!r} has two fixed {purpose} assignments")
         if rix[rater] in out[i]:
-            raise ValueError(f"rater {rater!r} fixed twice on session {sid!r}")
+            raise ValueError(f"rater {rater!r} fixed twice on session {session_code!r}")
         out[i, col] = rix[rater]
     return out
 
@@ -279,12 +286,12 @@ def _water_fill(base: np.ndarray, total: int, prio: np.ndarray) -> np.ndarray:
             lo = mid
         else:
             hi = mid - 1
-    t = np.maximum(base, lo)
-    rest = total - int(t.sum())
-    at_level = np.flatnonzero(t == lo)
+    targets = np.maximum(base, lo)
+    rest = total - int(targets.sum())
+    at_level = np.flatnonzero(targets == lo)
     at_level = at_level[np.argsort(prio[at_level], kind="stable")]
-    t[at_level[:rest]] += 1
-    return t
+    targets[at_level[:rest]] += 1
+    return targets
 
 
 def _near_regular_pairs(k: int, e: int, prio: np.ndarray) -> np.ndarray:
@@ -319,23 +326,23 @@ def _pen(x: np.ndarray | float, w: np.ndarray | float) -> np.ndarray:
 class _Engine:
     """Mutable state of one allocation run; numpy counters, no DataFrame work per step."""
 
-    def __init__(self, st: _Study, f: float, seed: Any, fixed: np.ndarray) -> None:
-        self.st, self.f, self.fixed = st, f, fixed
+    def __init__(self, study: _Study, f: float, seed: Any, fixed: np.ndarray) -> None:
+        self.study, self.f, self.fixed = study, f, fixed
         self.rng = np.random.default_rng(seed)
-        self.prio = self.rng.permutation(st.k).astype(np.float64)  # seeded tie-breaks
+        self.prio = self.rng.permutation(study.k).astype(np.float64)  # seeded tie-breaks
         self.has_fixed = bool((fixed >= 0).any())
         self.score = math.inf  # strata violation left after repair
         self.r = fixed.copy()  # column 0: main-or-first rater, column 1: second rater
 
     # -- step 1: which sessions are double-coded
     def choose_doubles(self) -> None:
-        st, f = self.st, self.f
+        study, f = self.study, self.f
         forced = self.fixed[:, 1] >= 0
-        ncell = int(st.cell.max()) + 1 if st.n else 0
-        n_c = np.bincount(st.cell, minlength=ncell)
+        ncell = int(study.cell.max()) + 1 if study.n else 0
+        n_c = np.bincount(study.cell, minlength=ncell)
         lo, hi = _cell_bounds(n_c, f)
-        d_c = np.maximum(lo, np.bincount(st.cell[forced], minlength=ncell))
-        extra = target_doubles(st.n, f) - int(d_c.sum())
+        d_c = np.maximum(lo, np.bincount(study.cell[forced], minlength=ncell))
+        extra = target_doubles(study.n, f) - int(d_c.sum())
         remainder = f * n_c - lo + self.rng.random(ncell) * 1e-6
         for cap in (hi, n_c):  # first within the cell bounds; beyond them only if forced to
             if extra <= 0:
@@ -344,24 +351,24 @@ class _Engine:
             take = room[np.argsort(-remainder[room], kind="stable")][:extra]
             d_c[take] += 1
             extra -= len(take)
-        self.cell_min = np.maximum(lo, np.bincount(st.cell[forced], minlength=ncell))
+        self.cell_min = np.maximum(lo, np.bincount(study.cell[forced], minlength=ncell))
         self.cell_max = np.maximum(hi, self.cell_min)
         self.d_c = d_c
         dbl = forced.copy()
         for c in np.flatnonzero(d_c):
-            members = np.flatnonzero(st.cell == c)  # ordered by patient, session id
+            members = np.flatnonzero(study.cell == c)  # ordered by patient, session id
             free = members[~forced[members]]
             k = int(d_c[c]) - int(forced[members].sum())
             if k > 0:  # systematic sample with a seeded start
                 step = len(free) / k
                 dbl[free[np.floor((np.arange(k) + self.rng.random()) * step).astype(int)]] = True
         self.dbl = dbl
-        self.n_assign = st.n + int(dbl.sum())
+        self.n_assign = study.n + int(dbl.sum())
 
     # -- step 2: targets and counters
     def setup_counters(self) -> None:
-        st, k = self.st, self.st.k
-        self.pu, self.pv = np.triu_indices(k, 1)
+        study, k = self.study, self.study.k
+        self.pair_first, self.pair_second = np.triu_indices(k, 1)
         self.total = np.bincount(self.r[self.r >= 0], minlength=k)
         self.pair_count = np.zeros((k, k), dtype=np.int64)
         both = (self.r >= 0).all(axis=1)
@@ -371,8 +378,8 @@ class _Engine:
         self.w: dict[str, np.ndarray] = {}
         self.set_fair_shares(self.targets)
         for kind in _KINDS:
-            code = st.codes[kind]
-            m = len(st.names[kind])
+            code = study.codes[kind]
+            m = len(study.names[kind])
             c = np.zeros((k, m))
             held = self.r >= 0
             np.add.at(c, (self.r[held], np.broadcast_to(code[:, None], self.r.shape)[held]), 1)
@@ -388,12 +395,12 @@ class _Engine:
         share = loads / max(self.n_assign, 1)
         self.fair: dict[str, np.ndarray] = {}
         for kind in _KINDS:
-            m = len(self.st.names[kind])
-            a_s = np.bincount(self.st.codes[kind], weights=mult, minlength=m)
+            m = len(self.study.names[kind])
+            a_s = np.bincount(self.study.codes[kind], weights=mult, minlength=m)
             self.fair[kind] = np.outer(share, a_s)
 
     def _total_targets(self) -> np.ndarray:
-        k, a = self.st.k, self.n_assign
+        k, a = self.study.k, self.n_assign
         if self.has_fixed:
             return _water_fill(self.total, a, self.prio)
         d = int(self.dbl.sum())
@@ -402,23 +409,23 @@ class _Engine:
         adj = _near_regular_pairs(k, extra, self.prio)
         self.pair_quota = np.triu(np.where(adj, base + 1, base), 1)
         dcount = self.pair_quota.sum(0) + self.pair_quota.sum(1)
-        t = np.full(k, a // k, dtype=np.int64)
-        t[np.lexsort((self.prio, -dcount))[: a - (a // k) * k]] += 1
-        self.single_cap = t - dcount
-        return t
+        targets = np.full(k, a // k, dtype=np.int64)
+        targets[np.lexsort((self.prio, -dcount))[: a - (a // k) * k]] += 1
+        self.single_cap = targets - dcount
+        return targets
 
     # -- step 3: greedy dealing
     def need(self, s: int) -> np.ndarray:
         """How far each rater is below its fair share in the strata of session s."""
-        out = self.rng.random(self.st.k) * 1e-3
+        out = self.rng.random(self.study.k) * 1e-3
         for kind in _KINDS:
-            j = self.st.codes[kind][s]
+            j = self.study.codes[kind][s]
             out += self.fair[kind][:, j] - self.c[kind][:, j]
         return out
 
     def add(self, s: int, rater: int, sign: int = 1) -> None:
         for kind in _KINDS:
-            self.c[kind][rater, self.st.codes[kind][s]] += sign
+            self.c[kind][rater, self.study.codes[kind][s]] += sign
         self.total[rater] += sign
 
     def deal(self) -> None:
@@ -447,7 +454,7 @@ class _Engine:
 
     def _deal_partner(self, s: int) -> None:
         x = int(self.r[s, 0] if self.r[s, 0] >= 0 else self.r[s, 1])
-        others = np.arange(self.st.k)
+        others = np.arange(self.study.k)
         pc = self.pair_count[np.minimum(x, others), np.maximum(x, others)]
         cap = self.targets - self.total
         score = -1e12 * (cap <= 0) - 1e9 * pc + 1e4 * cap + self.need(s)
@@ -459,17 +466,24 @@ class _Engine:
 
     def _deal_pair(self, s: int) -> None:
         need = self.need(s)
-        pu, pv = self.pu, self.pv
-        score = need[pu] + need[pv]
+        pair_first, pair_second = self.pair_first, self.pair_second
+        score = need[pair_first] + need[pair_second]
         if self.has_fixed:
-            pc = self.pair_count[pu, pv]
+            pc = self.pair_count[pair_first, pair_second]
             cap = self.targets - self.total
-            full = (cap[pu] <= 0).astype(float) + (cap[pv] <= 0)  # load before pair balance
-            score = score - 1e12 * full - 1e9 * (pc - pc.min()) + 1e4 * (cap[pu] + cap[pv])
+            full = (cap[pair_first] <= 0).astype(float) + (
+                cap[pair_second] <= 0
+            )  # load before pair balance
+            score = (
+                score
+                - 1e12 * full
+                - 1e9 * (pc - pc.min())
+                + 1e4 * (cap[pair_first] + cap[pair_second])
+            )
         else:
-            score = np.where(self.pair_quota[pu, pv] > 0, score, -np.inf)
+            score = np.where(self.pair_quota[pair_first, pair_second] > 0, score, -np.inf)
         j = int(np.argmax(score))
-        u, v = int(pu[j]), int(pv[j])
+        u, v = int(pair_first[j]), int(pair_second[j])
         if not self.has_fixed:
             self.pair_quota[u, v] -= 1
         self.r[s] = (u, v)
@@ -503,14 +517,14 @@ class _Engine:
     def _improving_path(self, u: int) -> list[tuple] | None:
         """Breadth-first search of the residual network from rater u to a rater whose load is
         at most load(u) - 2; the path as steps (see ``_shift``) from u's end, or None."""
-        st, r, k = self.st, self.r, self.st.k
+        study, r, k = self.study, self.r, self.study.k
         new = (r >= 0) & (self.fixed < 0)
         toggles = self.fixed[:, 1] < 0  # double-coding may change (not fixed double)
-        seen_r, seen_s = np.zeros(k, bool), np.zeros(st.n, bool)
+        seen_r, seen_s = np.zeros(k, bool), np.zeros(study.n, bool)
         seen_c = np.zeros(len(self.d_c), bool)
         via_s = np.full(k, -1)  # rater <- session it takes a slot on
-        from_rater = np.full(st.n, -1)  # session <- rater that gives up its slot
-        via_c = np.full(st.n, -1)  # session <- cell that makes it double-coded
+        from_rater = np.full(study.n, -1)  # session <- rater that gives up its slot
+        via_c = np.full(study.n, -1)  # session <- cell that makes it double-coded
         cell_from = np.full(len(self.d_c), -1)  # cell <- dropped session, or -2: the hub
         hub_from = -1  # the cell that gave up a double-coded session to another cell
         seen_r[u], frontier = True, np.array([u])
@@ -520,7 +534,7 @@ class _Engine:
             seen_s[ss] = True
             from_rater[ss] = r[ss, np.argmax(hold[ss], axis=1)]
             drop = ss[self.dbl[ss] & toggles[ss]]
-            cells, first = np.unique(st.cell[drop], return_index=True)
+            cells, first = np.unique(study.cell[drop], return_index=True)
             fresh = ~seen_c[cells]
             cells, first = cells[fresh], drop[first[fresh]]
             seen_c[cells], cell_from[cells] = True, first
@@ -531,8 +545,8 @@ class _Engine:
                     take = np.flatnonzero(~seen_c & (self.d_c < self.cell_max))
                     seen_c[take], cell_from[take] = True, -2
                     cells = np.r_[cells, take]
-            grow = np.flatnonzero(np.isin(st.cell, cells) & ~self.dbl & toggles & ~seen_s)
-            seen_s[grow], via_c[grow] = True, st.cell[grow]
+            grow = np.flatnonzero(np.isin(study.cell, cells) & ~self.dbl & toggles & ~seen_s)
+            seen_s[grow], via_c[grow] = True, study.cell[grow]
             cand = np.r_[ss, grow]
             if not len(cand):
                 return None
@@ -575,7 +589,7 @@ class _Engine:
         return steps
 
     def _shift(self, steps: list) -> None:
-        r, cell = self.r, self.st.cell
+        r, cell = self.r, self.study.cell
         for step in steps:
             if step[0] == "move":
                 _, s, a, b = step
@@ -606,7 +620,7 @@ class _Engine:
     def balance_pairs(self, max_rounds: int = 2000) -> None:
         """Trade new slots between sessions (so no load changes) while that lowers the sum of
         squared pair counts, starting from the most used pairs; only needed with fixed rows."""
-        k, r = self.st.k, self.r
+        k, r = self.study.k, self.r
         both = self.dbl & (r >= 0).all(1)
         pairs = np.zeros((k, k), dtype=np.int64)
         np.add.at(pairs, (r[both, 0], r[both, 1]), 1)
@@ -625,7 +639,7 @@ class _Engine:
         (P[x1, b] and P[x2, d] down, P[x1, d] and P[x2, b] up, x2 the other rater of d's
         session), or s1 becomes single and b double-codes a single session of x2 instead (within
         the cell bounds, as in ``balance_loads``)."""
-        r, dbl, cell = self.r, self.dbl, self.st.cell
+        r, dbl, cell = self.r, self.dbl, self.study.cell
         slot_s, slot_c = np.nonzero((r >= 0) & (self.fixed < 0))
         holder = r[slot_s, slot_c]
         other = np.where(dbl[slot_s], r[slot_s, 1 - slot_c], -1)
@@ -643,13 +657,13 @@ class _Engine:
                 & (self.d_c[cell[singles]] < self.cell_max[cell[singles]])
             )
             toggle[(x2 == b) | (x2 == x1) | ~cells_ok | (self.fixed[s1, 1] >= 0)] = 1
-            j, t = int(np.argmin(swap)), int(np.argmin(toggle)) if len(singles) else -1
-            if swap[j] < 0 and (t < 0 or swap[j] <= toggle[t]):
+            j, toggle_at = int(np.argmin(swap)), int(np.argmin(toggle)) if len(singles) else -1
+            if swap[j] < 0 and (toggle_at < 0 or swap[j] <= toggle[toggle_at]):
                 self._swap_slots((s1, slot_c[i]), (slot_s[j], slot_c[j]), pairs)
                 return True
-            if t >= 0 and toggle[t] < 0:
-                self._shift([("add", singles[t], b), ("drop", s1, b)])
-                for x, change in ((x1, -1), (x2[t], 1)):
+            if toggle_at >= 0 and toggle[toggle_at] < 0:
+                self._shift([("add", singles[toggle_at], b), ("drop", s1, b)])
+                for x, change in ((x1, -1), (x2[toggle_at], 1)):
                     pairs[x, b] += change
                     pairs[b, x] += change
                 return True
@@ -676,7 +690,7 @@ class _Engine:
         (broadcasts over array arguments)."""
         out = 0.0
         for kind in _KINDS:
-            code, c, fair, w = self.st.codes[kind], self.c[kind], self.fair[kind], self.w[kind]
+            code, c, fair, w = self.study.codes[kind], self.c[kind], self.fair[kind], self.w[kind]
             a, b = code[s_from], code[s_to]
             xa, xb = c[rater, a] - fair[rater, a], c[rater, b] - fair[rater, b]
             d = _pen(xa - 1, w[a]) - _pen(xa, w[a]) + _pen(xb + 1, w[b]) - _pen(xb, w[b])
@@ -706,7 +720,7 @@ class _Engine:
 
     def _fix(self, v: tuple[str, int, int, float], singles, doubles, tries: int) -> bool:
         kind, rater, j, x = v
-        code = self.st.codes[kind]
+        code = self.study.codes[kind]
         for pool, pair_move in ((singles, False), (doubles, True)):
             if len(pool) == 0:
                 continue
@@ -736,33 +750,39 @@ class _Engine:
         i = int(np.argmin(delta))
         if delta[i] >= -1e-9:
             return False
-        t = int(pool[i])
-        old_s, old_t = r[s].copy(), r[t].copy()
+        partner = int(pool[i])
+        old_s, old_t = r[s].copy(), r[partner].copy()
         for q in old_s[old_s >= 0]:
             self.add(s, q, -1)
         for q in old_t[old_t >= 0]:
-            self.add(t, q, -1)
-        r[s], r[t] = old_t, old_s
+            self.add(partner, q, -1)
+        r[s], r[partner] = old_t, old_s
         for q in old_t[old_t >= 0]:
             self.add(s, q)
         for q in old_s[old_s >= 0]:
-            self.add(t, q)
+            self.add(partner, q)
         return True
 
     # -- step 6: who is main in a freely oriented pair
     def orient(self) -> np.ndarray:
         """Return (n, 2) array main, double (-1 for none), balancing main counts."""
-        k, r = self.st.k, self.r
-        main = np.full(self.st.n, -1, dtype=np.int64)
-        second = np.full(self.st.n, -1, dtype=np.int64)
-        fx = self.fixed
-        for s in range(self.st.n):
+        k, r = self.study.k, self.r
+        main = np.full(self.study.n, -1, dtype=np.int64)
+        second = np.full(self.study.n, -1, dtype=np.int64)
+        fixed_slots = self.fixed
+        for s in range(self.study.n):
             if not self.dbl[s]:
                 main[s] = r[s, 0]
-            elif fx[s, 0] >= 0:
-                main[s], second[s] = fx[s, 0], r[s, 1] if r[s, 0] == fx[s, 0] else r[s, 0]
-            elif fx[s, 1] >= 0:
-                second[s], main[s] = fx[s, 1], r[s, 1] if r[s, 0] == fx[s, 1] else r[s, 0]
+            elif fixed_slots[s, 0] >= 0:
+                main[s], second[s] = (
+                    fixed_slots[s, 0],
+                    r[s, 1] if r[s, 0] == fixed_slots[s, 0] else r[s, 0],
+                )
+            elif fixed_slots[s, 1] >= 0:
+                second[s], main[s] = (
+                    fixed_slots[s, 1],
+                    r[s, 1] if r[s, 0] == fixed_slots[s, 1] else r[s, 0],
+                )
         free = self.movable_double
         mains = np.bincount(main[main >= 0], minlength=k)
         for s in free:
@@ -822,28 +842,30 @@ def design(
     """Build a balanced stratified double-coding design (see the module docstring)."""
     if not 0.0 <= double_fraction <= 1.0:
         raise ValueError("double_fraction must lie in [0, 1]")
-    st = _study(sessions, raters)
-    fx = _parse_fixed(fixed, st, sessions)
+    study = _study(sessions, raters)
+    fixed_slots = _parse_fixed(fixed, study, sessions)
     best: _Engine | None = None
     for attempt in range(_ATTEMPTS):
-        eng = _Engine(st, float(double_fraction), seed if attempt == 0 else [seed, attempt], fx)
-        eng.choose_doubles()
-        eng.setup_counters()
-        eng.deal()
-        if eng.has_fixed:
-            eng.balance_loads()
-            eng.balance_pairs()
-            eng.refresh()
-        eng.repair()
-        eng.score = sum(abs(v[3]) - 1 for v in eng.violations())
-        if best is None or eng.score < best.score:
-            best = eng
+        engine = _Engine(
+            study, float(double_fraction), seed if attempt == 0 else [seed, attempt], fixed_slots
+        )
+        engine.choose_doubles()
+        engine.setup_counters()
+        engine.deal()
+        if engine.has_fixed:
+            engine.balance_loads()
+            engine.balance_pairs()
+            engine.refresh()
+        engine.repair()
+        engine.score = sum(abs(v[3]) - 1 for v in engine.violations())
+        if best is None or engine.score < best.score:
+            best = engine
         if not best.score:
             break
     pairs = best.orient()
     rows = [
-        (st.ids[s], st.raters[pairs[s, col]], PURPOSES[col])
-        for s in range(st.n)
+        (study.session_codes[s], study.raters[pairs[s, col]], SLOT_PURPOSES[col])
+        for s in range(study.n)
         for col in (0, 1)
         if pairs[s, col] >= 0
     ]
@@ -853,7 +875,7 @@ def design(
 
 
 def _sorted(assignments: pd.DataFrame) -> pd.DataFrame:
-    rank = assignments["purpose"].map({"main": 0, "double": 1, "calibration": 2})
+    rank = assignments["purpose"].map({Purpose.MAIN: 0, Purpose.DOUBLE: 1, Purpose.CALIBRATION: 2})
     out = assignments.assign(_rank=rank).sort_values(
         ["session_id", "_rank", "rater"], kind="mergesort"
     )
@@ -864,7 +886,7 @@ def _sorted(assignments: pd.DataFrame) -> pd.DataFrame:
 class _Tally:
     """Assignments of the design purposes, as integer codes against the eligible sessions."""
 
-    el: pd.DataFrame
+    eligible: pd.DataFrame
     raters: list[str]
     s: np.ndarray  # eligible-session position per row, -1 if not eligible
     r: np.ndarray  # rater position per row, -1 if unknown
@@ -875,18 +897,18 @@ class _Tally:
     @classmethod
     def of(cls, sessions: pd.DataFrame, raters: list[str], assignments: pd.DataFrame) -> _Tally:
         _validate_sessions(sessions)
-        a = assignments[assignments["purpose"].isin(PURPOSES)]
-        el = sessions[sessions["status"] == ELIGIBLE].reset_index(drop=True)
+        a = assignments[assignments["purpose"].isin(SLOT_PURPOSES)]
+        eligible = sessions[sessions["status"] == SessionStatus.ELIGIBLE].reset_index(drop=True)
         codes, names = {}, {}
         for kind in _KINDS:
-            code, uniq = pd.factorize(el[kind], sort=True)
+            code, uniq = pd.factorize(eligible[kind], sort=True)
             codes[kind], names[kind] = code, np.asarray(uniq, dtype=object)
         return cls(
-            el,
+            eligible,
             list(raters),
-            pd.Index(el["session_id"]).get_indexer(a["session_id"]),
+            pd.Index(eligible["session_id"]).get_indexer(a["session_id"]),
             pd.Index(raters).get_indexer(a["rater"]),
-            (a["purpose"] == "double").to_numpy(),
+            (a["purpose"] == Purpose.DOUBLE).to_numpy(),
             codes,
             names,
         )
@@ -900,7 +922,7 @@ class _Tally:
 
     def doubled(self) -> np.ndarray:
         """Per eligible session: has a double row."""
-        out = np.zeros(len(self.el), dtype=bool)
+        out = np.zeros(len(self.eligible), dtype=bool)
         out[self.s[(self.s >= 0) & self.double]] = True
         return out
 
@@ -917,7 +939,7 @@ class _Tally:
         s, r = self.s[self.ok], self.r[self.ok]
         order = np.lexsort((r, s))
         s, r = s[order], r[order]
-        n_rows = np.bincount(s, minlength=len(self.el))
+        n_rows = np.bincount(s, minlength=len(self.eligible))
         first = np.flatnonzero(np.r_[True, s[1:] != s[:-1]]) if len(s) else np.array([], int)
         two = first[n_rows[s[first]] == 2] if len(s) else first
         mat = np.zeros((k, k), dtype=np.int64)
@@ -931,19 +953,19 @@ def balance_report(
     sessions: pd.DataFrame, raters: list[str], assignments: pd.DataFrame, double_fraction: float
 ) -> BalanceReport:
     """Counts tables and deviations of any set of assignments."""
-    t = _Tally.of(sessions, raters, assignments)
+    tally = _Tally.of(sessions, raters, assignments)
     cols = {
-        "main": t.by("therapist", False).sum(1),
-        "double": t.by("therapist", True).sum(1),
+        "main": tally.by("therapist", False).sum(1),
+        "double": tally.by("therapist", True).sum(1),
     }
     cols["total"] = cols["main"] + cols["double"]
     for kind in ("therapist", "phase"):
-        for j, label in enumerate(t.names[kind]):
-            cols[f"{kind} {label}"] = t.by(kind)[:, j]
+        for j, label in enumerate(tally.names[kind]):
+            cols[f"{kind} {label}"] = tally.by(kind)[:, j]
     per_rater = pd.DataFrame(cols, index=pd.Index(raters, name="rater"))
-    pairs = pd.DataFrame(t.pairs(), index=pd.Index(raters, name="rater"), columns=raters)
+    pairs = pd.DataFrame(tally.pairs(), index=pd.Index(raters, name="rater"), columns=raters)
     strata = (
-        t.el.assign(d=t.doubled().astype(int))
+        tally.eligible.assign(d=tally.doubled().astype(int))
         .groupby(["therapist", "phase"], sort=True)["d"]
         .agg(sessions="size", double_coded="sum")
         .reset_index()
@@ -964,48 +986,50 @@ def check_guarantees(
 
     ``calibration`` rows are ignored. Independent of how the assignments were made.
     """
-    t = _Tally.of(sessions, raters, assignments)
-    out = _coverage(t, assignments)
-    dbl = t.doubled()
-    d_target = target_doubles(len(t.el), double_fraction)
+    tally = _Tally.of(sessions, raters, assignments)
+    out = _coverage(tally, assignments)
+    dbl = tally.doubled()
+    d_target = target_doubles(len(tally.eligible), double_fraction)
     if int(dbl.sum()) != d_target:
         diff = abs(int(dbl.sum()) - d_target)
         out.append(Deviation("double_count", "study", d_target, int(dbl.sum()), diff))
-    out += _cell_deviations(t, dbl, double_fraction)
-    out += _spread("rater_load", "raters", t.totals())
-    out += _spread("pair_balance", "rater pairs", t.pairs()[np.triu_indices(len(raters), 1)])
-    out += _strata_deviations(t)
+    out += _cell_deviations(tally, dbl, double_fraction)
+    out += _spread("rater_load", "raters", tally.totals())
+    out += _spread("pair_balance", "rater pairs", tally.pairs()[np.triu_indices(len(raters), 1)])
+    out += _strata_deviations(tally)
     return out
 
 
-def _coverage(t: _Tally, assignments: pd.DataFrame) -> list[Deviation]:
-    a = assignments[assignments["purpose"].isin(PURPOSES)]
+def _coverage(tally: _Tally, assignments: pd.DataFrame) -> list[Deviation]:
+    a = assignments[assignments["purpose"].isin(SLOT_PURPOSES)]
     out = [
-        Deviation("coverage", f"session {sid} not eligible", 0, n, n)
-        for sid, n in a.loc[t.s < 0, "session_id"].value_counts(sort=False).items()
+        Deviation("coverage", f"session {session_code} not eligible", 0, n, n)
+        for session_code, n in a.loc[tally.s < 0, "session_id"].value_counts(sort=False).items()
     ]
     out += [
         Deviation("coverage", f"unknown rater {r}", 0, n, n)
-        for r, n in a.loc[t.r < 0, "rater"].value_counts(sort=False).items()
+        for r, n in a.loc[tally.r < 0, "rater"].value_counts(sort=False).items()
     ]
-    n = len(t.el)
-    known = t.s >= 0
-    mains = np.bincount(t.s[known & ~t.double], minlength=n)
-    doubles = np.bincount(t.s[known & t.double], minlength=n)
-    both = known & (t.r >= 0)
-    pairs = np.unique(np.stack([t.s[both], t.r[both]]), axis=1)
-    dup = np.bincount(t.s[both], minlength=n) - np.bincount(pairs[0], minlength=n)
+    n = len(tally.eligible)
+    known = tally.s >= 0
+    mains = np.bincount(tally.s[known & ~tally.double], minlength=n)
+    doubles = np.bincount(tally.s[known & tally.double], minlength=n)
+    both = known & (tally.r >= 0)
+    pairs = np.unique(np.stack([tally.s[both], tally.r[both]]), axis=1)
+    dup = np.bincount(tally.s[both], minlength=n) - np.bincount(pairs[0], minlength=n)
     excess = np.abs(mains - 1) + np.maximum(doubles - 1, 0) + dup
-    ids = t.el["session_id"].to_numpy()
+    session_codes = tally.eligible["session_id"].to_numpy()
     return out + [
-        Deviation("coverage", f"session {ids[i]}", 1, int(mains[i] + doubles[i]), int(excess[i]))
+        Deviation(
+            "coverage", f"session {session_codes[i]}", 1, int(mains[i] + doubles[i]), int(excess[i])
+        )
         for i in np.flatnonzero(excess)
     ]
 
 
-def _cell_deviations(t: _Tally, dbl: np.ndarray, f: float) -> list[Deviation]:
+def _cell_deviations(tally: _Tally, dbl: np.ndarray, f: float) -> list[Deviation]:
     out = []
-    g = t.el.assign(d=dbl.astype(int)).groupby(["therapist", "phase"], sort=True)["d"]
+    g = tally.eligible.assign(d=dbl.astype(int)).groupby(["therapist", "phase"], sort=True)["d"]
     for (th, ph), (n_c, d_c) in g.agg(["size", "sum"]).iterrows():
         lo, hi = _cell_bounds(np.array([n_c]), f)
         excess = max(int(lo[0]) - d_c, d_c - int(hi[0]), 0)
@@ -1021,26 +1045,87 @@ def _spread(name: str, subject: str, values: np.ndarray) -> list[Deviation]:
     return [Deviation(name, subject, 1, spread, spread - 1)] if spread > 1 else []
 
 
-def _strata_deviations(t: _Tally) -> list[Deviation]:
+def _strata_deviations(tally: _Tally) -> list[Deviation]:
     out = []
-    totals = t.totals()
+    totals = tally.totals()
     n_assign = max(int(totals.sum()), 1)
-    k = len(t.raters)
+    k = len(tally.raters)
     for kind in _KINDS:
-        count = t.by(kind)
+        count = tally.by(kind)
         fair = np.outer(totals, count.sum(0)) / n_assign
         x = count - fair
         bad = np.abs(x) > 1 + 1e-7
         if kind == "patient":
-            bad &= (np.bincount(t.codes[kind], minlength=count.shape[1]) >= k)[None, :]
+            bad &= (np.bincount(tally.codes[kind], minlength=count.shape[1]) >= k)[None, :]
         for i, c in zip(*np.nonzero(bad), strict=True):
             out.append(
                 Deviation(
                     f"rater_{kind}",
-                    f"{t.raters[i]} x {kind} {t.names[kind][c]}",
+                    f"{tally.raters[i]} x {kind} {tally.names[kind][c]}",
                     round(float(fair[i, c]), 3),
                     int(count[i, c]),
                     round(float(abs(x[i, c]) - 1), 3),
                 )
             )
     return out
+
+
+# ----------------------------------------------------------------------------- calibration draw
+
+
+def stratified_draw(candidates: pd.DataFrame, n: int, seed: int) -> list[str]:
+    """Draw the codes of ``n`` calibration sessions spread over therapists, then phases, then
+    patients.
+
+    ``candidates``: columns ``session_id`` (the session code), ``therapist, phase, patient``.
+    Each therapist gets floor or ceil of its proportional share (largest remainder, seeded
+    ties), each phase within a therapist likewise, and within a stratum sessions of patients
+    not yet drawn come first.
+    """
+    if n > len(candidates):
+        raise CalibrationError(f"only {len(candidates)} sessions can be drawn, not {n}")
+    rng = np.random.default_rng(seed)
+    frame = candidates.sort_values("session_id", kind="mergesort").reset_index(drop=True)
+    chosen: list[str] = []
+    patients: set[str] = set()
+    for therapist, k in _shares(frame["therapist"], n, rng).items():
+        of_therapist = frame[frame["therapist"] == therapist]
+        for phase, m in _shares(of_therapist["phase"], k, rng).items():
+            pool = of_therapist[of_therapist["phase"] == phase]
+            for i in _spread_patients(pool["patient"].to_numpy(), m, patients, rng):
+                chosen.append(str(pool["session_id"].iloc[i]))
+                patients.add(pool["patient"].iloc[i])
+    return sorted(chosen)
+
+
+def _spread_patients(
+    patients: np.ndarray, m: int, used: set[str], rng: np.random.Generator
+) -> list[int]:
+    """m positions in random order: one session per patient first (patients not drawn in
+    another stratum before those that were), then second sessions, and so on."""
+    seen: set[str] = set()
+    ranked = []
+    for i in rng.permutation(len(patients)):
+        patient = patients[i]
+        ranked.append((patient in seen, patient in used, len(ranked), int(i)))
+        seen.add(patient)
+    return [i for *_, i in sorted(ranked)[:m]]
+
+
+def _shares(labels: pd.Series, n: int, rng: np.random.Generator) -> dict[str, int]:
+    """Largest-remainder split of n over the labels, proportional to their counts; ties
+    broken at random; never more than a label has."""
+    sizes = labels.value_counts().sort_index()
+    if n == 0 or sizes.empty:
+        return {}
+    quota = sizes.to_numpy() * n / sizes.sum()
+    base = np.minimum(np.floor(quota).astype(int), sizes.to_numpy())
+    rest = n - int(base.sum())
+    order = np.lexsort((rng.random(len(sizes)), -(quota - base)))
+    for i in order:
+        if rest == 0:
+            break
+        if base[i] < sizes.iloc[i]:
+            base[i] += 1
+            rest -= 1
+    return {str(label): int(k) for label, k in zip(sizes.index, base, strict=True) if k}

@@ -8,11 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from rater.allocation import calibration as calib
-from rater.allocation import service
+from rater.allocation import changes, planning, settings
+from rater.allocation import sessions as session_list
+from rater.allocation.errors import AllocationError
 from rater.allocation.forms import (
     AllocationForm,
     DrawCalibrationForm,
@@ -21,6 +23,7 @@ from rater.allocation.forms import (
     PickCalibrationForm,
     RaterChangeForm,
 )
+from rater.allocation.progress import progress as allocation_progress
 from rater.auth.decorators import coordinator_required
 from rater.auth.forms import EmptyForm
 from rater.extensions import db
@@ -51,17 +54,17 @@ def index():
         form = AllocationForm(
             formdata=None,
             meta={"csrf": False},
-            double_fraction=service.get_setting(service.SETTING_FRACTION, service.DEFAULT_FRACTION),
-            seed=service.get_setting(service.SETTING_SEED, service.DEFAULT_SEED),
+            double_fraction=settings.double_fraction_or_stored(),
+            seed=settings.seed_or_stored(),
         )
         valid = True
     plan, error = None, None
     if valid:
         try:
-            plan = service.plan(
+            plan = planning.plan(
                 form.double_fraction.data, form.seed.data, keep_unstarted=form.keep_unstarted.data
             )
-        except service.AllocationError as exc:
+        except AllocationError as exc:
             error = str(exc)
     else:
         error = _form_errors(form)
@@ -95,14 +98,14 @@ def commit():
         "keep_unstarted": "y" if form.keep_unstarted.data else "",
     }
     try:
-        plan = service.plan(
+        plan = planning.plan(
             form.double_fraction.data, form.seed.data, keep_unstarted=form.keep_unstarted.data
         )
         if plan.digest != form.digest.data:
             flash("The study changed since the preview; review the new preview.", "error")
             return redirect(url_for(".index", **params))
-        service.apply_plan(plan)
-    except service.AllocationError as exc:
+        planning.apply_plan(plan)
+    except AllocationError as exc:
         return _refused(exc, ".index", **params)
     db.session.commit()
     flash(plan.summary(), "success")
@@ -114,20 +117,20 @@ def commit():
 def progress():
     days = request.args.get("days", 14, type=int)
     days = 14 if days is None or days < 0 else min(days, 3650)
-    return render_template("allocation/progress.html", progress=service.progress(days))
+    return render_template("allocation/progress.html", progress=allocation_progress(days))
 
 
 @bp.route("/sessions")
 @coordinator_required
 def sessions():
-    filters = service.SessionFilters(
+    filters = session_list.SessionFilters(
         **{
             k: request.args.get(k, "").strip()[:64]
             for k in ("therapist", "patient", "phase", "rater", "state")
         }
     )
     page = request.args.get("page", 1, type=int) or 1
-    result = service.session_page(filters, page=page)
+    result = session_list.session_page(filters, page=page)
     query = {k: v for k, v in asdict(filters).items() if v}
     return render_template("allocation/sessions.html", page=result, filters=filters, query=query)
 
@@ -161,7 +164,7 @@ def _submit(form, action: Callable[[], str], back: str = ".calibration") -> Resp
         return redirect(url_for(back))
     try:
         message = action()
-    except service.AllocationError as exc:
+    except AllocationError as exc:
         return _refused(exc, back)
     db.session.commit()
     flash(message, "success")
@@ -231,14 +234,14 @@ def calibration_release():
 def raters():
     return render_template(
         "allocation/raters.html",
-        progress=service.progress(),
+        progress=allocation_progress(),
         form=_rater_form(),
     )
 
 
 def _rater_form() -> RaterChangeForm:
     form = RaterChangeForm()
-    form.rater.choices = [(n, n) for n in service.rater_names()]
+    form.rater.choices = [(n, n) for n in settings.rater_names()]
     return form
 
 
@@ -252,12 +255,12 @@ def rater_change(action: str):
     dry_run = not form.confirm.data
     try:
         if action == "join":
-            plan = service.rater_joins(form.rater.data, dry_run=dry_run)
+            plan = changes.rater_joins(form.rater.data, dry_run=dry_run)
         else:
-            plan = service.rater_leaves(
+            plan = changes.rater_leaves(
                 form.rater.data, deactivate=form.deactivate.data, dry_run=dry_run
             )
-    except service.AllocationError as exc:
+    except AllocationError as exc:
         return _refused(exc, ".raters")
     if dry_run:
         db.session.rollback()
@@ -277,18 +280,16 @@ def rater_change(action: str):
 @bp.route("/assignments/<int:assignment_id>/move", methods=["GET", "POST"])
 @coordinator_required
 def move(assignment_id: int):
-    a = db.session.get(Assignment, assignment_id)
-    if a is None:
-        abort(404)
+    assignment = db.get_or_404(Assignment, assignment_id)
     form = MoveForm()
-    form.rater.choices = [(n, n) for n in service.move_targets(a)]
+    form.rater.choices = [(n, n) for n in changes.move_targets(assignment)]
     if request.method == "POST":
         if not form.validate():
             flash(_form_errors(form), "error")
             return redirect(url_for(".move", assignment_id=assignment_id))
         try:
-            result = service.move_assignment(assignment_id, form.rater.data)
-        except service.AllocationError as exc:
+            result = changes.move_assignment(assignment_id, form.rater.data)
+        except AllocationError as exc:
             return _refused(exc, ".move", assignment_id=assignment_id)
         db.session.commit()
         return render_template(
@@ -299,4 +300,4 @@ def move(assignment_id: int):
             summary="Moved by hand (audited).",
             applied=True,
         )
-    return render_template("allocation/move.html", assignment=a, form=form)
+    return render_template("allocation/move.html", assignment=assignment, form=form)

@@ -11,6 +11,7 @@ from flask.cli import with_appcontext
 
 from rater.auth import service
 from rater.cli import fail, transaction
+from rater.states import Role
 
 PASSWORD_RULES = (
     "Passwords: at least 8 characters, not a common or easily guessed one; spaces and any "
@@ -46,7 +47,7 @@ def _commit(change: Callable[[], object], refusal: str, done: str) -> None:
 
 @users.command("add", epilog=PASSWORD_RULES)
 @click.argument("name")
-@click.option("--role", type=click.Choice(["rater", "coordinator"]), required=True)
+@click.option("--role", type=click.Choice([role.value for role in Role]), required=True)
 @password_stdin_option
 @with_appcontext
 def add(name: str, role: str, password_stdin: bool) -> None:

@@ -9,6 +9,8 @@ from typing import Any
 from flask import abort, session
 from flask_login import current_user, login_required
 
+from rater.states import Role
+
 
 def role_required(role: str) -> Callable:
     def decorator(view: Callable) -> Callable:
@@ -24,8 +26,8 @@ def role_required(role: str) -> Callable:
     return decorator
 
 
-coordinator_required = role_required("coordinator")
-rater_required = role_required("rater")
+coordinator_required = role_required(Role.COORDINATOR)
+rater_required = role_required(Role.RATER)
 
 
 def session_user_id() -> int | None:

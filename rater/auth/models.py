@@ -7,19 +7,18 @@ from datetime import datetime
 from functools import cache
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, Index, PrimaryKeyConstraint, String, func
+from sqlalchemy import Index, PrimaryKeyConstraint, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from rater.extensions import db
+from rater.extensions import check_in, db
+from rater.states import Role
 from rater.timeutil import utcnow
-
-ROLES = ("rater", "coordinator")
 
 
 class User(UserMixin, db.Model):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("role IN ('rater', 'coordinator')", name="role"),)
+    __table_args__ = (check_in("role", Role),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(80), unique=True)
@@ -44,11 +43,11 @@ class User(UserMixin, db.Model):
 
     @property
     def is_coordinator(self) -> bool:
-        return self.role == "coordinator"
+        return self.role == Role.COORDINATOR
 
     @property
     def is_rater(self) -> bool:
-        return self.role == "rater"
+        return self.role == Role.RATER
 
     def __repr__(self) -> str:
         return f"<User {self.username} ({self.role})>"

@@ -11,9 +11,10 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from rater import audit
-from rater.auth.models import ROLES, LoginAttempt, LoginLock, User, check_dummy_password
+from rater.auth.models import LoginAttempt, LoginLock, User, check_dummy_password
 from rater.auth.passwords import password_problem
 from rater.extensions import db
+from rater.states import Role
 from rater.timeutil import utcnow
 
 USERNAME_MAX_LENGTH = 80
@@ -29,8 +30,8 @@ class UserError(ValueError):
 def add_user(username: str, role: str, password: str) -> User:
     username = username.strip()
     _check_username(username)
-    if role not in ROLES:
-        raise UserError(f"role must be one of {', '.join(ROLES)}, not '{role}'")
+    if role not in set(Role):
+        raise UserError(f"role must be one of {', '.join(Role)}, not '{role}'")
     _check_password(password, username)
     if find_user(username) is not None:
         raise UserError(f"a user named '{username}' already exists")

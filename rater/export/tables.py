@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rater.instruments import Instrument, previous_session
+from rater.instruments import Instrument, LogKind, previous_session
+from rater.states import Completion, Purpose, RatingStatus, SessionStatus
 
 KINDS = ("long", "wide", "sessions", "homework", "reliability", "codebook", "audit")
 RESOLVE_MODES = ("consensus", "mean", "main")
@@ -33,7 +34,7 @@ DEFAULT_RESOLVE = "consensus"
 RESOLUTIONS = ("consensus", "consensus+mean", "mean", "main")
 RULE_ROW = "rule"  # the codebook's ``export`` of a row that states a rule
 
-PURPOSES = "calibration|main|double"
+PURPOSES = "|".join(Purpose)
 PHASES = "I|II"
 ITEM_SCALE = "the item's scale (its own row of the codebook)"
 
@@ -516,8 +517,8 @@ def _check_resolve(resolve: str) -> None:
 def ratings_used(ratings: pd.DataFrame, include_calibration: bool, resolve: str) -> pd.DataFrame:
     """The rows of the ratings frame a sessions row is computed from (rule ``ratings_used``)."""
     _check_resolve(resolve)
-    used = ratings if include_calibration else ratings[ratings["purpose"] != "calibration"]
-    return used[used["purpose"] == "main"] if resolve == "main" else used
+    used = ratings if include_calibration else ratings[ratings["purpose"] != Purpose.CALIBRATION]
+    return used[used["purpose"] == Purpose.MAIN] if resolve == "main" else used
 
 
 def resolve_items(
@@ -591,17 +592,17 @@ def _homework_columns(
     out = pd.DataFrame(index=index)
     reported_cols = [f"hw_reported_{slug(t)}" for t in types]
     reported = homework[
-        (homework["kind"] == "reported_completed")
+        (homework["kind"] == LogKind.REPORTED_COMPLETED)
         & homework["rating_id"].isin(ratings_used["rating_id"])
     ]
     counts = _count(reported, "rating_id", "homework_type").reindex(columns=types, fill_value=0)
     counts.columns = reported_cols
     counts["hw_reported_total"] = counts.sum(axis=1)
-    done = reported[reported["completion"] == "yes"].groupby("rating_id").size()
+    done = reported[reported["completion"] == Completion.YES].groupby("rating_id").size()
     counts["hw_completed"] = done.reindex(counts.index, fill_value=0)
     names = [*reported_cols, "hw_reported_total", "hw_completed"]
     out[names] = _per_rater_mean(counts, ratings_used, index, names)
-    assigned = homework[homework["kind"] == "assigned_next"]
+    assigned = homework[homework["kind"] == LogKind.ASSIGNED_NEXT]
     table = _count(assigned, "session_id", "homework_type").reindex(
         index=index, columns=types, fill_value=0
     )
@@ -641,7 +642,7 @@ def sessions_table(
     consensus = consensus if consensus is not None else empty_consensus()
     homework = homework if homework is not None else empty_homework()
     difficulties = difficulties if difficulties is not None else empty_difficulties()
-    eligible = sessions[sessions["status"] == "eligible"]
+    eligible = sessions[sessions["status"] == SessionStatus.ELIGIBLE]
     rows = eligible.sort_values(["patient", "session_number", "session_id"], kind="mergesort")
     rows = rows.set_index("session_id", drop=False)
     rows.index.name = None
@@ -709,7 +710,9 @@ def homework_table(homework: pd.DataFrame, include_drafts: bool = False) -> pd.D
     """One row per homework log entry; entries of draft ratings only with ``include_drafts``."""
     rows = homework
     if not include_drafts:
-        rows = rows[rows["rating_status"].isna() | (rows["rating_status"] == "submitted")]
+        rows = rows[
+            rows["rating_status"].isna() | (rows["rating_status"] == RatingStatus.SUBMITTED)
+        ]
     rows = rows.sort_values(
         ["session_id", "kind", "rater", "entry_id"], kind="mergesort", na_position="first"
     )

@@ -80,10 +80,8 @@ from rater import audit
 from rater.auth.models import User
 from rater.db_setup import Statement, execute_together
 from rater.extensions import db
-from rater.instruments import Instrument, Item
+from rater.instruments import Instrument, Item, LogKind
 from rater.rating.models import (
-    COMPLETIONS,
-    RATEABLE_STATUSES,
     Assignment,
     AutosaveBatch,
     HomeworkEntry,
@@ -94,6 +92,7 @@ from rater.rating.models import (
 )
 from rater.rating.service import instruments_of_rows, pinned_versions_query
 from rater.security import text_problem
+from rater.states import AssignmentStatus, Completion, RatingStatus
 from rater.timeutil import utcnow
 
 CONFLICT_MESSAGE = (
@@ -417,7 +416,7 @@ def _bump_statement(and_claim: bool) -> Update | Select:
         .where(
             ASSIGNMENTS.c.id == bindparam("p_assignment"),
             ASSIGNMENTS.c.rater_id == bindparam("p_user"),
-            or_(*(ASSIGNMENTS.c.status == status for status in RATEABLE_STATUSES)),
+            or_(*(ASSIGNMENTS.c.status == status for status in sorted(AssignmentStatus.RATEABLE))),
             USERS.c.active.is_(True),
             USERS.c.session_generation == bindparam("p_generation"),
         )
@@ -427,7 +426,7 @@ def _bump_statement(and_claim: bool) -> Update | Select:
         update(RATINGS)
         .where(
             RATINGS.c.assignment_id == bindparam("p_assignment"),
-            RATINGS.c.status == "draft",
+            RATINGS.c.status == RatingStatus.DRAFT,
             RATINGS.c.cannot_rate.is_(False),
             rater_may_save,
         )
@@ -455,7 +454,7 @@ def _refusal(assignment_id: int) -> AutosaveRefused:
     rating = assignment.rating
     if rating is None:
         return AutosaveRefused(409, NOT_STARTED_MESSAGE)
-    message = LOCKED_MESSAGE if rating.status == "submitted" else FLAGGED_MESSAGE
+    message = LOCKED_MESSAGE if rating.status == RatingStatus.SUBMITTED else FLAGGED_MESSAGE
     return AutosaveRefused(423, message, version=rating.version)
 
 
@@ -700,7 +699,7 @@ def _new_homework(
     )
     common = {"rating_id": rating_id, "session_id": session_id, "entered_by_id": user_id}
     return [
-        {**common, "kind": "reported_completed", "client_id": cid, **row}
+        {**common, "kind": LogKind.REPORTED_COMPLETED, "client_id": cid, **row}
         for cid, row in changes.added.items()
     ]
 
@@ -942,7 +941,7 @@ def _plan_homework_put(ctx: _Context, change: dict[str, Any]) -> Step | None:
         raise _Invalid(f"'homework_type' must be one of {', '.join(sorted(types))}")
     completion = change.get("completion")
     if completion is not None and (
-        not isinstance(completion, str) or completion not in COMPLETIONS
+        not isinstance(completion, str) or completion not in set(Completion)
     ):
         raise _Invalid("'completion' must be yes, partly, no or null")
     new = {

@@ -16,7 +16,7 @@ from wtforms import RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from rater.instruments import Instrument, Item, Subscale
-from rater.rating.models import CANNOT_RATE_CATEGORIES
+from rater.states import CannotRateCategory
 
 try:  # WTForms >= 3.3 deprecates (value, label) tuples
     from wtforms.fields.choices import SelectChoice as _Choice
@@ -27,9 +27,9 @@ except ImportError:  # pragma: no cover - older WTForms
 
 
 CANNOT_RATE_LABELS = {
-    "audio_unusable": "Audio unusable",
-    "deviated_from_manual": "Session deviated from the manual",
-    "other": "Other",
+    CannotRateCategory.AUDIO_UNUSABLE: "Audio unusable",
+    CannotRateCategory.DEVIATED_FROM_MANUAL: "Session deviated from the manual",
+    CannotRateCategory.OTHER: "Other",
 }
 
 
@@ -108,7 +108,7 @@ def _blocks(instruments: tuple[Instrument, ...]) -> tuple[InstrumentBlock, ...]:
 class CannotRateForm(FlaskForm):
     category = SelectField(
         "Why can this session not be rated?",
-        choices=[_Choice(c, CANNOT_RATE_LABELS[c]) for c in CANNOT_RATE_CATEGORIES],
+        choices=[_Choice(c, CANNOT_RATE_LABELS[c]) for c in CannotRateCategory],
         validators=[DataRequired()],
     )
     reason = TextAreaField("Reason", validators=[DataRequired(), Length(max=2000)])

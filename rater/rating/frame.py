@@ -15,6 +15,7 @@ from rater.auth.models import User
 from rater.extensions import db
 from rater.instruments import instrument_from_definition
 from rater.rating.models import Assignment, ItemScore, Rating
+from rater.states import RatingStatus
 from rater.study.models import InstrumentVersion, Patient, Therapist, TherapySession
 
 RATINGS_COLUMNS = [
@@ -161,7 +162,7 @@ def _ratings_from(query: Select, include_drafts: bool) -> Select:
         .join(User, Assignment.rater_id == User.id)
         .join(InstrumentVersion, ItemScore.instrument_version_id == InstrumentVersion.id)
     )
-    return query if include_drafts else query.where(Rating.status == "submitted")
+    return query if include_drafts else query.where(Rating.status == RatingStatus.SUBMITTED)
 
 
 def _binary_collation() -> Callable[[ColumnElement[str]], ColumnElement[str]]:

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from rater import audit
 from rater.extensions import db
-from rater.instruments import load_instruments
+from rater.instruments import LogKind, load_instruments
 from rater.rating.models import HomeworkEntry
 from rater.study.instrument_store import instruments_dir
 from rater.study.models import Patient, TherapySession
@@ -28,7 +28,7 @@ def sessions_with_counts(patient: str | None = None) -> list[tuple[TherapySessio
     """Sessions (optionally of one patient) with their number of assigned entries, one query."""
     counts = (
         select(HomeworkEntry.session_id, func.count().label("n"))
-        .where(HomeworkEntry.kind == "assigned_next")
+        .where(HomeworkEntry.kind == LogKind.ASSIGNED_NEXT)
         .group_by(HomeworkEntry.session_id)
         .subquery()
     )
@@ -51,7 +51,9 @@ def assigned_entries(session: TherapySession) -> list[HomeworkEntry]:
     return list(
         db.session.scalars(
             select(HomeworkEntry)
-            .where(HomeworkEntry.session_id == session.id, HomeworkEntry.kind == "assigned_next")
+            .where(
+                HomeworkEntry.session_id == session.id, HomeworkEntry.kind == LogKind.ASSIGNED_NEXT
+            )
             .order_by(HomeworkEntry.created_at, HomeworkEntry.id)
         )
     )
@@ -67,7 +69,7 @@ def add_assigned(
     entry = HomeworkEntry(
         session_id=session.id,
         entered_by_id=user_id,
-        kind="assigned_next",
+        kind=LogKind.ASSIGNED_NEXT,
         homework_type=homework_type,
         description=description,
     )

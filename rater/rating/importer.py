@@ -46,9 +46,10 @@ from rater.csvinput import (
 )
 from rater.extensions import db
 from rater.instruments import Instrument, Item
-from rater.rating.models import PURPOSES, Assignment, ItemScore, Rating, rating_instruments
+from rater.rating.models import Assignment, ItemScore, Rating, rating_instruments
 from rater.rating.service import instruments_of_rows
 from rater.spreadsheet import unneutralise
+from rater.states import AssignmentStatus, Purpose, RatingStatus, Role
 from rater.study.instrument_store import current_versions, instrument_of
 from rater.study.models import InstrumentVersion, TherapySession
 from rater.timeutil import utcnow
@@ -161,8 +162,8 @@ class _RowReader:
             item = self.known.instruments[v["instrument"]].item(v["item"])
         score = self._score(v.get("score"), item, bad)
         purpose = v.get("purpose") or None
-        if purpose is not None and purpose not in PURPOSES:
-            bad("purpose", f"must be one of {', '.join(PURPOSES)}")
+        if purpose is not None and purpose not in set(Purpose):
+            bad("purpose", f"must be one of {', '.join(Purpose)}")
         submitted_at = self._stamp(v.get("submitted_at"), bad)
         if problems:
             return None, problems
@@ -258,7 +259,9 @@ def _read_file(data: bytes, source: str, known: Known) -> _File:
 def _known() -> Known:
     versions = current_versions()
     instruments = {code: instrument_of(v) for code, v in versions.items()}
-    raters = db.session.execute(select(USERS.c.username, USERS.c.id).where(USERS.c.role == "rater"))
+    raters = db.session.execute(
+        select(USERS.c.username, USERS.c.id).where(USERS.c.role == Role.RATER)
+    )
     return Known(
         raters=dict(raters.all()),
         instruments=instruments,
@@ -353,7 +356,7 @@ class _Stored:
         )
         for session_id, rater_id, assignment_id, purpose, username in found:
             stored.assignments[(session_id, rater_id)] = (assignment_id, purpose)
-            if purpose == "main":
+            if purpose == Purpose.MAIN:
                 stored.main_raters[session_id] = username
         pairs = {(r.session_id, r.rater_id) for r in file_ratings}
         stored._read_ratings(
@@ -411,8 +414,8 @@ def _purpose_problems(ratings: list[FileRating], stored: _Stored, source: str) -
                 )
         elif rating.purposes:
             rating.purpose = min(rating.purposes, key=rating.purposes.__getitem__)
-            if rating.purpose == "main":
-                new_mains[rating.session_id].append((rating.purposes["main"], rating))
+            if rating.purpose == Purpose.MAIN:
+                new_mains[rating.session_id].append((rating.purposes[Purpose.MAIN], rating))
     for session_id, mains in new_mains.items():
         problems += _second_mains(sorted(mains), stored.main_raters.get(session_id), source)
     _default_purposes(ratings, stored, set(new_mains))
@@ -436,7 +439,7 @@ def _second_mains(
             source,
             line,
             "purpose",
-            "main",
+            Purpose.MAIN.value,
             f"second main rater of session {rating.session}: {first} is its main rater {where}",
         )
         for line, rating in seconds
@@ -450,7 +453,7 @@ def _default_purposes(ratings: list[FileRating], stored: _Stored, with_main: set
     for rating in ratings:
         if rating.purpose:
             continue
-        rating.purpose = "double" if rating.session_id in with_main else "main"
+        rating.purpose = Purpose.DOUBLE if rating.session_id in with_main else Purpose.MAIN
         with_main.add(rating.session_id)
 
 
@@ -522,7 +525,7 @@ def _write_block(
     stored_assignments = [r.assignment_id for r in block if r.assignment_id is not None]
     update_in(
         connection,
-        update(ASSIGNMENTS).values(status="submitted"),
+        update(ASSIGNMENTS).values(status=AssignmentStatus.SUBMITTED),
         ASSIGNMENTS.c.id,
         stored_assignments,
     )
@@ -534,7 +537,7 @@ def _write_block(
         (
             {
                 "assignment_id": r.assignment_id,
-                "status": "submitted",
+                "status": RatingStatus.SUBMITTED,
                 "submitted_at": r.submitted_at or now,
             }
             for r in fresh
@@ -580,7 +583,7 @@ def _create_assignments(connection: Connection, new: list[FileRating]) -> int:
                 "session_id": r.session_id,
                 "rater_id": r.rater_id,
                 "purpose": r.purpose,
-                "status": "submitted",
+                "status": AssignmentStatus.SUBMITTED,
             }
             for r in new
         ),
@@ -613,7 +616,7 @@ def _submit_stored(
     statement = (
         update(RATINGS)
         .where(RATINGS.c.id == bindparam("rating"))
-        .values(status="submitted", submitted_at=bindparam("submitted_at"))
+        .values(status=RatingStatus.SUBMITTED, submitted_at=bindparam("submitted_at"))
     )
     update_rows(connection, statement, changes)
 

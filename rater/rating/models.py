@@ -12,21 +12,20 @@ from typing import TYPE_CHECKING
 from sqlalchemy import CheckConstraint, Column, ForeignKey, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from rater.extensions import db
+from rater.extensions import check_in, db
+from rater.instruments import LogKind
+from rater.states import (
+    AssignmentStatus,
+    CannotRateCategory,
+    Completion,
+    Purpose,
+    RatingStatus,
+)
 from rater.study.models import InstrumentVersion, TherapySession
 from rater.timeutil import utcnow
 
 if TYPE_CHECKING:
     from rater.auth.models import User
-
-PURPOSES = ("calibration", "main", "double")
-ASSIGNMENT_STATUSES = ("held", "pending", "in_progress", "submitted", "cannot_rate")
-# An assignment in one of these states is open to its rater (held and flagged ones are not).
-RATEABLE_STATUSES = ("pending", "in_progress", "submitted")
-RATING_STATUSES = ("draft", "submitted")
-HOMEWORK_KINDS = ("reported_completed", "assigned_next")
-COMPLETIONS = ("yes", "partly", "no")
-CANNOT_RATE_CATEGORIES = ("audio_unusable", "deviated_from_manual", "other")
 
 
 class Assignment(db.Model):
@@ -35,18 +34,15 @@ class Assignment(db.Model):
     __tablename__ = "assignments"
     __table_args__ = (
         UniqueConstraint("session_id", "rater_id"),
-        CheckConstraint("purpose IN ('calibration', 'main', 'double')", name="purpose"),
-        CheckConstraint(
-            "status IN ('held', 'pending', 'in_progress', 'submitted', 'cannot_rate')",
-            name="status",
-        ),
+        check_in("purpose", Purpose),
+        check_in("status", AssignmentStatus),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
     rater_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     purpose: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=AssignmentStatus.PENDING)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     session: Mapped[TherapySession] = relationship(lazy="joined")
@@ -56,7 +52,9 @@ class Assignment(db.Model):
     def can_be_rated_by(self, user: User) -> bool:
         """Only the assigned rater rates; a held or flagged assignment is not open."""
         return (
-            user.is_authenticated and user.id == self.rater_id and self.status in RATEABLE_STATUSES
+            user.is_authenticated
+            and user.id == self.rater_id
+            and self.status in AssignmentStatus.RATEABLE
         )
 
     def can_be_viewed_by(self, user: User) -> bool:
@@ -66,7 +64,7 @@ class Assignment(db.Model):
     @property
     def is_started(self) -> bool:
         """Started or finished work is never moved by allocation changes."""
-        return self.status in ("in_progress", "submitted", "cannot_rate")
+        return self.status in AssignmentStatus.STARTED
 
 
 rating_instruments = Table(
@@ -88,21 +86,17 @@ class Rating(db.Model):
 
     __tablename__ = "ratings"
     __table_args__ = (
-        CheckConstraint("status IN ('draft', 'submitted')", name="status"),
+        check_in("status", RatingStatus),
         CheckConstraint("audio_position >= 0", name="audio_position_nonnegative"),
         CheckConstraint("active_seconds >= 0", name="active_seconds_nonnegative"),
-        CheckConstraint(
-            "cannot_rate_category IS NULL OR cannot_rate_category IN "
-            "('audio_unusable', 'deviated_from_manual', 'other')",
-            name="cannot_rate_category",
-        ),
+        check_in("cannot_rate_category", CannotRateCategory, nullable=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     assignment_id: Mapped[int] = mapped_column(
         ForeignKey("assignments.id", ondelete="CASCADE"), unique=True
     )
-    status: Mapped[str] = mapped_column(String(16), default="draft")
+    status: Mapped[str] = mapped_column(String(16), default=RatingStatus.DRAFT)
     submitted_at: Mapped[datetime | None]
     audio_position: Mapped[float] = mapped_column(default=0.0)
     active_seconds: Mapped[float] = mapped_column(default=0.0)
@@ -129,7 +123,7 @@ class Rating(db.Model):
 
     @property
     def is_locked(self) -> bool:
-        return self.status == "submitted"
+        return self.status == RatingStatus.SUBMITTED
 
 
 class ItemScore(db.Model):
@@ -191,13 +185,11 @@ class HomeworkEntry(db.Model):
     __tablename__ = "homework_entries"
     __table_args__ = (
         UniqueConstraint("rating_id", "client_id"),
-        CheckConstraint("kind IN ('reported_completed', 'assigned_next')", name="kind"),
+        check_in("kind", LogKind),
+        check_in("completion", Completion, nullable=True),
         CheckConstraint(
-            "completion IS NULL OR completion IN ('yes', 'partly', 'no')", name="completion"
-        ),
-        CheckConstraint(
-            "(kind = 'reported_completed' AND rating_id IS NOT NULL) OR "
-            "(kind = 'assigned_next' AND rating_id IS NULL)",
+            f"(kind = '{LogKind.REPORTED_COMPLETED}' AND rating_id IS NOT NULL) OR "
+            f"(kind = '{LogKind.ASSIGNED_NEXT}' AND rating_id IS NULL)",
             name="kind_owner",
         ),
     )

@@ -15,13 +15,12 @@ from sqlalchemy.orm import aliased, joinedload, selectinload
 from rater import audit
 from rater.auth.models import User
 from rater.extensions import db
-from rater.instruments import Instrument
+from rater.instruments import Instrument, LogKind
 from rater.rating.models import Assignment, HomeworkEntry, Rating, rating_instruments
+from rater.states import AssignmentStatus, Purpose, RatingStatus
 from rater.study.instrument_store import cached_instrument, current_versions
 from rater.study.models import InstrumentVersion, Patient, TherapySession
 from rater.timeutil import utcnow
-
-QUEUE_STATUSES = ("pending", "in_progress", "submitted")
 
 
 class RatingStateError(Exception):
@@ -63,9 +62,9 @@ def queue_for(user: User) -> Queue:
         select(Assignment)
         .join(TherapySession, Assignment.session_id == TherapySession.id)
         .join(Patient, TherapySession.patient_id == Patient.id)
-        .where(Assignment.rater_id == user.id, Assignment.status.in_(QUEUE_STATUSES))
+        .where(Assignment.rater_id == user.id, Assignment.status.in_(AssignmentStatus.RATEABLE))
         .order_by(
-            Assignment.purpose != "calibration",
+            Assignment.purpose != Purpose.CALIBRATION,
             Patient.code,
             TherapySession.session_number,
             TherapySession.code,
@@ -73,9 +72,9 @@ def queue_for(user: User) -> Queue:
     ).unique()
     queue = Queue()
     groups = {
-        "pending": queue.to_do,
-        "in_progress": queue.in_progress,
-        "submitted": queue.submitted,
+        AssignmentStatus.PENDING: queue.to_do,
+        AssignmentStatus.IN_PROGRESS: queue.in_progress,
+        AssignmentStatus.SUBMITTED: queue.submitted,
     }
     for assignment in rows:
         groups[assignment.status].append(assignment)
@@ -95,11 +94,11 @@ def start_rating(assignment: Assignment) -> Rating:
     """The assignment's rating, created on first open with the current instruments pinned."""
     if assignment.rating is not None:
         return assignment.rating
-    if assignment.status not in ("pending", "in_progress"):
+    if assignment.status not in AssignmentStatus.STARTABLE:
         raise RatingStateError("This assignment cannot be started.")
     versions = sorted(current_versions().values(), key=lambda v: v.code)
-    rating = Rating(assignment=assignment, status="draft", instrument_versions=versions)
-    assignment.status = "in_progress"
+    rating = Rating(assignment=assignment, status=RatingStatus.DRAFT, instrument_versions=versions)
+    assignment.status = AssignmentStatus.IN_PROGRESS
     db.session.add(rating)
     db.session.flush()
     audit.record(
@@ -186,7 +185,7 @@ def homework_context(rating: Rating) -> tuple[list[HomeworkEntry], list[Homework
             or_(
                 HomeworkEntry.rating_id == rating.id,
                 and_(
-                    HomeworkEntry.kind == "assigned_next",
+                    HomeworkEntry.kind == LogKind.ASSIGNED_NEXT,
                     previous.patient_id == session.patient_id,
                     previous.session_number == session.session_number - 1,
                 ),
@@ -197,7 +196,7 @@ def homework_context(rating: Rating) -> tuple[list[HomeworkEntry], list[Homework
     assigned: list[HomeworkEntry] = []
     reported: list[HomeworkEntry] = []
     for entry in rows:
-        (assigned if entry.kind == "assigned_next" else reported).append(entry)
+        (assigned if entry.kind == LogKind.ASSIGNED_NEXT else reported).append(entry)
     return assigned, reported
 
 
@@ -225,10 +224,10 @@ def submit(rating: Rating) -> None:
     missing = missing_items(rating)
     if missing:
         raise MissingItems(missing)
-    rating.status = "submitted"
+    rating.status = RatingStatus.SUBMITTED
     rating.submitted_at = utcnow()
     rating.version += 1
-    rating.assignment.status = "submitted"
+    rating.assignment.status = AssignmentStatus.SUBMITTED
     audit.record(
         "rating.submit",
         "rating",
@@ -243,16 +242,16 @@ def reopen(rating: Rating, reason: str) -> None:
     if not rating.is_locked:
         raise RatingStateError("Only a submitted rating can be reopened.")
     before = {"status": rating.status, "submitted_at": rating.submitted_at.isoformat()}
-    rating.status = "draft"
+    rating.status = RatingStatus.DRAFT
     rating.submitted_at = None
     rating.version += 1
-    rating.assignment.status = "in_progress"
+    rating.assignment.status = AssignmentStatus.IN_PROGRESS
     audit.record(
         "rating.reopen",
         "rating",
         rating.id,
         before=before,
-        after={"status": "draft", "reason": reason},
+        after={"status": RatingStatus.DRAFT, "reason": reason},
     )
     db.session.flush()
 
@@ -268,7 +267,9 @@ def _set_flag(rating: Rating, category: str | None, reason: str | None) -> dict[
     rating.cannot_rate_category = category
     rating.cannot_rate_reason = reason
     rating.version += 1
-    rating.assignment.status = "cannot_rate" if category is not None else "in_progress"
+    rating.assignment.status = (
+        AssignmentStatus.CANNOT_RATE if category is not None else AssignmentStatus.IN_PROGRESS
+    )
     return before
 
 
@@ -276,7 +277,7 @@ def mark_cannot_rate(rating: Rating, category: str, reason: str) -> None:
     """The rater flags the session; the assignment leaves the queue and shows as flagged."""
     ensure_editable(rating)
     before = _set_flag(rating, category, reason)
-    after = {"status": "cannot_rate", "category": category, "reason": reason}
+    after = {"status": AssignmentStatus.CANNOT_RATE, "category": category, "reason": reason}
     audit.record(
         "assignment.cannot_rate", "assignment", rating.assignment_id, before=before, after=after
     )
@@ -288,7 +289,7 @@ def return_to_queue(rating: Rating) -> None:
     if not rating.cannot_rate:
         raise RatingStateError("This assignment is not flagged.")
     before = _set_flag(rating, None, None)
-    after = {"status": "in_progress"}
+    after = {"status": AssignmentStatus.IN_PROGRESS}
     audit.record(
         "assignment.unflag", "assignment", rating.assignment_id, before=before, after=after
     )
@@ -301,7 +302,7 @@ def flagged_assignments() -> list[Assignment]:
         db.session.scalars(
             select(Assignment)
             .options(joinedload(Assignment.rating))
-            .where(Assignment.status == "cannot_rate")
+            .where(Assignment.status == AssignmentStatus.CANNOT_RATE)
             .order_by(Assignment.id)
         ).unique()
     )

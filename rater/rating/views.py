@@ -17,6 +17,7 @@ from rater.auth.decorators import coordinator_required, rater_required, session_
 from rater.auth.forms import EmptyForm
 from rater.auth.sessions import session_generation
 from rater.extensions import db
+from rater.instruments import LogKind
 from rater.rating import homework as homework_service
 from rater.rating import service
 from rater.rating.autosave import LOGIN_EXPIRED_MESSAGE, AutosaveRefused, apply_autosave
@@ -30,6 +31,7 @@ from rater.rating.forms import (
 )
 from rater.rating.models import Assignment, HomeworkEntry, Rating
 from rater.rating.state import page_state
+from rater.states import RatingStatus
 from rater.study.audio_stream import audio_file, stream_audio
 from rater.study.models import TherapySession
 
@@ -160,7 +162,7 @@ def submit(assignment_id: int):
         return redirect(url_for("rating.rate", assignment_id=assignment.id))
     db.session.commit()
     if wants_json:
-        return jsonify(ok=True, version=assignment.rating.version, status="submitted")
+        return jsonify(ok=True, version=assignment.rating.version, status=RatingStatus.SUBMITTED)
     flash("Rating submitted. Thank you!", "success")
     return redirect(url_for("rating.rate", assignment_id=assignment.id))
 
@@ -291,7 +293,7 @@ def homework_session(session_id: int):
 
 def _assigned_entry_or_404(entry_id: int) -> HomeworkEntry:
     entry = db.session.get(HomeworkEntry, entry_id)
-    if entry is None or entry.kind != "assigned_next":
+    if entry is None or entry.kind != LogKind.ASSIGNED_NEXT:
         abort(404)
     return entry
 

@@ -24,7 +24,7 @@ from rater.reliability.results import (
     estimate,
     too_few,
 )
-from rater.reliability.values import CALIBRATION
+from rater.states import Purpose
 
 CALIBRATION_FLAG_ICC = 0.5  # a rater whose ICC(A,1) with the panel is below: needs training
 CALIBRATION_FLAG_MAD = 1.0  # ... or whose mean absolute difference from the panel is above
@@ -108,7 +108,7 @@ def calibration_icc(frame: pd.DataFrame) -> tuple[float | None, str]:
     Over the calibration ratings only; targets are session x item, keeping the targets every
     rater in the round has scored.  None when any instrument has too few targets or raters.
     """
-    cal = frame[frame["purpose"] == CALIBRATION]
+    cal = frame[frame["purpose"] == Purpose.CALIBRATION]
     if cal.empty:
         return None, "no calibration ratings submitted yet"
     results = []

@@ -22,7 +22,7 @@ from rater.instruments import Instrument
 from rater.rating.frame import ratings_frame
 from rater.rating.models import Assignment, ConsensusScore, Rating
 from rater.reliability.report import ReliabilityReport, report
-from rater.reliability.values import CALIBRATION
+from rater.states import Purpose, RatingStatus
 from rater.study.instrument_store import all_versions, instrument_of
 from rater.study.models import InstrumentVersion, TherapySession
 from rater.timeutil import utcnow
@@ -64,7 +64,7 @@ class Disagreement:
 
 def disagreements(frame: pd.DataFrame, points: int = DISAGREEMENT_POINTS) -> list[Disagreement]:
     """Double-coded sessions (main/double) where some item's scores differ by ``points``+."""
-    main = frame[frame["purpose"] != CALIBRATION]
+    main = frame[frame["purpose"] != Purpose.CALIBRATION]
     if main.empty:
         return []
     spread = main.groupby(["session_id", "item"])["score"].agg(["min", "max", "size"])
@@ -146,8 +146,8 @@ def consensus_view(session_code: str) -> ConsensusView | None:
             .join(User, Assignment.rater_id == User.id)
             .where(
                 Assignment.session_id == session.id,
-                Assignment.purpose != CALIBRATION,
-                Rating.status == "submitted",
+                Assignment.purpose != Purpose.CALIBRATION,
+                Rating.status == RatingStatus.SUBMITTED,
             )
             .options(
                 selectinload(Rating.scores),

@@ -18,6 +18,7 @@ from rater.reliability.results import (
     estimate,
     too_few,
 )
+from rater.states import Purpose
 
 SCALES = (MeasureKind.SCORE, MeasureKind.SUBSCALE)
 
@@ -30,7 +31,7 @@ def consistency_results(
     One rating per session: the main rater's.  Items enter keyed.  Cross-session scores are
     left out (their items come from two sessions).
     """
-    main = values[(values["purpose"] == "main") & (values["kind"] == MeasureKind.ITEM)]
+    main = values[(values["purpose"] == Purpose.MAIN) & (values["kind"] == MeasureKind.ITEM)]
     out = []
     for inst in instruments:
         items = main[main["instrument"] == inst.code].pivot(

@@ -40,12 +40,12 @@ from rater.reliability.results import (
     find,
 )
 from rater.reliability.values import (
-    CALIBRATION,
     cross_session_parts,
     measure_values,
     measures_of,
 )
 from rater.reliability.whole_design import design_results
+from rater.states import Purpose
 
 DESIGN_CHOICES = ("all", "scales", "none")
 
@@ -121,10 +121,10 @@ def _report(
     )
     values = measure_values(frame, instruments)
     measures = [m for inst in instruments for m in measures_of(inst)]
-    main = values[values["purpose"] != CALIBRATION]
+    main = values[values["purpose"] != Purpose.CALIBRATION]
     paired = pair_table(main)
     pairs = pair_results(paired, measures)
-    cal = frame[frame["purpose"] == CALIBRATION]
+    cal = frame[frame["purpose"] == Purpose.CALIBRATION]
     panel, agreement = calibration_results(cal, instruments)
     wanted = [m for m in measures if _wants_design(m, design)]
     parts = None

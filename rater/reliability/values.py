@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import pandas as pd
 
 from rater.instruments import Instrument, Measure, MeasureKind, previous_session
+from rater.states import Purpose
 
-CALIBRATION = "calibration"
 RATING_KEYS = ["rating_id", "session_id", "patient", "session_number", "rater", "purpose"]
 VALUE_COLUMNS = [*RATING_KEYS, "submitted_at", "instrument", "measure", "kind", "value"]
 
@@ -52,7 +52,7 @@ def measure_values(frame: pd.DataFrame, instruments: Sequence[Instrument]) -> pd
             continue
         values, keys = item_values(frame, instrument)
         previous = previous_session(
-            values, keys, by=("patient", "rater"), among=keys["purpose"] != CALIBRATION
+            values, keys, by=("patient", "rater"), among=keys["purpose"] != Purpose.CALIBRATION
         )
         scores = instrument.scale_scores(values, previous=previous)
         measures = measures_of(instrument)
@@ -88,7 +88,7 @@ def cross_session_parts(frame: pd.DataFrame, instruments: Sequence[Instrument]) 
         if not rules or not (frame["instrument"] == instrument.code).any():
             continue
         values, keys = item_values(frame, instrument)
-        main = keys["purpose"] != CALIBRATION
+        main = keys["purpose"] != Purpose.CALIBRATION
         ratings = keys.loc[main, ["session_id", "patient", "session_number", "rater"]]
         for rule in rules:
             table, weights = instrument.cross_session_parts(values[main], rule)

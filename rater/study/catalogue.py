@@ -28,8 +28,9 @@ from rater.csvinput import (
     whole_number,
 )
 from rater.extensions import db
+from rater.states import SessionStatus
 from rater.study.audio import AudioPathError, read_duration, resolve_audio_path
-from rater.study.models import SESSION_STATUSES, Patient, Therapist, TherapySession
+from rater.study.models import Patient, Therapist, TherapySession
 
 REQUIRED = ("session_id", "patient", "therapist", "session_number")
 OPTIONAL = ("phase", "audio", "recorded_on", "status", "exclusion_reason", "phq9")
@@ -60,7 +61,7 @@ BLOCK = 10_000  # rows written (and audited) per step
 
 # A million rows share a few values: each row holds the one object of its status and phase (and
 # of its patient, therapist and day), not a copy of its own.
-_SHARED = {value: value for value in (*SESSION_STATUSES, *PHASES)}
+_SHARED = {value: value for value in (*(status.value for status in SessionStatus), *PHASES)}
 
 
 @lru_cache(maxsize=100_000)
@@ -117,11 +118,11 @@ def _parse_row(
     phase = v.get("phase") or (phase_for(number, boundary) if number else "")
     if phase and phase not in PHASES:
         bad("phase", f"must be one of {', '.join(PHASES)} or empty")
-    status = (v.get("status") or "eligible").lower()
-    if status not in SESSION_STATUSES:
-        bad("status", "must be 'eligible' or 'excluded'")
+    status = (v.get("status") or SessionStatus.ELIGIBLE).lower()
+    if status not in set(SessionStatus):
+        bad("status", f"must be {' or '.join(repr(str(s)) for s in SessionStatus)}")
     reason = v.get("exclusion_reason") or None
-    if status == "excluded" and not reason:
+    if status == SessionStatus.EXCLUDED and not reason:
         bad("exclusion_reason", "an excluded session needs a reason")
     recorded_on = None
     if v.get("recorded_on"):
@@ -148,7 +149,7 @@ def _parse_row(
             audio=v.get("audio") or None,
             recorded_on=recorded_on,
             status=_SHARED[status],
-            exclusion_reason=reason if status == "excluded" else None,
+            exclusion_reason=reason if status == SessionStatus.EXCLUDED else None,
             phq9=phq9,
         ),
         [],

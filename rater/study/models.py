@@ -8,10 +8,9 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from rater.extensions import db
+from rater.extensions import check_in, db
+from rater.states import SessionStatus
 from rater.timeutil import utcnow
-
-SESSION_STATUSES = ("eligible", "excluded")
 
 
 class Therapist(db.Model):
@@ -34,7 +33,7 @@ class TherapySession(db.Model):
     __tablename__ = "sessions"
     __table_args__ = (
         UniqueConstraint("patient_id", "session_number"),
-        CheckConstraint("status IN ('eligible', 'excluded')", name="status"),
+        check_in("status", SessionStatus),
         CheckConstraint("session_number >= 1", name="session_number_positive"),
         CheckConstraint("phq9 IS NULL OR (phq9 >= 0 AND phq9 <= 27)", name="phq9_range"),
         CheckConstraint(
@@ -51,7 +50,7 @@ class TherapySession(db.Model):
     audio_path: Mapped[str | None] = mapped_column(String(512))
     recorded_on: Mapped[date | None]
     duration_seconds: Mapped[float | None]
-    status: Mapped[str] = mapped_column(String(16), default="eligible")
+    status: Mapped[str] = mapped_column(String(16), default=SessionStatus.ELIGIBLE)
     exclusion_reason: Mapped[str | None] = mapped_column(Text)
     phq9: Mapped[int | None]
 
@@ -60,7 +59,7 @@ class TherapySession(db.Model):
 
     @property
     def is_eligible(self) -> bool:
-        return self.status == "eligible"
+        return self.status == SessionStatus.ELIGIBLE
 
 
 class InstrumentVersion(db.Model):

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from rater.auth.models import User
 from rater.extensions import db
 from rater.rating.models import Assignment
+from rater.states import AssignmentStatus, Role, SessionStatus
 from rater.study.models import Patient, Therapist, TherapySession
 
 
@@ -39,10 +40,10 @@ def study_overview() -> StudyOverview:
             User.username,
             User.active,
             func.count(Assignment.id),
-            func.count(Assignment.id).filter(Assignment.status == "submitted"),
+            func.count(Assignment.id).filter(Assignment.status == AssignmentStatus.SUBMITTED),
         )
         .outerjoin(Assignment, Assignment.rater_id == User.id)
-        .where(User.role == "rater")
+        .where(User.role == Role.RATER)
         .group_by(User.id, User.username, User.active)
         .order_by(User.username)
     ).all()
@@ -53,6 +54,6 @@ def study_overview() -> StudyOverview:
         phases=sorted({p for _, p in cells}),
         n_patients=db.session.scalar(select(func.count(Patient.id))) or 0,
         n_sessions=n_sessions,
-        n_eligible=sum(c.get("eligible", 0) for c in cells.values()),
+        n_eligible=sum(c.get(SessionStatus.ELIGIBLE, 0) for c in cells.values()),
         raters=[tuple(r) for r in rater_rows],
     )

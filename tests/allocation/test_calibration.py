@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
 from rater.allocation import calibration as calib
-from rater.allocation import service
+from rater.allocation import design, planning
 from rater.audit import AuditEvent
 from rater.auth.models import User
 from rater.demo import DemoSizes, catalogue_csv
@@ -49,10 +49,10 @@ def candidate_frames(draw):
 def test_draw_is_stratified_by_therapist_then_phase(frame, data):
     n = data.draw(st.integers(0, len(frame)))
     seed = data.draw(st.integers(0, 2**16))
-    chosen = calib.stratified_draw(frame, n, seed)
+    chosen = design.stratified_draw(frame, n, seed)
     assert len(chosen) == len(set(chosen)) == n
     assert set(chosen) <= set(frame["session_id"])
-    assert chosen == calib.stratified_draw(frame, n, seed)  # same seed, same draw
+    assert chosen == design.stratified_draw(frame, n, seed)  # same seed, same draw
     picked = frame[frame["session_id"].isin(chosen)]
     sizes = frame["therapist"].value_counts()
     got = picked["therapist"].value_counts()
@@ -71,7 +71,7 @@ def test_draw_is_stratified_by_therapist_then_phase(frame, data):
 @given(frame=candidate_frames(), data=st.data())
 def test_draw_spreads_patients_within_a_stratum(frame, data):
     n = data.draw(st.integers(0, len(frame)))
-    chosen = calib.stratified_draw(frame, n, data.draw(st.integers(0, 999)))
+    chosen = design.stratified_draw(frame, n, data.draw(st.integers(0, 999)))
     picked = frame[frame["session_id"].isin(chosen)]
     for (therapist, phase), sub in picked.groupby(["therapist", "phase"]):
         pool = frame[(frame["therapist"] == therapist) & (frame["phase"] == phase)]
@@ -83,7 +83,7 @@ def test_draw_refuses_more_sessions_than_candidates():
         [("S1", "T1", "I", "P1")], columns=["session_id", "therapist", "phase", "patient"]
     )
     with pytest.raises(calib.CalibrationError, match="only 1"):
-        calib.stratified_draw(frame, 2, 0)
+        design.stratified_draw(frame, 2, 0)
 
 
 def test_other_seeds_give_other_draws():
@@ -91,7 +91,7 @@ def test_other_seeds_give_other_draws():
         [(f"S{i:02d}", f"T{i % 3}", "I" if i % 2 else "II", f"P{i}") for i in range(60)],
         columns=["session_id", "therapist", "phase", "patient"],
     )
-    draws = {tuple(calib.stratified_draw(frame, 3, seed)) for seed in range(10)}
+    draws = {tuple(design.stratified_draw(frame, 3, seed)) for seed in range(10)}
     assert len(draws) > 1
 
 
@@ -142,7 +142,7 @@ def test_drawn_sessions_go_to_every_rater_and_may_be_excluded(app):
 
 def test_picked_sessions_replace_unstarted_main_work_and_stay_out_of_the_design(app):
     build(app)
-    service.allocate(0.4, 1)
+    planning.allocate(0.4, 1)
     db.session.commit()
     code = db.session.scalar(
         select(TherapySession.code).where(TherapySession.status == "eligible").limit(1)
@@ -150,14 +150,14 @@ def test_picked_sessions_replace_unstarted_main_work_and_stay_out_of_the_design(
     change = calib.add_calibration_sessions([code])
     db.session.commit()
     assert change.removed >= 1 and change.excluded == 0
-    p = service.plan(0.4, 1)
+    p = planning.plan(0.4, 1)
     assert code not in set(p.design.assignments["session_id"])
     assert p.outside["calibration"] == 1
 
 
 def test_sessions_with_started_main_work_are_refused(app):
     build(app)
-    service.allocate(0.4, 1)
+    planning.allocate(0.4, 1)
     db.session.commit()
     a = db.session.scalar(select(Assignment).where(Assignment.purpose == "main").limit(1))
     a.status = "submitted"
@@ -195,7 +195,7 @@ def test_the_gate_opens_when_the_round_is_complete_and_reliable(app, monkeypatch
     build(app)
     calib.add_calibration_sessions(calib.draw_sessions(2, seed=1))
     held = calib.set_gate(True, 0.9)
-    service.allocate(0.4, 1)
+    planning.allocate(0.4, 1)
     db.session.commit()
     status = calib.gate_status()
     assert held == 0 and status.held > 0
@@ -225,7 +225,7 @@ def test_with_reliability_the_gate_waits_for_the_threshold(app, monkeypatch):
     build(app)
     calib.add_calibration_sessions(calib.draw_sessions(2, seed=1))
     calib.set_gate(True, 0.7)
-    service.allocate(0.4, 1)
+    planning.allocate(0.4, 1)
     db.session.commit()
     finish_calibration()
     status = calib.gate_status()
@@ -252,7 +252,7 @@ def test_reliability_none_keeps_the_gate_closed(app, monkeypatch):
 
 def test_enabling_a_closed_gate_holds_pending_main_work(app):
     build(app)
-    service.allocate(0.4, 1)
+    planning.allocate(0.4, 1)
     calib.add_calibration_sessions(calib.draw_sessions(1, seed=3))
     db.session.commit()
     pending = db.session.scalar(

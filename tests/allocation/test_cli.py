@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
 from rater import audit
-from rater.allocation import calibration, service
+from rater.allocation import calibration, planning
 from rater.audit import AuditEvent
 from rater.auth.models import User
 from rater.demo import DemoSizes, catalogue_csv
@@ -59,7 +59,7 @@ def test_a_real_run_writes_the_design(app, runner):
     assert result.exit_code == 0, result.output
     assert "Wrote:" in result.output and "All balance guarantees met." in result.output
     n, events, _ = counts()
-    planned = service.plan(0.4, 7)
+    planned = planning.plan(0.4, 7)
     assert n == len(planned.design.assignments) and events > n
     assert planned.counts == {"created": 0, "moved": 0, "removed": 0, "kept": n}
 

@@ -1,4 +1,4 @@
-"""Persisting designs and changing them mid-study (rater.allocation.service)."""
+"""Persisting designs and changing them mid-study (planning, changes, progress, sessions)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from sqlalchemy import event, func, select
 from werkzeug.security import generate_password_hash
 
 from rater.allocation import calibration as calib
-from rater.allocation import service
+from rater.allocation import changes, errors, planning
+from rater.allocation import progress as allocation_progress
+from rater.allocation import sessions as session_list
+from rater.allocation import settings as allocation_settings
 from rater.audit import AuditEvent
 from rater.auth.models import User
 from rater.demo import DemoSizes, catalogue_csv
@@ -83,7 +86,7 @@ def eligible_codes() -> set[str]:
 
 def test_allocate_writes_the_design_and_audits_every_row(app):
     build_study(app)
-    p = service.allocate(0.4, 7)
+    p = planning.allocate(0.4, 7)
     db.session.commit()
     assert p.applied and p.after.deviations == []
     written = rows()
@@ -92,27 +95,27 @@ def test_allocate_writes_the_design_and_audits_every_row(app):
     assert audit_count("assignment.create") == len(written)
     mains = Counter(s for s, _, purpose, _ in written.values() if purpose == "main")
     assert set(mains) == eligible_codes() and set(mains.values()) == {1}
-    assert service.get_setting(service.SETTING_SEED) == 7
-    assert service.get_setting(service.SETTING_FRACTION) == 0.4
+    assert allocation_settings.get_setting(allocation_settings.SETTING_SEED) == 7
+    assert allocation_settings.get_setting(allocation_settings.SETTING_FRACTION) == 0.4
 
 
 def test_dry_run_writes_nothing(app):
     build_study(app)
-    p = service.allocate(0.4, 7, dry_run=True)
+    p = planning.allocate(0.4, 7, dry_run=True)
     db.session.commit()
     assert not p.applied and p.counts["created"] == len(p.design.assignments) > 0
     assert rows() == {} and audit_count("assignment.create") == 0
-    assert service.get_setting(service.SETTING_SEED) is None
+    assert allocation_settings.get_setting(allocation_settings.SETTING_SEED) is None
 
 
 def test_rerun_never_touches_started_work(app):
     build_study(app)
-    service.allocate(0.4, 1)
+    planning.allocate(0.4, 1)
     db.session.commit()
     started = start(["in_progress", "submitted", "cannot_rate", "submitted"])
     started += start(["submitted"], purpose="double")
     before = rows()
-    p = service.allocate(0.4, 99)
+    p = planning.allocate(0.4, 99)
     db.session.commit()
     after = rows()
     for aid in started:
@@ -130,32 +133,32 @@ def test_rerun_never_touches_started_work(app):
 def test_a_started_rating_counts_as_started(app):
     """A pending assignment that already has a draft rating is kept like started work."""
     build_study(app)
-    service.allocate(0.4, 1)
+    planning.allocate(0.4, 1)
     db.session.commit()
     a = db.session.scalar(select(Assignment).order_by(Assignment.id))
     db.session.add(Rating(assignment_id=a.id, status="draft"))
     db.session.commit()
     snapshot = rows()[a.id]
-    service.allocate(0.4, 12345)
+    planning.allocate(0.4, 12345)
     db.session.commit()
     assert rows()[a.id] == snapshot
 
 
 def test_apply_refuses_when_work_was_started_in_the_meantime(app):
     build_study(app)
-    service.allocate(0.4, 1)
+    planning.allocate(0.4, 1)
     db.session.commit()
-    p = service.plan(0.4, 2)
+    p = planning.plan(0.4, 2)
     victim = next(c for c in p.changes if c.kind == "move")
     db.session.get(Assignment, victim.assignment_id).status = "in_progress"
     db.session.flush()
-    with pytest.raises(service.AllocationError, match="started in the meantime"):
-        service.apply_plan(p)
+    with pytest.raises(errors.AllocationError, match="started in the meantime"):
+        planning.apply_plan(p)
 
 
 def test_sessions_added_later_are_allocated_into_the_existing_design(app):
     build_study(app, patients=4)
-    service.allocate(0.4, 3)
+    planning.allocate(0.4, 3)
     db.session.commit()
     start(["submitted", "in_progress", "submitted"])
     before = rows()
@@ -164,7 +167,7 @@ def test_sessions_added_later_are_allocated_into_the_existing_design(app):
     db.session.commit()
     new_codes = eligible_codes() - {s for s, *_ in before.values()}
     assert new_codes
-    p = service.allocate(keep_unstarted=True)
+    p = planning.allocate(keep_unstarted=True)
     db.session.commit()
     assert p.counts["moved"] == p.counts["removed"] == 0
     after = rows()
@@ -182,15 +185,15 @@ def test_sessions_added_later_are_allocated_into_the_existing_design(app):
 
 def test_a_rater_who_joins_gets_a_fair_share_of_unstarted_work(app):
     names = build_study(app, patients=5)
-    service.allocate(0.4, 5)
+    planning.allocate(0.4, 5)
     db.session.commit()
     started = start(["submitted", "in_progress"])
     snapshot = {k: v for k, v in rows().items() if k in started}
     add_rater("r4")
     db.session.commit()
-    preview = service.rater_joins("r4", dry_run=True)
+    preview = changes.rater_joins("r4", dry_run=True)
     assert rows() and "r4" not in {r for _, r, _, _ in rows().values()}
-    p = service.rater_joins("r4")
+    p = changes.rater_joins("r4")
     db.session.commit()
     assert (
         "r4" not in preview.before.per_rater.index
@@ -205,7 +208,7 @@ def test_a_rater_who_joins_gets_a_fair_share_of_unstarted_work(app):
 
 def test_a_rater_who_leaves_has_unstarted_work_redistributed(app):
     build_study(app, patients=5, raters=4)
-    service.allocate(0.4, 5)
+    planning.allocate(0.4, 5)
     db.session.commit()
     before = rows()
     r1_started = [k for k, v in before.items() if v[1] == "r1" and v[2] == "main"][:2]
@@ -214,14 +217,14 @@ def test_a_rater_who_leaves_has_unstarted_work_redistributed(app):
     db.session.commit()
     before = rows()
     others_before = {k: v for k, v in before.items() if v[1] != "r1"}
-    p = service.rater_leaves("r1")
+    p = changes.rater_leaves("r1")
     db.session.commit()
     after = rows()
     assert {k for k, v in after.items() if v[1] == "r1"} == set(r1_started)
     # the others keep every assignment they had; they only receive r1's unstarted work
     assert all(after[k] == v for k, v in others_before.items())
     assert "r1" in p.before.per_rater.index and "r1" not in p.after.per_rater.index
-    assert service.excluded_raters() == ["r1"]
+    assert allocation_settings.excluded_raters() == ["r1"]
     assert p.counts["moved"] > 0
     assert not [d for d in p.after.deviations if d.guarantee in ("coverage", "double_count")]
     mains = Counter(s for s, _, purpose, _ in after.values() if purpose == "main")
@@ -230,9 +233,9 @@ def test_a_rater_who_leaves_has_unstarted_work_redistributed(app):
 
 def test_a_deactivated_rater_leaves(app):
     build_study(app, raters=3)
-    service.allocate(0.4, 2)
+    planning.allocate(0.4, 2)
     db.session.commit()
-    service.rater_leaves("r3", deactivate=True)
+    changes.rater_leaves("r3", deactivate=True)
     db.session.commit()
     assert not db.session.scalar(select(User).where(User.username == "r3")).active
     assert "r3" not in {r for _, r, _, _ in rows().values()}
@@ -241,21 +244,21 @@ def test_a_deactivated_rater_leaves(app):
 
 def test_leaving_then_a_replan_keeps_their_started_sessions_outside(app):
     build_study(app, raters=3)
-    service.allocate(0.4, 2)
+    planning.allocate(0.4, 2)
     db.session.commit()
     aid = next(k for k, v in rows().items() if v[1] == "r3" and v[2] == "main")
     db.session.get(Assignment, aid).status = "in_progress"
     db.session.commit()
-    service.rater_leaves("r3")
+    changes.rater_leaves("r3")
     db.session.commit()
-    p = service.allocate(0.4, 77)
+    p = planning.allocate(0.4, 77)
     db.session.commit()
     assert p.outside["settled"] == 1 and rows()[aid][1:] == ("r3", "main", "in_progress")
 
 
 def test_move_one_assignment_by_hand(app):
     build_study(app)
-    service.allocate(0.4, 1)
+    planning.allocate(0.4, 1)
     db.session.commit()
     a = next(
         a
@@ -269,7 +272,7 @@ def test_move_one_assignment_by_hand(app):
         }
         and a.rater.username == "r1"
     )
-    result = service.move_assignment(a.id, "r2")
+    result = changes.move_assignment(a.id, "r2")
     db.session.commit()
     assert rows()[a.id][1] == "r2"
     assert (
@@ -285,7 +288,7 @@ def test_move_one_assignment_by_hand(app):
 
 def test_move_is_refused_for_started_work_or_a_rater_who_has_the_session(app):
     build_study(app)
-    service.allocate(0.4, 1)
+    planning.allocate(0.4, 1)
     db.session.commit()
     double = db.session.scalar(select(Assignment).where(Assignment.purpose == "double"))
     partner = db.session.scalar(
@@ -293,15 +296,15 @@ def test_move_is_refused_for_started_work_or_a_rater_who_has_the_session(app):
             Assignment.session_id == double.session_id, Assignment.purpose == "main"
         )
     )
-    with pytest.raises(service.AllocationError, match="already has session"):
-        service.move_assignment(double.id, partner.rater.username)
+    with pytest.raises(errors.AllocationError, match="already has session"):
+        changes.move_assignment(double.id, partner.rater.username)
     partner.status = "in_progress"
     db.session.commit()
     other = ({"r1", "r2", "r3"} - {double.rater.username, partner.rater.username}).pop()
-    with pytest.raises(service.AllocationError, match="started"):
-        service.move_assignment(partner.id, other)
-    with pytest.raises(service.AllocationError, match="no rater"):
-        service.move_assignment(double.id, "nobody")
+    with pytest.raises(errors.AllocationError, match="started"):
+        changes.move_assignment(partner.id, other)
+    with pytest.raises(errors.AllocationError, match="no rater"):
+        changes.move_assignment(double.id, "nobody")
     assert audit_count("assignment.move") == 0
 
 
@@ -309,7 +312,7 @@ def test_new_main_work_is_held_while_the_gate_is_closed(app):
     build_study(app)
     calib.add_calibration_sessions(calib.draw_sessions(2, seed=1))
     calib.set_gate(True, 0.7)
-    p = service.allocate(0.4, 1)
+    p = planning.allocate(0.4, 1)
     db.session.commit()
     assert p.hold_new
     statuses = Counter(
@@ -321,10 +324,10 @@ def test_new_main_work_is_held_while_the_gate_is_closed(app):
 
 def test_progress_counts_by_rater_and_cell(app):
     build_study(app)
-    service.allocate(0.4, 1)
+    planning.allocate(0.4, 1)
     db.session.commit()
     start(["submitted", "submitted", "in_progress", "cannot_rate"])
-    prog = service.progress(stale_days=0)
+    prog = allocation_progress.progress(stale_days=0)
     total = sum(r.assigned for r in prog.raters)
     assert total == len(rows())
     assert sum(r.submitted for r in prog.raters) == 2
@@ -341,7 +344,7 @@ def test_stale_drafts_are_listed(app):
     from rater.timeutil import utcnow
 
     build_study(app)
-    service.allocate(0.4, 1)
+    planning.allocate(0.4, 1)
     db.session.commit()
     a, b = db.session.scalars(select(Assignment).limit(2)).all()
     old = Rating(assignment_id=a.id, status="draft")
@@ -356,29 +359,35 @@ def test_stale_drafts_are_listed(app):
         .values(updated_at=utcnow() - timedelta(days=20))
     )
     db.session.commit()
-    stale = service.progress(stale_days=14).stale
+    stale = allocation_progress.progress(stale_days=14).stale
     assert [(s.session, s.days) for s in stale] == [(a.session.code, 20)]
 
 
 def test_session_page_filters_and_uses_a_constant_number_of_queries(app):
     build_study(app, patients=6)
-    service.allocate(0.4, 1)
+    planning.allocate(0.4, 1)
     db.session.commit()
-    everything = service.session_page(service.SessionFilters(), per_page=1000)
+    everything = session_list.session_page(session_list.SessionFilters(), per_page=1000)
     assert (
         everything.total
         == len(everything.rows)
         == db.session.scalar(select(func.count(TherapySession.id)))
     )
-    t1 = service.session_page(service.SessionFilters(therapist="T1", phase="II"), per_page=1000)
+    t1 = session_list.session_page(
+        session_list.SessionFilters(therapist="T1", phase="II"), per_page=1000
+    )
     assert t1.rows and all(r.therapist == "T1" and r.phase == "II" for r in t1.rows)
-    mine = service.session_page(service.SessionFilters(rater="r2", state="pending"), per_page=1000)
+    mine = session_list.session_page(
+        session_list.SessionFilters(rater="r2", state="pending"), per_page=1000
+    )
     assert mine.rows and all(
         any(x[1] == "r2" and x[3] == "pending" for x in r.assignments) for r in mine.rows
     )
-    unassigned = service.session_page(service.SessionFilters(state="unassigned"), per_page=1000)
+    unassigned = session_list.session_page(
+        session_list.SessionFilters(state="unassigned"), per_page=1000
+    )
     assert {r.code for r in unassigned.rows} == {r.code for r in everything.rows} - eligible_codes()
-    paged = service.session_page(service.SessionFilters(), page=2, per_page=10)
+    paged = session_list.session_page(session_list.SessionFilters(), page=2, per_page=10)
     assert paged.page == 2 and len(paged.rows) == 10 and paged.pages == -(-everything.total // 10)
 
     statements: list[str] = []
@@ -388,10 +397,10 @@ def test_session_page_filters_and_uses_a_constant_number_of_queries(app):
 
     event.listen(db.engine, "before_cursor_execute", count)
     try:
-        service.session_page(service.SessionFilters(), per_page=5)
+        session_list.session_page(session_list.SessionFilters(), per_page=5)
         small = len(statements)
         statements.clear()
-        service.session_page(service.SessionFilters(), per_page=500)
+        session_list.session_page(session_list.SessionFilters(), per_page=500)
     finally:
         event.remove(db.engine, "before_cursor_execute", count)
     assert len(statements) == small

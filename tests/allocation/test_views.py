@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
-from rater.allocation import calibration, service
+from rater.allocation import calibration, planning
+from rater.allocation import sessions as session_list
 from rater.auth.models import User
 from rater.demo import DemoSizes, catalogue_csv
 from rater.extensions import db
@@ -64,14 +65,14 @@ def count(*where) -> int:
 
 def test_raters_get_403_on_every_allocation_page(app, client, auth):
     build(app)
-    service.allocate(0.4, 1)
+    planning.allocate(0.4, 1)
     db.session.commit()
     auth.login("r1")
     for url in GET_PAGES:
         assert client.get(url).status_code == 403, url
     for url in POST_PAGES:
         assert client.post(url, data={}).status_code == 403, url
-    assert count() == len(service.plan(0.4, 1).design.assignments)
+    assert count() == len(planning.plan(0.4, 1).design.assignments)
 
 
 def test_anonymous_users_are_sent_to_login(app, client):
@@ -96,7 +97,7 @@ def test_preview_shows_the_balance_report_and_commit_writes_it(coordinator):
         "/allocation/commit", data={"double_fraction": "0.4", "seed": "3", "digest": digest}
     )
     assert response.status_code == 302 and response.headers["Location"].endswith("/progress")
-    assert count() == len(service.plan(0.4, 3).design.assignments) > 0
+    assert count() == len(planning.plan(0.4, 3).design.assignments) > 0
 
 
 def test_commit_refuses_a_plan_that_differs_from_the_preview(coordinator):
@@ -129,7 +130,7 @@ def test_commit_needs_a_csrf_token(csrf_app):
 
 
 def test_progress_page_has_progress_bars_per_rater_and_cell(coordinator):
-    service.allocate(0.4, 1)
+    planning.allocate(0.4, 1)
     a = db.session.scalar(select(Assignment).limit(1))
     a.status = "submitted"
     db.session.commit()
@@ -139,7 +140,7 @@ def test_progress_page_has_progress_bars_per_rater_and_cell(coordinator):
 
 
 def test_sessions_page_filters(coordinator):
-    service.allocate(0.4, 1)
+    planning.allocate(0.4, 1)
     db.session.commit()
     html = coordinator.get("/allocation/sessions?therapist=T2&phase=I&rater=r1").get_data(
         as_text=True
@@ -147,8 +148,8 @@ def test_sessions_page_filters(coordinator):
     codes = set(re.findall(r"<td>(P\d\d-S\d\d)</td>", html))
     expected = {
         r.code
-        for r in service.session_page(
-            service.SessionFilters(therapist="T2", phase="I", rater="r1"), per_page=500
+        for r in session_list.session_page(
+            session_list.SessionFilters(therapist="T2", phase="I", rater="r1"), per_page=500
         ).rows
     }
     assert codes == expected and codes
@@ -165,7 +166,7 @@ def test_calibration_page_says_when_reliability_is_not_available(coordinator, mo
     assert "gate closed" in html
     coordinator.post("/allocation/calibration/pick", data={"sessions": "P01-S01, P02-S03"})
     assert count(Assignment.purpose == "calibration") == 12
-    service.allocate(0.4, 1)
+    planning.allocate(0.4, 1)
     db.session.commit()
     assert count(Assignment.status == "held") > 0
     refused = coordinator.post("/allocation/calibration/release", follow_redirects=True)
@@ -179,7 +180,7 @@ def test_calibration_page_says_when_reliability_is_not_available(coordinator, mo
 
 
 def test_rater_join_and_leave_preview_then_apply(coordinator):
-    service.allocate(0.4, 1)
+    planning.allocate(0.4, 1)
     db.session.commit()
     before = count()
     preview = coordinator.post("/allocation/raters/leave", data={"rater": "r3"})
@@ -199,7 +200,7 @@ def _id(name: str) -> int:
 
 
 def test_move_by_hand_and_refusal_for_started_work(coordinator):
-    service.allocate(0.4, 1)
+    planning.allocate(0.4, 1)
     db.session.commit()
     a = db.session.scalar(
         select(Assignment).where(Assignment.purpose == "main", Assignment.rater_id == _id("r1"))
@@ -223,7 +224,7 @@ def test_move_by_hand_and_refusal_for_started_work(coordinator):
 
 
 def test_pages_have_no_inline_script(coordinator):
-    service.allocate(0.4, 1)
+    planning.allocate(0.4, 1)
     db.session.commit()
     for url in GET_PAGES:
         html = coordinator.get(url).get_data(as_text=True)

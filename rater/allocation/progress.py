@@ -1,0 +1,145 @@
+"""Progress of the allocation: per rater and per therapist x phase cell, counts of assignments
+by status, and drafts nobody touched for a while (read only; a few grouped queries)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from rater.allocation.settings import excluded_raters
+from rater.auth.models import User
+from rater.extensions import db
+from rater.rating.models import Assignment, Rating
+from rater.states import AssignmentStatus, Purpose, RatingStatus, Role, SessionStatus
+from rater.study.models import Therapist, TherapySession
+from rater.timeutil import utcnow
+
+
+def _count_of(counts: dict[str, int], states: frozenset[str]) -> int:
+    return sum(counts.get(state, 0) for state in states)
+
+
+@dataclass
+class RaterProgress:
+    rater: str
+    active: bool
+    in_allocation: bool
+    counts: dict[str, int]  # status -> main/double assignments
+    calibration: dict[str, int]
+
+    @property
+    def assigned(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def in_progress(self) -> int:
+        return self.counts.get(AssignmentStatus.IN_PROGRESS, 0)
+
+    @property
+    def submitted(self) -> int:
+        return self.counts.get(AssignmentStatus.SUBMITTED, 0)
+
+    @property
+    def cannot_rate(self) -> int:
+        return self.counts.get(AssignmentStatus.CANNOT_RATE, 0)
+
+    @property
+    def waiting(self) -> int:
+        return _count_of(self.counts, AssignmentStatus.WAITING)
+
+
+@dataclass
+class CellProgress:
+    therapist: str
+    phase: str
+    sessions: int
+    counts: dict[str, int]
+
+    @property
+    def assigned(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def done(self) -> int:
+        return _count_of(self.counts, AssignmentStatus.DONE)
+
+
+@dataclass
+class StaleDraft:
+    session: str
+    rater: str
+    purpose: str
+    updated_at: datetime
+    days: int
+
+
+@dataclass
+class Progress:
+    raters: list[RaterProgress]
+    cells: list[CellProgress]
+    stale: list[StaleDraft]
+    stale_days: int
+
+
+def progress(stale_days: int = 14) -> Progress:
+    """Per rater and per therapist x phase cell assignment counts by status; stale drafts."""
+    out = excluded_raters()
+    counts: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+    is_calibration = Assignment.purpose == Purpose.CALIBRATION
+    for name, calibration, status, n in db.session.execute(
+        select(User.username, is_calibration, Assignment.status, func.count(Assignment.id))
+        .join(User, Assignment.rater_id == User.id)
+        .group_by(User.username, is_calibration, Assignment.status)
+    ):
+        counts[name]["calibration" if calibration else "design"][status] = n
+    users = db.session.execute(
+        select(User.username, User.active).where(User.role == Role.RATER).order_by(User.username)
+    ).all()
+    raters = [
+        RaterProgress(
+            name,
+            active,
+            active and name not in out,
+            dict(counts[name]["design"]),
+            dict(counts[name]["calibration"]),
+        )
+        for name, active in users
+    ]
+    return Progress(raters, _cells(), _stale(stale_days), stale_days)
+
+
+def _cells() -> list[CellProgress]:
+    sizes = db.session.execute(
+        select(Therapist.code, TherapySession.phase, func.count(TherapySession.id))
+        .join(Therapist, TherapySession.therapist_id == Therapist.id)
+        .where(TherapySession.status == SessionStatus.ELIGIBLE)
+        .group_by(Therapist.code, TherapySession.phase)
+    ).all()
+    cells = {(t, p): CellProgress(t, p, n, {}) for t, p, n in sizes}
+    for therapist, phase, status, n in db.session.execute(
+        select(Therapist.code, TherapySession.phase, Assignment.status, func.count(Assignment.id))
+        .join(TherapySession, Assignment.session_id == TherapySession.id)
+        .join(Therapist, TherapySession.therapist_id == Therapist.id)
+        .where(Assignment.purpose.in_(Purpose.DESIGN))
+        .group_by(Therapist.code, TherapySession.phase, Assignment.status)
+    ):
+        cell = cells.setdefault((therapist, phase), CellProgress(therapist, phase, 0, {}))
+        cell.counts[status] = n
+    return [cells[k] for k in sorted(cells)]
+
+
+def _stale(days: int) -> list[StaleDraft]:
+    now = utcnow()
+    rows = db.session.execute(
+        select(TherapySession.code, User.username, Assignment.purpose, Rating.updated_at)
+        .select_from(Rating)
+        .join(Assignment, Rating.assignment_id == Assignment.id)
+        .join(TherapySession, Assignment.session_id == TherapySession.id)
+        .join(User, Assignment.rater_id == User.id)
+        .where(Rating.status == RatingStatus.DRAFT, Rating.updated_at < now - timedelta(days=days))
+        .order_by(Rating.updated_at)
+    ).all()
+    return [StaleDraft(s, r, p, at, (now - at).days) for s, r, p, at in rows]
