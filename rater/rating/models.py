@@ -9,7 +9,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ColumnElement,
+    ForeignKey,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    and_,
+    select,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from rater.extensions import db
@@ -53,11 +64,20 @@ class Assignment(db.Model):
     rater: Mapped[User] = relationship(lazy="joined")
     rating: Mapped[Rating | None] = relationship(back_populates="assignment", uselist=False)
 
+    @classmethod
+    def rateable_by(cls, user_id: int | ColumnElement[int]) -> ColumnElement[bool]:
+        """The access rule, stated once: the assignment may be rated (opened, saved, submitted)
+        by ``user_id`` — only its rater, and only while it is open (not held, not flagged).
+        ``can_be_rated_by`` and autosave's version UPDATE both check this clause."""
+        table = cls.__table__
+        return and_(table.c.rater_id == user_id, table.c.status.in_(RATEABLE_STATUSES))
+
     def can_be_rated_by(self, user: User) -> bool:
-        """Only the assigned rater rates; a held or flagged assignment is not open."""
-        return (
-            user.is_authenticated and user.id == self.rater_id and self.status in RATEABLE_STATUSES
-        )
+        """``rateable_by`` for this assignment and the user (one query by primary key)."""
+        if not user.is_authenticated:
+            return False
+        rule = select(Assignment.id).where(Assignment.id == self.id, self.rateable_by(user.id))
+        return db.session.scalar(rule) is not None
 
     def can_be_viewed_by(self, user: User) -> bool:
         """Coordinators see every assignment (read-only); a rater only what they may rate."""
