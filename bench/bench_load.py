@@ -374,7 +374,7 @@ def main() -> None:
         pg = outcomes["postgresql"]
         print(
             f"goal on PostgreSQL: p95 autosave < 100 ms (measured {pg['p95_paced_ms']:.0f} ms), "
-            f"throughput >= 0.5 x bare insert (measured {pg['ratio']:.2f}, median of the rounds)"
+            f"throughput >= 0.4 x bare insert (measured {pg['ratio']:.2f}, median of the rounds)"
         )
     if any(o["bad"] for o in outcomes.values()):
         sys.exit("lost, duplicated or wrong saves, or client/server problems: see above")

@@ -77,9 +77,9 @@ def insert_many(
     *,
     user_id: int | None,
 ) -> list[Statement]:
-    """The INSERT of (entity id, before, after) events, for ``execute_together`` (the autosave
-    hot path): none when there are no events, else one statement with a row per event. It runs
-    in the transaction of the change it records."""
+    """The INSERT of (entity id, before, after) events, for ``execute_all`` (the autosave hot
+    path): none when there are no events, else one statement with a row per event (one
+    executemany). It runs in the transaction of the change it records."""
     at = utcnow()
     rows = [
         {"at": at, **_event_values(action, entity_type, entity_id, before, after, user_id)}
@@ -90,5 +90,5 @@ def insert_many(
 
 @cache
 def _insert_events() -> Insert:
-    """INSERT of events that reads nothing back (not even the new ids): it can run in a batch."""
+    """INSERT of events that reads nothing back (not even the new ids): one executemany."""
     return insert(AuditEvent).inline()

@@ -34,16 +34,16 @@ UPDATE holds the lock, so under READ COMMITTED it sees every save committed befo
 two tabs saving at once).
 
 Cost: autosave is the one request a study sends all day long (every rater, every few seconds),
-so it is written with SQLAlchemy Core on a connection of its own, not with ORM objects, and
-in as few statements and waits as the protocol allows. One batch (``execute_together``: one
-wait on PostgreSQL): the UPDATE that checks access, takes the lock and bumps the version, with
-the INSERT .. ON CONFLICT that records the batch number and detects a duplicate (one statement
-on PostgreSQL, two on SQLite), and the reads — the pinned instruments joined with the scores
-the batch touches, plus one per kind of note, homework or difficulty change — which name the
-rating by its assignment, so that they need nothing from the UPDATE's answer. Then an INSERT ..
-RETURNING only for new score rows (their ids go into the audit events), and every other write
-as a second batch. The changes are applied to a copy of the state read, and only the
-difference is written. Pinned instruments are parsed once per process.
+so it is written with SQLAlchemy Core on a connection of its own, not with ORM objects, as
+few prebuilt statements as the protocol allows, each run through ``Connection.execute``
+(``execute_all``; a list of rows is one executemany). First the UPDATE that checks access
+(``Assignment.rateable_by``), takes the lock and bumps the version, with the INSERT .. ON
+CONFLICT that records the batch number and detects a duplicate (one statement on PostgreSQL,
+two on SQLite), and the reads — the pinned instruments joined with the scores the batch
+touches, plus one per kind of note, homework or difficulty change — which name the rating by
+its assignment. Then an INSERT .. RETURNING only for new score rows (their ids go into the
+audit events), and every other write. The changes are applied to a copy of the state read, and
+only the difference is written. Pinned instruments are parsed once per process.
 """
 
 from __future__ import annotations
@@ -70,7 +70,6 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    or_,
     select,
     update,
 )
@@ -78,7 +77,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from rater import audit
 from rater.auth.models import User
-from rater.db_setup import Statement, execute_together
+from rater.db_setup import Statement, execute_all
 from rater.extensions import db
 from rater.instruments import Instrument, Item, LogKind
 from rater.rating.models import (
@@ -92,7 +91,7 @@ from rater.rating.models import (
 )
 from rater.rating.service import instruments_of_rows, pinned_versions_query
 from rater.security import text_problem
-from rater.states import AssignmentStatus, Completion, RatingStatus
+from rater.states import Completion, RatingStatus
 from rater.timeutil import utcnow
 
 CONFLICT_MESSAGE = (
@@ -363,19 +362,19 @@ def _lock_and_read(
     record the envelope's batch number as its client's highest applied, and read the pinned
     instruments and the rows the batch touches.
 
-    ``session`` is the session's user id and session generation. ``Assignment.can_be_rated_by``
-    for an active user whose sessions of that generation were not ended, plus an editable draft,
-    is the UPDATE's WHERE; when no row matches, ``_refusal`` finds out why (and what was read is
-    not looked at). The batch record is one INSERT .. ON CONFLICT DO UPDATE .. WHERE stored seq
-    < this seq: it writes (and returns) a row only when the batch is new. It runs under the
+    ``session`` is the session's user id and session generation. The access rule
+    ``Assignment.rateable_by`` (the one ``can_be_rated_by`` checks) for an active user whose
+    sessions of that generation were not ended, plus an editable draft, is the UPDATE's WHERE;
+    when no row matches, ``_refusal`` finds out why (and what was read is not looked at).
+    The batch record is one INSERT .. ON CONFLICT DO UPDATE .. WHERE stored seq < this seq:
+    it writes (and returns) a row only when the batch is new. It runs under the
     rating's lock, so two copies of one batch cannot both pass; a later refusal (400, 409) rolls
     the record back with everything else. On PostgreSQL the UPDATE and the INSERT are one
     statement (data-modifying CTEs).
 
-    All of it is one ``execute_together`` (one wait on PostgreSQL). The reads name the rating
-    by its assignment, so they need nothing from the UPDATE's answer; each starts after the
-    statements before it have finished, so under READ COMMITTED it sees what was committed
-    before the lock was granted: the compare-and-set reads see the latest saved values.
+    The reads name the rating by its assignment, so they need nothing from the UPDATE's answer;
+    each starts after the UPDATE has taken the lock, so under READ COMMITTED it sees what was
+    committed before the lock was granted: the compare-and-set reads see the latest saved values.
     """
     postgres = connection.dialect.name == "postgresql"
     user_id, generation = session  # the session's, checked by the UPDATE
@@ -388,7 +387,7 @@ def _lock_and_read(
     if claims and not postgres:
         locks.append((_claim_statement(), params))
     reads = _read_statements(connection.dialect.name, assignment_id, envelope.changes)
-    results = execute_together(connection, [*locks, *reads.values()])
+    results = execute_all(connection, [*locks, *reads.values()])
     if not results[0]:
         raise _refusal(assignment_id)
     row = results[0][0]
@@ -415,8 +414,7 @@ def _bump_statement(and_claim: bool) -> Update | Select:
         .join(USERS, USERS.c.id == ASSIGNMENTS.c.rater_id)
         .where(
             ASSIGNMENTS.c.id == bindparam("p_assignment"),
-            ASSIGNMENTS.c.rater_id == bindparam("p_user"),
-            or_(*(ASSIGNMENTS.c.status == status for status in sorted(AssignmentStatus.RATEABLE))),
+            Assignment.rateable_by(bindparam("p_user")),
             USERS.c.active.is_(True),
             USERS.c.session_generation == bindparam("p_generation"),
         )
@@ -581,8 +579,8 @@ def _one_of(dialect_name: str, column: ColumnElement, name: str) -> ColumnElemen
     """``column`` is one of the list passed as ``name``.
 
     PostgreSQL: ``= ANY(array)``, so that the statement's text does not depend on the list's
-    length (the driver keeps it prepared; ``execute_together`` needs it). SQLite: ``IN (...)``,
-    rendered per list.
+    length (SQLAlchemy's compiled cache and the driver's prepared statement serve every list).
+    SQLite: ``IN (...)``, rendered per list.
     """
     if dialect_name == "postgresql":  # VARCHAR[] without a length: a cast never truncates
         element = String() if isinstance(column.type, String) else column.type
@@ -627,7 +625,8 @@ def _write(
     """Write the difference between the state read and ``after``; audit the score changes.
 
     What needs an answer from the database comes first: the ids of new score rows (for their
-    audit events) and the session of new homework entries. The rest runs together.
+    audit events) and the session of new homework entries. The rest follows, one
+    statement (or executemany) per kind of write.
     """
     before, rid, dialect = ctx.before, ctx.locked.rating_id, connection.dialect.name
     scores = _row_changes(ctx, "score", before.scores, after.scores)
@@ -649,7 +648,7 @@ def _write(
         *_score_events(ctx, before.scores, after.scores, new_score_ids, user_id),
     ]
     if writes:
-        execute_together(connection, writes)
+        execute_all(connection, writes)
 
 
 @dataclass(frozen=True)

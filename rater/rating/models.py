@@ -9,7 +9,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ColumnElement,
+    ForeignKey,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    and_,
+    select,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from rater.extensions import check_in, db
@@ -49,13 +60,22 @@ class Assignment(db.Model):
     rater: Mapped[User] = relationship(lazy="joined")
     rating: Mapped[Rating | None] = relationship(back_populates="assignment", uselist=False)
 
-    def can_be_rated_by(self, user: User) -> bool:
-        """Only the assigned rater rates; a held or flagged assignment is not open."""
-        return (
-            user.is_authenticated
-            and user.id == self.rater_id
-            and self.status in AssignmentStatus.RATEABLE
+    @classmethod
+    def rateable_by(cls, user_id: int | ColumnElement[int]) -> ColumnElement[bool]:
+        """The access rule, stated once: the assignment may be rated (opened, saved, submitted)
+        by ``user_id`` — only its rater, and only while it is open (not held, not flagged).
+        ``can_be_rated_by`` and autosave's version UPDATE both check this clause."""
+        table = cls.__table__
+        return and_(
+            table.c.rater_id == user_id, table.c.status.in_(sorted(AssignmentStatus.RATEABLE))
         )
+
+    def can_be_rated_by(self, user: User) -> bool:
+        """``rateable_by`` for this assignment and the user (one query by primary key)."""
+        if not user.is_authenticated:
+            return False
+        rule = select(Assignment.id).where(Assignment.id == self.id, self.rateable_by(user.id))
+        return db.session.scalar(rule) is not None
 
     def can_be_viewed_by(self, user: User) -> bool:
         """Coordinators see every assignment (read-only); a rater only what they may rate."""

@@ -1,20 +1,20 @@
-"""``execute_together``: statements sent as one batch on PostgreSQL, one by one on SQLite.
+"""``execute_all``: prebuilt statements run in order through SQLAlchemy's ``Connection.execute``.
 
-On PostgreSQL the statements bypass SQLAlchemy's execution (compiled once, run on driver
-cursors in pipeline mode), so these tests check that what is stored and read is what
-SQLAlchemy's own execution stores and reads.
+Autosave runs its statements this way. These tests check that each statement goes through
+SQLAlchemy's own execution (so column defaults, JSON, ``onupdate``, transactions and error
+handling are SQLAlchemy's), the shape of the answer, and that a lost connection is handled by
+SQLAlchemy itself: the connection is invalidated and so is every connection pooled before it.
 """
 
 from __future__ import annotations
 
-import psycopg
 import pytest
 from sqlalchemy import JSON, String, bindparam, event, func, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from rater import audit
 from rater.audit import AuditEvent
-from rater.db_setup import execute_together
+from rater.db_setup import execute_all
 from rater.extensions import db
 from rater.rating.models import Rating
 from rater.rating.service import start_rating
@@ -33,33 +33,26 @@ def _events(connection, action: str) -> list[tuple]:
 
 
 @pytest.fixture
-def statements_sent(monkeypatch):
-    """Counts what goes through SQLAlchemy's execution and how many pipelines are opened."""
-    counts = {"sqlalchemy": 0, "pipelines": 0}
+def executions():
+    """The statements SQLAlchemy's execution sends to the driver, as (SQL, executemany)."""
+    sent: list[tuple[str, bool]] = []
 
-    def count(*args, **kwargs):
-        counts["sqlalchemy"] += 1
+    def record(conn, cursor, statement, parameters, context, executemany):
+        sent.append((statement, executemany))
 
-    event.listen(db.engine, "before_cursor_execute", count)
-    pipeline = psycopg.Connection.pipeline
-
-    def counted_pipeline(self):
-        counts["pipelines"] += 1
-        return pipeline(self)
-
-    monkeypatch.setattr(psycopg.Connection, "pipeline", counted_pipeline)
-    yield counts
-    event.remove(db.engine, "before_cursor_execute", count)
+    event.listen(db.engine, "before_cursor_execute", record)
+    yield sent
+    event.remove(db.engine, "before_cursor_execute", record)
 
 
-def test_statements_run_in_order_in_the_callers_transaction(app, factory, statements_sent):
+def test_statements_run_in_order_in_the_callers_transaction(app, factory, executions):
     user_id = factory.user("coordinator", role="coordinator").id
     events = [(n, {"n": n}, {"n": n + 1}) for n in range(3)]
     this_one = (EVENTS.c.action == "test.batch") & (EVENTS.c.entity_id == "1")
     with db.engine.connect() as connection:
         with connection.begin() as transaction:
-            statements_sent.update(sqlalchemy=0, pipelines=0)
-            results = execute_together(
+            executions.clear()
+            results = execute_all(
                 connection,
                 [
                     *audit.insert_many("test.batch", "thing", events, user_id=user_id),
@@ -71,8 +64,10 @@ def test_statements_run_in_order_in_the_callers_transaction(app, factory, statem
             )
             assert [list(map(tuple, rows)) for rows in results] == [[], [], [(2,)], [("1",)]]
             assert results[3][0].entity_id == "1"  # rows are read by name too
-            if connection.dialect.name == "postgresql":  # one batch, no SQLAlchemy execution
-                assert statements_sent == {"sqlalchemy": 0, "pipelines": 1}
+            # Each statement went through SQLAlchemy's execution; the three events as one
+            # executemany.
+            assert [many for _, many in executions] == [True, False, False, False]
+            assert executions[0][0].startswith("INSERT INTO audit_events")
             transaction.rollback()
         assert _count(connection, "test.batch") + _count(connection, "test.changed") == 0
 
@@ -88,7 +83,7 @@ def test_what_is_stored_is_what_sqlalchemy_stores(app, factory):
     ]  # fmt: skip
     with db.engine.begin() as connection:
         connection.execute(insert(EVENTS), rows[:3])
-        execute_together(connection, [(insert(EVENTS).inline(), rows[3:])])
+        execute_all(connection, [(insert(EVENTS).inline(), rows[3:])])
     with db.engine.connect() as connection:
         assert _events(connection, "test.together") == _events(connection, "test.sqlalchemy")
         stamped = select(func.count()).where(EVENTS.c.action.like("test.%"), EVENTS.c.at.is_(None))
@@ -102,32 +97,29 @@ def test_a_failure_is_sqlalchemys_exception_and_nothing_is_kept(app, factory):
     good = [("1", None, {"n": 1})]
     with db.engine.connect() as connection:
         with pytest.raises(IntegrityError), connection.begin():
-            execute_together(
+            execute_all(
                 connection,
                 [
                     *audit.insert_many("test.fails", "thing", good, user_id=user_id),
-                    # No such user: the foreign key fails (on PostgreSQL, when the batch ends).
+                    # No such user: the foreign key fails.
                     *audit.insert_many("test.fails", "thing", good, user_id=user_id + 99),
                 ],
             )
         assert _count(connection, "test.fails") == 0
         connection.rollback()  # ends the count's transaction
         with connection.begin():  # the connection is usable again
-            execute_together(
-                connection, audit.insert_many("test.after", "thing", good, user_id=user_id)
-            )
+            execute_all(connection, audit.insert_many("test.after", "thing", good, user_id=user_id))
         assert _count(connection, "test.after") == 1
 
 
-def test_an_expanding_in_is_refused_where_it_cannot_run(app):
-    """On PostgreSQL a list parameter must be ``= ANY(array)``; SQLite runs ``IN`` as it is."""
-    query = select(func.count()).where(EVENTS.c.action.in_(["a", "b"]))
+def test_any_statement_sqlalchemy_runs_is_accepted(app):
+    """An expanding IN and ``text()`` run on both engines (nothing bypasses SQLAlchemy)."""
+    expanding = select(func.count()).where(EVENTS.c.action.in_(["a", "b"]))
     with db.engine.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            with pytest.raises(ValueError, match="ANY"):
-                execute_together(connection, [(query, {})])
-        else:
-            assert execute_together(connection, [(query, {})]) == [[(0,)]]
+        assert execute_all(connection, [(expanding, {}), (text("SELECT 1"), {})]) == [
+            [(0,)],
+            [(1,)],
+        ]
 
 
 def test_an_update_sets_what_sqlalchemy_sets_on_update(app, factory):
@@ -138,7 +130,7 @@ def test_an_update_sets_what_sqlalchemy_sets_on_update(app, factory):
     stamped = select(ratings.c.updated_at, ratings.c.audio_position)
     with db.engine.begin() as connection:
         before = connection.execute(stamped).one()
-        execute_together(connection, [(by_id, [{"row_id": rating.id, "audio_position": 12.5}])])
+        execute_all(connection, [(by_id, [{"row_id": rating.id, "audio_position": 12.5}])])
         after = connection.execute(stamped).one()
     assert after.audio_position == 12.5
     assert after.updated_at > before.updated_at  # the column's onupdate ran
@@ -149,28 +141,35 @@ def test_writes_without_a_begun_transaction_are_kept_by_commit(app, factory):
     user_id = factory.user("coordinator", role="coordinator").id
     with db.engine.connect() as connection:
         good = [("1", None, {"n": 1})]
-        execute_together(
-            connection, audit.insert_many("test.begun", "thing", good, user_id=user_id)
-        )
+        execute_all(connection, audit.insert_many("test.begun", "thing", good, user_id=user_id))
         connection.commit()
     with db.engine.connect() as connection:  # another connection sees it: it was committed
         assert _count(connection, "test.begun") == 1
 
 
-def test_parameter_names_that_sqlalchemy_escapes_and_empty_lists(app):
+def test_escaped_parameter_names_and_empty_lists(app, executions):
     """A name SQLAlchemy renders differently in the SQL still gets its value and processor;
-    a statement given no parameter sets does not run."""
+    a statement given no parameter sets does not run and gives no rows."""
     as_text = select(bindparam("a b", type_=JSON).cast(String))
     never = insert(EVENTS).inline()
     with db.engine.connect() as connection:
-        rows = execute_together(connection, [(never, []), (as_text, {"a b": {"n": 1}})])
-        assert rows == [[('{"n": 1}',)]]  # the INSERT with no values did not run (it would fail)
+        executions.clear()
+        rows = execute_all(connection, [(never, []), (as_text, {"a b": {"n": 1}})])
+    assert rows == [[], [('{"n": 1}',)]]
+    assert len(executions) == 1  # the INSERT with no values did not run (it would fail)
 
 
-def test_text_is_refused_where_it_cannot_run(app):
-    with db.engine.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            with pytest.raises(ValueError, match="text"):
-                execute_together(connection, [(text("SELECT 1"), {})])
-        else:
-            assert execute_together(connection, [(text("SELECT 1"), {})]) == [[(1,)]]
+def test_a_lost_connection_is_invalidated_with_every_connection_pooled_before_it(app):
+    """SQLAlchemy's own disconnect handling: the failing connection is dropped, and a
+    connection the pool held from before is not handed out again."""
+    with db.engine.connect() as older, db.engine.connect() as connection:
+        pooled_before = older.connection.driver_connection
+        older.close()  # back to the pool
+        connection.connection.driver_connection.close()  # as if the server had gone away
+        with pytest.raises(DBAPIError) as raised:
+            execute_all(connection, [(select(1), {})])
+        assert raised.value.connection_invalidated
+        assert connection.invalidated
+    with db.engine.connect() as fresh:
+        assert execute_all(fresh, [(select(1), {})]) == [[(1,)]]
+        assert fresh.connection.driver_connection is not pooled_before

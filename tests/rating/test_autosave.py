@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from rater.audit import AuditEvent
+from rater.auth.models import User
 from rater.extensions import db
 from rater.rating.autosave import (
     MAX_CHANGES,
@@ -20,7 +21,14 @@ from rater.rating.autosave import (
     AutosaveRefused,
     apply_autosave,
 )
-from rater.rating.models import AutosaveBatch, HomeworkEntry, ItemScore, Note, Rating
+from rater.rating.models import (
+    AutosaveBatch,
+    HomeworkEntry,
+    ItemScore,
+    Note,
+    Rating,
+)
+from rater.states import AssignmentStatus
 from rater.timeutil import utcnow
 from tests.rating.helpers import VISITORS, build_study, login_as, started
 
@@ -249,6 +257,25 @@ def test_autosave_per_visitor(client, auth, factory, visitor):
     expected = {"anonymous": 401, "rater": 200, "other": 404, "coordinator": 404}[visitor]
     assert response.status_code == expected
     assert response.is_json
+
+
+@pytest.mark.parametrize("status", list(AssignmentStatus))
+def test_the_rating_page_and_autosave_apply_one_access_rule(client, rated, status):
+    """``Assignment.rateable_by`` decides the model check, the page and autosave's UPDATE alike:
+    only the assigned rater, only while the assignment is open (not held, not flagged)."""
+    url, rating = rated
+    assignment = fresh(rating).assignment
+    assignment.status = status
+    db.session.commit()
+    other = db.session.scalar(select(User).where(User.username == "r2"))
+    may = assignment.can_be_rated_by(assignment.rater)
+    assert may == (status in {"pending", "in_progress", "submitted"})
+    assert not assignment.can_be_rated_by(other)
+    page = client.get(f"/assignments/{assignment.id}/rate")
+    assert page.status_code == (200 if may else 404)
+    response = save(client, url, 1, {"op": "position", "seconds": 3})
+    assert response.status_code == (200 if may else 404), response.json
+    assert fresh(rating).audio_position == (3 if may else 0)
 
 
 def test_a_deactivated_raters_save_is_refused_at_once(client, rated):
