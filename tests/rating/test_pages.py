@@ -118,7 +118,8 @@ def test_rating_page_shows_form_and_context_but_no_phq9(client, auth, factory):
     assert 'name="GHES_1" type="radio" value="0"' in page or 'type="radio"' in page
     assert page.count('type="radio"') == 15 * 5
     assert "Not engaged: no attempt, no interest in the homework" in page
-    assert "<details><summary>Full description</summary>" in page
+    # one key (D) opens the full description: it is no Tab stop of its own
+    assert '<details><summary tabindex="-1">Full description <kbd>D</kbd></summary>' in page
     assert "Reviewing the previous homework" in page  # StHAR subscale heading
     assert "23" not in page.split('id="rating-state"')[0].split("<main")[1]  # no PHQ-9
     assert '"phq9"' not in page
