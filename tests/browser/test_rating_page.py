@@ -101,6 +101,9 @@ def test_a_new_rater_rates_a_session_end_to_end(live_server, browser_page, facto
         score(page, code, i % 5)
     page.click("#hw-add")
     page.fill(".hw-entry input[type=text]", "Activity diary")
+    hw_type = page.locator(".hw-entry select").first
+    expect(hw_type).to_have_value("")  # nothing preselected: the rater chooses the type
+    hw_type.select_option("behavioural")
     page.check("#difficulties input[value='lack of time']")
     expect(page.locator("#save-state")).to_have_text(SAVED, timeout=5000)
     position = audio_time(page)
@@ -111,6 +114,7 @@ def test_a_new_rater_rates_a_session_end_to_end(live_server, browser_page, facto
     for i, code in enumerate(codes[:half]):
         expect(page.locator(f"#{code}-{i % 5}")).to_be_checked()
     expect(page.locator(".hw-entry input[type=text]")).to_have_value("Activity diary")
+    expect(page.locator(".hw-entry select").first).to_have_value("behavioural")
     expect(page.locator("#difficulties input[value='lack of time']")).to_be_checked()
     page.wait_for_function("() => document.getElementById('audio').readyState >= 1")
     assert abs(audio_time(page) - position) < 1  # resumes where the rater left off
