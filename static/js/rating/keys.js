@@ -151,7 +151,9 @@ export function setupKeys({ root, editable, onMessage = () => {} }) {
     const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
     const item = target.closest && target.closest('[data-item]');
     if (isTypingTarget(target)) {
-      if (key === 'Escape' && item) { event.preventDefault(); item.tabIndex = -1; item.focus(); }
+      // Esc leaves a text field (a note, a text item) for the item the rater was on.
+      if (key !== 'Escape' || target.closest('dialog')) return;
+      if (item) { event.preventDefault(); item.tabIndex = -1; item.focus(); } else if (current) { event.preventDefault(); focusItem(current); }
       return;
     }
     if (KEYS.sheet.includes(key) && sheet) {
