@@ -26,6 +26,7 @@ from tests.security import route_table
 pytestmark = pytest.mark.browser
 
 AXE = Path(__file__).resolve().parents[1] / "assets" / "axe-core" / "axe.min.js"
+# AXE_IMPACTS=minor,moderate,serious,critical lists every finding (all are fixed today).
 SERIOUS = tuple(os.environ.get("AXE_IMPACTS", "serious,critical").split(","))
 # axe-core 4.14 no longer checks ids; an id given twice still sends a label, a link or an ARIA
 # reference to the wrong element. (Hidden inputs alone, such as each form's CSRF token, are

@@ -168,3 +168,17 @@ def test_page_queries_do_not_grow_with_content(client, auth, factory):
     db.session.commit()
     assert count() == few
     assert few <= 10
+
+
+def test_rating_page_counts_scored_items_per_instrument(client, auth, factory):
+    study = build_study(factory)
+    started(study.assignment)
+    login_as(client, auth, "rater")
+    changes = [{"op": "score", "item": c, "value": 1} for c in ("GHES_1", "GHES_4", "StHAR_R1")]
+    saved = client.post(
+        f"/assignments/{study.id}/autosave", json={"base_version": 1, "changes": changes}
+    )
+    assert saved.status_code == 200
+    page = client.get(f"/assignments/{study.id}/rate").get_data(as_text=True)
+    counts = dict(re.findall(r'class="count" data-count-for="(\w+)">([^<]+)<', page))
+    assert counts == {"GHES": "2 of 7 scored", "StHAR": "1 of 8 scored"}
