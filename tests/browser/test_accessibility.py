@@ -1,4 +1,5 @@
-"""axe-core finds no serious or critical violation on any page, for either role.
+"""axe-core finds no serious or critical violation on any page, for either role, and no page
+asks for a file that is not there (the favicon).
 
 Every GET page of the URL map that the permission table lets the role see is loaded in Chromium
 (the HTML ones: files, audio and images are left out) and axe-core (vendored, tests/assets) runs
@@ -126,6 +127,15 @@ def test_no_serious_axe_violation_on_any_page(live_server, browser, factory):
     page.set_default_timeout(10_000)
     found: dict[str, list[dict]] = {}
     checked = 0
+    missing_files: list[str] = []  # a page's own 404 may be right; its files' never (favicon)
+    page.on(
+        "response",
+        lambda r: (
+            missing_files.append(r.url)
+            if r.status == 404 and r.request.resource_type != "document"
+            else None
+        ),
+    )
     try:
         page.goto(f"{live_server.url}/login")
         found.update({"/login": v} if (v := serious_violations(page)) else {})
@@ -144,3 +154,4 @@ def test_no_serious_axe_violation_on_any_page(live_server, browser, factory):
         context.close()
     assert checked >= 20, checked  # the walk reached the pages (not only the login page)
     assert not found, "\n".join(f"{where}: {v}" for where, v in found.items())
+    assert missing_files == []

@@ -38,7 +38,8 @@ def test_a_whole_session_rated_with_the_keyboard_alone(
 ):
     page = browser_page
     make_rater_with_sessions(factory)
-    page.goto(f"{live_server.url}/login")  # the user name field has the focus
+    page.goto(f"{live_server.url}/login")
+    page.wait_for_function("() => document.activeElement.id === 'username'")  # autofocus
     page.keyboard.type("newbie")
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
