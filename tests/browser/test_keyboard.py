@@ -45,6 +45,11 @@ def test_a_whole_session_rated_with_the_keyboard_alone(
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
     expect(page.locator("h1")).to_have_text("My queue")
+    expect(page.get_by_role("link", name="My queue")).to_have_attribute("aria-current", "page")
+    page.keyboard.press("Tab")  # the first Tab stop skips the navigation
+    assert page.evaluate("() => document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Enter")
+    assert page.evaluate("() => document.activeElement.id") == "content"
     tab_to(page, "next-session")
     page.keyboard.press("Enter")
     expect(page.locator("h1")).to_have_text("Session P01-S01")
