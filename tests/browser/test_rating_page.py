@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from rater.extensions import db
-from rater.rating.models import Note, Rating
+from rater.rating.models import HomeworkEntry, Note, Rating
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -103,6 +103,8 @@ def test_a_new_rater_rates_a_session_end_to_end(live_server, browser_page, facto
     page.fill(".hw-entry input[type=text]", "Activity diary")
     hw_type = page.locator(".hw-entry select").first
     expect(hw_type).to_have_value("")  # nothing preselected: the rater chooses the type
+    expect(page.locator("#save-state")).to_have_text(SAVED, timeout=5000)
+    assert db.session.scalars(db.select(HomeworkEntry)).all() == []  # not without a type
     hw_type.select_option("behavioural")
     page.check("#difficulties input[value='lack of time']")
     expect(page.locator("#save-state")).to_have_text(SAVED, timeout=5000)
