@@ -158,12 +158,11 @@ def submit(assignment_id: int):
             return jsonify(error=str(exc), status=423), 423
         flash(str(exc), "error")
         return redirect(url_for("rating.rate", assignment_id=assignment.id))
-    if wants_json:
-        db.session.commit()
-        return jsonify(ok=True, version=assignment.rating.version, status="submitted")
-    if request.form.get("next"):
+    if not wants_json and request.form.get("next"):
         return _submitted_go_next(assignment)
     db.session.commit()
+    if wants_json:
+        return jsonify(ok=True, version=assignment.rating.version, status="submitted")
     flash("Rating submitted. Thank you!", "success")
     return redirect(url_for("rating.rate", assignment_id=assignment.id))
 
