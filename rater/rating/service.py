@@ -81,6 +81,14 @@ def queue_for(user: User) -> Queue:
     return queue
 
 
+def start_next(user: User) -> Assignment | None:
+    """The rater's next session (an unfinished one first, then the first to do), started."""
+    assignment = queue_for(user).next
+    if assignment is not None and assignment.rating is None:
+        start_rating(assignment)
+    return assignment
+
+
 def get_assignment(assignment_id: int) -> Assignment | None:
     """An assignment with its session and rating (one query)."""
     return db.session.scalar(

@@ -160,11 +160,25 @@ def submit(assignment_id: int):
             return jsonify(error=str(exc), status=423), 423
         flash(str(exc), "error")
         return redirect(url_for("rating.rate", assignment_id=assignment.id))
+    if not wants_json and request.form.get("next"):
+        return _submitted_go_next(assignment)
     db.session.commit()
     if wants_json:
         return jsonify(ok=True, version=assignment.rating.version, status=RatingStatus.SUBMITTED)
     flash("Rating submitted. Thank you!", "success")
     return redirect(url_for("rating.rate", assignment_id=assignment.id))
+
+
+def _submitted_go_next(submitted: Assignment):
+    """After "Submit & next session": the next session of the queue, started, or the queue."""
+    following = service.start_next(current_user)
+    db.session.commit()
+    code = submitted.session.code
+    if following is None:
+        flash(f"Rating of {code} submitted. Your queue is done — thank you!", "success")
+        return redirect(url_for("rating.queue"))
+    flash(f"Rating of {code} submitted. Now: session {following.session.code}.", "success")
+    return redirect(url_for("rating.rate", assignment_id=following.id))
 
 
 @bp.route("/assignments/<int:assignment_id>/cannot-rate", methods=["POST"])

@@ -18,6 +18,7 @@ from rater.rating.models import Note
 from tests.browser.test_rating_page import (
     SAVED,
     current_rating,
+    item_codes,
     log_in,
     make_rater_with_sessions,
     score,
@@ -105,3 +106,34 @@ def test_server_errors_are_retried_until_the_save_goes_through(live_server, brow
     expect(page.locator("#save-state")).to_have_text(SAVED, timeout=15000)
     assert len(saves) == 3
     assert {s.item_code: s.score for s in current_rating().scores} == {"GHES_1": 4}
+
+
+IN_VIEW = """(el) => {
+  const r = el.getBoundingClientRect();
+  return r.width > 0 && r.top >= 0 && r.bottom <= innerHeight && r.right <= innerWidth;
+}"""
+
+
+def test_a_two_tab_conflict_offers_reload_where_the_rater_is(
+    live_server, browser_context, browser_page, factory, artifacts
+):
+    first = browser_page
+    open_rating_page(first, live_server, factory)
+    second = browser_context.new_page()
+    second.goto(first.url)
+    wait_until_ready(second)
+    last = item_codes()[-1]
+    score(first, last, 1)
+    expect(first.locator("#save-state")).to_have_text(SAVED, timeout=8000)
+
+    score(second, last, 3)  # far down the page, changed meanwhile in the first tab
+    toast = second.locator("#banner")
+    expect(toast).to_be_visible(timeout=8000)
+    expect(second.locator("#save-state")).to_have_text("Not saved — changed in another tab")
+    assert toast.evaluate(IN_VIEW), "the conflict's message is out of view"
+    reload = toast.get_by_role("button", name="Reload the page")
+    assert reload.evaluate(IN_VIEW)
+    second.screenshot(path=str(artifacts / "rating-page-conflict-toast.png"))
+    reload.click()
+    wait_until_ready(second)
+    expect(second.locator(f"#{last}-1")).to_be_checked()  # what the first tab saved

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from rater.extensions import db
-from rater.rating.models import Note, Rating
+from rater.rating.models import HomeworkEntry, Note, Rating
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -101,6 +101,11 @@ def test_a_new_rater_rates_a_session_end_to_end(live_server, browser_page, facto
         score(page, code, i % 5)
     page.click("#hw-add")
     page.fill(".hw-entry input[type=text]", "Activity diary")
+    hw_type = page.locator(".hw-entry select").first
+    expect(hw_type).to_have_value("")  # nothing preselected: the rater chooses the type
+    expect(page.locator("#save-state")).to_have_text(SAVED, timeout=5000)
+    assert db.session.scalars(db.select(HomeworkEntry)).all() == []  # not without a type
+    hw_type.select_option("behavioural")
     page.check("#difficulties input[value='lack of time']")
     expect(page.locator("#save-state")).to_have_text(SAVED, timeout=5000)
     position = audio_time(page)
@@ -111,6 +116,7 @@ def test_a_new_rater_rates_a_session_end_to_end(live_server, browser_page, facto
     for i, code in enumerate(codes[:half]):
         expect(page.locator(f"#{code}-{i % 5}")).to_be_checked()
     expect(page.locator(".hw-entry input[type=text]")).to_have_value("Activity diary")
+    expect(page.locator(".hw-entry select").first).to_have_value("behavioural")
     expect(page.locator("#difficulties input[value='lack of time']")).to_be_checked()
     page.wait_for_function("() => document.getElementById('audio').readyState >= 1")
     assert abs(audio_time(page) - position) < 1  # resumes where the rater left off

@@ -118,7 +118,8 @@ def test_rating_page_shows_form_and_context_but_no_phq9(client, auth, factory):
     assert 'name="GHES_1" type="radio" value="0"' in page or 'type="radio"' in page
     assert page.count('type="radio"') == 15 * 5
     assert "Not engaged: no attempt, no interest in the homework" in page
-    assert "<details><summary>Full description</summary>" in page
+    # one key (D) opens the full description: it is no Tab stop of its own
+    assert '<details><summary tabindex="-1">Full description <kbd>D</kbd></summary>' in page
     assert "Reviewing the previous homework" in page  # StHAR subscale heading
     assert "23" not in page.split('id="rating-state"')[0].split("<main")[1]  # no PHQ-9
     assert '"phq9"' not in page
@@ -167,3 +168,17 @@ def test_page_queries_do_not_grow_with_content(client, auth, factory):
     db.session.commit()
     assert count() == few
     assert few <= 10
+
+
+def test_rating_page_counts_scored_items_per_instrument(client, auth, factory):
+    study = build_study(factory)
+    started(study.assignment)
+    login_as(client, auth, "rater")
+    changes = [{"op": "score", "item": c, "value": 1} for c in ("GHES_1", "GHES_4", "StHAR_R1")]
+    saved = client.post(
+        f"/assignments/{study.id}/autosave", json={"base_version": 1, "changes": changes}
+    )
+    assert saved.status_code == 200
+    page = client.get(f"/assignments/{study.id}/rate").get_data(as_text=True)
+    counts = dict(re.findall(r'class="count" data-count-for="(\w+)">([^<]+)<', page))
+    assert counts == {"GHES": "2 of 7 scored", "StHAR": "1 of 8 scored"}

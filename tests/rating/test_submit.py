@@ -67,6 +67,29 @@ def test_submit_locks_the_rating(client, study):
     assert "rating.submit" in actions(study)
 
 
+def test_submit_and_next_starts_the_next_session_of_the_queue(client, factory, study):
+    second = factory.assignment(factory.session("P01-S03", number=3), study.assignment.rater)
+    third = factory.assignment(factory.session("P01-S04", number=4), study.assignment.rater)
+    score_all(client, study)
+    response = client.post(f"/assignments/{study.id}/submit", data={"next": "1"})
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(f"/assignments/{second.id}/rate")
+    db.session.expire_all()
+    assert study.assignment.rating.status == "submitted"
+    assert second.status == "in_progress" and second.rating is not None  # started for the rater
+    assert third.status == "pending" and third.rating is None
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Rating of P01-S02 submitted. Now: session P01-S03." in page
+
+
+def test_submit_and_next_with_nothing_left_goes_to_the_queue(client, study):
+    score_all(client, study)
+    response = client.post(f"/assignments/{study.id}/submit", data={"next": "1"})
+    assert response.headers["Location"].endswith("/queue")
+    page = client.get("/queue").get_data(as_text=True)
+    assert "Your queue is done" in page
+
+
 def test_coordinator_reopens_with_a_reason(client, auth, study):
     score_all(client, study)
     client.post(f"/assignments/{study.id}/submit")

@@ -1,6 +1,7 @@
 // The rating page: scores, timestamped notes, homework log, difficulties, active time, submit.
 // Every change goes through the Autosave queue (autosave.js); the player lives in player.js.
 import { Autosave } from './autosave.js';
+import { isScored, setupKeys } from './keys.js';
 import { formatTime, isTypingTarget, setupPlayer } from './player.js';
 
 const ACTIVE_WINDOW_MS = 60000;
@@ -49,17 +50,24 @@ function showStatus(status, detail = {}) {
     : STATUS_TEXT[status];
 }
 
+// Messages appear as a toast in view wherever the rater has scrolled to (role=alert announces
+// them); a conflict offers Reload, anything else can be dismissed.
 function showBanner(kind, message) {
   banner.hidden = false;
-  banner.className = `banner ${kind}`;
-  banner.textContent = message;
+  banner.className = `banner toast ${kind}`;
+  const text = document.createElement('span');
+  text.className = 'toast-text';
+  text.textContent = message;
+  const action = document.createElement('button');
+  action.type = 'button';
   if (kind === 'conflict') {
-    const reload = document.createElement('button');
-    reload.type = 'button';
-    reload.textContent = 'Reload the page';
-    reload.addEventListener('click', () => { saver.discard(); window.location.reload(); });
-    banner.append(' ', reload);
+    action.textContent = 'Reload the page';
+    action.addEventListener('click', () => { saver.discard(); window.location.reload(); });
+  } else {
+    action.textContent = 'Dismiss';
+    action.addEventListener('click', () => { banner.hidden = true; });
   }
+  banner.replaceChildren(text, ' ', action);
 }
 
 const saver = editable ? new Autosave({
@@ -95,12 +103,14 @@ const player = setupPlayer({
 // --- scores ----------------------------------------------------------------------------------
 const scoring = $('#scoring');
 for (const [code, value] of Object.entries(state.scores)) {
-  scoring.querySelectorAll(`input[name="${code}"]`).forEach((input) => { input.checked = Number(input.value) === value; });
+  scoring.querySelectorAll(`input[name="${code}"]`).forEach((input) => { input.checked = input.value === String(value); });
 }
+// A radio's value is sent as a number when it is one ("3", "-1"), otherwise as it is ("na", a code).
+const radioValue = (input) => (/^-?\d+(\.\d+)?$/.test(input.value) ? Number(input.value) : input.value);
 scoring.addEventListener('change', (event) => {
   const input = event.target;
   if (!saver || input.type !== 'radio') return;
-  const value = Number(input.value);
+  const value = radioValue(input);
   state.scores[input.name] = value;
   input.closest('fieldset').classList.remove('missing');
   saver.queue(`score:${input.name}`, { op: 'score', item: input.name, value }, value);
@@ -218,7 +228,10 @@ function homeworkItem(cid, entry, index) {
   row.className = 'hw-entry';
   row.dataset.cid = cid;
   const n = index + 1;
-  const type = select(state.homework_types.map((t) => [t, t]), entry.homework_type, `Homework ${n}: type`);
+  const type = select([['', 'choose…'], ...state.homework_types.map((t) => [t, t])], entry.homework_type, `Homework ${n}: type`);
+  type.required = true;
+  const typeMissing = () => type.setAttribute('aria-invalid', String(!type.value));
+  typeMissing();
   const completion = select(COMPLETION, entry.completion, `Homework ${n}: completed?`);
   const text = document.createElement('input');
   text.type = 'text';
@@ -232,7 +245,9 @@ function homeworkItem(cid, entry, index) {
     entry.homework_type = type.value;
     entry.completion = completion.value || null;
     entry.description = text.value;
-    saver.queue(`homework:${cid}`, { op: 'homework.put', client_id: cid, ...entry }, { ...entry });
+    typeMissing();
+    // Never saved with a type the rater did not choose: it is kept on the page until then.
+    if (entry.homework_type) saver.queue(`homework:${cid}`, { op: 'homework.put', client_id: cid, ...entry }, { ...entry });
   };
   type.addEventListener('change', update);
   completion.addEventListener('change', update);
@@ -243,7 +258,7 @@ function homeworkItem(cid, entry, index) {
   remove.setAttribute('aria-label', `Remove homework ${n}`);
   remove.addEventListener('click', () => {
     homework.delete(cid);
-    saver.queue(`homework:${cid}`, { op: 'homework.delete', client_id: cid }, null);
+    if (saver.isKnownToServer(`homework:${cid}`) || saver.pending.has(`homework:${cid}`)) saver.queue(`homework:${cid}`, { op: 'homework.delete', client_id: cid }, null);
     renderHomework();
   });
   row.append(remove);
@@ -264,11 +279,9 @@ function renderHomework() {
 if (saver) {
   $('#hw-add').addEventListener('click', () => {
     const cid = uuid();
-    const entry = { homework_type: state.homework_types[0], completion: null, description: '' };
-    homework.set(cid, entry);
-    saver.queue(`homework:${cid}`, { op: 'homework.put', client_id: cid, ...entry }, { ...entry });
+    homework.set(cid, { homework_type: '', completion: null, description: '' });
     renderHomework();
-    hwList.querySelector(`[data-cid="${cid}"] input`).focus();
+    hwList.querySelector(`[data-cid="${cid}"] select`).focus();
   });
 }
 renderHomework();
@@ -311,7 +324,15 @@ const missingBox = $('#missing');
 const dialog = $('#submit-dialog');
 
 function missingItems() {
-  return state.items.filter((item) => item.required && !scoring.querySelector(`input[name="${item.code}"]:checked`));
+  return state.items.filter((item) => {
+    const wrapper = scoring.querySelector(`[data-item="${item.code}"]`);
+    return item.required && wrapper && !isScored(wrapper);
+  });
+}
+
+// A homework entry whose type was never chosen is not saved: name it before submitting.
+function untypedHomework() {
+  return [...hwList.querySelectorAll('.hw-entry')].map((row) => row.querySelector('select')).filter((type) => !type.value);
 }
 
 async function waitUntilSaved(timeoutMs = 8000) {
@@ -340,6 +361,13 @@ if (saver) {
       });
       return;
     }
+    const untyped = untypedHomework();
+    if (untyped.length) {
+      missingBox.hidden = false;
+      missingBox.textContent = `Choose the type of every homework entry (${untyped.length} without a type), or remove it.`;
+      untyped[0].focus();
+      return;
+    }
     missingBox.hidden = true;
     if (!(await waitUntilSaved())) {
       missingBox.hidden = false;
@@ -349,6 +377,19 @@ if (saver) {
     dialog.showModal();
   });
   $('#submit-cancel').addEventListener('click', () => dialog.close());
+}
+
+setupKeys({ root: page, editable: Boolean(saver), onMessage: (text) => showHint(text) });
+
+// Short answers to a key that does nothing here (a number the item does not offer…).
+const hint = $('#keys-hint');
+let hintTimer = null;
+function showHint(text) {
+  if (!hint) return;
+  hint.textContent = text;
+  hint.hidden = false;
+  clearTimeout(hintTimer);
+  hintTimer = setTimeout(() => { hint.hidden = true; }, 4000);
 }
 
 page.dataset.ready = 'true'; // for tests and assistive tooling: every handler is in place

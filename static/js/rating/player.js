@@ -11,9 +11,11 @@ export function formatTime(seconds) {
   return h ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`;
 }
 
-// Keys typed into text fields, selects and radio groups belong to them, never to the player.
+// Keys typed into text fields, selects and check boxes belong to them, never to the player.
+// A score's radio buttons are not among them: on the rating page the digits choose a score
+// (keys.js), so Space and ←/→ keep playing and seeking while an item has the focus.
 export function isTypingTarget(target) {
-  return Boolean(target && target.closest && target.closest('textarea, select, [contenteditable=""], [contenteditable="true"], input:not([type=range])'));
+  return Boolean(target && target.closest && target.closest('textarea, select, [contenteditable=""], [contenteditable="true"], input:not([type=range]):not([type=radio])'));
 }
 
 export function setupPlayer({ root, startAt = 0, onPosition = () => {}, onPlayState = () => {} }) {
@@ -38,7 +40,12 @@ export function setupPlayer({ root, startAt = 0, onPosition = () => {}, onPlaySt
     if (!dragging) seek.value = String(audio.currentTime);
   };
   const toggle = () => (audio.paused ? audio.play().catch(() => {}) : audio.pause());
-  const setSpeed = (rate) => { audio.playbackRate = rate; speed.value = String(rate); };
+  // The menu shows the option of the same rate whatever its spelling ("2" vs "2.0").
+  const setSpeed = (rate) => {
+    audio.playbackRate = rate;
+    const option = [...speed.options].find((o) => Math.abs(Number(o.value) - rate) < 1e-6);
+    if (option) option.selected = true;
+  };
   const stepSpeed = (dir) => {
     const i = SPEEDS.findIndex((r) => r >= audio.playbackRate - 1e-6);
     setSpeed(SPEEDS[Math.min(SPEEDS.length - 1, Math.max(0, (i < 0 ? 1 : i) + dir))]);
