@@ -83,7 +83,8 @@ def session_agreement(session_code: str) -> SessionAgreement | None:
         return None
     instrument = instruments[coded["instrument"].iloc[0]]
     events = events_frame()
-    events = events[(events["session_id"] == session_code) & (events["instrument"] == instrument.code)]
+    here = (events["session_id"] == session_code) & (events["instrument"] == instrument.code)
+    events = events[here]
     a, b = (_events_of(events, name) for name in names[:2])
     result = agreement(a, b, instrument.tolerance)
     duration = float(coded["duration_seconds"].iloc[0] or 0) or max(

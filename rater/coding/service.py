@@ -73,14 +73,18 @@ def events_frame(include_drafts: bool = False) -> pd.DataFrame:
         .join(Rating, CodedEvent.rating_id == Rating.id)
         .join(InstrumentVersion, CodedEvent.instrument_version_id == InstrumentVersion.id),
         include_drafts,
-    ).order_by(TherapySession.code, User.username, CodedEvent.time_s, CodedEvent.code, CodedEvent.id)
+    ).order_by(
+        TherapySession.code, User.username, CodedEvent.time_s, CodedEvent.code, CodedEvent.id
+    )
     frame = pd.DataFrame(db.session.execute(query).all(), columns=EVENT_COLUMNS)
     frame["end_s"] = frame["end_s"].astype("float64")
     frame["time_s"] = frame["time_s"].astype("float64")
     return frame
 
 
-def coded_ratings_frame(instruments: list[Instrument], include_drafts: bool = False) -> pd.DataFrame:
+def coded_ratings_frame(
+    instruments: list[Instrument], include_drafts: bool = False
+) -> pd.DataFrame:
     """One row per rating x pinned instrument with behaviour codes (``CODED_COLUMNS``)."""
     coding = [i.code for i in instruments if i.codes]
     if not coding:
@@ -115,16 +119,9 @@ def coding_panel(rating: Rating) -> dict[str, Any] | None:
     instruments = [i for i in pinned_instruments(rating) if i.codes]
     if not instruments:
         return None
-    codes = codes_of(instruments)
+    code_fields = ("code", "label", "key", "group", "segment", "description")
+    event_fields = ("client_id", "code", "time_s", "end_s", "note")
     return {
-        "codes": [
-            {"code": c.code, "label": c.label, "key": c.key, "group": c.group,
-             "segment": c.segment, "description": c.description}
-            for c in codes.values()
-        ],  # fmt: skip
-        "events": [
-            {"client_id": e.client_id, "code": e.code, "time_s": e.time_s, "end_s": e.end_s,
-             "note": e.note}
-            for e in rating_events(rating.id)
-        ],  # fmt: skip
+        "codes": [{f: getattr(c, f) for f in code_fields} for c in codes_of(instruments).values()],
+        "events": [{f: getattr(e, f) for f in event_fields} for e in rating_events(rating.id)],
     }

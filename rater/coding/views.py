@@ -27,7 +27,9 @@ bp = Blueprint("coding", __name__)
 def peaks_dir() -> Path:
     """Where peaks are cached: ``RATER_PEAKS_DIR``, else ``.peaks`` in the audio folder."""
     configured = current_app.config.get("RATER_PEAKS_DIR")
-    return Path(configured) if configured else Path(current_app.config["RATER_AUDIO_DIR"]) / ".peaks"
+    if configured:
+        return Path(configured)
+    return Path(current_app.config["RATER_AUDIO_DIR"]) / ".peaks"
 
 
 @bp.route("/assignments/<int:assignment_id>/peaks.json")
