@@ -22,6 +22,8 @@ from sqlalchemy.orm import aliased
 import rater
 from rater.audit import AuditEvent
 from rater.auth.models import User
+from rater.coding.measures import event_values
+from rater.coding.service import coded_ratings_frame, events_frame
 from rater.export import tables, writer
 from rater.extensions import db
 from rater.instruments import instrument_from_definition
@@ -222,11 +224,13 @@ def build(kind: str, options: Options) -> pd.DataFrame:
     versioned = instruments()
     if kind == "codebook":
         return tables.codebook_table(versioned, _reliability_columns(versioned))
+    if kind == "events":
+        return tables.events_table(events_frame(options.include_drafts), versioned)
     ratings = ratings_frame(include_drafts=options.include_drafts)
     if kind == "long":
         return tables.long_table(ratings)
     if kind == "wide":
-        return tables.wide_table(ratings, versioned)
+        return tables.wide_table(ratings, versioned, coded_values(versioned, options))
     if kind == "reliability":
         return tables.reliability_table(reliability_frames(ratings, versioned))
     return tables.sessions_table(
@@ -238,7 +242,17 @@ def build(kind: str, options: Options) -> pd.DataFrame:
         consensus=consensus_frame(),
         homework=homework_frame(),
         difficulties=difficulties_frame(),
+        events=coded_values(versioned, options),
     )
+
+
+def coded_values(versioned, options: Options) -> pd.DataFrame | None:
+    """The event measures of every rating that uses a coding sheet (None without sheets)."""
+    sheets = [v.instrument for v in versioned if v.instrument.codes]
+    if not sheets:
+        return None
+    coded = coded_ratings_frame(sheets, options.include_drafts)
+    return event_values(coded, events_frame(options.include_drafts), sheets)
 
 
 def _reliability_columns(versioned) -> pd.DataFrame:
