@@ -121,7 +121,7 @@ EVENT_MEAN = Rule(
     "The mean over the ratings used of each rating's value of the measure (its own rule); "
     "consensus scores do not apply to events; missing when no rating used has a value.",
 )
-RULES = (RESOLUTION, RATINGS_USED, PER_RATING_MEAN, ANY_RATING, EVENT_MEAN)
+RULES = (RESOLUTION, RATINGS_USED, PER_RATING_MEAN, ANY_RATING)
 
 
 # ---------------------------------------------------------------------------- column lists
@@ -885,7 +885,8 @@ def codebook_table(
                     "instrument_version": col.instrument_version,
                 }
             )
-    for rule in [*score_rules(instruments), *event_rules(instruments), *RULES]:
+    events = event_rules(instruments)
+    for rule in [*score_rules(instruments), *events, *RULES, *([EVENT_MEAN] if events else [])]:
         rows.append(
             {
                 "export": RULE_ROW,
