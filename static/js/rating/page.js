@@ -351,4 +351,7 @@ if (saver) {
   $('#submit-cancel').addEventListener('click', () => dialog.close());
 }
 
+// The coding panel (static/js/coding.js) records events through this page's saver and player.
+window.raterRating = { saver, player };
+document.dispatchEvent(new CustomEvent('rating:ready'));
 page.dataset.ready = 'true'; // for tests and assistive tooling: every handler is in place
