@@ -15,6 +15,7 @@ from sqlalchemy import Select, select
 
 from rater.auth.models import User
 from rater.coding.events import codes_of
+from rater.coding.measures import event_values
 from rater.coding.models import CodedEvent
 from rater.extensions import db
 from rater.instruments import Instrument
@@ -125,3 +126,15 @@ def coding_panel(rating: Rating) -> dict[str, Any] | None:
         "codes": [{f: getattr(c, f) for f in code_fields} for c in codes_of(instruments).values()],
         "events": [{f: getattr(e, f) for f in event_fields} for e in rating_events(rating.id)],
     }
+
+
+def coded_values(
+    instruments: list[Instrument], include_drafts: bool = False
+) -> pd.DataFrame | None:
+    """The event measures of every rating that uses one of the coding sheets among
+    ``instruments`` (``rater.coding.measures.event_values``); None without coding sheets."""
+    sheets = [i for i in instruments if i.codes]
+    if not sheets:
+        return None
+    coded = coded_ratings_frame(sheets, include_drafts)
+    return event_values(coded, events_frame(include_drafts), sheets)
