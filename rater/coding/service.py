@@ -105,14 +105,19 @@ def coded_ratings_frame(
     return pd.DataFrame(db.session.execute(query).all(), columns=CODED_COLUMNS)
 
 
-def rating_events(rating_id: int) -> list[CodedEvent]:
-    return list(
-        db.session.scalars(
-            select(CodedEvent)
-            .where(CodedEvent.rating_id == rating_id)
-            .order_by(CodedEvent.time_s, CodedEvent.id)
-        )
+EVENT_FIELDS = ("client_id", "code", "time_s", "end_s", "note")
+
+
+def rating_events(rating_id: int) -> list[dict[str, Any]]:
+    """A rating's events as plain values, in time order (Core rows: a long session has
+    thousands, and ORM objects would cost more than the rest of the page)."""
+    columns = [getattr(CodedEvent, f) for f in EVENT_FIELDS]
+    rows = db.session.execute(
+        select(*columns)
+        .where(CodedEvent.rating_id == rating_id)
+        .order_by(CodedEvent.time_s, CodedEvent.id)
     )
+    return [dict(zip(EVENT_FIELDS, row, strict=True)) for row in rows]
 
 
 def coding_panel(rating: Rating) -> dict[str, Any] | None:
@@ -121,10 +126,9 @@ def coding_panel(rating: Rating) -> dict[str, Any] | None:
     if not instruments:
         return None
     code_fields = ("code", "label", "key", "group", "segment", "description")
-    event_fields = ("client_id", "code", "time_s", "end_s", "note")
     return {
         "codes": [{f: getattr(c, f) for f in code_fields} for c in codes_of(instruments).values()],
-        "events": [{f: getattr(e, f) for f in event_fields} for e in rating_events(rating.id)],
+        "events": rating_events(rating.id),
     }
 
 

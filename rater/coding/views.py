@@ -6,11 +6,10 @@ Peaks are access-checked exactly like the audio they describe (``Assignment.can_
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, render_template
+from flask import Blueprint, abort, current_app, render_template, send_file
 from flask_login import current_user, login_required
 
 from rater.auth.decorators import coordinator_required
@@ -19,7 +18,7 @@ from rater.coding.service import coding_panel
 from rater.rating.models import Assignment, Rating
 from rater.rating.service import get_assignment
 from rater.study.audio_stream import audio_file
-from rater.study.peaks import PeaksError, peaks_for
+from rater.study.peaks import PeaksError, peaks_file
 
 bp = Blueprint("coding", __name__)
 
@@ -39,11 +38,11 @@ def peaks(assignment_id: int):
     if assignment is None or not assignment.can_be_viewed_by(current_user):
         abort(404)
     try:
-        data = peaks_for(audio_file(assignment.session.audio_path), peaks_dir())
+        path = peaks_file(audio_file(assignment.session.audio_path), peaks_dir())
     except PeaksError:
         current_app.logger.warning("peaks of assignment %s cannot be computed", assignment_id)
         abort(404)
-    response = Response(json.dumps(data, separators=(",", ":")), mimetype="application/json")
+    response = send_file(path, mimetype="application/json", max_age=3600, conditional=True)
     response.headers["Cache-Control"] = "private, max-age=3600"
     return response
 
