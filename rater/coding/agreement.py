@@ -60,17 +60,23 @@ def _coding_instruments() -> dict[str, Any]:
 
 
 def double_coded_sessions() -> list[dict[str, Any]]:
-    """Sessions whose coding sheet was submitted by two or more coders, with their coders."""
+    """Sessions whose coding sheet was submitted by two or more coders: the coders, and the
+    agreement of the first two (kappa, percent, units), by session."""
     instruments = _coding_instruments()
     coded = coded_ratings_frame(list(instruments.values()))
     if coded.empty:
         return []
+    events = events_frame()
     coders = coded.groupby(["session_id", "instrument"])["rater"].agg(lambda r: sorted(set(r)))
-    return [
-        {"session_id": session, "instrument": inst, "coders": names}
-        for (session, inst), names in coders.items()
-        if len(names) >= 2
-    ]
+    out = []
+    for (session, code), names in coders.items():
+        if len(names) < 2:
+            continue
+        view = _agreement(session, instruments[code], coded, events, names)
+        out.append({"session_id": session, "instrument": code, "coders": names,
+                    "kappa": view.result.kappa, "percent": view.result.percent,
+                    "units": len(view.result.units)})  # fmt: skip
+    return out
 
 
 def session_agreement(session_code: str) -> SessionAgreement | None:
@@ -82,16 +88,19 @@ def session_agreement(session_code: str) -> SessionAgreement | None:
     if len(names) < 2:
         return None
     instrument = instruments[coded["instrument"].iloc[0]]
-    events = events_frame()
-    here = (events["session_id"] == session_code) & (events["instrument"] == instrument.code)
-    events = events[here]
-    a, b = (_events_of(events, name) for name in names[:2])
+    return _agreement(session_code, instrument, coded, events_frame(), names)
+
+
+def _agreement(
+    session: str, instrument: Any, coded: pd.DataFrame, events: pd.DataFrame, names: list[str]
+) -> SessionAgreement:
+    here = (events["session_id"] == session) & (events["instrument"] == instrument.code)
+    a, b = (_events_of(events[here], name) for name in names[:2])
     result = agreement(a, b, instrument.tolerance)
-    duration = float(coded["duration_seconds"].iloc[0] or 0) or max(
-        [e.time for e in (*a, *b)], default=0.0
-    )
+    length = coded.loc[coded["session_id"] == session, "duration_seconds"].iloc[0]
+    duration = float(length or 0) or max([e.time for e in (*a, *b)], default=0.0)
     return SessionAgreement(
-        session_code, instrument.code, (names[0], names[1]), instrument.tolerance, duration,
+        session, instrument.code, (names[0], names[1]), instrument.tolerance, duration,
         result, _marks(result),
     )  # fmt: skip
 

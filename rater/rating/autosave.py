@@ -5,6 +5,10 @@ Protocol (documented for API users in docs/rating.md). The client posts::
     {"client": "<tab uuid>", "seq": 12, "base_version": 7,
      "changes": [{"op": "score", "item": "GHES_1", "value": 3, "base": 2}, ...]}
 
+Coded events (``event.add`` / ``event.move`` / ``event.recode`` / ``event.delete``, keyed by
+the event's ``client_id``, always compared with the event's ``base``) are documented in
+docs/coding.md.
+
 ``client`` names the browser tab and ``seq`` numbers its batches 1, 2, 3 ...; a batch, once
 sent, is resent unchanged until it is answered. The server stores the highest ``seq`` applied
 per rating and client and answers a batch whose ``seq`` is not above it with

@@ -108,7 +108,8 @@ def report(
 
     ``design`` chooses the measures that get the design-wide REML coefficients, the one
     costly part (one model fit each): ``"all"`` (every item, subscale and score; the CLI and
-    the export), ``"scales"`` (subscales and scores only; the dashboard) or ``"none"``.
+    the export), ``"scales"`` (subscales, scores and event summaries; the dashboard) or
+    ``"none"``.
     BLAS runs single-threaded meanwhile: the matrices are tiny, and threads only contend.
     ``events`` holds the event measures of every coded rating
     (``rater.coding.measures.event_values``): code counts and summary measures then get pair
@@ -162,4 +163,7 @@ def _report(
 
 
 def _wants_design(m: Measure, design: str) -> bool:
-    return design == "all" or (design == "scales" and m.kind != MeasureKind.ITEM)
+    """Counts of single codes are the building blocks of summaries, as items are of scales:
+    the dashboard ("scales") leaves both to the instrument's own page ("all")."""
+    building_blocks = (MeasureKind.ITEM, MeasureKind.CODE_COUNT)
+    return design == "all" or (design == "scales" and m.kind not in building_blocks)

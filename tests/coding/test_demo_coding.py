@@ -63,3 +63,14 @@ def test_summary_measures_have_realistic_reliability_and_events_agree(demo):
     view = session_agreement(sessions[0]["session_id"])
     assert view is not None and view.result.units
     assert 0.3 <= view.result.percent <= 1.0
+
+
+def test_dashboard_and_agreement_pages_show_the_coding(demo, client, auth):
+    assert auth.login("coordinator", "demo-coordinator").status_code == 302
+    page = client.get("/reliability/").get_data(as_text=True)
+    assert "Homework coding (events)" in page and "HWC_rationale_ratio" in page
+    index = client.get("/coding/agreement")
+    assert index.status_code == 200
+    first = double_coded_sessions()[0]["session_id"]
+    view = client.get(f"/coding/agreement/{first}")
+    assert view.status_code == 200 and "agreement-timeline" in view.get_data(as_text=True)

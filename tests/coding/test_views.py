@@ -64,6 +64,7 @@ def test_agreement_view_shows_both_timelines_and_the_weakest_codes(client, auth,
     auth.login("coord")
     index = client.get("/coding/agreement").get_data(as_text=True)
     assert "P01-S01" in index and "ann, bob" in index
+    assert '<td class="num">4</td><td class="num">50 %</td>' in index  # 2 of 4 units agree
     page = client.get("/coding/agreement/P01-S01").get_data(as_text=True)
     assert page.count('class="mark matched"') == 4
     unmatched = re.findall(r'class="mark unmatched" data-lane="(\d)" data-code="(\w+)"', page)
