@@ -700,6 +700,7 @@ def _write(
         *_difficulty_writes(dialect, rid, before.difficulties, after.difficulties),
         *_rating_writes(ctx, after, applied),
         *_score_events(ctx, before.scores, after.scores, new_score_ids, user_id),
+        *_event_audit(rid, before.events, after.events, user_id),
     ]
     if writes:
         execute_together(connection, writes)
@@ -843,6 +844,19 @@ def _score_events(
         if before.get(code) != after.get(code)
     ]  # fmt: skip
     return audit.insert_many("score.change", "item_score", events, user_id=user_id)
+
+
+def _event_audit(
+    rating_id: int, before: dict[str, Any], after: dict[str, Any], user_id: int
+) -> list[Statement]:
+    """One audit event per coded event the batch added, changed or deleted (entity
+    ``<rating id>/<client id>``; before and after are the event's values or null)."""
+    changed = [
+        (f"{rating_id}/{cid}", before.get(cid), after.get(cid))
+        for cid in sorted(before.keys() | after.keys())
+        if before.get(cid) != after.get(cid)
+    ]
+    return audit.insert_many("event.change", "event", changed, user_id=user_id)
 
 
 # --- planning each change -------------------------------------------------------------------

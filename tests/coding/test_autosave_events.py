@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from rater.audit import AuditEvent
 from rater.coding.models import CodedEvent
 from rater.extensions import db
 from rater.timeutil import utcnow
@@ -63,6 +64,11 @@ def test_add_move_recode_delete(client, rated):
     )  # fmt: skip
     assert r.status_code == 200 and r.json["applied"] == 3, r.json
     assert stored(rating) == {"e1": ("ASSIGN", 11.0, None, ""), "e3": ("EFFICACY", 40.0, None, "")}
+    audited = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "event.change"))
+    trail = [(a.entity_id, a.before, a.after) for a in audited]
+    assert len(trail) == 6
+    assert (f"{rating.id}/e2", event("HWTALK", 5.0, 30.5), None) in trail
+    assert (f"{rating.id}/e1", event(), event(time_s=11.0)) in trail
 
 
 def test_a_retried_batch_is_applied_once(client, rated):
