@@ -59,6 +59,7 @@ def register_blueprints(app: Flask) -> None:
     from rater.allocation.views import bp as allocation_bp
     from rater.audit_views import bp as audit_bp
     from rater.auth.views import bp as auth_bp
+    from rater.coding.views import bp as coding_bp
     from rater.export.views import bp as export_bp
     from rater.main_views import bp as main_bp
     from rater.rating.views import bp as rating_bp
@@ -72,6 +73,7 @@ def register_blueprints(app: Flask) -> None:
         reliability_bp,
         export_bp,
         audit_bp,
+        coding_bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -12,6 +12,14 @@ main sessions are simulated from a latent-trait model (patient and session effec
 rater's bias and impression of the session, item noise) so that reliability comes out
 realistic. Running it twice is safe: the study is built once; users and instruments are
 checked.
+
+About a third of the main sessions are also coded with the homework coding sheet
+(``instruments/examples/homework_coding.toml``): every rating of those sessions uses it, and
+the submitted ones hold simulated events (each coder hears most of the session's behaviours,
+a little early or late, now and then under another code, plus a few of their own), so the
+summary measures have a realistic reliability and double-coded sessions show event agreement.
+The sessions of that share nobody has rated yet are started (drafts without scores), so a rater
+can code them on the rating page.
 """
 
 from __future__ import annotations
@@ -33,12 +41,14 @@ from rater.allocation.planning import allocate
 from rater.auth import service as users
 from rater.auth.models import User
 from rater.cli import transaction, upgrade_schema
+from rater.coding.models import CodedEvent
+from rater.config import PROJECT_ROOT
 from rater.extensions import db
-from rater.instruments import Instrument
+from rater.instruments import Instrument, load_instrument
 from rater.rating.models import Assignment, ItemScore, Rating
 from rater.states import AssignmentStatus, Purpose, RatingStatus, Role, SessionStatus
 from rater.study.catalogue import import_sessions
-from rater.study.instrument_store import instrument_of, sync_instruments
+from rater.study.instrument_store import instrument_of, store_version, sync_instruments
 from rater.study.models import StudySetting, TherapySession
 from rater.timeutil import utcnow
 
@@ -52,6 +62,7 @@ COORDINATOR = ("coordinator", "demo-coordinator")
 RATERS = tuple((f"rater{i}", f"demo-rater{i}") for i in range(1, 6))
 BUILT_KEY = "demo.built"
 DOUBLE_FRACTION = 0.4
+CODING_SHEET = PROJECT_ROOT / "instruments" / "examples" / "homework_coding.toml"
 SESSIONS_PER_PATIENT = 9  # phase I = sessions 1-4, phase II = 5-9 (the default boundary)
 
 
@@ -67,6 +78,7 @@ class DemoSizes:
     calibration_sessions: int = 3
     seed: int = 2024
     rated_share: float = 0.7
+    coded_share: float = 0.35
 
 
 def calibration_codes(sizes: DemoSizes) -> list[str]:
@@ -154,6 +166,7 @@ def build_demo(sizes: DemoSizes = DemoSizes()) -> bool:
     assignments = list(db.session.scalars(select(Assignment).order_by(Assignment.id)))
     instruments = [instrument_of(v) for v in versions]
     _simulate_ratings(assignments, instruments, {v.code: v for v in versions}, sizes)
+    _simulate_coding(assignments, versions, sizes)
     db.session.add(StudySetting(key=BUILT_KEY, value={"seed": sizes.seed}))
     n_sessions = db.session.scalar(select(func.count()).select_from(TherapySession))
     audit.record("demo.build", "study", None, after={"sessions": n_sessions})
@@ -211,6 +224,81 @@ def _simulate_ratings(assignments, instruments: list[Instrument], versions, size
         a.status = AssignmentStatus.IN_PROGRESS if draft else AssignmentStatus.SUBMITTED
         db.session.add(rating)
     db.session.flush()
+
+
+def _simulate_coding(assignments, versions, sizes: DemoSizes) -> None:
+    """The coding sheet for a share of the main sessions, with simulated events (see above)."""
+    sheet = load_instrument(CODING_SHEET)
+    version = store_version(sheet)
+    rng = np.random.default_rng(sizes.seed + 3)
+    main = [a for a in assignments if a.purpose != "calibration"]
+    sessions = sorted({a.session_id for a in main})
+    coded = {s for s in sessions if rng.random() < sizes.coded_share}
+    mine = [a for a in main if a.session_id in coded]
+    ratings = {
+        r.assignment_id: r
+        for r in db.session.scalars(
+            select(Rating).where(Rating.assignment_id.in_([a.id for a in mine]))
+        )
+    }
+    truths = {s: _true_events(rng, sheet, a.session.duration_seconds or 60.0)
+              for s, a in {a.session_id: a for a in mine}.items()}  # fmt: skip
+    for a in mine:
+        rating = ratings.get(a.id)
+        if rating is None:  # not rated yet: started, so that it can be coded in the browser
+            rating = ratings[a.id] = Rating(
+                assignment_id=a.id, status="draft", instrument_versions=list(versions)
+            )
+            a.status = "in_progress"
+            db.session.add(rating)
+        if version not in rating.instrument_versions:  # the sheet may be in the folder too
+            rating.instrument_versions.append(version)
+    db.session.flush()
+    rows = []
+    for a in mine:
+        rating = ratings[a.id]
+        if rating.status == "submitted":
+            duration = a.session.duration_seconds or 60.0
+            for n, (code, at, end) in enumerate(_heard(rng, sheet, truths[a.session_id], duration)):
+                rows.append({"rating_id": rating.id, "instrument_version_id": version.id,
+                             "client_id": f"demo-{n}", "code": code, "time_s": at,
+                             "end_s": end, "note": ""})  # fmt: skip
+    if rows:
+        db.session.execute(CodedEvent.__table__.insert(), rows)
+
+
+def _true_events(rng: np.random.Generator, sheet: Instrument, duration: float) -> list:
+    """What happens in a session: (code, time) of point behaviours at a session's own rates,
+    and one homework discussion (segment)."""
+    points = [c.code for c in sheet.codes if not c.segment]
+    rates = rng.gamma(2.0, 1.2, size=len(points))
+    out = [
+        (code, float(rng.uniform(0, duration)), None)
+        for code, rate in zip(points, rates, strict=True)
+        for _ in range(rng.poisson(rate))
+    ]
+    segments = [c.code for c in sheet.codes if c.segment]
+    for code in segments:
+        start = float(rng.uniform(0, duration * 0.6))
+        out.append((code, start, start + float(rng.uniform(0.1, 0.4)) * duration))
+    return out
+
+
+def _heard(rng: np.random.Generator, sheet: Instrument, truth: list, duration: float) -> list:
+    """One coder's events: most true ones, jittered, some under another code, a few extra."""
+    points = [c.code for c in sheet.codes if not c.segment]
+    heard = []
+    for code, at, end in truth:
+        if end is None and rng.random() < 0.12:
+            continue  # missed
+        if end is None and rng.random() < 0.08:
+            code = str(rng.choice(points))  # heard as another behaviour
+        shift = float(rng.normal(0, 0.7))
+        start = round(min(max(at + shift, 0.0), duration), 2)
+        heard.append((code, start, None if end is None else round(min(end + shift, duration), 2)))
+    for _ in range(rng.poisson(0.6)):
+        heard.append((str(rng.choice(points)), round(float(rng.uniform(0, duration)), 2), None))
+    return [(c, s, max(e, s) if e is not None else None) for c, s, e in heard]
 
 
 @click.command("demo")

@@ -21,6 +21,8 @@ from sqlalchemy.orm import aliased
 
 from rater.audit import AuditEvent
 from rater.auth.models import User
+from rater.coding.service import coded_values as coding_values
+from rater.coding.service import events_frame
 from rater.export import tables, writer
 from rater.extensions import db
 from rater.instruments import instrument_from_definition
@@ -203,9 +205,11 @@ def audit_frame() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[c.name for c in tables.AUDIT])
 
 
-def reliability_frames(ratings: pd.DataFrame, versioned) -> dict[str, pd.DataFrame]:
-    """The reliability report's tables."""
-    return dict(report(ratings, [v.instrument for v in versioned]).to_frames())
+def reliability_frames(
+    ratings: pd.DataFrame, versioned, events: pd.DataFrame | None = None
+) -> dict[str, pd.DataFrame]:
+    """The reliability report's tables (with the event measures of ``events``)."""
+    return dict(report(ratings, [v.instrument for v in versioned], events=events).to_frames())
 
 
 # ---------------------------------------------------------------------------- building
@@ -222,13 +226,16 @@ def build(kind: str, options: Options) -> pd.DataFrame:
     versioned = instruments()
     if kind == "codebook":
         return tables.codebook_table(versioned, _reliability_columns(versioned))
+    if kind == "events":
+        return tables.events_table(events_frame(options.include_drafts), versioned)
     ratings = ratings_frame(include_drafts=options.include_drafts)
     if kind == "long":
         return tables.long_table(ratings)
     if kind == "wide":
-        return tables.wide_table(ratings, versioned)
+        return tables.wide_table(ratings, versioned, coded_values(versioned, options))
     if kind == "reliability":
-        return tables.reliability_table(reliability_frames(ratings, versioned))
+        events = coded_values(versioned, options)
+        return tables.reliability_table(reliability_frames(ratings, versioned, events))
     return tables.sessions_table(
         ratings,
         sessions_frame(),
@@ -238,7 +245,13 @@ def build(kind: str, options: Options) -> pd.DataFrame:
         consensus=consensus_frame(),
         homework=homework_frame(),
         difficulties=difficulties_frame(),
+        events=coded_values(versioned, options),
     )
+
+
+def coded_values(versioned, options: Options) -> pd.DataFrame | None:
+    """The event measures of every rating that uses a coding sheet (None without sheets)."""
+    return coding_values([v.instrument for v in versioned], options.include_drafts)
 
 
 def _reliability_columns(versioned) -> pd.DataFrame:

@@ -23,10 +23,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rater.coding.measures import event_measures
+from rater.coding.measures import rule_text as event_rule_text
 from rater.instruments import Instrument, LogKind, previous_session
 from rater.states import Completion, Purpose, RatingStatus, SessionStatus
 
-KINDS = ("long", "wide", "sessions", "homework", "reliability", "codebook", "audit")
+KINDS = ("long", "wide", "sessions", "homework", "events", "reliability", "codebook", "audit")
 RESOLVE_MODES = ("consensus", "mean", "main")
 # Where a consensus was recorded it is what the analysis dataset uses unless told otherwise.
 DEFAULT_RESOLVE = "consensus"
@@ -114,6 +116,12 @@ ANY_RATING = Rule(
     "1 when any rating used ticked it, 0 when ratings are used and none ticked it, missing "
     "when no rating is used.",
 )
+EVENT_MEAN = Rule(
+    "event_mean",
+    "A summary measure of events of a session, over the ratings used",
+    "The mean over the ratings used of each rating's value of the measure (its own rule); "
+    "consensus scores do not apply to events; missing when no rating used has a value.",
+)
 RULES = (RESOLUTION, RATINGS_USED, PER_RATING_MEAN, ANY_RATING)
 
 
@@ -168,6 +176,53 @@ AUDIT = [
     Column("before", "State before the change (JSON)", "json"),
     Column("after", "State after the change (JSON)", "json"),
 ]
+
+
+def events_columns(instruments: Sequence[VersionedInstrument]) -> list[Column]:
+    """One row per coded event; ``code`` lists every behaviour code with its label."""
+    codes = [(vi, c) for vi in instruments for c in vi.instrument.codes]
+    return [
+        *_KEYS,
+        *_RATER,
+        Column("instrument", "Coding sheet (instrument code)", "string"),
+        Column(
+            "code",
+            "Behaviour code of the event",
+            "string",
+            "|".join(c.code for _, c in codes),
+            "; ".join(
+                f"{c.code} = {c.label}{' (segment)' if c.segment else ''}" for _, c in codes
+            ),
+        ),
+        Column("time_s", "When the event starts, in seconds from the start of the recording",
+               "number", ">=0"),
+        Column("end_s", "When a segment ends (seconds); empty for a point event", "number",
+               ">=time_s"),
+        Column("note", "The coder's note on the event", "string"),
+        *_STATUS,
+    ]  # fmt: skip
+
+
+def event_measure_columns(
+    instruments: Sequence[VersionedInstrument], rule: str = ""
+) -> list[Column]:
+    """Code counts and summary measures of the coding sheets (rule: each measure's own, or
+    ``rule`` for a value computed over ratings)."""
+    return [
+        Column(m.code, m.label, "number", ">=0", "", rule or m.code, vi.instrument.code,
+               vi.version)
+        for vi in instruments
+        for m in event_measures(vi.instrument)
+    ]  # fmt: skip
+
+
+def event_rules(instruments: Sequence[VersionedInstrument]) -> list[Rule]:
+    return [
+        Rule(m.code, m.label, event_rule_text(vi.instrument, m), vi.instrument.code, vi.version)
+        for vi in instruments
+        for m in event_measures(vi.instrument)
+    ]
+
 
 CODEBOOK = [
     Column(
@@ -315,6 +370,7 @@ def wide_columns(instruments: Sequence[VersionedInstrument]) -> list[Column]:
         *versions,
         *_item_columns(instruments),
         *_score_columns(instruments),
+        *event_measure_columns(instruments),
     ]
 
 
@@ -349,6 +405,7 @@ def sessions_columns(instruments: Sequence[VersionedInstrument]) -> list[Column]
         ),
         *_item_columns(instruments, RESOLUTION.name, "number"),
         *_score_columns(instruments, cross_session=True),
+        *event_measure_columns(instruments, EVENT_MEAN.name),
         Column("phq9", "PHQ-9 total of the session (outcome)", "integer", "0-27"),
         *[
             Column(
@@ -440,6 +497,8 @@ def columns_of(
         return sessions_columns(instruments)
     if kind == "homework":
         return HOMEWORK
+    if kind == "events":
+        return events_columns(instruments)
     if kind == "audit":
         return AUDIT
     if kind == "codebook":
@@ -483,26 +542,44 @@ def _add_scores(
                 out[rule.code] = scores[rule.code].to_numpy()
 
 
-def wide_table(ratings: pd.DataFrame, instruments: Sequence[VersionedInstrument]) -> pd.DataFrame:
-    """One row per rating: keys, instrument versions, one column per item, mean-rule scores."""
+def wide_table(
+    ratings: pd.DataFrame,
+    instruments: Sequence[VersionedInstrument],
+    events: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One row per rating: keys, instrument versions, one column per item, mean-rule scores,
+    and the event measures of ratings that code events (``events``: the table of
+    ``rater.coding.measures.event_values``; a rating with events only has a row too)."""
     columns = wide_columns(instruments)
     keys = _names([*_KEYS, *_RATER, *_STATUS])
-    if ratings.empty:
+    events = events if events is not None else pd.DataFrame(columns=keys)
+    if ratings.empty and events.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in _names(columns)})
     first = ratings.drop_duplicates("rating_id").set_index("rating_id")
     out = first[keys].copy()
+    coded_only = events.index.difference(out.index)
+    if len(coded_only):
+        out = pd.concat([out, events.loc[coded_only, keys]]) if len(out) else events[keys].copy()
+        out = out.sort_values(["session_id", "rater"], kind="mergesort")
     versions = ratings.pivot_table(
         index="rating_id", columns="instrument", values="instrument_version", aggfunc="first"
     )
     for vi in instruments:
         code = vi.instrument.code
         column = versions[code] if code in versions else pd.Series(dtype="float64")
+        if f"{code}_version" in events:
+            column = events[f"{code}_version"]
         out[f"{code}_version"] = column.reindex(out.index).astype("Int64")
     codes = [item.code for vi in instruments for item in vi.instrument.items]
-    items = _pivot_items(ratings, "rating_id", codes).reindex(out.index)
+    if ratings.empty:
+        items = pd.DataFrame(index=out.index, columns=codes, dtype="float64")
+    else:
+        items = _pivot_items(ratings, "rating_id", codes).reindex(out.index)
     for code in codes:
         out[code] = items[code].astype("Int64")
     _add_scores(out, items, instruments)
+    for column in _names(event_measure_columns(instruments)):
+        out[column] = events[column].reindex(out.index).astype("float64")
     return out[_names(columns)].reset_index(drop=True)
 
 
@@ -637,8 +714,10 @@ def sessions_table(
     consensus: pd.DataFrame | None = None,
     homework: pd.DataFrame | None = None,
     difficulties: pd.DataFrame | None = None,
+    events: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """The analysis dataset: one row per eligible session, items resolved across raters."""
+    """The analysis dataset: one row per eligible session, items resolved across raters, event
+    measures averaged over the ratings used (``events``: see :func:`wide_table`)."""
     consensus = consensus if consensus is not None else empty_consensus()
     homework = homework if homework is not None else empty_homework()
     difficulties = difficulties if difficulties is not None else empty_difficulties()
@@ -663,6 +742,14 @@ def sessions_table(
     for code in codes:
         out[code] = items[code]
     _add_scores(out, items, instruments, previous_session(items, rows))
+    measures = _names(event_measure_columns(instruments))
+    if measures:
+        coded = events if events is not None else pd.DataFrame(columns=["purpose", *measures])
+        coded = ratings_used(coded, include_calibration, resolve)
+        means = coded.groupby("session_id")[measures].mean() if len(coded) else None
+        for column in measures:
+            values = means[column] if means is not None else pd.Series(dtype="float64")
+            out[column] = values.reindex(rows.index).astype("float64")
     out["phq9"] = rows["phq9"].astype("Int64")
     types = _types(instruments, "homework_types")
     out = out.join(_homework_columns(homework, used_ratings, rows.index, types))
@@ -719,6 +806,14 @@ def homework_table(homework: pd.DataFrame, include_drafts: bool = False) -> pd.D
     out = rows[_names(HOMEWORK)].reset_index(drop=True)
     out["session_number"] = out["session_number"].astype("int64")
     out["created_at"] = pd.to_datetime(out["created_at"])
+    return out
+
+
+def events_table(events: pd.DataFrame, instruments: Sequence[VersionedInstrument]) -> pd.DataFrame:
+    """One row per event, ordered by session, rater, time and code (the events frame)."""
+    out = events[_names(events_columns(instruments))].reset_index(drop=True)
+    out["session_number"] = out["session_number"].astype("int64")
+    out["submitted_at"] = pd.to_datetime(out["submitted_at"])
     return out
 
 
@@ -793,7 +888,8 @@ def codebook_table(
                     "instrument_version": col.instrument_version,
                 }
             )
-    for rule in [*score_rules(instruments), *RULES]:
+    events = event_rules(instruments)
+    for rule in [*score_rules(instruments), *events, *RULES, *([EVENT_MEAN] if events else [])]:
         rows.append(
             {
                 "export": RULE_ROW,

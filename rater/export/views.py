@@ -26,6 +26,7 @@ DESCRIPTIONS = {
     "sessions": "The analysis dataset: one row per eligible session, items resolved across "
     "raters, GHES score, StH-A, StH-R, StHAR total, PHQ-9, homework and difficulties.",
     "homework": "One row per homework log entry.",
+    "events": "One row per coded event (behaviour code, time, end of a segment, note).",
     "reliability": "The reliability report's pair, summary, design, calibration and "
     "consistency tables in long form.",
     "codebook": "One row per column of every export: label, type, allowed values, anchors, "

@@ -5,6 +5,10 @@ Protocol (documented for API users in docs/rating.md). The client posts::
     {"client": "<tab uuid>", "seq": 12, "base_version": 7,
      "changes": [{"op": "score", "item": "GHES_1", "value": 3, "base": 2}, ...]}
 
+Coded events (``event.add`` / ``event.move`` / ``event.recode`` / ``event.delete``, keyed by
+the event's ``client_id``, always compared with the event's ``base``) are documented in
+docs/coding.md.
+
 ``client`` names the browser tab and ``seq`` numbers its batches 1, 2, 3 ...; a batch, once
 sent, is resent unchanged until it is answered. The server stores the highest ``seq`` applied
 per rating and client and answers a batch whose ``seq`` is not above it with
@@ -77,6 +81,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from rater import audit
 from rater.auth.models import User
+from rater.coding.events import MAX_EVENTS, check_event, codes_of, problem_text
+from rater.coding.models import CodedEvent
 from rater.db_setup import Statement, execute_all
 from rater.extensions import db
 from rater.instruments import Instrument, Item, LogKind
@@ -92,6 +98,7 @@ from rater.rating.models import (
 from rater.rating.service import instruments_of_rows, pinned_versions_query
 from rater.security import text_problem
 from rater.states import Completion, RatingStatus
+from rater.study.models import TherapySession
 from rater.timeutil import utcnow
 
 CONFLICT_MESSAGE = (
@@ -125,6 +132,8 @@ DIFFICULTIES: Table = RatingDifficulty.__table__
 BATCHES: Table = AutosaveBatch.__table__
 ASSIGNMENTS: Table = Assignment.__table__
 USERS: Table = User.__table__
+EVENTS: Table = CodedEvent.__table__
+SESSIONS: Table = TherapySession.__table__
 
 
 class AutosaveRefused(Exception):
@@ -188,6 +197,7 @@ class _State:
     notes: dict[str, dict[str, Any]] = field(default_factory=dict)
     homework: dict[str, dict[str, Any]] = field(default_factory=dict)
     difficulties: set[str] = field(default_factory=set)
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def copy(self) -> _State:
         """A copy whose values can be changed without touching this one."""
@@ -198,6 +208,7 @@ class _State:
             notes={key: dict(values) for key, values in self.notes.items()},
             homework={key: dict(values) for key, values in self.homework.items()},
             difficulties=set(self.difficulties),
+            events={key: dict(values) for key, values in self.events.items()},
         )
 
 
@@ -212,9 +223,12 @@ class _Context:
     ids: dict[tuple[str, str], int]
     counts: dict[str, int]  # rows of the rating by kind ("notes", "homework"), when adding
     wall_seconds: float  # since the rating was started
+    duration: float | None = None  # of the session's recording, when the batch has events
 
     owners: dict[str, int] = field(init=False)  # item code -> pinned instrument version
     items: dict[str, Item] = field(init=False)  # item code -> its definition
+    codes: dict[str, Any] = field(init=False)  # behaviour code -> its definition
+    code_owners: dict[str, int] = field(init=False)  # behaviour code -> pinned version
     active_planned: float = field(init=False, default=0.0)  # increments planned so far
 
     def __post_init__(self) -> None:
@@ -222,6 +236,10 @@ class _Context:
         for version_id, instrument in reversed(self.instruments):  # the first one wins
             self.owners.update(dict.fromkeys(instrument.item_codes, version_id))
             self.items.update({item.code: item for item in instrument.items})
+        self.codes = codes_of(i for _, i in self.instruments)
+        self.code_owners = {}
+        for version_id, instrument in reversed(self.instruments):
+            self.code_owners.update(dict.fromkeys((c.code for c in instrument.codes), version_id))
 
     def owner_of(self, item: Any) -> int | None:
         """The pinned instrument version that has this item, or None."""
@@ -303,7 +321,11 @@ def _plan(ctx: _Context, changes: list[dict[str, Any]], new_version: int) -> lis
     return plan
 
 
-ROW_LIMITS = (("notes", MAX_NOTES, "notes"), ("homework", MAX_HOMEWORK_ENTRIES, "homework entries"))
+ROW_LIMITS = (
+    ("notes", MAX_NOTES, "notes"),
+    ("homework", MAX_HOMEWORK_ENTRIES, "homework entries"),
+    ("events", MAX_EVENTS, "events"),
+)
 
 
 def _check_counts(ctx: _Context, after: _State) -> None:
@@ -494,6 +516,8 @@ def _storable(value: Any) -> bool:
 NOTE_COLUMNS = ("audio_seconds", "text")
 HOMEWORK_COLUMNS = ("homework_type", "completion", "description")
 NOTE_OPS = ("note.put", "note.delete")
+EVENT_COLUMNS = ("code", "time_s", "end_s", "note")
+EVENT_OPS = ("event.add", "event.move", "event.recode", "event.delete")
 HOMEWORK_OPS = ("homework.put", "homework.delete")
 
 
@@ -513,7 +537,13 @@ def _read_statements(
         reads["homework"] = (statement, {**at, "keys": homework_ids})
     if any(c.get("op") == "difficulties" for c in changes):
         reads["difficulties"] = (_difficulties_statement(), at)
-    for kind, table, op in (("notes", NOTES, "note.put"), ("homework", HOMEWORK, "homework.put")):
+    if event_ids := _wanted(changes, EVENT_OPS, "client_id"):
+        statement = _keyed_statement(dialect_name, EVENTS, EVENT_COLUMNS)
+        reads["events"] = (statement, {**at, "keys": event_ids})
+        reads["duration"] = (_duration_statement(), at)
+    counted = (("notes", NOTES, "note.put"), ("homework", HOMEWORK, "homework.put"),
+               ("events", EVENTS, "event.add"))  # fmt: skip
+    for kind, table, op in counted:
         if any(c.get("op") == op for c in changes):  # the batch may add rows: count them
             reads[f"{kind}_count"] = (_count_statement(table), at)
     return reads
@@ -539,15 +569,20 @@ def _context(
         ids["homework", row.client_id] = row.id
     if "difficulties" in rows:
         before.difficulties = {row[0] for row in rows["difficulties"]}
+    for row in rows.get("events", []):
+        before.events[row.client_id] = {c: getattr(row, c) for c in EVENT_COLUMNS}
+        ids["event", row.client_id] = row.id
+    duration = rows["duration"][0][0] if rows.get("duration") else None
     return _Context(
         locked=locked,
         instruments=instruments,
         version_matches=envelope.base_version == locked.version - 1,
         before=before,
         ids=ids,
-        counts={kind: rows[f"{kind}_count"][0][0] for kind in ("notes", "homework")
+        counts={kind: rows[f"{kind}_count"][0][0] for kind in ("notes", "homework", "events")
                 if f"{kind}_count" in rows},
         wall_seconds=(now - locked.started_at).total_seconds(),
+        duration=duration,
     )  # fmt: skip
 
 
@@ -604,6 +639,16 @@ def _count_statement(table: Table) -> Select:
 
 
 @cache
+def _duration_statement() -> Select:
+    """The length of the session's recording (events must lie within it)."""
+    return (
+        select(SESSIONS.c.duration_seconds)
+        .join(ASSIGNMENTS, ASSIGNMENTS.c.session_id == SESSIONS.c.id)
+        .where(ASSIGNMENTS.c.id == bindparam("p_assignment"))
+    )
+
+
+@cache
 def _difficulties_statement() -> Select:
     return select(DIFFICULTIES.c.difficulty_type).where(
         DIFFICULTIES.c.rating_id == _rating_of_assignment()
@@ -632,6 +677,12 @@ def _write(
     scores = _row_changes(ctx, "score", before.scores, after.scores)
     notes = _row_changes(ctx, "note", before.notes, after.notes)
     homework = _row_changes(ctx, "homework", before.homework, after.homework)
+    events = _row_changes(ctx, "event", before.events, after.events)
+    new_events = [
+        {"rating_id": rid, "instrument_version_id": ctx.code_owners[row["code"]],
+         "client_id": cid, **row}
+        for cid, row in events.added.items()
+    ]  # fmt: skip
     new_scores = [
         {"rating_id": rid, "instrument_version_id": ctx.owner_of(code), "item_code": code, **row}
         for code, row in scores.added.items()
@@ -643,9 +694,11 @@ def _write(
         *_row_writes(dialect, SCORES, scores, []),
         *_row_writes(dialect, NOTES, notes, new_notes),
         *_row_writes(dialect, HOMEWORK, homework, new_homework),
+        *_row_writes(dialect, EVENTS, events, new_events),
         *_difficulty_writes(dialect, rid, before.difficulties, after.difficulties),
         *_rating_writes(ctx, after, applied),
         *_score_events(ctx, before.scores, after.scores, new_score_ids, user_id),
+        *_event_audit(rid, before.events, after.events, user_id),
     ]
     if writes:
         execute_all(connection, writes)
@@ -789,6 +842,19 @@ def _score_events(
         if before.get(code) != after.get(code)
     ]  # fmt: skip
     return audit.insert_many("score.change", "item_score", events, user_id=user_id)
+
+
+def _event_audit(
+    rating_id: int, before: dict[str, Any], after: dict[str, Any], user_id: int
+) -> list[Statement]:
+    """One audit event per coded event the batch added, changed or deleted (entity
+    ``<rating id>/<client id>``; before and after are the event's values or null)."""
+    changed = [
+        (f"{rating_id}/{cid}", before.get(cid), after.get(cid))
+        for cid in sorted(before.keys() | after.keys())
+        if before.get(cid) != after.get(cid)
+    ]
+    return audit.insert_many("event.change", "event", changed, user_id=user_id)
 
 
 # --- planning each change -------------------------------------------------------------------
@@ -1021,6 +1087,75 @@ def _plan_active(ctx: _Context, change: dict[str, Any]) -> Step | None:
     return step
 
 
+# --- coded events -----------------------------------------------------------------------------
+#
+# An event is keyed by its client id; its state is {"code", "time_s", "end_s", "note"}. Every
+# change compares with ``base``, the event as the client last saw it on the server (null: it
+# did not exist). ``event.add`` creates the event (or, with a base, replaces it: a change made
+# while its first save was on the way); ``event.move`` sets its times and ``event.recode`` its
+# code, both computed from ``base`` (required); ``event.delete`` removes it. A change whose
+# result is already stored is a retry and applies nothing.
+
+
+def _event_base(change: dict[str, Any]) -> Any:
+    """The change's ``base`` as stored values (times rounded), MISSING, or None."""
+    base = change.get("base", MISSING)
+    if base is MISSING or base is None:
+        return base
+    if not isinstance(base, dict) or not isinstance(base.get("code"), str):
+        raise _Invalid('\'base\' of an event must be null or {"code", "time_s", "end_s", "note"}')
+    return {
+        "code": base["code"],
+        "time_s": _seconds(base.get("time_s"), "base.time_s"),
+        "end_s": None if base.get("end_s") is None else _seconds(base["end_s"], "base.end_s"),
+        "note": base.get("note", ""),
+    }
+
+
+def _valid_event(ctx: _Context, values: dict[str, Any]) -> dict[str, Any]:
+    event, problems = check_event(
+        ctx.codes, values.get("code"), values.get("time_s"), values.get("end_s"),
+        values.get("note", ""), ctx.duration,
+    )  # fmt: skip
+    if event is None:
+        raise _Invalid(problem_text(problems))
+    return event
+
+
+def _plan_event(ctx: _Context, change: dict[str, Any], new: dict[str, Any] | None) -> Step | None:
+    cid = _client_id(change)
+    base = _event_base(change)
+    checked = change if base is MISSING else {**change, "base": base}
+    if not _check(ctx, f"event:{cid}", ctx.before.events.get(cid), new, checked):
+        return None
+    return _put("events", cid, new)
+
+
+def _plan_event_add(ctx: _Context, change: dict[str, Any]) -> Step | None:
+    change = change if "base" in change else {**change, "base": None}  # new: must not exist
+    return _plan_event(ctx, change, _valid_event(ctx, change))
+
+
+def _edited(ctx: _Context, change: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """The event of ``base`` with ``fields`` taken from the change, validated."""
+    base = _event_base(change)
+    if not isinstance(base, dict):
+        raise _Invalid(f"{change.get('op')} needs 'base': the event as last saved")
+    return _valid_event(ctx, {**base, **{f: change.get(f) for f in fields}})
+
+
+def _plan_event_move(ctx: _Context, change: dict[str, Any]) -> Step | None:
+    return _plan_event(ctx, change, _edited(ctx, change, ("time_s", "end_s")))
+
+
+def _plan_event_recode(ctx: _Context, change: dict[str, Any]) -> Step | None:
+    return _plan_event(ctx, change, _edited(ctx, change, ("code",)))
+
+
+def _plan_event_delete(ctx: _Context, change: dict[str, Any]) -> Step | None:
+    return _plan_event(ctx, change, None)
+
+
 _PLANNERS: dict[str, Callable[[_Context, dict[str, Any]], Step | None]] = {
     "score": _plan_score,
     "note.put": _plan_note_put,
@@ -1030,4 +1165,8 @@ _PLANNERS: dict[str, Callable[[_Context, dict[str, Any]], Step | None]] = {
     "difficulties": _plan_difficulties,
     "position": _plan_position,
     "active": _plan_active,
+    "event.add": _plan_event_add,
+    "event.move": _plan_event_move,
+    "event.recode": _plan_event_recode,
+    "event.delete": _plan_event_delete,
 }

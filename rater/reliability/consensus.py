@@ -17,6 +17,7 @@ from sqlalchemy.orm import selectinload
 
 from rater import audit
 from rater.auth.models import User
+from rater.coding.service import coded_values
 from rater.extensions import db
 from rater.instruments import Instrument
 from rater.rating.frame import ratings_frame
@@ -45,7 +46,7 @@ def load_report(design: str = "all", instrument: str | None = None) -> Reliabili
     if instrument is not None:
         instruments = [i for i in instruments if i.code == instrument]
         frame = frame[frame["instrument"] == instrument]
-    return report(frame, instruments, design=design)
+    return report(frame, instruments, design=design, events=coded_values(instruments))
 
 
 @dataclass(frozen=True)

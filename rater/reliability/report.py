@@ -98,28 +98,40 @@ class ReliabilityReport:
 
 
 def report(
-    frame: pd.DataFrame, instruments: Sequence[Instrument], *, design: str = "all"
+    frame: pd.DataFrame,
+    instruments: Sequence[Instrument],
+    *,
+    design: str = "all",
+    events: pd.DataFrame | None = None,
 ) -> ReliabilityReport:
     """Compute the reliability report from the tidy ratings frame (submitted ratings).
 
     ``design`` chooses the measures that get the design-wide REML coefficients, the one
     costly part (one model fit each): ``"all"`` (every item, subscale and score; the CLI and
-    the export), ``"scales"`` (subscales and scores only; the dashboard) or ``"none"``.
+    the export), ``"scales"`` (subscales, scores and event summaries; the dashboard) or
+    ``"none"``.
     BLAS runs single-threaded meanwhile: the matrices are tiny, and threads only contend.
+    ``events`` holds the event measures of every coded rating
+    (``rater.coding.measures.event_values``): code counts and summary measures then get pair
+    ICCs and the design-wide coefficients like scale scores (not calibration panels).
     """
     if design not in DESIGN_CHOICES:
         raise ValueError(f"design must be 'all', 'scales' or 'none', got {design!r}")
     with threadpool_limits(limits=1):
-        return _report(frame, instruments, design)
+        return _report(frame, instruments, design, events)
 
 
 def _report(
-    frame: pd.DataFrame, instruments: Sequence[Instrument], design: str
+    frame: pd.DataFrame,
+    instruments: Sequence[Instrument],
+    design: str,
+    events: pd.DataFrame | None = None,
 ) -> ReliabilityReport:
-    instruments = [i for i in instruments if (frame["instrument"] == i.code).any()] or list(
-        instruments
-    )
-    values = measure_values(frame, instruments)
+    coded = events is not None and not events.empty
+    instruments = [
+        i for i in instruments if (frame["instrument"] == i.code).any() or (coded and i.codes)
+    ] or list(instruments)
+    values = measure_values(frame, instruments, events)
     measures = [m for inst in instruments for m in measures_of(inst)]
     main = values[values["purpose"] != Purpose.CALIBRATION]
     paired = pair_table(main)
@@ -141,7 +153,7 @@ def _report(
         consistency=consistency_results(values, instruments),
         paired=paired,
         counts={
-            "ratings": int(frame["rating_id"].nunique()),
+            "ratings": int(values["rating_id"].nunique()) if len(values) else 0,
             "sessions": int(main["session_id"].nunique()),
             "double_coded_sessions": int(paired["session_id"].nunique()),
             "calibration_ratings": int(cal["rating_id"].nunique()),
@@ -151,4 +163,7 @@ def _report(
 
 
 def _wants_design(m: Measure, design: str) -> bool:
-    return design == "all" or (design == "scales" and m.kind != MeasureKind.ITEM)
+    """Counts of single codes are the building blocks of summaries, as items are of scales:
+    the dashboard ("scales") leaves both to the instrument's own page ("all")."""
+    building_blocks = (MeasureKind.ITEM, MeasureKind.CODE_COUNT)
+    return design == "all" or (design == "scales" and m.kind not in building_blocks)

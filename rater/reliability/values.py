@@ -1,7 +1,9 @@
 """The ratings frame -> one value per rating and measure (pure).
 
-Every measure of an instrument (``Instrument.measures()``: items, scale scores, subscales) gets
-one value per rating, computed by the instrument's own scoring (``Instrument.scale_scores``).
+Every measure of an instrument (``Instrument.measures()``: items, scale scores, subscales, and the
+code counts and summary measures of a coding sheet) gets one value per rating, computed by the
+instrument's own scoring (``Instrument.scale_scores``, ``Instrument.event_summaries`` through
+``rater.coding.measures.event_values``).
 A cross-session score of a rater at session t is *the rater's own*: it combines the same
 rater's ratings of sessions t-1 and t of that patient (missing when there is none); these are
 the values of rater pairs. The design-wide coefficient of a cross-session score uses its two
@@ -14,14 +16,20 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from rater.instruments import Instrument, Measure, MeasureKind, previous_session
+from rater.instruments import EVENT_BASED, Instrument, Measure, MeasureKind, previous_session
 from rater.states import Purpose
 
 RATING_KEYS = ["rating_id", "session_id", "patient", "session_number", "rater", "purpose"]
 VALUE_COLUMNS = [*RATING_KEYS, "submitted_at", "instrument", "measure", "kind", "value"]
 
 
-MEASURE_KINDS = (MeasureKind.ITEM, MeasureKind.SCORE, MeasureKind.SUBSCALE)
+MEASURE_KINDS = (
+    MeasureKind.ITEM,
+    MeasureKind.SCORE,
+    MeasureKind.SUBSCALE,
+    MeasureKind.CODE_COUNT,
+    MeasureKind.SUMMARY,
+)
 
 
 def measures_of(instrument: Instrument) -> list[Measure]:
@@ -39,14 +47,19 @@ def item_values(frame: pd.DataFrame, instrument: Instrument) -> tuple[pd.DataFra
     return values, keys.loc[values.index, [*RATING_KEYS[1:], "submitted_at"]]
 
 
-def measure_values(frame: pd.DataFrame, instruments: Sequence[Instrument]) -> pd.DataFrame:
+def measure_values(
+    frame: pd.DataFrame,
+    instruments: Sequence[Instrument],
+    events: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """One row per rating x measure: the columns ``VALUE_COLUMNS``.
 
     Items enter raw; scores and subscales as the instrument scores them. The t-1 of a
     cross-session score is the same rater's main or double rating of the patient's previous
-    session (never a calibration rating).
+    session (never a calibration rating). ``events`` is the table of event measures per coded
+    rating (``rater.coding.measures.event_values``); their values enter like scale scores.
     """
-    parts = []
+    parts = [] if events is None else _event_parts(events, instruments)
     for instrument in instruments:
         if not (frame["instrument"] == instrument.code).any():
             continue
@@ -56,7 +69,9 @@ def measure_values(frame: pd.DataFrame, instruments: Sequence[Instrument]) -> pd
         )
         scores = instrument.scale_scores(values, previous=previous)
         measures = measures_of(instrument)
-        table = pd.concat([values, scores], axis=1)[[m.code for m in measures]]
+        table = pd.concat([values, scores], axis=1)
+        measures = [m for m in measures if m.kind not in EVENT_BASED]
+        table = table[[m.code for m in measures]]
         long = table.rename_axis(columns="measure").stack(future_stack=True).rename("value")
         long = long.reset_index().join(keys, on="rating_id")
         long["instrument"] = instrument.code
@@ -65,6 +80,24 @@ def measure_values(frame: pd.DataFrame, instruments: Sequence[Instrument]) -> pd
     if not parts:
         return pd.DataFrame(columns=VALUE_COLUMNS)
     return pd.concat(parts, ignore_index=True)[VALUE_COLUMNS]
+
+
+def _event_parts(events: pd.DataFrame, instruments: Sequence[Instrument]) -> list[pd.DataFrame]:
+    """The event measures of each coding sheet in long form (``VALUE_COLUMNS``)."""
+    parts = []
+    for instrument in instruments:
+        measures = [m for m in measures_of(instrument) if m.kind in EVENT_BASED]
+        codes = [m.code for m in measures if m.code in events.columns]
+        if not codes:
+            continue
+        mine = events.dropna(subset=codes, how="all")[codes]
+        long = mine.rename_axis(columns="measure").stack(future_stack=True).rename("value")
+        keys = events[[*RATING_KEYS[1:], "submitted_at"]]
+        long = long.reset_index().join(keys, on="rating_id")
+        long["instrument"] = instrument.code
+        long["kind"] = long["measure"].map({m.code: m.kind.value for m in measures})
+        parts.append(long)
+    return parts
 
 
 PART_COLUMNS = [

@@ -66,6 +66,12 @@ def _version_for(instrument: Instrument) -> InstrumentVersion:
     return version
 
 
+def store_version(instrument: Instrument) -> InstrumentVersion:
+    """The stored version of an instrument that is not in the folder (e.g. the demo's coding
+    sheet, pinned to some ratings only), stored when new (flush only)."""
+    return _version_for(instrument)
+
+
 def current_versions() -> dict[str, InstrumentVersion]:
     """Code -> the current version, syncing the folder first."""
     return {v.code: v for v in sync_instruments()}

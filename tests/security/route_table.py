@@ -156,6 +156,11 @@ ACCESS: dict[str, Access] = {
     "reliability.consensus_page": Access(
         COORDINATOR, lambda w: {"session_code": w.session_a.code}, may_lack_data=True
     ),
+    "coding.peaks": Access(RATER_OWN, _assignment_a, coordinator=True),
+    "coding.agreement_index": Access(COORDINATOR),
+    "coding.agreement": Access(
+        COORDINATOR, lambda w: {"session_code": w.session_a.code}, may_lack_data=True
+    ),
 }
 
 

@@ -278,6 +278,7 @@ function describe(change) {
   if (change.op.startsWith('note.')) return typeof change.seconds === 'number' ? `the note at ${formatTime(change.seconds)}` : 'a deleted note';
   if (change.op.startsWith('homework.')) return 'a homework entry';
   if (change.op === 'difficulties') return 'the difficulties';
+  if (change.op.startsWith('event.')) return 'a coded event';
   if (change.op === 'position') return 'the audio position';
   return 'the active time';
 }

@@ -392,4 +392,7 @@ function showHint(text) {
   hintTimer = setTimeout(() => { hint.hidden = true; }, 4000);
 }
 
+// The coding panel (static/js/coding.js) records events through this page's saver and player.
+window.raterRating = { saver, player };
+document.dispatchEvent(new CustomEvent('rating:ready'));
 page.dataset.ready = 'true'; // for tests and assistive tooling: every handler is in place

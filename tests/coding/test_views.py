@@ -1,0 +1,83 @@
+"""The peaks endpoint (access-checked like the audio, computed once) and the coordinator's
+event-agreement view of a double-coded session."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from rater.extensions import db
+from rater.rating import service
+from rater.study import peaks as peaks_module
+from rater.timeutil import utcnow
+from tests.coding.test_import_export import HEADER, run_import
+from tests.rating.helpers import build_study, login_as, started
+
+
+@pytest.mark.parametrize(
+    "visitor, status", [("anonymous", 302), ("rater", 200), ("other", 404), ("coordinator", 200)]
+)
+def test_peaks_are_checked_like_the_audio(client, auth, factory, visitor, status):
+    study = build_study(factory)
+    started(study.assignment)
+    login_as(client, auth, visitor)
+    response = client.get(f"/assignments/{study.id}/peaks.json")
+    assert response.status_code == status
+    if status == 200:
+        body = response.json
+        assert body["version"] == 2 and body["length"] * 2 == len(body["data"])
+        assert body["duration"] == pytest.approx(68.3, abs=0.5)
+
+
+def test_peaks_are_computed_once_and_then_read_from_the_cache(client, auth, factory, monkeypatch):
+    study = build_study(factory)
+    login_as(client, auth, "rater")
+    calls = []
+    real = peaks_module.compute_peaks
+    monkeypatch.setattr(peaks_module, "compute_peaks", lambda p: calls.append(p) or real(p))
+    first = client.get(f"/assignments/{study.id}/peaks.json").json
+    second = client.get(f"/assignments/{study.id}/peaks.json").json
+    assert first == second and len(calls) == 1
+
+
+@pytest.fixture
+def double_coded(factory, runner, tmp_path):
+    factory.user("coord", "coordinator")
+    ann, bob = factory.user("ann"), factory.user("bob")
+    session = factory.session("P01-S01", number=1)
+    for rater, purpose in ((ann, "main"), (bob, "double")):
+        rating = service.start_rating(factory.assignment(session, rater, purpose))
+        rating.status, rating.submitted_at = "submitted", utcnow()
+    db.session.commit()
+    rows = [
+        "ann,ASSIGN,10", "bob,ASSIGN,11",  # matched
+        "ann,RATIONALE,20", "bob,TAILOR,20.5",  # paired, other code
+        "ann,REVIEW,40",  # A only
+        "ann,EFFICACY,50", "bob,EFFICACY,51.5",  # matched
+    ]  # fmt: skip
+    text = HEADER + "".join(f"P01-S01,{r},,\n" for r in rows)
+    assert run_import(runner, tmp_path, text).exit_code == 0
+
+
+def test_agreement_view_shows_both_timelines_and_the_weakest_codes(client, auth, double_coded):
+    auth.login("coord")
+    index = client.get("/coding/agreement").get_data(as_text=True)
+    assert "P01-S01" in index and "ann, bob" in index
+    assert '<td class="num">4</td><td class="num">50 %</td>' in index  # 2 of 4 units agree
+    page = client.get("/coding/agreement/P01-S01").get_data(as_text=True)
+    assert page.count('class="mark matched"') == 4
+    unmatched = re.findall(r'class="mark unmatched" data-lane="(\d)" data-code="(\w+)"', page)
+    assert sorted(unmatched) == [("0", "RATIONALE"), ("0", "REVIEW"), ("1", "TAILOR")]
+    table = page[page.index('id="lowest-codes"') :]
+    order = re.findall(r"<tr><td>(\w+)</td>", table)
+    assert order[-2:] == ["ASSIGN", "EFFICACY"] or order[-2:] == ["EFFICACY", "ASSIGN"]
+    assert set(order[:3]) == {"RATIONALE", "REVIEW", "TAILOR"}
+
+
+def test_agreement_view_is_for_coordinators_only(client, auth, double_coded):
+    auth.login("ann")
+    assert client.get("/coding/agreement/P01-S01").status_code in (302, 403, 404)
+    auth.logout()
+    auth.login("coord")
+    assert client.get("/coding/agreement/P09-S09").status_code == 404
