@@ -147,6 +147,7 @@ def to_frames(rep: ReliabilityReport) -> dict[str, pd.DataFrame]:
                     "n_sessions": d.n_sessions,
                     "n_double": d.n_double,
                     "n_raters": d.n_raters,
+                    "n_not_applicable": d.n_not_applicable,
                     **{
                         k: d.details.get(k, math.nan)
                         for k in ("khat", "q", "var_target", "var_rater", "var_residual")
@@ -161,6 +162,7 @@ def to_frames(rep: ReliabilityReport) -> dict[str, pd.DataFrame]:
             "n_sessions",
             "n_double",
             "n_raters",
+            "n_not_applicable",
             "khat",
             "q",
             "var_target",
@@ -283,6 +285,13 @@ def to_text(rep: ReliabilityReport) -> str:
             lines += [f"    item-total r {i}: {show(r)}" for i, r in cons.item_total.items()]
     lines += ["", "Calibration round (targets = session x item)"]
     for panel in rep.calibration_panel:
+        if "fleiss_kappa" in panel.coefficients:  # a nominal item
+            lines.append(
+                f"  {panel.instrument} {panel.measure}: {plural(len(panel.raters), 'rater')}, "
+                f"{plural(panel.n_targets, 'session')}: Fleiss' kappa "
+                f"{show(panel.coefficients['fleiss_kappa'])}"
+            )
+            continue
         lines.append(
             f"  {panel.instrument}: {plural(len(panel.raters), 'rater')}, "
             f"{plural(panel.n_targets, 'target')}: "
