@@ -80,14 +80,20 @@ def test_autosave_stores_every_kind_and_submit_counts_na_as_answered(client, rat
     assert stored["HWS_comment"] == (None, "set at the very end", False)
     version = answer.get_json()["version"]
     # N/A -> a score and back, compare-and-set on the N/A base
-    answer = _save(client, rated, version, _score("HWS_rationale", 4, base={"not_applicable": True}))
+    answer = _save(
+        client, rated, version, _score("HWS_rationale", 4, base={"not_applicable": True})
+    )
     assert answer.status_code == 200 and _answers()["HWS_rationale"] == (4, None, False)
     version = answer.get_json()["version"]
-    answer = _save(client, rated, version, _score("HWS_rationale", {"not_applicable": True}, base=4))
+    answer = _save(
+        client, rated, version, _score("HWS_rationale", {"not_applicable": True}, base=4)
+    )
     assert answer.status_code == 200
     page = client.get(f"/assignments/{rated.id}/rate").get_data(as_text=True)
     assert 'value="na" checked' in page and 'value="cognitive" checked' in page
-    response = client.post(f"/assignments/{rated.id}/submit", headers={"Accept": "application/json"})
+    response = client.post(
+        f"/assignments/{rated.id}/submit", headers={"Accept": "application/json"}
+    )
     assert response.status_code == 200, response.get_json()
     frame = ratings_frame()
     na = frame[frame["item"] == "HWS_rationale"].iloc[0]
@@ -100,7 +106,9 @@ def test_submit_names_the_missing_item(client, rated):
     changes = [_score(code, 3) for code in TCS if code != "TCS_5"]
     changes += [_score("HWS_rationale", 2), _score("HWS_type", "relapse"), _score("HWS_tasks", 0)]
     assert _save(client, rated, 1, *changes).status_code == 200
-    response = client.post(f"/assignments/{rated.id}/submit", headers={"Accept": "application/json"})
+    response = client.post(
+        f"/assignments/{rated.id}/submit", headers={"Accept": "application/json"}
+    )
     assert response.status_code == 422
     assert [m["item"] for m in response.get_json()["missing"]] == ["TCS_5"]
 
