@@ -14,6 +14,7 @@ from rater.rating.models import ItemScore
 from rater.study.instrument_store import current_versions, instrument_of
 
 TCS = [f"TCS_{i}" for i in range(1, 12)]
+JSON = {"Accept": "application/json"}
 
 
 @pytest.fixture
