@@ -43,7 +43,7 @@ def instrument_files(draw) -> str:
             if draw(st.booleans()):
                 lines.append("reverse = true")
             if draw(st.booleans()):
-                lines.append('anchors = { %d = "lowest" }' % low)
+                lines.append(f'anchors = {{ {low} = "lowest" }}')
         elif kind == ItemKind.COUNT:
             numeric.append(code)
         elif kind == ItemKind.NOMINAL:
