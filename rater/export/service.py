@@ -23,6 +23,7 @@ import rater
 from rater.audit import AuditEvent
 from rater.auth.models import User
 from rater.export import tables, writer
+from rater.export.statistics import STATS_FORMATS, STATS_KINDS, write_stats
 from rater.extensions import db
 from rater.instruments import instrument_from_definition
 from rater.rating.frame import (
@@ -43,7 +44,7 @@ from rater.reliability.report import report
 from rater.study.models import InstrumentVersion, Patient, Therapist, TherapySession
 from rater.timeutil import utcnow
 
-FORMATS = ("csv", "xlsx", "parquet")
+FORMATS = ("csv", "xlsx", "parquet", *STATS_FORMATS)
 LONG_CHUNK_ROWS = writer.CHUNK_ROWS  # rows per chunk when streaming the long export
 
 # Kinds whose content each option changes (and whose file names therefore carry it).
@@ -265,6 +266,8 @@ def check(kind: str, fmt: str, options: Options) -> None:
         raise ValueError(f"unknown export kind {kind!r}")
     if kind == "all" and fmt != "xlsx":
         raise ValueError("'all' kinds go into one .xlsx workbook; give a .xlsx file")
+    if fmt in STATS_FORMATS and kind not in STATS_KINDS:
+        raise ValueError(f".{fmt} files are written of {' and '.join(STATS_KINDS)} only")
     if options.resolve_mode not in tables.RESOLVE_MODES:
         raise ValueError(f"resolve must be one of {', '.join(tables.RESOLVE_MODES)}")
 
@@ -288,6 +291,10 @@ def export_to(
         sheets = {k: build(k, options) for k in kinds}
         with progress(sum(len(f) for f in sheets.values())) as step:
             written = writer.write_xlsx(sheets, target, step)
+    elif fmt in STATS_FORMATS:
+        frame = build(kind, options)
+        with progress(len(frame)):
+            written = write_stats(frame, fmt, kind, instruments(), target)
     elif kind == "long":
         with progress(count_ratings(options.include_drafts)) as step:
             written = _write(fmt, stream_long(options, LONG_CHUNK_ROWS), target, options, step)
