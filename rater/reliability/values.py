@@ -34,6 +34,8 @@ def item_numbers(mine: pd.DataFrame, instrument: Instrument) -> pd.Series:
     number (``Item.category_number``) of a nominal item with one category; NaN where the item
     is not applicable, missing, text, or several categories were chosen."""
     numbers = mine["score"].astype("float64")
+    if "value" not in mine:  # a frame of scores only (older callers)
+        return numbers
     for item in instrument.items:
         if item.kind == ItemKind.NOMINAL and not item.multiple:
             rows = (mine["item"] == item.code) & mine["value"].notna()
@@ -43,6 +45,8 @@ def item_numbers(mine: pd.DataFrame, instrument: Instrument) -> pd.Series:
 
 def not_applicable_counts(frame: pd.DataFrame) -> dict[tuple[str, str], int]:
     """(instrument, item) -> how many answers were 'not applicable' (excluded everywhere)."""
+    if "not_applicable" not in frame:  # a frame of scores only (older callers)
+        return {}
     na = frame[frame["not_applicable"] == 1]
     return {key: int(n) for key, n in na.groupby(["instrument", "item"]).size().items()}
 
