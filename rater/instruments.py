@@ -271,6 +271,13 @@ class Item(_Strict):
             return NOT_APPLICABLE
         return int(score) if score is not None else str(value_text)
 
+    @staticmethod
+    def answer_text(answer: Answer | None) -> str:
+        """An answer for people: the number, category code(s) or text; "N/A"; "–" for none."""
+        if answer is None:
+            return "–"
+        return "N/A" if answer is NOT_APPLICABLE else str(answer)
+
     def category_number(self, code: str) -> int:
         """A category's number (1, 2, ... in file order): its code in SPSS/Stata files and the
         value of nominal items in reliability."""
@@ -664,6 +671,15 @@ class Instrument(_Strict):
         if self.disagreement is not None:
             return self.disagreement
         return DEFAULT_DISAGREEMENT_SHARE * self.scale.span
+
+    def disagreement_of(self, item: Item) -> float | None:
+        """The disagreement threshold of an ordinal item: the file's ``disagreement``, else half
+        the item's own range; None for other kinds."""
+        if item.scale is None:
+            return None
+        if self.disagreement is not None:
+            return self.disagreement
+        return DEFAULT_DISAGREEMENT_SHARE * item.scale.span
 
     # -- measures ---------------------------------------------------------------------------
 

@@ -181,11 +181,17 @@ def consensus_frame() -> pd.DataFrame:
             InstrumentVersion.code,
             ConsensusScore.item_code,
             ConsensusScore.score,
+            ConsensusScore.value_text,
+            ConsensusScore.not_applicable,
         )
         .join(TherapySession, ConsensusScore.session_id == TherapySession.id)
         .join(InstrumentVersion, ConsensusScore.instrument_version_id == InstrumentVersion.id)
     ).all()
-    return pd.DataFrame(rows, columns=["session_id", "instrument", "item", "score"])
+    columns = ["session_id", "instrument", "item", "score", "value", "not_applicable"]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["score"] = frame["score"].astype("Int64")
+    frame["not_applicable"] = frame["not_applicable"].astype("int64")
+    return frame
 
 
 def audit_frame() -> pd.DataFrame:

@@ -577,14 +577,23 @@ def _text(column: pd.Series) -> pd.Series:
     return column.astype(object).where(column.notna(), None)
 
 
-def _agreed_values(used: pd.DataFrame, codes: list[str], index: pd.Index) -> pd.DataFrame:
-    """Session x nominal/text item: the value when every rating used gives the same value,
-    else missing (rule ``resolution``)."""
+def _agreed_values(
+    used: pd.DataFrame, codes: list[str], index: pd.Index, consensus: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Session x nominal/text item: the consensus value where one was recorded (with
+    ``consensus``), else the value when every rating used gives the same value, else missing
+    (rule ``resolution``)."""
     rows = used[used["item"].isin(codes)].dropna(subset=["value"])
     grouped = rows.groupby(["session_id", "item"])["value"]
     agreed = grouped.first().where(grouped.nunique() == 1)
     table = agreed.unstack("item") if not agreed.empty else pd.DataFrame(index=index)
-    return table.reindex(index=index, columns=codes).astype(object)
+    table = table.reindex(index=index, columns=codes).astype(object)
+    if consensus is not None and "value" in consensus:
+        decided = consensus[consensus["item"].isin(codes)]
+        for row in decided.itertuples(index=False):
+            if row.session_id in table.index:
+                table.loc[row.session_id, row.item] = None if row.not_applicable else row.value
+    return table
 
 
 def _check_resolve(resolve: str) -> None:
@@ -618,7 +627,16 @@ def resolve_items(
             index="session_id", columns="item", values="score", aggfunc="first"
         ).reindex(columns=codes)
         resolved = agreed.astype("float64").combine_first(resolved).reindex(columns=codes)
+        for row in _not_applicable(consensus).itertuples(index=False):
+            if row.item in resolved.columns and row.session_id in resolved.index:
+                resolved.loc[row.session_id, row.item] = np.nan  # agreed: not applicable
     return resolved
+
+
+def _not_applicable(consensus: pd.DataFrame) -> pd.DataFrame:
+    if "not_applicable" not in consensus:
+        return consensus.iloc[0:0]
+    return consensus[consensus["not_applicable"] == 1]
 
 
 def _consensus_counts(consensus: pd.DataFrame, codes: list[str], resolve: str) -> pd.Series:
@@ -740,7 +758,8 @@ def sessions_table(
     out["resolution"] = _resolution(resolve, out["n_raters"], out["n_consensus_items"], items)
     texts = [i.code for vi in instruments for i in vi.instrument.items if not i.is_numeric]
     if texts:
-        items[texts] = _agreed_values(used, texts, rows.index)
+        decided = consensus if resolve == "consensus" else None
+        items[texts] = _agreed_values(used, texts, rows.index, decided)
     for code in codes:
         out[code] = _text(items[code]) if code in texts else items[code]
     _add_scores(out, items, instruments, previous_session(items, rows))
