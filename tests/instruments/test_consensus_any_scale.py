@@ -61,7 +61,8 @@ def test_disagreements_use_each_instruments_threshold(double_coded):
 
 
 def test_threshold_is_half_the_items_range_unless_the_file_says():
-    text = b'code = "X"\nname = "X"\nscale = { min = 1, max = 7 }\n[[items]]\ncode = "A"\nlabel = "A"\n'
+    text = b'code = "X"\nname = "X"\nscale = { min = 1, max = 7 }\n'
+    text += b'[[items]]\ncode = "A"\nlabel = "A"\n'
     inst = parse_instrument(text, "x.toml")
     assert inst.disagreement_of(inst.item("A")) == 3
     inst = parse_instrument(text.replace(b'name = "X"', b'name = "X"\ndisagreement = 1.5'), "x")
