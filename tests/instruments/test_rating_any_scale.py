@@ -57,9 +57,9 @@ def test_page_renders_every_kind(client, rated):
         assert f'name="HWS_rationale" value="{point}"' in page
     assert 'name="HWS_rationale" value="na"' in page and "No homework assigned" in page
     assert 'name="TCS_1" value="na"' not in page  # the competence scale has no N/A
-    assert 'type="radio" name="HWS_type" value="behavioural"' in page
-    assert 'type="number" name="HWS_tasks"' in page
-    assert '<textarea name="HWS_comment"' in page
+    assert 'type="radio" id="HWS_type-1" name="HWS_type" value="behavioural"' in page
+    assert 'type="number" id="HWS_tasks" name="HWS_tasks"' in page
+    assert '<textarea id="HWS_comment" name="HWS_comment"' in page
 
 
 def test_autosave_stores_every_kind_and_submit_counts_na_as_answered(client, rated):
