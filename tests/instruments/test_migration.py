@@ -18,7 +18,7 @@ from sqlalchemy import MetaData, Table, create_engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from rater import create_app
-from rater.config import TestConfig
+from rater.config import TestConfig as MigrationConfig
 from rater.extensions import db
 from tests.support.databases import scratch_postgres_database
 
@@ -27,7 +27,8 @@ NOW = datetime(2026, 1, 1, 12, 0)
 
 
 @pytest.fixture
-def fresh_url(tmp_path: Path) -> Iterator[str]:
+def fresh_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A database of its own, on the engine the run uses (``database_url``)."""
     server = os.environ.get("RATER_TEST_DATABASE_URL")
     if server:
         with scratch_postgres_database(server, "rater_migration") as url:
@@ -38,7 +39,7 @@ def fresh_url(tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def fresh_app(fresh_url: str):
-    app = create_app(TestConfig(fresh_url))
+    app = create_app(MigrationConfig(fresh_url))
     with app.app_context():
         yield app
         db.session.remove()
