@@ -10,6 +10,7 @@ are written with an underscore.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tempfile
 from collections.abc import Sequence
@@ -88,5 +89,10 @@ def write_stats(
             pyreadstat.write_dta(
                 data, str(path), column_labels=column_labels, variable_value_labels=values
             )
-        target.write(path.read_bytes())
-    return {"rows": len(data), "columns": names}
+        content = path.read_bytes()
+        target.write(content)
+    return {
+        "rows": len(data),
+        "columns": names,
+        "file_sha256": hashlib.sha256(content).hexdigest(),
+    }

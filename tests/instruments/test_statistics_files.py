@@ -60,3 +60,22 @@ def test_default_name_by_format_and_refused_kinds(runner, imported, tmp_path, mo
     assert list(tmp_path.glob("rater-wide-*.dta"))
     result = runner.invoke(args=["export", "long", "-o", str(tmp_path / "x.sav")])
     assert result.exit_code != 0 and "wide and sessions only" in result.output
+
+
+@pytest.mark.parametrize("fmt", ["sav", "dta"])
+def test_downloads_page_offers_sav_and_dta(client, auth, factory, imported, tmp_path, fmt):
+    factory.user("coord", "coordinator")
+    assert auth.login("coord").status_code == 302
+    page = client.get("/export/").get_data(as_text=True)
+    assert f"/export/download/wide.{fmt}" in page and f"/export/download/sessions.{fmt}" in page
+    assert f"/export/download/long.{fmt}" not in page
+    response = client.get(f"/export/download/sessions.{fmt}")
+    assert response.status_code == 200
+    assert f'.{fmt}"' in response.headers["Content-Disposition"]
+    path = tmp_path / f"sessions.{fmt}"
+    path.write_bytes(response.data)
+    read = pyreadstat.read_sav if fmt == "sav" else pyreadstat.read_dta
+    frame, meta = read(str(path))
+    assert frame.loc[0, "HWS_type"] == 2 and frame.loc[0, "TCS_1"] == 4
+    assert meta.variable_value_labels["HWS_type"][5] == "Relapse prevention"
+    assert client.get(f"/export/download/long.{fmt}").status_code == 400
