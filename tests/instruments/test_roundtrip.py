@@ -10,11 +10,13 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rater.auth.models import User
 from rater.export.service import Options, export_to
 from rater.extensions import db
 from rater.instruments import NOT_APPLICABLE, Item, ItemKind, parse_instrument
 from rater.rating.importer import import_ratings
 from rater.study.instrument_store import current_versions
+from rater.study.models import TherapySession
 
 RATERS = ("r1", "r2")
 SESSIONS = ("P01-S01", "P01-S02")
@@ -163,3 +165,71 @@ def _unneutralised(cell: str) -> str:
     from rater.spreadsheet import unneutralise
 
     return unneutralise(cell)
+
+
+def _autosave_value(item: Item, answer):
+    """The stored answer as the rating page sends it."""
+    return item.protocol_value(answer)
+
+
+@settings(max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_autosave_long_import_long_is_identical(app, client, factory, instruments_dir, data):
+    """A rating entered through autosave and submitted, exported long, imported into a fresh
+    database and exported again, gives the same file; the file holds what was entered."""
+    from rater.rating import service
+    from tests.conftest import PASSWORD
+
+    text = data.draw(instrument_files())
+    instrument = parse_instrument(text.encode(), "rnd.toml")
+    for old in instruments_dir.glob("*.toml"):
+        old.unlink()
+    (instruments_dir / "rnd.toml").write_text(text)
+    _empty_tables()
+    _study(factory)
+    rater = db.session.scalars(db.select(User).where(User.username == "r1")).one()
+    session = db.session.scalars(db.select(TherapySession)).first()
+    assignment = factory.assignment(session, rater)
+    service.start_rating(assignment)
+    db.session.commit()
+    client.post("/logout")
+    assert client.post("/login", data={"username": "r1", "password": PASSWORD}).status_code == 302
+    expected = {}
+    changes = []
+    for item in instrument.items:
+        answer = _answer(data.draw, item)
+        if answer is None and not item.required:
+            continue
+        if answer is None:
+            answer = NOT_APPLICABLE if item.allows_not_applicable else _some(item)
+        expected[item.code] = answer
+        changes.append({"op": "score", "item": item.code, "value": _autosave_value(item, answer)})
+    saved = client.post(
+        f"/assignments/{assignment.id}/autosave", json={"base_version": 1, "changes": changes}
+    )
+    assert saved.status_code == 200, saved.get_json()
+    submitted = client.post(
+        f"/assignments/{assignment.id}/submit", headers={"Accept": "application/json"}
+    )
+    assert submitted.status_code == 200, submitted.get_json()
+    first = _long()
+    read = pd.read_csv(io.BytesIO(first), dtype=str, keep_default_na=False)
+    got = {row.item: (row.score, _unneutralised(row.value), row.not_applicable)
+           for row in read.itertuples(index=False)}  # fmt: skip
+    assert got == {code: _cells(instrument.item(code), a) for code, a in expected.items()}
+    _empty_tables()
+    _study(factory)
+    import_ratings(first, "long.csv", allow_incomplete=True)
+    db.session.commit()
+    assert _long() == first
+
+
+def _some(item: Item):
+    """An answer of a required item without N/A."""
+    if item.kind == ItemKind.ORDINAL:
+        return item.points[0]
+    if item.kind == ItemKind.COUNT:
+        return 0
+    if item.kind == ItemKind.NOMINAL:
+        return next(iter(item.categories))
+    return "text"
