@@ -73,11 +73,18 @@ def upgrade_schema() -> None:
 @with_appcontext
 def init_db() -> None:
     """Create or upgrade the database schema and register the instruments."""
+    from rater.instruments import InstrumentError
     from rater.study.instrument_store import sync_instruments
 
     upgrade_schema()
-    with transaction():
-        versions = sync_instruments()
+    try:
+        with transaction():
+            versions = sync_instruments()
+    except InstrumentError as exc:
+        fail(
+            f"An instrument file is invalid: {exc}. Nothing was registered; fix the file and "
+            "run `rater init-db` again."
+        )
     click.echo("Database is up to date.")
     for v in versions:
         click.echo(f"  instrument {v.code} version {v.version} ({v.source_file})")
