@@ -986,10 +986,7 @@ def parse_instrument(data: bytes, source: str) -> Instrument:
     try:
         instrument = Instrument.model_validate(raw)
     except ValidationError as exc:
-        problems = [
-            f"{_location(raw, err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
-            for err in exc.errors()
-        ]
+        problems = [f"{_location(raw, err['loc'])}: {err['msg']}" for err in exc.errors()]
         raise InstrumentError(source, problems) from None
     digest = hashlib.sha256(data).hexdigest()
     return instrument.model_copy(update={"source_file": source, "content_hash": digest})
