@@ -191,3 +191,15 @@ def test_nominal_items_get_no_icc_and_say_why():
     for name in ("ICC(A,1)", "alpha_interval", "alpha_ordinal"):
         assert "nominal" in str(design.coefficients[name])
     assert list(itertools.islice(rep.to_frames()["design"]["n_not_applicable"], 1))
+
+
+def test_text_report_says_what_each_kind_gets():
+    frame = _frame(2)
+    rep = report(frame, [INSTRUMENT], design="all")
+    text = rep.to_text()
+    na = rep.design_result("K", "K_zero_six").n_not_applicable
+    assert f"{na} answers 'not applicable' left out" in text
+    kappa = rep.pairs_of("K", "K_type")[0].coefficients["kappa"].value
+    assert f"Cohen's kappa {kappa:.2f}" in text and "alpha nominal" in text
+    assert ", ratio " in text  # the count's alpha ratio
+    assert "not computed for a nominal item" not in text
