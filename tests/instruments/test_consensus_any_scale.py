@@ -86,3 +86,15 @@ def test_consensus_page_settles_categories_and_not_applicable(client, auth, doub
     assert sessions["TCS_1"] == 4
     assert sessions["HWS_rationale"] != sessions["HWS_rationale"]  # agreed N/A: missing
     assert sessions["resolution"] == "consensus+mean"
+
+
+def test_reliability_pages_show_every_kind(client, auth, double_coded):
+    assert auth.login("coord").status_code == 302
+    urls = ["/reliability/", "/reliability/instrument/HWS", "/reliability/disagreements"]
+    urls += [f"/reliability/measure/HWS/{code}" for code in ("HWS_type", "HWS_tasks")]
+    urls += [f"/reliability/plot/HWS/HWS_type/{plot}.svg" for plot in ("heatmap", "drift")]
+    urls.append("/reliability/plot/HWS/HWS_tasks/bland-altman.svg?rater_1=r1&rater_2=r2")
+    for url in urls:
+        assert client.get(url).status_code == 200, url
+    page = client.get("/reliability/disagreements").get_data(as_text=True)
+    assert "TCS: 2 points" in page and "HWS: 2 points" in page
