@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 from werkzeug.exceptions import HTTPException
 
 from rater.extensions import db
+from rater.instruments import InstrumentError
 
 MESSAGES = {
     400: "The request could not be understood.",
@@ -109,6 +110,17 @@ def register(app: Flask) -> None:
         if code >= 500:
             db.session.rollback()
         return render_error(code)
+
+    @app.errorhandler(InstrumentError)
+    def bad_instrument(error: InstrumentError):
+        """A bad file in the instruments folder: say which (the folder is read per request)."""
+        _rollback_quietly()
+        app.logger.error("Instrument file refused: %s", error)
+        return render_error(
+            503,
+            f"An instrument file is invalid: {error}. Ask the coordinator "
+            "to fix it (rater init-db shows the same message).",
+        )
 
     @app.errorhandler(Exception)
     def unhandled(error: Exception):

@@ -221,6 +221,99 @@ class Item(_Strict):
             return "|".join(self.categories)
         return "text"
 
+    # -- answers: what a rating stores for the item -------------------------------------------
+
+    def answer(self, value: Any) -> Answer | None:
+        """A value as sent by the rating page or read from a file -> the stored answer.
+
+        ``{"not_applicable": true}`` is N/A (where the item allows it); an ordinal or count item
+        takes an integer, a nominal item a category code (``multiple``: a list of codes, stored
+        in the file's order joined by ``;``), a text item a string (stored without surrounding
+        white space; empty text is no answer, None).
+        Raises ``ValueError`` naming what the item takes.
+        """
+        if _is_na(value):
+            if not self.allows_not_applicable:
+                raise ValueError("cannot be 'not applicable'")
+            return NOT_APPLICABLE
+        if self.kind == ItemKind.TEXT and isinstance(value, str):
+            value = value.strip()  # as CSV imports read it
+            if not value:
+                return None
+        if self.kind == ItemKind.NOMINAL and self.multiple and isinstance(value, str):
+            value = value.split(CATEGORY_SEPARATOR)
+        if problem := self.value_problem(value):
+            raise ValueError(problem)
+        if self.kind == ItemKind.NOMINAL and self.multiple:
+            order = list(self.categories)
+            return CATEGORY_SEPARATOR.join(sorted(value, key=order.index))
+        return int(value) if self.is_numeric else value
+
+    def protocol_value(self, answer: Answer) -> Any:
+        """The stored answer as the rating page sends it (JSON)."""
+        if answer is NOT_APPLICABLE:
+            return {"not_applicable": True}
+        if self.kind == ItemKind.NOMINAL and self.multiple:
+            return str(answer).split(CATEGORY_SEPARATOR)
+        return answer
+
+    @staticmethod
+    def columns(answer: Answer) -> tuple[int | None, str | None, bool]:
+        """The stored answer as database columns (score, value_text, not_applicable)."""
+        if answer is NOT_APPLICABLE:
+            return None, None, True
+        if isinstance(answer, str):
+            return None, answer, False
+        return int(answer), None, False
+
+    @staticmethod
+    def from_columns(score: int | None, value_text: str | None, not_applicable: bool) -> Answer:
+        """Database columns -> the stored answer (the inverse of :meth:`columns`)."""
+        if not_applicable:
+            return NOT_APPLICABLE
+        return int(score) if score is not None else str(value_text)
+
+    @staticmethod
+    def answer_text(answer: Answer | None) -> str:
+        """An answer for people: the number, category code(s) or text; "N/A"; "–" for none."""
+        if answer is None:
+            return "–"
+        return "N/A" if answer is NOT_APPLICABLE else str(answer)
+
+    def category_number(self, code: str) -> int:
+        """A category's number (1, 2, ... in file order): its code in SPSS/Stata files and the
+        value of nominal items in reliability."""
+        return list(self.categories).index(code) + 1
+
+
+class _NotApplicable:
+    """The answer "not applicable" (one object; compare with ``is``)."""
+
+    _instance: _NotApplicable | None = None
+
+    def __new__(cls) -> _NotApplicable:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "NOT_APPLICABLE"
+
+
+NOT_APPLICABLE = _NotApplicable()
+Answer = int | str | _NotApplicable
+CATEGORY_SEPARATOR = ";"  # several categories of one answer (nominal items with ``multiple``)
+
+
+def answer_json(answer: Answer | None) -> Any:
+    """A stored answer as JSON (audit events): the number or text, N/A as
+    ``{"not_applicable": true}``."""
+    return {"not_applicable": True} if answer is NOT_APPLICABLE else answer
+
+
+def _is_na(value: Any) -> bool:
+    return isinstance(value, dict) and value == {"not_applicable": True}
+
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
@@ -580,6 +673,15 @@ class Instrument(_Strict):
         if self.disagreement is not None:
             return self.disagreement
         return DEFAULT_DISAGREEMENT_SHARE * self.scale.span
+
+    def disagreement_of(self, item: Item) -> float | None:
+        """The disagreement threshold of an ordinal item: the file's ``disagreement``, else half
+        the item's own range; None for other kinds."""
+        if item.scale is None:
+            return None
+        if self.disagreement is not None:
+            return self.disagreement
+        return DEFAULT_DISAGREEMENT_SHARE * item.scale.span
 
     # -- measures ---------------------------------------------------------------------------
 

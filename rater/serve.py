@@ -57,7 +57,19 @@ def startup_problems(app: Flask) -> list[str]:
         if app.debug or app.config.get("DEBUG"):
             problems.append("Debug mode is on. Unset FLASK_DEBUG / --debug for a real server.")
     problems.extend(schema_problems())
+    problems.extend(instrument_problems(app))
     return problems
+
+
+def instrument_problems(app: Flask) -> list[str]:
+    """Every instrument file must load: a bad one is named with its item and field."""
+    from rater.instruments import InstrumentError, load_instruments
+
+    try:
+        load_instruments(Path(app.config["RATER_INSTRUMENTS_DIR"]))
+    except InstrumentError as exc:
+        return [f"An instrument file is invalid: {exc}"]
+    return []
 
 
 def secret_key_problems(key: str | bytes | None) -> list[str]:

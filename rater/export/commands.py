@@ -22,8 +22,17 @@ from rater.timeutil import utcnow
     "--output",
     "output",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="File to write: .csv, .xlsx (every kind with KIND 'all') or .parquet. Default: "
-    "rater-KIND[-RESOLVE]-DATE.csv (.xlsx for 'all') in the current folder.",
+    help="File to write: .csv, .xlsx (every kind with KIND 'all'), .parquet, or .sav / .dta "
+    "(SPSS / Stata, wide and sessions). Default: rater-KIND[-RESOLVE]-DATE.FORMAT (.csv, .xlsx "
+    "for 'all') in the current folder.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(service.FORMATS),
+    default=None,
+    help="Format of the default file name (sav, dta: SPSS and Stata files with variable and "
+    "value labels); with -o, the file's extension decides.",
 )
 @click.option("--include-drafts", is_flag=True, help="Include draft ratings.")
 @click.option(
@@ -45,12 +54,14 @@ def export(
     include_calibration: bool,
     resolve: str | None,
     excel: bool,
+    fmt: str | None,
 ) -> None:
     """Export KIND (long, wide, sessions, homework, reliability, codebook, audit, all)."""
     options = service.Options(include_drafts, include_calibration, resolve, excel)
     at = utcnow()
     if output is None:
-        output = Path(service.file_name(kind, service.default_format(kind), options, at.date()))
+        fmt = fmt or service.default_format(kind)
+        output = Path(service.file_name(kind, fmt, options, at.date()))
     try:
         document = service.export_file(
             kind, output, options, lambda total: progress_bar(total, f"Exporting {kind}"), at

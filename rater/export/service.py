@@ -24,6 +24,7 @@ from rater.auth.models import User
 from rater.coding.service import coded_values as coding_values
 from rater.coding.service import events_frame
 from rater.export import tables, writer
+from rater.export.statistics import STATS_FORMATS, STATS_KINDS, write_stats
 from rater.extensions import db
 from rater.instruments import instrument_from_definition
 from rater.rating.frame import (
@@ -45,7 +46,7 @@ from rater.study.models import InstrumentVersion, Patient, Therapist, TherapySes
 from rater.timeutil import utcnow
 from rater.version import __version__
 
-FORMATS = ("csv", "xlsx", "parquet")
+FORMATS = ("csv", "xlsx", "parquet", *STATS_FORMATS)
 LONG_CHUNK_ROWS = writer.CHUNK_ROWS  # rows per chunk when streaming the long export
 
 # Kinds whose content each option changes (and whose file names therefore carry it).
@@ -182,11 +183,17 @@ def consensus_frame() -> pd.DataFrame:
             InstrumentVersion.code,
             ConsensusScore.item_code,
             ConsensusScore.score,
+            ConsensusScore.value_text,
+            ConsensusScore.not_applicable,
         )
         .join(TherapySession, ConsensusScore.session_id == TherapySession.id)
         .join(InstrumentVersion, ConsensusScore.instrument_version_id == InstrumentVersion.id)
     ).all()
-    return pd.DataFrame(rows, columns=["session_id", "instrument", "item", "score"])
+    columns = ["session_id", "instrument", "item", "score", "value", "not_applicable"]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["score"] = frame["score"].astype("Int64")
+    frame["not_applicable"] = frame["not_applicable"].astype("int64")
+    return frame
 
 
 def audit_frame() -> pd.DataFrame:
@@ -278,6 +285,8 @@ def check(kind: str, fmt: str, options: Options) -> None:
         raise ValueError(f"unknown export kind {kind!r}")
     if kind == "all" and fmt != "xlsx":
         raise ValueError("'all' kinds go into one .xlsx workbook; give a .xlsx file")
+    if fmt in STATS_FORMATS and kind not in STATS_KINDS:
+        raise ValueError(f".{fmt} files are written of {' and '.join(STATS_KINDS)} only")
     if options.resolve_mode not in tables.RESOLVE_MODES:
         raise ValueError(f"resolve must be one of {', '.join(tables.RESOLVE_MODES)}")
 
@@ -301,6 +310,10 @@ def export_to(
         sheets = {k: build(k, options) for k in kinds}
         with progress(sum(len(f) for f in sheets.values())) as step:
             written = writer.write_xlsx(sheets, target, step)
+    elif fmt in STATS_FORMATS:
+        frame = build(kind, options)
+        with progress(len(frame)):
+            written = write_stats(frame, fmt, kind, instruments(), target)
     elif kind == "long":
         with progress(count_ratings(options.include_drafts)) as step:
             written = _write(fmt, stream_long(options, LONG_CHUNK_ROWS), target, options, step)

@@ -25,7 +25,7 @@ import pandas as pd
 
 from rater.coding.measures import event_measures
 from rater.coding.measures import rule_text as event_rule_text
-from rater.instruments import Instrument, LogKind, previous_session
+from rater.instruments import Instrument, Item, ItemKind, LogKind, previous_session
 from rater.states import Completion, Purpose, RatingStatus, SessionStatus
 
 KINDS = ("long", "wide", "sessions", "homework", "events", "reliability", "codebook", "audit")
@@ -92,7 +92,9 @@ RESOLUTION = Rule(
         f"{RESOLVE_MEANINGS[mode]}. "
         for mode in RESOLVE_MODES
     )
-    + "An item is missing when no rating used scored it and no consensus applies. The "
+    + "Nominal and text items are the value every rating used gives (missing when they "
+    "differ). 'Not applicable' counts as missing. "
+    "An item is missing when no rating used scored it and no consensus applies. The "
     "resolution column says per session what was used: consensus (every item from consensus "
     "scores), consensus+mean (some items), mean, main; empty when nothing was.",
 )
@@ -150,7 +152,27 @@ LONG = [
     Column("instrument_version", "Version of the instrument the rating used", "integer", ">=1"),
     Column("item", "Item code (as in the instrument file)", "string"),
     Column("subscale", "Subscale of the item; empty when it has none", "string"),
-    Column("score", "Item score as given (raw, not reverse-keyed)", "integer", ITEM_SCALE),
+    Column(
+        "score",
+        "Score of an ordinal or count item as given (raw, not reverse-keyed); empty when not "
+        "applicable and for nominal and text items",
+        "integer",
+        ITEM_SCALE,
+    ),
+    Column(
+        "value",
+        "Answer of a nominal item (its category code; several joined by ';') or a text item "
+        "(the text); empty for ordinal and count items",
+        "string",
+        ITEM_SCALE,
+    ),
+    Column(
+        "not_applicable",
+        "1 when the rater chose 'not applicable' for the item (score and value are then "
+        "empty), else 0",
+        "integer",
+        "0|1",
+    ),
     *_STATUS,
 ]
 
@@ -276,14 +298,39 @@ def slug(text: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", text.lower()).strip("_")
 
 
+def item_allowed(item: Item) -> str:
+    """An item's allowed values in the codebook, with its N/A choice."""
+    allowed = item.allowed_text()
+    if item.kind == ItemKind.NOMINAL and item.multiple:
+        allowed += " (several joined by ';')"
+    if item.allows_not_applicable:
+        allowed += (
+            f"; not applicable ('{item.not_applicable}'): long not_applicable = 1, "
+            "missing in wide and sessions"
+        )
+    return allowed
+
+
+def item_anchors(item: Item) -> str:
+    """The anchors of an ordinal item, or the categories (code = label) of a nominal one."""
+    if item.kind == ItemKind.NOMINAL:
+        return "; ".join(f"{code} = {label}" for code, label in item.categories.items())
+    return "; ".join(f"{p} = {text}" for p, text in sorted(item.anchors.items()))
+
+
+def _item_type(item: Item, numeric: str) -> str:
+    return numeric if item.is_numeric else "string"
+
+
 def _item_columns(
     instruments: Sequence[VersionedInstrument], rule: str = "", type_: str = "integer"
 ) -> list[Column]:
-    """One column per item; ``rule`` names the rule that gives its value (none: as rated)."""
+    """One column per item; ``rule`` names the rule that gives its value (none: as rated).
+    ``type_`` is the type of ordinal and count items (nominal and text items hold text)."""
     cols = []
     for vi in instruments:
         for item in vi.instrument.items:
-            anchors = "; ".join(f"{p} = {text}" for p, text in sorted(item.anchors.items()))
+            anchors = item_anchors(item)
             flipped_in = [
                 r.code for r in vi.instrument.scores if item.reverse and item.code in r.all_items
             ]
@@ -294,8 +341,8 @@ def _item_columns(
                 Column(
                     item.code,
                     label,
-                    type_,
-                    item.allowed_text(),
+                    _item_type(item, type_),
+                    item_allowed(item),
                     anchors,
                     rule,
                     vi.instrument.code,
@@ -520,11 +567,27 @@ def long_table(ratings: pd.DataFrame) -> pd.DataFrame:
     return ratings[_names(LONG)].reset_index(drop=True)
 
 
-def _pivot_items(ratings: pd.DataFrame, index: str, codes: list[str]) -> pd.DataFrame:
+def _pivot_items(
+    ratings: pd.DataFrame, index: str, instruments: Sequence[VersionedInstrument]
+) -> pd.DataFrame:
+    """One column per item: the score of ordinal and count items (float, NaN when missing or
+    not applicable), the value of nominal and text items (text, None when missing)."""
+    items = [item for vi in instruments for item in vi.instrument.items]
     scores = ratings.pivot_table(
         index=index, columns="item", values="score", aggfunc="first", sort=False
-    )
-    return scores.reindex(columns=codes)
+    ).astype("float64")
+    texts = ratings.dropna(subset=["value"]).pivot(index=index, columns="item", values="value")
+    out = pd.DataFrame(index=scores.index.union(texts.index, sort=False))
+    for item in items:
+        source = scores if item.is_numeric else texts
+        column = source.get(item.code)
+        if item.is_numeric:
+            out[item.code] = column if column is not None else np.nan
+        else:
+            out[item.code] = (column if column is not None else pd.Series(dtype=object)).astype(
+                object
+            )
+    return out
 
 
 def _add_scores(
@@ -570,13 +633,11 @@ def wide_table(
         if f"{code}_version" in events:
             column = events[f"{code}_version"]
         out[f"{code}_version"] = column.reindex(out.index).astype("Int64")
-    codes = [item.code for vi in instruments for item in vi.instrument.items]
-    if ratings.empty:
-        items = pd.DataFrame(index=out.index, columns=codes, dtype="float64")
-    else:
-        items = _pivot_items(ratings, "rating_id", codes).reindex(out.index)
-    for code in codes:
-        out[code] = items[code].astype("Int64")
+    items = _pivot_items(ratings, "rating_id", instruments).reindex(out.index)
+    for vi in instruments:
+        for item in vi.instrument.items:
+            column = items[item.code]
+            out[item.code] = column.astype("Int64") if item.is_numeric else _text(column)
     _add_scores(out, items, instruments)
     for column in _names(event_measure_columns(instruments)):
         out[column] = events[column].reindex(out.index).astype("float64")
@@ -584,6 +645,30 @@ def wide_table(
 
 
 # ------------------------------------------------------------------ sessions (resolution)
+
+
+def _text(column: pd.Series) -> pd.Series:
+    """Text cells with None where missing (the writers' empty cell)."""
+    return column.astype(object).where(column.notna(), None)
+
+
+def _agreed_values(
+    used: pd.DataFrame, codes: list[str], index: pd.Index, consensus: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Session x nominal/text item: the consensus value where one was recorded (with
+    ``consensus``), else the value when every rating used gives the same value, else missing
+    (rule ``resolution``)."""
+    rows = used[used["item"].isin(codes)].dropna(subset=["value"])
+    grouped = rows.groupby(["session_id", "item"])["value"]
+    agreed = grouped.first().where(grouped.nunique() == 1)
+    table = agreed.unstack("item") if not agreed.empty else pd.DataFrame(index=index)
+    table = table.reindex(index=index, columns=codes).astype(object)
+    if consensus is not None and "value" in consensus:
+        decided = consensus[consensus["item"].isin(codes)]
+        for row in decided.itertuples(index=False):
+            if row.session_id in table.index:
+                table.loc[row.session_id, row.item] = None if row.not_applicable else row.value
+    return table
 
 
 def _check_resolve(resolve: str) -> None:
@@ -617,7 +702,16 @@ def resolve_items(
             index="session_id", columns="item", values="score", aggfunc="first"
         ).reindex(columns=codes)
         resolved = agreed.astype("float64").combine_first(resolved).reindex(columns=codes)
+        for row in _not_applicable(consensus).itertuples(index=False):
+            if row.item in resolved.columns and row.session_id in resolved.index:
+                resolved.loc[row.session_id, row.item] = np.nan  # agreed: not applicable
     return resolved
+
+
+def _not_applicable(consensus: pd.DataFrame) -> pd.DataFrame:
+    if "not_applicable" not in consensus:
+        return consensus.iloc[0:0]
+    return consensus[consensus["not_applicable"] == 1]
 
 
 def _consensus_counts(consensus: pd.DataFrame, codes: list[str], resolve: str) -> pd.Series:
@@ -739,8 +833,12 @@ def sessions_table(
         _consensus_counts(consensus, codes, resolve).reindex(rows.index, fill_value=0)
     ).astype("int64")
     out["resolution"] = _resolution(resolve, out["n_raters"], out["n_consensus_items"], items)
+    texts = [i.code for vi in instruments for i in vi.instrument.items if not i.is_numeric]
+    if texts:
+        decided = consensus if resolve == "consensus" else None
+        items[texts] = _agreed_values(used, texts, rows.index, decided)
     for code in codes:
-        out[code] = items[code]
+        out[code] = _text(items[code]) if code in texts else items[code]
     _add_scores(out, items, instruments, previous_session(items, rows))
     measures = _names(event_measure_columns(instruments))
     if measures:

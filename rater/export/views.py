@@ -13,6 +13,7 @@ from flask import Blueprint, Response, abort, render_template, request
 from rater.auth.decorators import coordinator_required
 from rater.errors import render_error
 from rater.export import service
+from rater.export.statistics import STATS_KINDS
 from rater.export.tables import DEFAULT_RESOLVE, KINDS, RESOLVE_MEANINGS, RESOLVE_MODES
 from rater.timeutil import utcnow
 
@@ -39,6 +40,8 @@ MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "parquet": "application/vnd.apache.parquet",
+    "sav": "application/x-spss-sav",
+    "dta": "application/x-stata-dta",
 }
 
 
@@ -62,6 +65,7 @@ def downloads():
     return render_template(
         "export/downloads.html",
         kinds=[(k, DESCRIPTIONS[k]) for k in KINDS],
+        stats_kinds=STATS_KINDS,
         options=options,
         resolve_modes=RESOLVE_MODES,
         default_resolve=DEFAULT_RESOLVE,
@@ -77,7 +81,7 @@ def downloads():
 _OPTION_NAMES = ("include_drafts", "include_calibration", "resolve", "excel")
 
 
-FMT = "<any(csv, xlsx, parquet):fmt>"
+FMT = "<any(csv, xlsx, parquet, sav, dta):fmt>"
 
 
 def _write(kind: str, fmt: str) -> tuple[bytes, dict, str] | tuple[None, object, str]:

@@ -85,7 +85,7 @@ from rater.coding.events import MAX_EVENTS, check_event, codes_of, problem_text
 from rater.coding.models import CodedEvent
 from rater.db_setup import Statement, execute_all
 from rater.extensions import db
-from rater.instruments import Instrument, Item, LogKind
+from rater.instruments import Answer, Instrument, Item, LogKind, answer_json
 from rater.rating.models import (
     Assignment,
     AutosaveBatch,
@@ -193,7 +193,7 @@ class _State:
 
     position: float
     active: float
-    scores: dict[str, int] = field(default_factory=dict)
+    scores: dict[str, Answer] = field(default_factory=dict)
     notes: dict[str, dict[str, Any]] = field(default_factory=dict)
     homework: dict[str, dict[str, Any]] = field(default_factory=dict)
     difficulties: set[str] = field(default_factory=set)
@@ -558,8 +558,8 @@ def _context(
     scores = rows["scores"]
     instruments = list(dict(instruments_of_rows(scores)).items())  # one per version, in order
     for row in scores:
-        if row[3] is not None:  # (version id, code, hash, score id, item, score)
-            before.scores[row[4]] = row[5]
+        if row[3] is not None:  # (version id, code, hash, score id, item, score, text, n/a)
+            before.scores[row[4]] = Item.from_columns(row[5], row[6], row[7])
             ids["score", row[4]] = row[3]
     for row in rows.get("notes", []):
         before.notes[row.client_id] = {c: getattr(row, c) for c in NOTE_COLUMNS}
@@ -600,7 +600,8 @@ def _pinned_and_scores_statement(dialect_name: str) -> Select:
     """Each pinned version joined with the rating's scores of the wanted ``items``."""
     rating_id = _rating_of_assignment()
     query = pinned_versions_query(rating_id)
-    return query.add_columns(SCORES.c.id, SCORES.c.item_code, SCORES.c.score).outerjoin(
+    answer = (SCORES.c.score, SCORES.c.value_text, SCORES.c.not_applicable)
+    return query.add_columns(SCORES.c.id, SCORES.c.item_code, *answer).outerjoin(
         SCORES,
         and_(
             SCORES.c.rating_id == rating_id,
@@ -674,7 +675,7 @@ def _write(
     statement (or executemany) per kind of write.
     """
     before, rid, dialect = ctx.before, ctx.locked.rating_id, connection.dialect.name
-    scores = _row_changes(ctx, "score", before.scores, after.scores)
+    scores = _row_changes(ctx, "score", before.scores, after.scores, _answer_columns)
     notes = _row_changes(ctx, "note", before.notes, after.notes)
     homework = _row_changes(ctx, "homework", before.homework, after.homework)
     events = _row_changes(ctx, "event", before.events, after.events)
@@ -713,14 +714,19 @@ class _RowChanges:
     added: dict[str, dict[str, Any]]  # key -> column values
 
 
-def _row_changes(
-    ctx: _Context, kind: str, before: dict[str, Any], after: dict[str, Any]
-) -> _RowChanges:
-    """Compare the state read with ``after``. Values are a dict of column values (notes,
-    homework) or one column's value (scores: ``kind`` names the column)."""
+def _answer_columns(answer: Answer) -> dict[str, Any]:
+    return dict(zip(("score", "value_text", "not_applicable"), Item.columns(answer), strict=True))
 
-    def values(value: Any) -> dict[str, Any]:
-        return value if isinstance(value, dict) else {kind: value}
+
+def _row_changes(
+    ctx: _Context,
+    kind: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    values: Callable[[Any], dict[str, Any]] = lambda value: value,
+) -> _RowChanges:
+    """Compare the state read with ``after``; ``values`` turns a state value into the row's
+    column values (notes and homework hold them already; scores hold answers)."""
 
     return _RowChanges(
         deleted=[ctx.ids[kind, k] for k in before if k not in after],
@@ -829,15 +835,15 @@ def _rating_writes(ctx: _Context, after: _State, applied: int) -> list[Statement
 
 def _score_events(
     ctx: _Context,
-    before: dict[str, int],
-    after: dict[str, int],
+    before: dict[str, Answer],
+    after: dict[str, Answer],
     new_ids: dict[str, int],
     user_id: int,
 ) -> list[Statement]:
-    """One audit event per item whose score the batch changed (old -> new)."""
+    """One audit event per item whose answer the batch changed (old -> new)."""
     events = [
-        (ctx.ids.get(("score", code), new_ids.get(code)), {code: before.get(code)},
-         {code: after.get(code)})
+        (ctx.ids.get(("score", code), new_ids.get(code)), {code: answer_json(before.get(code))},
+         {code: answer_json(after.get(code))})
         for code in sorted(before.keys() | after.keys())
         if before.get(code) != after.get(code)
     ]  # fmt: skip
@@ -899,16 +905,27 @@ def _put(store: str, key: str, value: Any) -> Step:
 
 
 def _plan_score(ctx: _Context, change: dict[str, Any]) -> Step | None:
+    """An item's answer (``value``: see ``Item.answer``; null removes it)."""
     code = change.get("item")
     if ctx.owner_of(code) is None:
         raise _Invalid(f"unknown item {code!r}")
-    value = change.get("value")
-    if value is not None and (problem := ctx.items[code].value_problem(value)):
-        raise _Invalid(f"score of {code} {problem} or null")
-    _require_base(change, _is_int, f"'base' of {code} must be a score or null")
-    if not _check(ctx, f"score:{code}", ctx.before.scores.get(code), value, change):
+    item = ctx.items[code]
+    value = _answer(item, change.get("value"), f"score of {code}")
+    normal = {**change}
+    if "base" in change:
+        normal["base"] = _answer(item, change["base"], f"'base' of {code}")
+    if not _check(ctx, f"score:{code}", ctx.before.scores.get(code), value, normal):
         return None
     return _put("scores", code, value)
+
+
+def _answer(item: Item, value: Any, name: str) -> Answer | None:
+    if value is None:
+        return None
+    try:
+        return item.answer(value)
+    except ValueError as exc:
+        raise _Invalid(f"{name} {exc} or null") from None
 
 
 # --- notes --------------------------------------------------------------------------------

@@ -1,10 +1,9 @@
 """Forms of the rating pages, and the scoring form's structure built from the pinned instruments.
 
-The scoring form is a WTForms form with one ``RadioField`` per item, named by the item code, whose
-five choices are the item's score points labelled with their verbal anchors. Its values are saved
-by autosave (JSON) rather than by posting the form; the form renders the accessible markup. The
-form class and the page's grouping (``instrument_blocks``) are built once per set of instrument
-versions (they never change), so a request only instantiates the form.
+The scoring form is rendered item by item from the pinned instruments by the macro in
+``templates/rating/_item.html`` (by the item's kind); its values are saved by autosave (JSON)
+rather than by posting the form. The page's grouping (``instrument_blocks``) is built once per
+set of instrument versions (they never change).
 """
 
 from __future__ import annotations
@@ -12,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask_wtf import FlaskForm
-from wtforms import RadioField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms import SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length
 
 from rater.instruments import Instrument, Item, Subscale
 from rater.states import CannotRateCategory
@@ -70,29 +69,6 @@ def _per_instrument_set(kind: str, instruments: list[Instrument], build):
 def instrument_blocks(instruments: list[Instrument]) -> tuple[InstrumentBlock, ...]:
     """The scoring form's grouping: instruments, their subscales and items."""
     return _per_instrument_set("blocks", instruments, _blocks)
-
-
-def scoring_form_class(instruments: list[Instrument]) -> type[FlaskForm]:
-    """A form class with one radio field per item of the given instruments (built once)."""
-    return _per_instrument_set("form", instruments, _form_class)
-
-
-def _form_class(instruments: tuple[Instrument, ...]) -> type[FlaskForm]:
-    fields = {}
-    for instrument in instruments:
-        for item in instrument.items:
-            fields[item.code] = RadioField(
-                item.label,
-                choices=[_Choice(p, item.anchor(p)) for p in item.points],
-                coerce=int,
-                validators=[DataRequired() if item.required else Optional()],
-            )
-    return type("ScoringForm", (FlaskForm,), fields)
-
-
-def scoring_form(instruments: list[Instrument], scores: dict[str, int]) -> FlaskForm:
-    """The scoring form filled with the saved scores (never from the request: autosave owns it)."""
-    return scoring_form_class(instruments)(formdata=None, data=scores, meta={"csrf": False})
 
 
 def _blocks(instruments: tuple[Instrument, ...]) -> tuple[InstrumentBlock, ...]:

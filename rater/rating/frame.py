@@ -32,6 +32,8 @@ RATINGS_COLUMNS = [
     "item",
     "subscale",
     "score",
+    "value",
+    "not_applicable",
     "rating_status",
     "submitted_at",
 ]
@@ -61,11 +63,12 @@ _TEXT_COLUMNS = [
     "instrument",
     "item",
     "subscale",
+    "value",
     "rating_status",
 ]
 # What pandas makes of text (``str`` from pandas 3, ``object`` before), missing values kept.
 _TEXT_DTYPE = pd.Series(["text"]).dtype
-_INTEGER_COLUMNS = ["rating_id", "session_number", "instrument_version", "score"]
+_INTEGER_COLUMNS = ["rating_id", "session_number", "instrument_version", "not_applicable"]
 # Text is ordered by code point (Python's ``sorted``): PostgreSQL's locale collations would not.
 _BINARY_COLLATION = {"postgresql": "C", "sqlite": "BINARY"}
 
@@ -73,8 +76,11 @@ _BINARY_COLLATION = {"postgresql": "C", "sqlite": "BINARY"}
 def ratings_frame(include_drafts: bool = False) -> pd.DataFrame:
     """One row per item score: the columns of ``RATINGS_COLUMNS``.
 
-    ``session_id`` is the session's code; ``score`` an integer 0–4; ``submitted_at`` a naive UTC
-    datetime (NaT for drafts); ``subscale`` comes from the stored instrument definition.
+    ``session_id`` is the session's code; an item's answer is ``score`` (nullable integer: ordinal
+    and count items), ``value`` (text: the category code(s) of nominal items, joined by ";", or
+    a text item's text) or ``not_applicable`` (1, with score and value missing; else 0);
+    ``submitted_at`` a naive UTC datetime (NaT for drafts); ``subscale`` comes from the stored
+    instrument definition.
     Rows are ordered by session, rater, instrument and item position in the instrument
     (text by code point). The concatenation of :func:`iter_ratings_frames`.
     """
@@ -137,6 +143,8 @@ def ratings_query(include_drafts: bool = False) -> Select:
         ItemScore.item_code.label("item"),
         subscale.label("subscale"),
         ItemScore.score,
+        ItemScore.value_text.label("value"),
+        ItemScore.not_applicable,
         Rating.status.label("rating_status"),
         Rating.submitted_at,
     )
@@ -204,6 +212,8 @@ def _typed(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
     for name in RATINGS_COLUMNS:
         if name in _INTEGER_COLUMNS:
             frame[name] = pd.Series(columns[name], dtype="int64")
+        elif name == "score":
+            frame[name] = pd.Series(columns[name], dtype="Int64")
         elif name == "submitted_at":
             frame[name] = pd.to_datetime(pd.Series(columns[name], dtype=object)).astype(
                 "datetime64[us]"

@@ -1,8 +1,11 @@
 """Import existing ratings (from paper or spreadsheets) in long form, all-or-nothing.
 
-Columns: ``session_id, rater, instrument, item, score``; optional ``purpose, submitted_at``.
-Extra columns are ignored, so a ``long`` export can be imported back. Each (session, rater)
-becomes an assignment with a submitted rating.
+Columns: ``session_id, rater, instrument, item, score``; optional ``value, not_applicable,
+purpose, submitted_at``. An item's answer is ``score`` (ordinal and count items: a whole number
+in the item's range), ``value`` (nominal items: a category code, several joined by ";"; text
+items: the text) or ``not_applicable`` = 1 (where the item allows it; score and value empty),
+as the ``long`` export writes them. Extra columns are ignored, so a ``long`` export can be
+imported back. Each (session, rater) becomes an assignment with a submitted rating.
 
 Imported ratings keep the design's invariants as ratings made in the browser do:
 
@@ -45,7 +48,7 @@ from rater.csvinput import (
     whole_number,
 )
 from rater.extensions import db
-from rater.instruments import Instrument, Item
+from rater.instruments import NOT_APPLICABLE, Answer, Instrument, Item, ItemKind, answer_json
 from rater.rating.models import Assignment, ItemScore, Rating, rating_instruments
 from rater.rating.service import instruments_of_rows
 from rater.spreadsheet import unneutralise
@@ -55,7 +58,9 @@ from rater.study.models import InstrumentVersion, TherapySession
 from rater.timeutil import utcnow
 
 REQUIRED = ("session_id", "rater", "instrument", "item", "score")
-OPTIONAL = ("purpose", "submitted_at")
+OPTIONAL = ("value", "not_applicable", "purpose", "submitted_at")
+KEYS = ("session_id", "rater", "instrument", "item")  # never empty
+NA_FLAGS = {"": False, "0": False, "1": True}
 ASSIGNMENTS, RATINGS, SCORES = Assignment.__table__, Rating.__table__, ItemScore.__table__
 SESSIONS, USERS = TherapySession.__table__, User.__table__
 # The most characters each looked-up column takes, from the schema.
@@ -65,6 +70,7 @@ LENGTHS = {
     "instrument": InstrumentVersion.__table__.c.code.type.length,
     "item": SCORES.c.item_code.type.length,
 }
+ANSWER_COLUMNS = ("score", "value_text", "not_applicable")
 BLOCK = 5_000  # ratings written (and audited) per step
 
 
@@ -78,7 +84,7 @@ class FileRating:
     line: int  # its first line
     items: list[str] = field(default_factory=list)
     item_instruments: list[str] = field(default_factory=list)
-    scores: list[int] = field(default_factory=list)
+    scores: list[Answer] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
     instruments: set[str] = field(default_factory=set)
     purposes: dict[str, int] = field(default_factory=dict)  # stated purpose -> its first line
@@ -147,7 +153,7 @@ class _RowReader:
         def bad(column: str, message: str) -> None:
             problems.append(Problem(self.source, record.line, column, v.get(column), message))
 
-        for column in REQUIRED:
+        for column in KEYS:
             if not v.get(column):
                 bad(column, "is empty")
         if v.get("rater") and v["rater"] not in self.known.raters:
@@ -160,7 +166,7 @@ class _RowReader:
             bad("item", f"not an item of {v['instrument']}")
         elif items is not None and v.get("item"):
             item = self.known.instruments[v["instrument"]].item(v["item"])
-        score = self._score(v.get("score"), item, bad)
+        score = _answer(v, item, bad)
         purpose = v.get("purpose") or None
         if purpose is not None and purpose not in set(Purpose):
             bad("purpose", f"must be one of {', '.join(Purpose)}")
@@ -171,21 +177,6 @@ class _RowReader:
             (v["session_id"], v["rater"], v["instrument"], v["item"], score, purpose, submitted_at),
             [],
         )
-
-    @staticmethod
-    def _score(text: str | None, item: Item | None, bad: Callable[[str, str], None]) -> int | None:
-        """The score as a whole number, checked against the item's own scale when known."""
-        if not text:
-            return None
-        allowed = f"from {item.scale.min} to {item.scale.max}" if item and item.scale else ""
-        try:
-            score = whole_number(text)
-        except ValueError:
-            bad("score", " ".join(("must be a whole number", allowed)).strip())
-            return None
-        if item is not None and item.value_problem(score):
-            bad("score", f"out of range: {item.code} takes whole numbers {allowed}")
-        return score
 
     def _stamp(self, text: str | None, bad: Callable[[str, str], None]) -> datetime | None:
         if not text:
@@ -199,6 +190,62 @@ class _RowReader:
             return None
         self._last_stamp = (text, value)
         return value
+
+
+def _answer(v: dict[str, str], item: Item | None, bad: Callable[[str, str], None]) -> Answer | None:
+    """The row's answer to ``item`` (checked against the item when it is known)."""
+    score, value = v.get("score") or "", v.get("value") or ""
+    na = NA_FLAGS.get(v.get("not_applicable") or "")
+    if na is None:
+        bad("not_applicable", "must be 1 (not applicable), 0 or empty")
+        return None
+    if na:
+        if score or value:
+            bad("not_applicable", "is 1 but the row gives a score or value too; give one of them")
+        elif item is not None and not item.allows_not_applicable:
+            bad("not_applicable", f"{item.code} has no 'not applicable' choice")
+        return NOT_APPLICABLE
+    if item is not None and not item.is_numeric:
+        return _text_answer(score, value, item, bad)
+    if value:
+        bad("value", "must be empty: give the score of this item in 'score'")
+    if not score:
+        bad("score", "is empty")
+        return None
+    allowed = f"from {item.scale.min} to {item.scale.max}" if item and item.scale else ""
+    try:
+        number = whole_number(score)
+    except ValueError:
+        bad("score", " ".join(("must be a whole number", allowed)).strip())
+        return None
+    if item is None:
+        return number
+    try:
+        return item.answer(number)
+    except ValueError as exc:
+        if item.scale is not None:
+            bad("score", f"out of range: {item.code} takes whole numbers {allowed}")
+        else:
+            bad("score", f"{item.code} {exc}")
+        return None
+
+
+def _text_answer(
+    score: str, value: str, item: Item, bad: Callable[[str, str], None]
+) -> Answer | None:
+    """The answer of a nominal or text item, from ``value``."""
+    what = "a category code" if item.kind == ItemKind.NOMINAL else "its text"
+    if score:
+        bad("score", f"must be empty: {item.code} is a {item.kind} item; give {what} in 'value'")
+        return None
+    if not value:
+        bad("value", f"is empty: {item.code} takes {what} (or not_applicable = 1)")
+        return None
+    try:
+        return item.answer(value)
+    except ValueError as exc:
+        bad("value", f"{item.code} {exc}")
+        return None
 
 
 @dataclass
@@ -563,13 +610,16 @@ def _write_block(
                 "rating_id": r.rating_id,
                 "instrument_version_id": known.version_ids[instrument],
                 "item_code": item,
-                "score": score,
+                **dict(zip(ANSWER_COLUMNS, Item.columns(answer), strict=True)),
             }
             for r in block
-            for item, instrument, score in zip(r.items, r.item_instruments, r.scores, strict=True)
+            for item, instrument, answer in zip(r.items, r.item_instruments, r.scores, strict=True)
         ),
     )
-    events = ((r.rating_id, None, dict(zip(r.items, r.scores, strict=True))) for r in block)
+    events = (
+        (r.rating_id, None, {i: answer_json(a) for i, a in zip(r.items, r.scores, strict=True)})
+        for r in block
+    )
     insert_audit_events(connection, "rating.import", "rating", events)
     return created
 

@@ -1,7 +1,9 @@
 """Assignments and everything a rater records for one: rating, item scores, notes, homework log.
 
-The database itself enforces the rules that protect the data: a score lies in 0-4, a rating has
-one score per item, a session is assigned to a rater at most once.
+The database itself enforces the rules that protect the data: an item's answer is exactly one of
+a number, a text value or "not applicable", a rating has one answer per item, a session is
+assigned to a rater at most once. A value's range is the instrument's: it is checked against
+the instrument file (``Item.value_problem``) by autosave, the importers and consensus, not here.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    false,
     select,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from rater.extensions import check_in, db
-from rater.instruments import LogKind
+from rater.instruments import Answer, Item, LogKind
 from rater.states import (
     AssignmentStatus,
     CannotRateCategory,
@@ -146,21 +149,38 @@ class Rating(db.Model):
         return self.status == RatingStatus.SUBMITTED
 
 
+# Exactly one of: a number (ordinal and count items), a text value (nominal items: the category
+# code, several joined by ";"; text items: the text), or "not applicable".
+ONE_ANSWER = (
+    "(CASE WHEN score IS NOT NULL THEN 1 ELSE 0 END) + "
+    "(CASE WHEN value_text IS NOT NULL THEN 1 ELSE 0 END) + "
+    "(CASE WHEN not_applicable THEN 1 ELSE 0 END) = 1"
+)
+
+
 class ItemScore(db.Model):
+    """One item's answer in a rating (see ``ONE_ANSWER``; ``rater.rating.answers``)."""
+
     __tablename__ = "item_scores"
     __table_args__ = (
         UniqueConstraint("rating_id", "item_code"),
-        CheckConstraint("score >= 0 AND score <= 4", name="score_range"),
+        CheckConstraint(ONE_ANSWER, name="one_answer"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     rating_id: Mapped[int] = mapped_column(ForeignKey("ratings.id", ondelete="CASCADE"))
     instrument_version_id: Mapped[int] = mapped_column(ForeignKey("instrument_versions.id"))
     item_code: Mapped[str] = mapped_column(String(64))
-    score: Mapped[int]
+    score: Mapped[int | None]
+    value_text: Mapped[str | None] = mapped_column(Text)
+    not_applicable: Mapped[bool] = mapped_column(default=False, server_default=false())
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     rating: Mapped[Rating] = relationship(back_populates="scores")
+
+    @property
+    def answer(self) -> Answer:
+        return Item.from_columns(self.score, self.value_text, self.not_applicable)
 
 
 class Note(db.Model):
@@ -251,13 +271,19 @@ class ConsensusScore(db.Model):
     __tablename__ = "consensus_scores"
     __table_args__ = (
         UniqueConstraint("session_id", "item_code"),
-        CheckConstraint("score >= 0 AND score <= 4", name="score_range"),
+        CheckConstraint(ONE_ANSWER, name="one_answer"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
     instrument_version_id: Mapped[int] = mapped_column(ForeignKey("instrument_versions.id"))
     item_code: Mapped[str] = mapped_column(String(64))
-    score: Mapped[int]
+    score: Mapped[int | None]
+    value_text: Mapped[str | None] = mapped_column(Text)
+    not_applicable: Mapped[bool] = mapped_column(default=False, server_default=false())
     decided_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    @property
+    def answer(self) -> Answer:
+        return Item.from_columns(self.score, self.value_text, self.not_applicable)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import aliased, joinedload, selectinload
 from rater import audit
 from rater.auth.models import User
 from rater.extensions import db
-from rater.instruments import Instrument, LogKind
+from rater.instruments import Instrument, LogKind, answer_json
 from rater.rating.models import Assignment, HomeworkEntry, Rating, rating_instruments
 from rater.states import AssignmentStatus, Purpose, RatingStatus
 from rater.study.instrument_store import cached_instrument, current_versions
@@ -240,7 +240,7 @@ def submit(rating: Rating) -> None:
         "rating.submit",
         "rating",
         rating.id,
-        after={"scores": {s.item_code: s.score for s in rating.scores}},
+        after={"scores": {s.item_code: answer_json(s.answer) for s in rating.scores}},
     )
     db.session.flush()
 

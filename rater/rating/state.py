@@ -10,6 +10,16 @@ from rater.instruments import Instrument
 from rater.rating.models import HomeworkEntry, Rating
 
 
+def page_answers(rating: Rating, instruments: list[Instrument]) -> dict[str, Any]:
+    """The rating's answers by item code as the page sends them (``Item.protocol_value``)."""
+    items = {item.code: item for inst in instruments for item in inst.items}
+    return {
+        s.item_code: items[s.item_code].protocol_value(s.answer)
+        for s in rating.scores
+        if s.item_code in items
+    }
+
+
 def page_state(
     rating: Rating, instruments: list[Instrument], reported: list[HomeworkEntry]
 ) -> dict[str, Any]:
@@ -23,9 +33,16 @@ def page_state(
         "position": rating.audio_position,
         "active_seconds": rating.active_seconds,
         "duration": assignment.session.duration_seconds,
-        "scores": {s.item_code: s.score for s in rating.scores},
+        "scores": page_answers(rating, instruments),
         "items": [
-            {"code": i.code, "label": i.label, "required": i.required, "instrument": inst.code}
+            {
+                "code": i.code,
+                "label": i.label,
+                "required": i.required,
+                "instrument": inst.code,
+                "kind": i.kind.value,
+                "multiple": i.multiple,
+            }
             for inst in instruments
             for i in inst.items
         ],

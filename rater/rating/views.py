@@ -27,10 +27,9 @@ from rater.rating.forms import (
     CannotRateForm,
     ReopenForm,
     instrument_blocks,
-    scoring_form,
 )
 from rater.rating.models import Assignment, HomeworkEntry, Rating
-from rater.rating.state import page_state
+from rater.rating.state import page_answers, page_state
 from rater.states import RatingStatus
 from rater.study.audio_stream import audio_file, stream_audio
 from rater.study.models import TherapySession
@@ -87,13 +86,12 @@ def rate(assignment_id: int):
     rating = service.load_rating(assignment.rating.id)
     instruments = service.pinned_instruments(rating)
     assigned, reported = service.homework_context(rating)
-    scores = {s.item_code: s.score for s in rating.scores}
     return render_template(
         "rating/rate.html",
         assignment=assignment,
         rating=rating,
         blocks=instrument_blocks(instruments),
-        form=scoring_form(instruments, scores),
+        answers=page_answers(rating, instruments),
         assigned_homework=assigned,
         state=page_state(rating, instruments, reported),
         editable=_editable(assignment, rating),

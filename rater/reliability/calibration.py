@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from rater.formatting import format_number, plural
-from rater.instruments import Instrument
+from rater.instruments import Instrument, Item, ItemKind
 from rater.reliability import stats
 from rater.reliability.results import (
     CalibrationPanel,
@@ -29,10 +29,13 @@ from rater.states import Purpose
 CALIBRATION_FLAG_ICC = 0.5  # a rater whose ICC(A,1) with the panel is below: needs training
 CALIBRATION_FLAG_MAD = 1.0  # ... or whose mean absolute difference from the panel is above
 ALL_ITEMS = "items"  # measure code of the session x item calibration analysis
+NOT_FOR_NOMINAL = NotEnoughData("not computed for a nominal item (see fleiss_kappa)")
 
 
 def _calibration_wide(cal: pd.DataFrame) -> pd.DataFrame:
-    """(session, item) x rater table of one instrument's calibration scores, complete rows."""
+    """(session, item) x rater table of one instrument's calibration scores, complete rows
+    (ordinal and count items: nominal and text items and "not applicable" have no score)."""
+    cal = cal[cal["score"].notna()] if not cal.empty else cal
     if cal.empty:
         return pd.DataFrame()
     wide = cal.pivot(index=["session_id", "item"], columns="rater", values="score")
@@ -91,14 +94,35 @@ def _rater_agreement(instrument: str, wide: pd.DataFrame) -> list[RaterAgreement
     return out
 
 
+def _nominal_panel(instrument: str, item: Item, cal: pd.DataFrame) -> CalibrationPanel:
+    """Fleiss' kappa of one nominal item over the calibration sessions every rater coded
+    ("not applicable" and missing answers leave the session out)."""
+    mine = cal[(cal["item"] == item.code) & cal["value"].notna()]
+    wide = mine.pivot(index="session_id", columns="rater", values="value").dropna(how="any")
+    raters = tuple(str(r) for r in wide.columns)
+    reason = too_few(len(wide), "session", "coded by every rater")
+    if len(raters) < 2:
+        reason = NotEnoughData(f"{plural(len(raters), 'rater')} in the calibration round")
+    numbers = wide.apply(lambda column: column.map(item.category_number)).astype(float)
+    coefs: dict[str, Result] = dict.fromkeys(("ICC(A,1)", "ICC(A,k)"), NOT_FOR_NOMINAL)
+    coefs["fleiss_kappa"] = reason or estimate(stats.fleiss_kappa(numbers.to_numpy()))
+    return CalibrationPanel(instrument, item.code, len(wide), raters, coefs)
+
+
 def calibration_results(
     cal: pd.DataFrame, instruments: Sequence[Instrument]
 ) -> tuple[list[CalibrationPanel], list[RaterAgreement]]:
+    """Per instrument, the panel over its session x item targets of ordinal and count items
+    (and each rater's agreement with it); per nominal item (one category), Fleiss' kappa."""
     panels, agreement = [], []
     for inst in instruments:
-        wide = _calibration_wide(cal[cal["instrument"] == inst.code])
+        mine = cal[cal["instrument"] == inst.code]
+        wide = _calibration_wide(mine)
         panels.append(_panel(inst.code, wide))
         agreement.extend(_rater_agreement(inst.code, wide))
+        for item in inst.items:
+            if item.kind == ItemKind.NOMINAL and not item.multiple:
+                panels.append(_nominal_panel(inst.code, item, mine))
     return panels, agreement
 
 

@@ -19,7 +19,7 @@ from rater import audit
 from rater.auth.models import User
 from rater.coding.service import coded_values
 from rater.extensions import db
-from rater.instruments import Instrument
+from rater.instruments import Answer, Instrument, Item, answer_json
 from rater.rating.frame import ratings_frame
 from rater.rating.models import Assignment, ConsensusScore, Rating
 from rater.reliability.report import ReliabilityReport, report
@@ -28,7 +28,8 @@ from rater.study.instrument_store import all_versions, instrument_of
 from rater.study.models import InstrumentVersion, TherapySession
 from rater.timeutil import utcnow
 
-DISAGREEMENT_POINTS = 2  # an item differing by this many points or more is a disagreement
+DISAGREEMENT_POINTS = 2  # without instruments: an item differing by this much is a disagreement
+ANSWER_COLUMNS = ("score", "value_text", "not_applicable")
 
 
 def current_instruments() -> list[Instrument]:
@@ -63,15 +64,35 @@ class Disagreement:
         return self.items[0][1]
 
 
-def disagreements(frame: pd.DataFrame, points: int = DISAGREEMENT_POINTS) -> list[Disagreement]:
-    """Double-coded sessions (main/double) where some item's scores differ by ``points``+."""
-    main = frame[frame["purpose"] != Purpose.CALIBRATION]
+def thresholds(instruments: list[Instrument]) -> dict[str, float]:
+    """Item -> its disagreement threshold (``Instrument.disagreement_of``; ordinal items)."""
+    return {
+        item.code: limit
+        for inst in instruments
+        for item in inst.items
+        if (limit := inst.disagreement_of(item)) is not None
+    }
+
+
+def disagreements(
+    frame: pd.DataFrame,
+    instruments: list[Instrument] | None = None,
+    points: float = DISAGREEMENT_POINTS,
+) -> list[Disagreement]:
+    """Double-coded sessions (main/double) where some ordinal item's scores differ by its
+    instrument's threshold or more (``points`` for every item when ``instruments`` is None).
+    "Not applicable" has no score and never differs."""
+    main = frame[(frame["purpose"] != Purpose.CALIBRATION) & frame["score"].notna()]
     if main.empty:
         return []
     spread = main.groupby(["session_id", "item"])["score"].agg(["min", "max", "size"])
-    spread = spread[spread["size"] >= 2]
-    spread["diff"] = spread["max"] - spread["min"]
-    hits = spread[spread["diff"] >= points].reset_index()
+    spread = spread[spread["size"] >= 2].reset_index()
+    spread["diff"] = (spread["max"] - spread["min"]).astype("int64")
+    if instruments is None:
+        limit = pd.Series(points, index=spread.index)
+    else:
+        limit = spread["item"].map(thresholds(instruments))  # NaN: not ordinal, never a hit
+    hits = spread[spread["diff"] >= limit]
     if hits.empty:
         return []
     meta = main.drop_duplicates("session_id").set_index("session_id")
@@ -114,20 +135,27 @@ class ConsensusView:
     session: TherapySession
     ratings: list[Rating]  # submitted main/double ratings, by rater name
     instruments: list[tuple[Instrument, InstrumentVersion]]
-    scores: dict[int, dict[str, int]]  # rating id -> item -> score
+    scores: dict[int, dict[str, Answer]]  # rating id -> item -> answer
     consensus: dict[str, ConsensusScore] = field(default_factory=dict)
 
     def differs(self, item: str) -> int | None:
-        """Largest difference between the ratings on ``item`` (None when not all scored it)."""
-        values = [s[item] for s in self.scores.values() if item in s]
+        """Largest difference between the ratings' scores of ``item`` (None when fewer than two
+        scored it with a number)."""
+        values = [s[item] for s in self.scores.values() if isinstance(s.get(item), int)]
         if len(values) < 2:
             return None
         return max(values) - min(values)
 
-    def suggested(self, item: str) -> int | None:
-        """The saved consensus, else the common score when the ratings agree."""
+    def threshold(self, item: str) -> float | None:
+        return thresholds([inst for inst, _ in self.instruments]).get(item)
+
+    def answer_text(self, rating_id: int, item: str) -> str:
+        return Item.answer_text(self.scores[rating_id].get(item))
+
+    def suggested(self, item: str) -> Answer | None:
+        """The saved consensus, else the common answer when the ratings agree."""
         if item in self.consensus:
-            return self.consensus[item].score
+            return self.consensus[item].answer
         values = {s.get(item) for s in self.scores.values()}
         return values.pop() if len(values) == 1 else None
 
@@ -175,7 +203,7 @@ def consensus_view(session_code: str) -> ConsensusView | None:
         session=session,
         ratings=ratings,
         instruments=[(instrument_of(v), v) for _, v in sorted(by_code.items())],
-        scores={r.id: {s.item_code: s.score for s in r.scores} for r in ratings},
+        scores={r.id: {s.item_code: s.answer for s in r.scores} for r in ratings},
         consensus=consensus,
     )
 
@@ -187,8 +215,8 @@ def _score_versions(ratings: list[Rating]) -> list[InstrumentVersion]:
     return list(db.session.scalars(select(InstrumentVersion).where(InstrumentVersion.id.in_(ids))))
 
 
-def save_consensus(view: ConsensusView, scores: dict[str, int | None], user: User) -> int:
-    """Record consensus scores (None clears one); returns how many changed.  Flush only.
+def save_consensus(view: ConsensusView, scores: dict[str, Answer | None], user: User) -> int:
+    """Record consensus answers (None clears one); returns how many changed.  Flush only.
 
     Only items of the session's instruments are accepted; the independent ratings are read,
     never written.  Each change is audited with its before and after.
@@ -199,12 +227,18 @@ def save_consensus(view: ConsensusView, scores: dict[str, int | None], user: Use
     for item, score in scores.items():
         if item not in version_of:
             raise ValueError(f"unknown item {item!r}")
-        if score is not None and (problem := definition[item].value_problem(score)):
-            raise ValueError(f"score {score} of {item}: {problem}")
+        if score is not None:
+            try:
+                definition[item].answer(answer_json(score))
+            except ValueError as exc:
+                raise ValueError(f"answer {Item.answer_text(score)} of {item}: {exc}") from None
         existing = view.consensus.get(item)
-        before = None if existing is None else existing.score
+        before = None if existing is None else existing.answer
         if before == score:
             continue
+        columns = {}
+        if score is not None:
+            columns = dict(zip(ANSWER_COLUMNS, Item.columns(score), strict=True))
         if score is None:
             db.session.delete(existing)
             del view.consensus[item]
@@ -213,22 +247,25 @@ def save_consensus(view: ConsensusView, scores: dict[str, int | None], user: Use
                 session_id=view.session.id,
                 instrument_version_id=version_of[item].id,
                 item_code=item,
-                score=score,
+                **columns,
                 decided_by_id=user.id,
                 decided_at=utcnow(),
             )
             db.session.add(existing)
             view.consensus[item] = existing
         else:
-            existing.score = score
+            for name, value in columns.items():
+                setattr(existing, name, value)
             existing.decided_by_id = user.id
             existing.decided_at = utcnow()
         audit.record(
             "consensus.set" if score is not None else "consensus.clear",
             "consensus_score",
             f"{view.session.code}:{item}",
-            before=None if before is None else {"score": before},
-            after=None if score is None else {"score": score, "decided_by": user.username},
+            before=None if before is None else {"score": answer_json(before)},
+            after=None
+            if score is None
+            else {"score": answer_json(score), "decided_by": user.username},
         )
         changed += 1
     db.session.flush()

@@ -16,9 +16,17 @@ import numpy as np
 import pandas as pd
 
 from rater.formatting import format_number, plural
-from rater.instruments import Measure
+from rater.instruments import ItemKind, Measure
 from rater.reliability.calibration import ALL_ITEMS
-from rater.reliability.results import BANDS, MIN_SESSIONS, Estimate, NotEnoughData, Result, band
+from rater.reliability.results import (
+    BANDS,
+    MIN_SESSIONS,
+    DesignResult,
+    Estimate,
+    NotEnoughData,
+    Result,
+    band,
+)
 
 if TYPE_CHECKING:
     from rater.reliability.report import ReliabilityReport
@@ -147,6 +155,7 @@ def to_frames(rep: ReliabilityReport) -> dict[str, pd.DataFrame]:
                     "n_sessions": d.n_sessions,
                     "n_double": d.n_double,
                     "n_raters": d.n_raters,
+                    "n_not_applicable": d.n_not_applicable,
                     **{
                         k: d.details.get(k, math.nan)
                         for k in ("khat", "q", "var_target", "var_rater", "var_residual")
@@ -161,6 +170,7 @@ def to_frames(rep: ReliabilityReport) -> dict[str, pd.DataFrame]:
             "n_sessions",
             "n_double",
             "n_raters",
+            "n_not_applicable",
             "khat",
             "q",
             "var_target",
@@ -283,6 +293,13 @@ def to_text(rep: ReliabilityReport) -> str:
             lines += [f"    item-total r {i}: {show(r)}" for i, r in cons.item_total.items()]
     lines += ["", "Calibration round (targets = session x item)"]
     for panel in rep.calibration_panel:
+        if "fleiss_kappa" in panel.coefficients:  # a nominal item
+            lines.append(
+                f"  {panel.instrument} {panel.measure}: {plural(len(panel.raters), 'rater')}, "
+                f"{plural(panel.n_targets, 'session')}: Fleiss' kappa "
+                f"{show(panel.coefficients['fleiss_kappa'])}"
+            )
+            continue
         lines.append(
             f"  {panel.instrument}: {plural(len(panel.raters), 'rater')}, "
             f"{plural(panel.n_targets, 'target')}: "
@@ -299,10 +316,35 @@ def to_text(rep: ReliabilityReport) -> str:
     return "\n".join(lines)
 
 
+def _left_out(d: DesignResult) -> str:
+    return f"; {d.n_not_applicable} answers 'not applicable' left out" if d.n_not_applicable else ""
+
+
+def _nominal_lines(rep: ReliabilityReport, m: Measure) -> list[str]:
+    """A nominal item: alpha nominal over the design, kappa and agreement per pair."""
+    lines = []
+    d = rep.design_result(m.instrument, m.code)
+    if d is not None:
+        lines.append(
+            f"    whole design ({plural(d.n_sessions, 'session')}, {d.n_double} double-coded, "
+            f"{plural(d.n_raters, 'rater')}): alpha nominal "
+            f"{show(d.coefficients['alpha_nominal'])}{_left_out(d)}"
+        )
+    for p in rep.pairs_of(m.instrument, m.code):
+        co = p.coefficients
+        lines.append(
+            f"    {p.rater_1}-{p.rater_2} n={p.n}: Cohen's kappa {show(co['kappa'])}, "
+            f"agreement {show(co['percent_agreement'])} %"
+        )
+    return lines
+
+
 def _measure_lines(rep: ReliabilityReport, m: Measure) -> list[str]:
     s = rep.summary(m.instrument, m.code)
     d = rep.design_result(m.instrument, m.code)
     lines = [f"  {m.code} ({m.kind}: {m.label})"]
+    if m.item_kind == ItemKind.NOMINAL:
+        return lines + _nominal_lines(rep, m)
     if s is not None:
         st = s.statistics
         spread = (
@@ -321,6 +363,8 @@ def _measure_lines(rep: ReliabilityReport, m: Measure) -> list[str]:
             f"{plural(d.n_raters, 'rater')}): ICC(Q,khat) {_banded(co['ICC(Q,khat)'])}, ICC(A,1) "
             f"{show(co['ICC(A,1)'])}, alpha interval {show(co['alpha_interval'])}, "
             f"ordinal {show(co['alpha_ordinal'])}"
+            + (f", ratio {show(co['alpha_ratio'])}" if "alpha_ratio" in co else "")
+            + _left_out(d)
         )
     for p in rep.pairs_of(m.instrument, m.code):
         lines.append(

@@ -1,8 +1,12 @@
 """Agreement of rater pairs (pure): every pair of raters over the sessions both rated.
 
-Per pair and measure: n, ICC(A,1) and ICC(A,2) with their 95 % CIs (the reference study's
-ICC(2,2)), weighted kappa of items (linear and quadratic) and the mean difference rater_1 -
-rater_2 with its paired-t 95 % CI; across pairs, the mean, median and range of the pairs'
+Per pair and measure, chosen by the kind of item (``Measure.item_kind``): ordinal items and
+scores — n, ICC(A,1) and ICC(A,2) with their 95 % CIs (the reference study's ICC(2,2)),
+weighted kappa of items over the item's own score points (linear and quadratic) and the mean
+difference rater_1 - rater_2 with its paired-t 95 % CI; counts — the ICCs and the mean
+difference (no kappa); nominal items — Cohen's kappa (unweighted) and percent agreement (the
+ICCs, weighted kappas and mean difference say why they are not computed). "Not applicable"
+never enters (it is no value); across pairs, the mean, median and range of the pairs'
 ICC(A,2). All pairs x measures at once: batched two-way ANOVA (``stats.icc_two_raters``) and
 batched confusion matrices.
 """
@@ -15,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from rater.formatting import plural
-from rater.instruments import Measure, MeasureKind
+from rater.instruments import ItemKind, Measure, MeasureKind
 from rater.reliability import stats
 from rater.reliability.results import (
     MIN_SESSIONS,
@@ -29,6 +33,7 @@ from rater.reliability.results import (
 )
 
 PAIR_TYPES = ("ICC(A,1)", "ICC(A,k)")
+NOT_FOR_NOMINAL = NotEnoughData("not computed for a nominal item (see kappa, percent agreement)")
 KAPPA_WEIGHTS = ("quadratic", "linear")
 
 
@@ -55,8 +60,10 @@ def pair_results(paired: pd.DataFrame, measures: Sequence[Measure]) -> list[Pair
     scored = (paired["kind"] == MeasureKind.ITEM).to_numpy()  # kappa: item scores only
     kappas = {
         w: stats.batched_kappa(a[scored], b[scored], codes[scored], w, n_groups=len(heads))
-        for w in KAPPA_WEIGHTS
+        for w in (*KAPPA_WEIGHTS, None)
     }
+    agreement = stats.batched_agreement(a, b, codes, n_groups=len(heads))
+    kinds = {(m.instrument, m.code): m.item_kind for m in measures}
     n = iccs["n"].to_numpy()
     cols = {c: iccs[c].to_numpy() for c in iccs.columns}
     mean_diff = diff[["mean", "ci_low", "ci_high"]].to_numpy()
@@ -69,10 +76,15 @@ def pair_results(paired: pd.DataFrame, measures: Sequence[Measure]) -> list[Pair
             coefs[name] = short or estimate(
                 cols[col][g], cols[f"{col} ci_low"][g], cols[f"{col} ci_high"][g]
             )
-        if (head.instrument, head.measure) in items:
+        kind = kinds.get((head.instrument, head.measure), ItemKind.ORDINAL)
+        if (head.instrument, head.measure) in items and kind == ItemKind.ORDINAL:
             for w in KAPPA_WEIGHTS:
                 coefs[f"kappa_{w}"] = short or estimate(kappas[w][g])
         coefs["mean_difference"] = short or estimate(*mean_diff[g])
+        if kind == ItemKind.NOMINAL:
+            coefs = dict.fromkeys(coefs, NOT_FOR_NOMINAL)
+            coefs["kappa"] = short or estimate(kappas[None][g])
+            coefs["percent_agreement"] = short or estimate(agreement[g])
         out.append(
             PairResult(
                 head.instrument,

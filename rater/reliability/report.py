@@ -43,6 +43,7 @@ from rater.reliability.values import (
     cross_session_parts,
     measure_values,
     measures_of,
+    not_applicable_counts,
 )
 from rater.reliability.whole_design import design_results
 from rater.states import Purpose
@@ -147,7 +148,12 @@ def _report(
         measures=measures,
         pairs=pairs,
         summaries=pair_summaries(pairs, main, measures),
-        design=design_results(main, wanted, parts),
+        design=design_results(
+            main,
+            wanted,
+            parts,
+            not_applicable_counts(frame[frame["purpose"] != Purpose.CALIBRATION]),
+        ),
         calibration_panel=panel,
         calibration_raters=agreement,
         consistency=consistency_results(values, instruments),

@@ -103,6 +103,7 @@ class DesignResult:
     n_raters: int
     coefficients: dict[str, Result]
     details: dict[str, float] = field(default_factory=dict)  # khat, q, variance components
+    n_not_applicable: int = 0  # answers 'not applicable' of the item, left out of every value
 
 
 @dataclass(frozen=True)

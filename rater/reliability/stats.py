@@ -14,6 +14,8 @@ Contents
 ``paired_mean_difference`` batched mean difference of two raters with its paired-t 95 % CI
 ``krippendorff_alpha``    nominal / ordinal / interval / ratio alpha via the coincidence matrix
 ``batched_kappa``         Cohen's kappa (unweighted, linear, quadratic) of many pairs at once
+``batched_agreement``     percent agreement of many pairs at once
+``fleiss_kappa``          Fleiss' kappa of a panel of raters (nominal categories)
 ``cronbach_alpha``, ``mcdonald_omega``, ``item_total_correlations``  internal consistency
 """
 
@@ -32,9 +34,11 @@ __all__ = [
     "ICC_TYPES",
     "InsufficientDataError",
     "VarianceComponents",
+    "batched_agreement",
     "batched_kappa",
     "composite_icc",
     "cronbach_alpha",
+    "fleiss_kappa",
     "icc",
     "icc_incomplete",
     "icc_two_raters",
@@ -796,6 +800,41 @@ def batched_kappa(
         disagreement_expected = (w * expected).sum(axis=(1, 2))
         kappa = 1 - (w * conf).sum(axis=(1, 2)) / disagreement_expected
     return np.where(disagreement_expected > 0, kappa, np.nan)
+
+
+def batched_agreement(
+    a: np.ndarray, b: np.ndarray, groups: np.ndarray, n_groups: int | None = None
+) -> np.ndarray:
+    """Percent agreement (0-100) of many pairs at once: the share of targets of each group on
+    which the two raters gave the same value. NaN for a group without rows."""
+    a, b = np.asarray(a), np.asarray(b)
+    groups = np.asarray(groups, dtype=int)
+    m = n_groups if n_groups is not None else (int(groups.max()) + 1 if len(groups) else 0)
+    same = np.bincount(groups, weights=(a == b).astype(float), minlength=m)
+    n = np.bincount(groups, minlength=m).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(n > 0, 100 * same / n, np.nan)
+
+
+def fleiss_kappa(table: pd.DataFrame | np.ndarray) -> float:
+    """Fleiss' kappa of a units x raters table of nominal values (every unit rated by every
+    rater; rows with a missing value are dropped). NaN when it is undefined (fewer than 2
+    raters or units, or one category throughout)."""
+    data = np.asarray(table, dtype=float)
+    data = data[~np.isnan(data).any(axis=1)] if data.ndim == 2 else data
+    if data.ndim != 2 or data.shape[0] < 2 or data.shape[1] < 2:
+        return float("nan")
+    n_units, k = data.shape
+    _, codes = np.unique(data, return_inverse=True)
+    codes = codes.reshape(data.shape)
+    counts = np.zeros((n_units, int(codes.max()) + 1))
+    np.add.at(counts, (np.repeat(np.arange(n_units), k), codes.ravel()), 1.0)
+    p_j = counts.sum(axis=0) / (n_units * k)
+    p_i = ((counts**2).sum(axis=1) - k) / (k * (k - 1))
+    expected = float((p_j**2).sum())
+    if expected >= 1:
+        return float("nan")
+    return float((p_i.mean() - expected) / (1 - expected))
 
 
 # --------------------------------------------------------------------------------------

@@ -16,7 +16,14 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from rater.instruments import EVENT_BASED, Instrument, Measure, MeasureKind, previous_session
+from rater.instruments import (
+    EVENT_BASED,
+    Instrument,
+    ItemKind,
+    Measure,
+    MeasureKind,
+    previous_session,
+)
 from rater.states import Purpose
 
 RATING_KEYS = ["rating_id", "session_id", "patient", "session_number", "rater", "purpose"]
@@ -37,11 +44,35 @@ def measures_of(instrument: Instrument) -> list[Measure]:
     return [m for m in instrument.measures() if m.kind in MEASURE_KINDS]
 
 
+def item_numbers(mine: pd.DataFrame, instrument: Instrument) -> pd.Series:
+    """Each row's item value as a number: the score of ordinal and count items, the category
+    number (``Item.category_number``) of a nominal item with one category; NaN where the item
+    is not applicable, missing, text, or several categories were chosen."""
+    numbers = mine["score"].astype("float64")
+    if "value" not in mine:  # a frame of scores only (older callers)
+        return numbers
+    for item in instrument.items:
+        if item.kind == ItemKind.NOMINAL and not item.multiple:
+            rows = (mine["item"] == item.code) & mine["value"].notna()
+            numbers[rows] = mine.loc[rows, "value"].map(item.category_number).astype("float64")
+    return numbers
+
+
+def not_applicable_counts(frame: pd.DataFrame) -> dict[tuple[str, str], int]:
+    """(instrument, item) -> how many answers were 'not applicable' (excluded everywhere)."""
+    if "not_applicable" not in frame:  # a frame of scores only (older callers)
+        return {}
+    na = frame[frame["not_applicable"] == 1]
+    return {key: int(n) for key, n in na.groupby(["instrument", "item"]).size().items()}
+
+
 def item_values(frame: pd.DataFrame, instrument: Instrument) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One row per rating of ``instrument``: its item scores (one column per item code, NaN
-    where missing) and the rating's keys (``RATING_KEYS`` without rating_id, submitted_at)."""
+    """One row per rating of ``instrument``: its item values (one column per item code, NaN
+    where missing or not applicable; see :func:`item_numbers`) and the rating's keys
+    (``RATING_KEYS`` without rating_id, submitted_at)."""
     mine = frame[frame["instrument"] == instrument.code]
-    values = mine.pivot(index="rating_id", columns="item", values="score").astype("float64")
+    mine = mine.assign(number=item_numbers(mine, instrument))
+    values = mine.pivot(index="rating_id", columns="item", values="number").astype("float64")
     values = values.reindex(columns=instrument.item_codes)
     keys = mine.drop_duplicates("rating_id").set_index("rating_id")
     return values, keys.loc[values.index, [*RATING_KEYS[1:], "submitted_at"]]

@@ -147,10 +147,10 @@ def drift_svg(instrument: str, measure: str):
 @bp.route("/disagreements")
 @coordinator_required
 def disagreements():
-    found = consensus.disagreements(ratings_frame())
-    return render_template(
-        "reliability/disagreements.html", found=found, points=consensus.DISAGREEMENT_POINTS
-    )
+    instruments = consensus.current_instruments()
+    found = consensus.disagreements(ratings_frame(), instruments)
+    limits = {inst.code: inst.disagreement_threshold for inst in instruments}
+    return render_template("reliability/disagreements.html", found=found, limits=limits)
 
 
 # path: session codes come from the catalogue and may hold a "/" (e.g. "T1/P01/S01").

@@ -1,20 +1,22 @@
 """Coefficients of the whole design (pure): every main and double rating at once.
 
-Per measure: ``stats.icc_incomplete`` (crossed random effects by REML, Monte-Carlo CIs: ICC(A,1),
-ICC(A,k̂), ICC(C,1), ICC(Q,k̂)) and Krippendorff's alpha (interval and ordinal). A cross-session
-score (the StHAR total) gets the ICCs of the composite of its two parts
+Per measure, by the kind of item: ordinal items and scores — ``stats.icc_incomplete`` (crossed
+random effects by REML, Monte-Carlo CIs: ICC(A,1), ICC(A,k̂), ICC(C,1), ICC(Q,k̂)) and
+Krippendorff's alpha (interval and ordinal); counts — the same ICCs and alpha interval and ratio;
+nominal items — Krippendorff's alpha nominal (the others say why they are not computed). A
+cross-session score (the StHAR total) gets the ICCs of the composite of its two parts
 (:func:`cross_session_design`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from rater.instruments import Measure
+from rater.instruments import ItemKind, Measure
 from rater.reliability import stats
 from rater.reliability.results import DesignResult, NotEnoughData, Result, estimate, too_few
 from rater.reliability.values import (
@@ -26,17 +28,30 @@ from rater.reliability.values import (
 
 DESIGN_COEFFICIENTS = ("ICC(A,1)", "ICC(A,khat)", "ICC(C,1)", "ICC(Q,khat)")
 ALPHAS = ("alpha_interval", "alpha_ordinal")
+# Krippendorff's alpha levels by the kind of item (the ICCs: every kind but nominal).
+ALPHA_LEVELS = {
+    ItemKind.ORDINAL: ("interval", "ordinal"),
+    ItemKind.COUNT: ("interval", "ordinal", "ratio"),
+    ItemKind.NOMINAL: ("nominal",),
+}
+NOT_FOR_NOMINAL = NotEnoughData("not computed for a nominal item (see alpha_nominal)")
 
 
 def design_results(
-    values: pd.DataFrame, measures: Sequence[Measure], parts: pd.DataFrame | None = None
+    values: pd.DataFrame,
+    measures: Sequence[Measure],
+    parts: pd.DataFrame | None = None,
+    not_applicable: Mapping[tuple[str, str], int] | None = None,
 ) -> list[DesignResult]:
     """``icc_incomplete`` and Krippendorff's alpha per measure over main + double ratings.
 
     ``values`` are the main + double :func:`measure_values`.  A cross-session score (its two
     parts from two sessions) is computed from ``parts`` (:func:`cross_session_parts`) by
-    :func:`cross_session_design`.
+    :func:`cross_session_design`. ``not_applicable`` counts the answers "not applicable" per
+    (instrument, item) (:func:`rater.reliability.values.not_applicable_counts`), reported with
+    the item's result.
     """
+    not_applicable = not_applicable or {}
     grouped = dict(list(values.dropna(subset=["value"]).groupby(["instrument", "measure"])))
     parts = pd.DataFrame(columns=PART_COLUMNS) if parts is None else parts
     parts_of = dict(list(parts.groupby(["instrument", "measure"])))
@@ -53,7 +68,7 @@ def design_results(
         if short:
             coefs: dict[str, Result] = dict.fromkeys((*DESIGN_COEFFICIENTS, *ALPHAS), short)
         else:
-            coefs, details = _design_coefficients(data)
+            coefs, details = _design_coefficients(data, m.item_kind)
         out.append(
             DesignResult(
                 m.instrument,
@@ -64,6 +79,7 @@ def design_results(
                 int(data["rater"].nunique()),
                 coefs,
                 details,
+                not_applicable.get((m.instrument, m.code), 0),
             )
         )
     return out
@@ -163,9 +179,15 @@ def _alpha(data: pd.DataFrame, level: str) -> Result:
     return estimate(stats.krippendorff_alpha(table.to_numpy(), level))
 
 
-def _design_coefficients(data: pd.DataFrame) -> tuple[dict[str, Result], dict[str, float]]:
+def _design_coefficients(
+    data: pd.DataFrame, kind: ItemKind = ItemKind.ORDINAL
+) -> tuple[dict[str, Result], dict[str, float]]:
     coefs: dict[str, Result] = {}
     details: dict[str, float] = {}
+    if kind == ItemKind.NOMINAL:
+        coefs = dict.fromkeys((*DESIGN_COEFFICIENTS, *ALPHAS), NOT_FOR_NOMINAL)
+        coefs["alpha_nominal"] = _alpha(data, "nominal")
+        return coefs, details
     try:
         fit = stats.icc_incomplete(data, target="session_id", rater="rater", score="value")
     except (ValueError, np.linalg.LinAlgError) as exc:  # a degenerate fit: say so, no number
@@ -177,6 +199,6 @@ def _design_coefficients(data: pd.DataFrame) -> tuple[dict[str, Result], dict[st
         details = {
             k: float(fit[k]) for k in ("khat", "q", "var_target", "var_rater", "var_residual")
         }
-    for level in ("interval", "ordinal"):
+    for level in ALPHA_LEVELS.get(kind, ALPHA_LEVELS[ItemKind.ORDINAL]):
         coefs[f"alpha_{level}"] = _alpha(data, level)
     return coefs, details

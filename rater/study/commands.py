@@ -10,6 +10,7 @@ from flask.cli import with_appcontext
 
 from rater.cli import fail, transaction, upgrade_schema
 from rater.csvinput import ImportFailed
+from rater.instruments import InstrumentError
 from rater.progress import progress_bar
 from rater.study.catalogue import import_sessions
 from rater.study.instrument_store import sync_instruments
@@ -20,8 +21,14 @@ from rater.study.instrument_store import sync_instruments
 def init_db() -> None:
     """Create or upgrade the database schema and register the instruments."""
     upgrade_schema()
-    with transaction():
-        versions = sync_instruments()
+    try:
+        with transaction():
+            versions = sync_instruments()
+    except InstrumentError as exc:
+        fail(
+            f"An instrument file is invalid: {exc}. Nothing was registered; fix the file and "
+            "run `rater init-db` again."
+        )
     click.echo("Database is up to date.")
     for v in versions:
         click.echo(f"  instrument {v.code} version {v.version} ({v.source_file})")

@@ -70,6 +70,7 @@ def test_download_matches_the_command_line(study, client, auth, runner, tmp_path
 
 def _download_urls(app) -> list[str]:
     """Every download route of the export blueprint, for every kind and format it serves."""
+    from rater.export.statistics import STATS_FORMATS, STATS_KINDS
     from rater.export.tables import KINDS
     from rater.export.views import MEDIA_TYPES
 
@@ -79,7 +80,8 @@ def _download_urls(app) -> list[str]:
     for endpoint in ("export.download", "export.meta"):
         for kind in KINDS:
             for fmt in MEDIA_TYPES:
-                urls.append(url_for_kind(app, endpoint, kind, fmt))
+                if fmt not in STATS_FORMATS or kind in STATS_KINDS:  # .sav/.dta: two kinds
+                    urls.append(url_for_kind(app, endpoint, kind, fmt))
         urls.append(url_for_kind(app, endpoint, "all", "xlsx"))
     return urls
 

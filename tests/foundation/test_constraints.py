@@ -29,7 +29,7 @@ def rating_id(app, factory) -> int:
     return rid
 
 
-def _insert_score(app, rating_id: int, item: str, score: int) -> None:
+def _insert_score(app, rating_id: int, item: str, score: int | None) -> None:
     db.session.execute(
         text(
             "INSERT INTO item_scores (rating_id, instrument_version_id, item_code, score, "
@@ -52,9 +52,10 @@ def test_scores_in_range_are_accepted(app, rating_id, score):
     db.session.commit()
 
 
-@pytest.mark.parametrize("score", [5, -1, 100])
-def test_score_out_of_range_is_refused(app, rating_id, score):
-    _refused(lambda: _insert_score(app, rating_id, "GHES_1", score))
+def test_score_row_without_an_answer_is_refused(app, rating_id):
+    """A score's range is its instrument's (checked by autosave and the importers, issue 16);
+    the database refuses a row with no score, value or "not applicable"."""
+    _refused(lambda: _insert_score(app, rating_id, "GHES_1", None))
 
 
 def test_second_score_for_same_item_is_refused(app, rating_id):
@@ -117,14 +118,15 @@ def test_user_role_is_checked(app):
     )
 
 
-def test_consensus_score_range_is_checked(app, factory, rating_id):
+def test_consensus_score_needs_an_answer(app, factory, rating_id):
+    """Its range is the instrument's (issue 16); a row without any answer is refused."""
     coordinator = factory.user("c", "coordinator")
     session_id = db.session.execute(text("SELECT id FROM sessions")).scalar_one()
     _refused(
         lambda: db.session.execute(
             text(
                 "INSERT INTO consensus_scores (session_id, instrument_version_id, item_code, "
-                "score, decided_by_id, decided_at) VALUES (:s, :v, 'GHES_1', 7, :u, "
+                "score, decided_by_id, decided_at) VALUES (:s, :v, 'GHES_1', NULL, :u, "
                 "CURRENT_TIMESTAMP)"
             ),
             {"s": session_id, "v": app.config["_version_id"], "u": coordinator.id},

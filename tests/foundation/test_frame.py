@@ -137,7 +137,9 @@ def test_chunks_concatenate_to_the_frame(factory, chunk_rows: int) -> None:
 def test_types_and_values(factory) -> None:
     items = build(factory)
     frame = ratings_frame(include_drafts=True)
-    assert frame["score"].dtype == "int64" and frame["score"].between(0, 4).all()
+    # nullable: N/A and nominal/text answers have no score (issue 16)
+    assert frame["score"].dtype == "Int64" and frame["score"].between(0, 4).all()
+    assert frame["not_applicable"].dtype == "int64" and (frame["not_applicable"] == 0).all()
     assert frame["session_number"].dtype == "int64"
     assert frame["rating_id"].dtype == "int64"
     assert pd.api.types.is_datetime64_any_dtype(frame["submitted_at"])
@@ -158,7 +160,7 @@ def test_an_empty_study_gives_one_empty_typed_frame(app) -> None:
     assert len(chunks) == 1 and chunks[0].empty
     frame = ratings_frame()
     assert list(frame.columns) == RATINGS_COLUMNS and frame.empty
-    assert frame["score"].dtype == "int64"
+    assert frame["score"].dtype == "Int64"
     assert count_ratings() == 0
 
 

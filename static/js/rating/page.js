@@ -1,7 +1,7 @@
 // The rating page: scores, timestamped notes, homework log, difficulties, active time, submit.
 // Every change goes through the Autosave queue (autosave.js); the player lives in player.js.
 import { Autosave } from './autosave.js';
-import { isScored, setupKeys } from './keys.js';
+import { setupKeys } from './keys.js';
 import { formatTime, isTypingTarget, setupPlayer } from './player.js';
 
 const ACTIVE_WINDOW_MS = 60000;
@@ -100,21 +100,66 @@ const player = setupPlayer({
   onPosition: (seconds) => saver && saver.queue('position', { op: 'position', seconds }),
 });
 
-// --- scores ----------------------------------------------------------------------------------
+// --- scores: one answer per item, by its kind (templates/rating/_item.html) -------------------
+// An answer is a score (ordinal, count), a category code (nominal; a list when several may be
+// chosen), a text, or {not_applicable: true}; the input with value "na" is the N/A choice.
 const scoring = $('#scoring');
-for (const [code, value] of Object.entries(state.scores)) {
-  scoring.querySelectorAll(`input[name="${code}"]`).forEach((input) => { input.checked = input.value === String(value); });
+const NA = { not_applicable: true };
+const isNA = (value) => value !== null && typeof value === 'object' && !Array.isArray(value);
+const fieldOf = (code) => scoring.querySelector(`fieldset[data-item="${CSS.escape(code)}"]`);
+const isNAInput = (input) => input.value === 'na' && (input.type === 'radio' || input.type === 'checkbox');
+
+function showAnswer(code, value) {
+  const field = fieldOf(code);
+  if (!field) return;
+  const na = isNA(value);
+  field.querySelectorAll('input, textarea').forEach((input) => {
+    if (isNAInput(input)) input.checked = na;
+    else if (input.type === 'radio') input.checked = !na && value !== null && value !== undefined && String(value) === input.value;
+    else if (input.type === 'checkbox') input.checked = !na && Array.isArray(value) && value.includes(input.value);
+    else input.value = na || value === null || value === undefined ? '' : String(value);
+  });
 }
-// A radio's value is sent as a number when it is one ("3", "-1"), otherwise as it is ("na", a code).
-const radioValue = (input) => (/^-?\d+(\.\d+)?$/.test(input.value) ? Number(input.value) : input.value);
-scoring.addEventListener('change', (event) => {
+
+// The answer a change makes (undefined: nothing to save yet, e.g. a half-typed number).
+function readAnswer(field, input) {
+  const others = [...field.querySelectorAll('input, textarea')].filter((el) => el !== input);
+  if (isNAInput(input)) {
+    if (!input.checked) return input.type === 'radio' ? undefined : null;
+    others.forEach((el) => { if (el.type === 'checkbox' || el.type === 'radio') el.checked = false; else el.value = ''; });
+    return NA;
+  }
+  const na = field.querySelector('input[value="na"]');
+  if (na && na.type === 'checkbox') na.checked = false;
+  if (input.type === 'radio') return field.dataset.kind === 'ordinal' ? Number(input.value) : input.value;
+  if (input.type === 'checkbox') {
+    const chosen = [...field.querySelectorAll('input[type=checkbox]:checked')].map((el) => el.value).filter((v) => v !== 'na');
+    return chosen.length ? chosen : null;
+  }
+  if (input.type === 'number') {
+    if (input.value.trim() === '') return null;
+    const n = Number(input.value);
+    return Number.isInteger(n) && n >= 0 ? n : undefined;
+  }
+  return input.value === '' ? null : input.value;
+}
+
+for (const [code, value] of Object.entries(state.scores)) showAnswer(code, value);
+
+function onAnswer(event) {
   const input = event.target;
-  if (!saver || input.type !== 'radio') return;
-  const value = radioValue(input);
-  state.scores[input.name] = value;
-  input.closest('fieldset').classList.remove('missing');
-  saver.queue(`score:${input.name}`, { op: 'score', item: input.name, value }, value);
-});
+  const field = input.closest('fieldset[data-item]');
+  if (!saver || !field) return;
+  if (event.type === 'input' && (input.type === 'radio' || input.type === 'checkbox')) return;
+  const value = readAnswer(field, input);
+  if (value === undefined) return;
+  const code = field.dataset.item;
+  state.scores[code] = value;
+  field.classList.remove('missing');
+  saver.queue(`score:${code}`, { op: 'score', item: code, value }, value);
+}
+scoring.addEventListener('change', onAnswer);
+scoring.addEventListener('input', onAnswer);
 
 // --- notes -----------------------------------------------------------------------------------
 const noteList = $('#note-list');
@@ -324,10 +369,8 @@ const missingBox = $('#missing');
 const dialog = $('#submit-dialog');
 
 function missingItems() {
-  return state.items.filter((item) => {
-    const wrapper = scoring.querySelector(`[data-item="${item.code}"]`);
-    return item.required && wrapper && !isScored(wrapper);
-  });
+  const answered = (code) => state.scores[code] !== undefined && state.scores[code] !== null;
+  return state.items.filter((item) => item.required && !answered(item.code));
 }
 
 // A homework entry whose type was never chosen is not saved: name it before submitting.
@@ -357,7 +400,7 @@ if (saver) {
         a.href = `#item-${item.code}`;
         a.textContent = `${item.code} (${item.label})`;
         missingBox.append(i ? ', ' : '', a);
-        $(`#item-${item.code}`).classList.add('missing');
+        fieldOf(item.code).classList.add('missing');
       });
       return;
     }
