@@ -50,6 +50,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "info"
 
+    from rater import data_version  # noqa: F401  (its table, and the listener that raises it)
     from rater.auth.sessions import load_session_user
 
     # A deactivated user's sessions, and sessions that were ended, end at once.
@@ -59,6 +60,7 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from rater.allocation.views import bp as allocation_bp
     from rater.audit_views import bp as audit_bp
+    from rater.auth.accounts import bp as accounts_bp
     from rater.auth.views import bp as auth_bp
     from rater.export.views import bp as export_bp
     from rater.main_views import bp as main_bp
@@ -73,6 +75,7 @@ def register_blueprints(app: Flask) -> None:
         reliability_bp,
         export_bp,
         audit_bp,
+        accounts_bp,
     ):
         app.register_blueprint(blueprint)
 

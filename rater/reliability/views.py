@@ -1,7 +1,8 @@
 """Reliability dashboard, drill-downs, plots (SVG), disagreements and consensus (coordinators).
 
-Everything is computed per request from ``ratings_frame()`` (through
-``consensus.load_report``): nothing cached, so nothing is ever stale.  The dashboard computes
+Everything is computed from ``ratings_frame()`` (through ``consensus.load_report``) once per
+data version and server process (``rater.reliability.cache``): every change to the data raises
+the version, so nothing is ever stale.  The dashboard computes
 the design-wide REML coefficients for scales only; the instrument page for every item.
 """
 
@@ -15,8 +16,7 @@ from flask_login import current_user
 from rater.auth.decorators import coordinator_required
 from rater.extensions import db
 from rater.formatting import plural
-from rater.rating.frame import ratings_frame
-from rater.reliability import consensus, plots
+from rater.reliability import cache, consensus, plots
 from rater.reliability.forms import consensus_form, consensus_scores, field_name
 from rater.reliability.output import UNBOUNDED_NOTE, show
 from rater.reliability.report import ReliabilityReport
@@ -60,15 +60,15 @@ def _measure_or_404(rep: ReliabilityReport, instrument: str, measure: str):
 
 
 def _instrument_report(instrument: str, design: str) -> ReliabilityReport:
-    if instrument not in {i.code for i in consensus.current_instruments()}:
+    if instrument not in cache.instrument_codes():
         abort(404)
-    return consensus.load_report(design=design, instrument=instrument)
+    return cache.report(design=design, instrument=instrument)
 
 
 @bp.route("/")
 @coordinator_required
 def dashboard():
-    rep = consensus.load_report(design="scales")
+    rep = cache.report(design="scales")
     return render_template("reliability/dashboard.html", rep=rep)
 
 
@@ -147,7 +147,7 @@ def drift_svg(instrument: str, measure: str):
 @bp.route("/disagreements")
 @coordinator_required
 def disagreements():
-    found = consensus.disagreements(ratings_frame())
+    found = cache.disagreements()
     return render_template(
         "reliability/disagreements.html", found=found, points=consensus.DISAGREEMENT_POINTS
     )
