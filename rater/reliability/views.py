@@ -84,7 +84,6 @@ def instrument(instrument: str):
 def pairs(instrument: str, measure: str):
     rep = _instrument_report(instrument, "none")
     m = _measure_or_404(rep, instrument, measure)
-    paired = rep.paired[rep.paired["measure"] == measure]
     by = request.args.get("by", "month")
     if by not in ("month", "block"):
         abort(400)
@@ -93,9 +92,17 @@ def pairs(instrument: str, measure: str):
         rep=rep,
         m=m,
         pairs=rep.pairs_of(instrument, measure),
-        drift=plots.drift_table(paired, by).to_dict("records"),
+        drift=cache.cached(
+            ("drift table", instrument, measure, by),
+            lambda: plots.drift_table(_paired(rep, measure), by).to_dict("records"),
+        ),
         by=by,
     )
+
+
+def _paired(rep: ReliabilityReport, measure: str):
+    """The report's double-coded values of one measure (for plots)."""
+    return rep.paired[rep.paired["measure"] == measure]
 
 
 def no_pair_reason(rep: ReliabilityReport, instrument: str, measure: str) -> str:
@@ -111,10 +118,14 @@ def no_pair_reason(rep: ReliabilityReport, instrument: str, measure: str) -> str
 def heatmap_svg(instrument: str, measure: str):
     rep = _instrument_report(instrument, "none")
     m = _measure_or_404(rep, instrument, measure)
-    raters = sorted(set(rep.paired["rater_1"]) | set(rep.paired["rater_2"]))
-    pairs = rep.pairs_of(instrument, measure)
-    reason = no_pair_reason(rep, instrument, measure) or "No rater pairs yet."
-    return _svg(plots.heatmap_svg(pairs, raters, m.label, no_pairs=reason))
+
+    def draw() -> str:
+        raters = sorted(set(rep.paired["rater_1"]) | set(rep.paired["rater_2"]))
+        pairs = rep.pairs_of(instrument, measure)
+        reason = no_pair_reason(rep, instrument, measure) or "No rater pairs yet."
+        return plots.heatmap_svg(pairs, raters, m.label, no_pairs=reason)
+
+    return _svg(cache.cached(("heatmap", instrument, measure), draw))
 
 
 @bp.route("/plot/<instrument>/<measure>/bland-altman.svg")
@@ -127,8 +138,14 @@ def bland_altman_svg(instrument: str, measure: str):
         abort(400)
     rep = _instrument_report(instrument, "none")
     m = _measure_or_404(rep, instrument, measure)
-    paired = rep.paired[rep.paired["measure"] == measure]
-    return _svg(plots.bland_altman_svg(paired, rater_1, rater_2, m.label))
+
+    def draw() -> str:
+        return plots.bland_altman_svg(_paired(rep, measure), rater_1, rater_2, m.label)
+
+    known = {(p.rater_1, p.rater_2) for p in rep.pairs_of(instrument, measure)}
+    if (rater_1, rater_2) not in known:  # arbitrary names: not kept (the cache stays bounded)
+        return _svg(draw())
+    return _svg(cache.cached(("bland-altman", instrument, measure, rater_1, rater_2), draw))
 
 
 @bp.route("/plot/<instrument>/<measure>/drift.svg")
@@ -139,9 +156,12 @@ def drift_svg(instrument: str, measure: str):
         abort(400)
     rep = _instrument_report(instrument, "none")
     m = _measure_or_404(rep, instrument, measure)
-    paired = rep.paired[rep.paired["measure"] == measure]
-    reason = no_pair_reason(rep, instrument, measure) or "No double-coded sessions yet."
-    return _svg(plots.drift_svg(paired, m.label, by, no_pairs=reason))
+
+    def draw() -> str:
+        reason = no_pair_reason(rep, instrument, measure) or "No double-coded sessions yet."
+        return plots.drift_svg(_paired(rep, measure), m.label, by, no_pairs=reason)
+
+    return _svg(cache.cached(("drift", instrument, measure, by), draw))
 
 
 @bp.route("/disagreements")
