@@ -144,6 +144,7 @@ ACCESS: dict[str, Access] = {
     "rating.homework_session": Access(COORDINATOR, _session_a),
     "rating.homework_edit": Access(COORDINATOR, _entry),
     "rating.homework_delete": Access(COORDINATOR, _entry),
+    "rating.homework_grid": Access(COORDINATOR, lambda w: {"patient_id": w.session_a.patient_id}),
     # allocation: coordinators only
     "allocation.index": Access(COORDINATOR),
     "allocation.commit": Access(COORDINATOR),
