@@ -61,7 +61,9 @@ def _csrf_ok() -> bool:
 @bp.route("/queue")
 @rater_required
 def queue():
-    return render_template("rating/queue.html", queue=service.queue_for(current_user))
+    queue = service.queue_for(current_user)
+    waiting = service.waiting_reason(current_user, queue)
+    return render_template("rating/queue.html", queue=queue, waiting=waiting)
 
 
 @bp.route("/assignments/<int:assignment_id>/start", methods=["POST"])
