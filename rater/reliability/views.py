@@ -16,11 +16,18 @@ from flask_login import current_user
 from rater.auth.decorators import coordinator_required
 from rater.extensions import db
 from rater.formatting import plural
-from rater.reliability import cache, consensus, plots
+from rater.reliability import cache, consensus, glossary, plots
 from rater.reliability.forms import consensus_form, consensus_scores, field_name
 from rater.reliability.output import UNBOUNDED_NOTE, show
 from rater.reliability.report import ReliabilityReport
-from rater.reliability.results import BANDS, MIN_SESSIONS, Estimate, band
+from rater.reliability.results import (
+    BANDS,
+    FIRM_PAIR_SESSIONS,
+    MIN_SESSIONS,
+    Estimate,
+    band,
+    pair_caution,
+)
 
 bp = Blueprint("reliability", __name__, url_prefix="/reliability")
 
@@ -43,6 +50,9 @@ def _helpers() -> dict[str, Any]:
         "bands": BANDS,
         "field_name": field_name,
         "no_pair_reason": no_pair_reason,
+        "terms": glossary.BY_KEY,
+        "pair_caution": pair_caution,
+        "firm_sessions": FIRM_PAIR_SESSIONS,
     }
 
 
@@ -70,6 +80,12 @@ def _instrument_report(instrument: str, design: str) -> ReliabilityReport:
 def dashboard():
     rep = cache.report(design="scales")
     return render_template("reliability/dashboard.html", rep=rep)
+
+
+@bp.route("/glossary")
+@coordinator_required
+def glossary_page():
+    return render_template("reliability/glossary.html", glossary=glossary.TERMS)
 
 
 @bp.route("/instrument/<instrument>")
@@ -140,7 +156,14 @@ def bland_altman_svg(instrument: str, measure: str):
     m = _measure_or_404(rep, instrument, measure)
 
     def draw() -> str:
-        return plots.bland_altman_svg(_paired(rep, measure), rater_1, rater_2, m.label)
+        paired = _paired(rep, measure)
+        limits = cache.cached(
+            ("bland-altman scale", instrument, measure),
+            lambda: plots.bland_altman_limits(paired, MIN_SESSIONS),
+        )
+        return plots.bland_altman_svg(
+            paired, rater_1, rater_2, m.label, limits=limits, min_n=MIN_SESSIONS
+        )
 
     known = {(p.rater_1, p.rater_2) for p in rep.pairs_of(instrument, measure)}
     if (rater_1, rater_2) not in known:  # arbitrary names: not kept (the cache stays bounded)

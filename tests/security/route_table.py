@@ -164,6 +164,7 @@ ACCESS: dict[str, Access] = {
     "export.meta": Access(COORDINATOR, lambda w: {"kind": "sessions", "fmt": "csv"}),
     # reliability: coordinators only
     "reliability.dashboard": Access(COORDINATOR),
+    "reliability.glossary_page": Access(COORDINATOR),
     "reliability.disagreements": Access(COORDINATOR),
     "reliability.instrument": Access(COORDINATOR, lambda w: {"instrument": "GHES"}),
     "reliability.pairs": Access(COORDINATOR, _measure, may_lack_data=True),
