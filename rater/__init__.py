@@ -49,6 +49,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "info"
 
+    from rater import data_version  # noqa: F401  (its table, and the listener that raises it)
     from rater.auth.sessions import load_session_user
 
     # A deactivated user's sessions, and sessions that were ended, end at once.
@@ -58,6 +59,7 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from rater.allocation.views import bp as allocation_bp
     from rater.audit_views import bp as audit_bp
+    from rater.auth.accounts import bp as accounts_bp
     from rater.auth.views import bp as auth_bp
     from rater.coding.views import bp as coding_bp
     from rater.export.views import bp as export_bp
@@ -74,6 +76,7 @@ def register_blueprints(app: Flask) -> None:
         export_bp,
         audit_bp,
         coding_bp,
+        accounts_bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -11,13 +11,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, render_template, request, url_for
 from sqlalchemy import select
 
 from rater.audit import AuditEvent
 from rater.auth.decorators import coordinator_required
 from rater.auth.models import User
 from rater.extensions import db
+from rater.rating.models import Assignment, HomeworkEntry, ItemScore, Rating
+from rater.study.models import TherapySession
 
 bp = Blueprint("audit_views", __name__, url_prefix="/audit")
 
@@ -125,10 +127,128 @@ def find_events(f: EventFilter, per_page: int = PER_PAGE) -> tuple[list[EventRow
     return rows[:per_page], len(rows) > per_page
 
 
+@dataclass(frozen=True)
+class EntityLabel:
+    """What an event's entity is, in the study's words, and the page that shows it."""
+
+    text: str
+    url: str | None = None
+
+
+def _ids(rows: list[EventRow], entity_type: str) -> list[int]:
+    return sorted(
+        {
+            int(r.event.entity_id)
+            for r in rows
+            if r.event.entity_type == entity_type and (r.event.entity_id or "").isdigit()
+        }
+    )
+
+
+def _assignment_labels(key, joins: list, ids: list[int]) -> dict[int, EntityLabel]:
+    """Labels "session code · rater" linking the rating page, of entities whose ``key`` column
+    reaches an assignment through ``joins`` ((model, on clause) pairs)."""
+    if not ids:
+        return {}
+    query = select(key, Assignment.id, TherapySession.code, User.username).select_from(key.class_)
+    for model, on in joins:
+        query = query.join(model, on)
+    query = (
+        query.join(TherapySession, Assignment.session_id == TherapySession.id)
+        .join(User, Assignment.rater_id == User.id)
+        .where(key.in_(ids))
+    )
+    return {
+        entity_id: EntityLabel(f"{code} · {rater}", url_for("rating.rate", assignment_id=a_id))
+        for entity_id, a_id, code, rater in db.session.execute(query)
+    }
+
+
+def entity_labels(rows: list[EventRow]) -> dict[tuple[str, str], EntityLabel]:
+    """Labels of the entities of a page of events: one query per kind of entity, not per row.
+
+    Users by name; assignments, ratings and item scores by session code and rater (linking the
+    rating page, read-only for coordinators); homework entries and sessions by session code;
+    consensus scores link the session's consensus page. An entity deleted since keeps its id.
+    """
+    labels: dict[tuple[str, str], EntityLabel] = {}
+
+    def put(entity_type: str, found: dict[int, EntityLabel]) -> None:
+        labels.update({(entity_type, str(k)): v for k, v in found.items()})
+
+    user_ids = _ids(rows, "user")
+    if user_ids:
+        users = db.session.execute(select(User.id, User.username).where(User.id.in_(user_ids)))
+        put(
+            "user",
+            {
+                i: EntityLabel(name, url_for("accounts.users", _anchor=f"user-{name}"))
+                for i, name in users
+            },
+        )
+    to_assignment = (Assignment, Rating.assignment_id == Assignment.id)
+    put("assignment", _assignment_labels(Assignment.id, [], _ids(rows, "assignment")))
+    put("rating", _assignment_labels(Rating.id, [to_assignment], _ids(rows, "rating")))
+    to_rating = (Rating, ItemScore.rating_id == Rating.id)
+    put(
+        "item_score",
+        _assignment_labels(ItemScore.id, [to_rating, to_assignment], _ids(rows, "item_score")),
+    )
+    put("homework_entry", _homework_labels(_ids(rows, "homework_entry")))
+    put("session", _session_labels(_ids(rows, "session")))
+    for row in rows:
+        if row.event.entity_type == "consensus_score" and row.event.entity_id:
+            code, _, item = row.event.entity_id.rpartition(":")
+            url = url_for("reliability.consensus_page", session_code=code)
+            labels[("consensus_score", row.event.entity_id)] = EntityLabel(f"{code} · {item}", url)
+    return labels
+
+
+def _homework_labels(ids: list[int]) -> dict[int, EntityLabel]:
+    if not ids:
+        return {}
+    found = db.session.execute(
+        select(HomeworkEntry.id, TherapySession.id, TherapySession.code)
+        .join(TherapySession, HomeworkEntry.session_id == TherapySession.id)
+        .where(HomeworkEntry.id.in_(ids))
+    )
+    return {
+        i: EntityLabel(code, url_for("rating.homework_session", session_id=session_id))
+        for i, session_id, code in found
+    }
+
+
+def _session_labels(ids: list[int]) -> dict[int, EntityLabel]:
+    if not ids:
+        return {}
+    found = db.session.execute(
+        select(TherapySession.id, TherapySession.code).where(TherapySession.id.in_(ids))
+    )
+    return {i: EntityLabel(code) for i, code in found}
+
+
+def action_choices() -> list[tuple[str, str]]:
+    """(value, label) of the action filter: every action recorded so far, each group of
+    actions (``user.`` = every user action) first."""
+    actions = list(db.session.scalars(select(AuditEvent.action).distinct()))
+    groups = sorted({a.split(".")[0] + "." for a in actions if "." in a})
+    choices = [(g, f"{g[:-1]}: every action") for g in groups]
+    choices += [(a, a) for a in sorted(actions)]
+    return sorted(choices, key=lambda c: (c[0].rstrip("."), not c[0].endswith(".")))
+
+
 @bp.route("/")
 @coordinator_required
 def events():
     f = EventFilter.from_args(request.args)
     rows, has_next = ([], False) if f.problems else find_events(f)
     status = 400 if f.problems else 200
-    return render_template("audit/events.html", f=f, rows=rows, has_next=has_next), status
+    return render_template(
+        "audit/events.html",
+        f=f,
+        rows=rows,
+        has_next=has_next,
+        labels=entity_labels(rows),
+        actions=action_choices(),
+        usernames=list(db.session.scalars(select(User.username).order_by(User.username))),
+    ), status

@@ -70,6 +70,8 @@ class Config:
         self.RATER_LOGIN_MAX_ADDRESS_FAILURES = int(
             env.get("RATER_LOGIN_MAX_ADDRESS_FAILURES", "20")
         )
+        # A set-password link (new account, password reset) works once, for this many hours.
+        self.RATER_SET_PASSWORD_HOURS = float(env.get("RATER_SET_PASSWORD_HOURS", "72"))
 
 
 class TestConfig(Config):

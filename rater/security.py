@@ -43,6 +43,11 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
 
+# Pages for anyone (no login needed): an ended session is forgotten and the request goes on.
+# The login page is where an ended session leads anyway; a set-password link must work in a
+# browser whose old session has ended.
+OPEN_WITHOUT_LOGIN = frozenset({"auth.login", "accounts.set_password"})
+
 # The last-seen stamp is rewritten at most this often, so the cookie does not change on
 # every single request (autosave sends many).
 LAST_SEEN_RESOLUTION_SECONDS = 30
@@ -68,7 +73,7 @@ def _end_expired_session():
     message = expiry_message(now)
     if message is not None:
         end_session()
-        if request.endpoint == "auth.login":  # where an ended session leads anyway
+        if request.endpoint in OPEN_WITHOUT_LOGIN:  # they serve anyone: the request goes on
             return None
         if request.method == "GET" and not _wants_json():
             flash(message, "info")

@@ -21,6 +21,7 @@ COORDINATOR_NAV = (
     ("reliability.disagreements", "Disagreements"),
     ("export.downloads", "Exports"),
     ("audit_views.events", "Audit"),
+    ("accounts.users", "Users"),
 )
 
 

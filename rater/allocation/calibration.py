@@ -31,9 +31,8 @@ from rater.rating.frame import ratings_frame
 from rater.rating.models import Assignment
 from rater.reliability.calibration import calibration_icc
 from rater.states import AssignmentStatus, Purpose, SessionStatus
-from rater.study.models import Patient, Therapist, TherapySession
+from rater.study.models import GATE_ENABLED, Patient, Therapist, TherapySession
 
-GATE_ENABLED = "calibration.gate_enabled"
 GATE_THRESHOLD = "calibration.threshold"
 DEFAULT_THRESHOLD = 0.75
 CALIBRATION_REASON = "calibration session"

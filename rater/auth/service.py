@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,6 +22,11 @@ USERNAME_MAX_LENGTH = 80
 # Letters, digits, ".", "_" and "-", starting with a letter or digit: safe in URLs, file names
 # and exports ("/" would split a URL; a leading "." could make "." or "..").
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+# How a coordinator hands out a new account's or a reset password: a set-password link the
+# user follows (nobody else ever knows the password), or a random password shown once.
+CREDENTIAL_METHODS = ("link", "password")
 
 
 class UserError(ValueError):
@@ -94,6 +100,80 @@ def set_password(username: str, password: str) -> User:
     _end_sessions(user)
     audit.record("user.password", "user", user.id, after={"sessions": "ended"})
     return user
+
+
+def add_account(username: str, role: str, method: str) -> tuple[User, str]:
+    """A coordinator adds a user with a random password (see ``reset_password``'s ``method``)."""
+    if method not in CREDENTIAL_METHODS:
+        raise UserError(f"method must be one of {', '.join(CREDENTIAL_METHODS)}")
+    password = generated_password()
+    return add_user(username, role, password), password
+
+
+def generated_password() -> str:
+    """A random password for an account a coordinator creates or resets (shown once).
+
+    16 characters from a 64-letter alphabet: 96 random bits, far beyond any guessing, and
+    easy to copy (no characters that look alike are avoided: it is pasted, not typed)."""
+    return secrets.token_urlsafe(12)
+
+
+def reset_password(user: User, method: str) -> str:
+    """A coordinator resets ``user``'s password: the old one stops working at once and their
+    sessions end. Returns the new random password; with ``method`` "link" nobody is shown it
+    (the user sets their own through a set-password link, see ``rater.auth.links``)."""
+    if method not in CREDENTIAL_METHODS:
+        raise UserError(f"method must be one of {', '.join(CREDENTIAL_METHODS)}")
+    password = generated_password()
+    user.set_password(password)
+    _end_sessions(user)
+    audit.record(
+        "user.password_reset", "user", user.id, after={"method": method, "sessions": "ended"}
+    )
+    return password
+
+
+def change_own_password(user: User, current: str, new: str) -> None:
+    """A user changes their own password: the current one must be right; every session of
+    theirs ends (the caller starts a new one for the browser that asked)."""
+    if not user.check_password(current):
+        raise UserError("the current password is not right")
+    if current == new:
+        raise UserError("the new password is the same as the current one")
+    _check_password(new, user.username)
+    user.set_password(new)
+    _end_sessions(user)
+    audit.record("user.password_change", "user", user.id, after={"sessions": "ended"})
+
+
+def set_password_from_link(user: User, password: str) -> None:
+    """The user chose a password through their set-password link (which it invalidates:
+    the link is bound to the old password hash, see ``rater.auth.links``)."""
+    _check_password(password, user.username)
+    user.set_password(password)
+    _end_sessions(user)
+    audit.record("user.password_set", "user", user.id, user_id=user.id, after={"via": "link"})
+
+
+def deactivation_problem(user: User, actor: User) -> str | None:
+    """Why ``actor`` may not deactivate ``user`` (None: they may).
+
+    Nobody deactivates themselves, and the last active coordinator stays: either would leave
+    the study without anyone who can administer it from the browser."""
+    if user.id == actor.id:
+        return "you cannot deactivate your own account"
+    if user.is_coordinator and user.active and active_coordinators() <= 1:
+        return "the last active coordinator cannot be deactivated"
+    return None
+
+
+def active_coordinators() -> int:
+    query = select(func.count()).where(User.role == "coordinator", User.active.is_(True))
+    return int(db.session.scalar(query) or 0)
+
+
+def get_user(user_id: int) -> User | None:
+    return db.session.get(User, user_id)
 
 
 def end_sessions(username: str) -> User:

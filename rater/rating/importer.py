@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
+from rater import data_version
 from rater.auth.models import User
 from rater.bulk import (
     chunked,
@@ -350,6 +351,8 @@ def import_ratings(
         result.scores += sum(len(r.items) for r in block)
         if progress:
             progress(result.scores)
+    if ratings:
+        data_version.bump()  # Core writes: the ORM's flush listener does not see them
     db.session.expire_all()  # assignments and ratings the ORM holds may have changed under it
     return result
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from rater import audit
@@ -19,7 +19,13 @@ from rater.instruments import Instrument, LogKind, answer_json
 from rater.rating.models import Assignment, HomeworkEntry, Rating, rating_instruments
 from rater.states import AssignmentStatus, Purpose, RatingStatus
 from rater.study.instrument_store import cached_instrument, current_versions
-from rater.study.models import InstrumentVersion, Patient, TherapySession
+from rater.study.models import (
+    GATE_ENABLED,
+    InstrumentVersion,
+    Patient,
+    StudySetting,
+    TherapySession,
+)
 from rater.timeutil import utcnow
 
 
@@ -314,3 +320,34 @@ def flagged_assignments() -> list[Assignment]:
             .order_by(Assignment.id)
         ).unique()
     )
+
+
+WAITING_FOR_CALIBRATION = "Your sessions appear once the calibration round is complete."
+WAITING_FOR_RELEASE = (
+    "More sessions are assigned to you but not released yet; they appear here when a "
+    "coordinator releases them."
+)
+NOTHING_RELEASED = (
+    "No sessions released to you yet. A study coordinator assigns them; they appear here "
+    "as soon as they are released."
+)
+
+
+def waiting_reason(user: User, queue: Queue) -> str | None:
+    """Why a rater has nothing (more) to start, in the rater's words; None when they have.
+
+    Held work is named by its cause: the calibration gate (enabled, so held main work waits
+    for the round to complete) or a coordinator's later release. Only counts of the rater's
+    own assignments are read: nothing about other raters is revealed.
+    """
+    if queue.next is not None:
+        return None
+    held = db.session.scalar(
+        select(func.count())
+        .select_from(Assignment)
+        .where(Assignment.rater_id == user.id, Assignment.status == AssignmentStatus.HELD)
+    )
+    if held:
+        gate = db.session.get(StudySetting, GATE_ENABLED)
+        return WAITING_FOR_CALIBRATION if gate is not None and gate.value else WAITING_FOR_RELEASE
+    return None if queue.total else NOTHING_RELEASED

@@ -17,6 +17,7 @@ from rater.auth.decorators import coordinator_required, rater_required, session_
 from rater.auth.forms import EmptyForm
 from rater.auth.sessions import session_generation
 from rater.extensions import db
+from rater.formatting import plural
 from rater.instruments import LogKind
 from rater.rating import homework as homework_service
 from rater.rating import service
@@ -32,7 +33,7 @@ from rater.rating.models import Assignment, HomeworkEntry, Rating
 from rater.rating.state import page_answers, page_state
 from rater.states import RatingStatus
 from rater.study.audio_stream import audio_file, stream_audio
-from rater.study.models import TherapySession
+from rater.study.models import Patient, TherapySession
 
 bp = Blueprint("rating", __name__)
 
@@ -61,7 +62,9 @@ def _csrf_ok() -> bool:
 @bp.route("/queue")
 @rater_required
 def queue():
-    return render_template("rating/queue.html", queue=service.queue_for(current_user))
+    queue = service.queue_for(current_user)
+    waiting = service.waiting_reason(current_user, queue)
+    return render_template("rating/queue.html", queue=queue, waiting=waiting)
 
 
 @bp.route("/assignments/<int:assignment_id>/start", methods=["POST"])
@@ -337,3 +340,34 @@ def homework_delete(entry_id: int):
     db.session.commit()
     flash("Homework deleted.", "success")
     return redirect(url_for("rating.homework_session", session_id=session_id))
+
+
+@bp.route("/homework/patients/<int:patient_id>", methods=["GET", "POST"])
+@coordinator_required
+def homework_grid(patient_id: int):
+    """Every session of one patient as rows: edit, delete and add entries, saved together
+    (all or nothing: a row with a problem keeps the whole grid from being saved)."""
+    patient = db.session.get(Patient, patient_id)
+    if patient is None:
+        abort(404)
+    if request.method == "POST" and not _csrf_ok():
+        abort(400)
+    form = request.form if request.method == "POST" else None
+    rows = homework_service.grid_rows(patient, form)
+    problems = sum(1 for row in rows if row.problem)
+    if form is not None and not problems:
+        result = homework_service.save_grid(rows, current_user.id)
+        db.session.commit()
+        flash(
+            f"Saved: {result.added} added, {result.changed} changed, {result.deleted} deleted.",
+            "success",
+        )
+        return redirect(url_for("rating.homework_grid", patient_id=patient.id))
+    if problems:
+        flash(f"Nothing was saved: {plural(problems, 'row')} to correct (marked).", "error")
+    return render_template(
+        "rating/homework_grid.html",
+        patient=patient,
+        rows=rows,
+        types=homework_service.homework_types(),
+    ), (400 if problems else 200)

@@ -22,13 +22,16 @@ from rater.formatting import plural
 from rater.instruments import ItemKind, Measure, MeasureKind
 from rater.reliability import stats
 from rater.reliability.results import (
+    FIRM_PAIR_SESSIONS,
     MIN_SESSIONS,
+    WIDE_INTERVAL,
     Estimate,
     NotEnoughData,
     PairResult,
     PairSummary,
     Result,
     estimate,
+    pair_caution,
     too_few,
 )
 
@@ -127,8 +130,36 @@ def pair_summaries(
         else:
             reason = _why_no_pair_value(m, mine, values)
             statistics = dict.fromkeys(("mean", "median", "min", "max"), reason)
-        out.append(PairSummary(m.instrument, m.code, m.kind, len(mine), len(iccs), statistics))
+        firm = [
+            p.coefficients["ICC(A,2)"].value
+            for p in mine
+            if isinstance(p.coefficients["ICC(A,2)"], Estimate) and not pair_caution(p)
+        ]
+        out.append(
+            PairSummary(
+                m.instrument,
+                m.code,
+                m.kind,
+                len(mine),
+                len(iccs),
+                statistics,
+                len(firm),
+                _firm_statistics(firm),
+            )
+        )
     return out
+
+
+def _firm_statistics(values: list[float]) -> dict[str, Result]:
+    """Mean and median of the firm pairs' ICC(A,2) (``pair_caution``)."""
+    if not values:
+        reason = NotEnoughData(
+            f"no pair has {FIRM_PAIR_SESSIONS}+ shared sessions and a 95 % interval at most "
+            f"{WIDE_INTERVAL:.2f} wide"
+        )
+        return {"mean": reason, "median": reason}
+    arr = np.asarray(values)
+    return {"mean": Estimate(float(arr.mean())), "median": Estimate(float(np.median(arr)))}
 
 
 def _why_no_pair_value(

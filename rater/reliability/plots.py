@@ -75,41 +75,82 @@ def heatmap_svg(
         return message_svg(no_pairs)
     index = {r: i for i, r in enumerate(raters)}
     k = len(raters)
-    values = np.full((k, k), np.nan)
-    labels = [["" for _ in range(k)] for _ in range(k)]
+    # Lower triangle only (each pair once): row = the later rater, column = the earlier one;
+    # the first rater has no row and the last no column.
+    values = np.full((k - 1, k - 1), np.nan)
+    labels = [["" for _ in range(k - 1)] for _ in range(k - 1)]
     for p in pairs:
         if p.rater_1 not in index or p.rater_2 not in index:
             continue
-        i, j = index[p.rater_1], index[p.rater_2]
+        i, j = sorted((index[p.rater_1], index[p.rater_2]))
         result = p.coefficients["ICC(A,2)"]
         shown = f"{format_number(result.value)}\n" if isinstance(result, Estimate) else ""
-        text = f"{shown}n={p.n}"
-        for a, b in ((i, j), (j, i)):
-            labels[a][b] = text
-            if isinstance(result, Estimate):
-                values[a, b] = result.value
-    size = 1.4 + 0.7 * k
-    fig = _figure(size + 1.2, size)
+        labels[j - 1][i] = f"{shown}n={p.n}"
+        if isinstance(result, Estimate):
+            values[j - 1, i] = result.value
+    cell = 0.75  # inches: room for two lines of 9-point text
+    fig = _figure(1.8 + cell * (k - 1) + 1.2, 1.6 + cell * (k - 1))
     ax = fig.add_subplot()
-    cmap = matplotlib.colormaps["RdYlGn"].with_extremes(bad="#eeeeee")
+    cmap = matplotlib.colormaps["RdYlGn"].with_extremes(bad="#f2f2f2")
     image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=0, vmax=1)
-    for i in range(k):
-        for j in range(k):
-            if labels[i][j]:
-                ax.text(j, i, labels[i][j], ha="center", va="center", fontsize=8)
-    ax.set_xticks(range(k), raters, rotation=45, ha="right")
-    ax.set_yticks(range(k), raters)
+    for row in range(k - 1):
+        for col in range(k - 1):
+            if labels[row][col]:
+                value = values[row, col]
+                dark = not math.isnan(value) and (value < 0.2 or value > 0.85)
+                ax.text(col, row, labels[row][col], ha="center", va="center", fontsize=9,
+                        color="white" if dark else "#1d2430")  # fmt: skip
+    long_names = max(len(r) for r in raters) > 6
+    rotation, align = (30, "right") if long_names else (0, "center")
+    ax.set_xticks(range(k - 1), raters[:-1], rotation=rotation, ha=align)
+    ax.set_yticks(range(k - 1), raters[1:])
+    ax.tick_params(labelsize=9, length=0)
     ax.set_title(title)
     fig.colorbar(image, ax=ax, shrink=0.8, label="ICC(A,2)")
     ax.set_xlabel(f"grey: no pair, or fewer than {MIN_SESSIONS} shared sessions", fontsize=8)
     return _svg(fig)
 
 
-def bland_altman_svg(paired: pd.DataFrame, rater_1: str, rater_2: str, title: str) -> str:
-    """Bland–Altman plot of one pair and measure: ``paired`` rows have value_1, value_2."""
+Limits = tuple[tuple[float, float], tuple[float, float]]
+
+
+def bland_altman_limits(paired: pd.DataFrame, min_n: int = MIN_SESSIONS) -> Limits | None:
+    """One (x, y) scale for the Bland–Altman plots of every pair of a measure with ``min_n``+
+    shared sessions: every point and every pair's limits of agreement fit (None: no pair)."""
+    groups = paired.groupby(["rater_1", "rater_2"])
+    x_low = y_low = math.inf
+    x_high = y_high = -math.inf
+    for _, data in groups:
+        if len(data) < min_n:
+            continue
+        a, b = data["value_1"].to_numpy(float), data["value_2"].to_numpy(float)
+        mean, diff = (a + b) / 2, a - b
+        spread = 1.96 * diff.std(ddof=1)
+        x_low, x_high = min(x_low, mean.min()), max(x_high, mean.max())
+        y_low = min(y_low, diff.min(), diff.mean() - spread)
+        y_high = max(y_high, diff.max(), diff.mean() + spread)
+    if x_low == math.inf:
+        return None
+    x_pad, y_pad = max(0.1, 0.05 * (x_high - x_low)), max(0.1, 0.05 * (y_high - y_low))
+    y_edge = max(abs(y_low), abs(y_high)) + y_pad  # symmetric around 0: signs read alike
+    return (float(x_low - x_pad), float(x_high + x_pad)), (float(-y_edge), float(y_edge))
+
+
+def bland_altman_svg(
+    paired: pd.DataFrame,
+    rater_1: str,
+    rater_2: str,
+    title: str,
+    limits: Limits | None = None,
+    min_n: int = 2,
+) -> str:
+    """Bland–Altman plot of one pair and measure: ``paired`` rows have value_1, value_2.
+
+    ``limits`` (from :func:`bland_altman_limits`) puts every pair's plot on one scale; a pair
+    with fewer than ``min_n`` shared sessions gets a message instead of a plot."""
     data = paired[(paired["rater_1"] == rater_1) & (paired["rater_2"] == rater_2)]
-    if len(data) < 2:
-        return message_svg(f"{rater_1} and {rater_2}: fewer than 2 shared sessions.")
+    if len(data) < max(2, min_n):
+        return message_svg(f"{rater_1} and {rater_2}: fewer than {max(2, min_n)} shared sessions.")
     a, b = data["value_1"].to_numpy(float), data["value_2"].to_numpy(float)
     mean, diff = (a + b) / 2, a - b
     bias, sd = diff.mean(), diff.std(ddof=1)
@@ -124,6 +165,9 @@ def bland_altman_svg(paired: pd.DataFrame, rater_1: str, rater_2: str, title: st
         ax.axhline(limit, color="#b42318", lw=1, ls="--")
     ax.axhline(0, color="#999999", lw=0.6)
     ax.plot([], [], color="#b42318", ls="--", label=f"95 % limits ±{format_number(1.96 * sd)}")
+    if limits is not None:
+        ax.set_xlim(*limits[0])
+        ax.set_ylim(*limits[1])
     ax.set_xlabel(f"mean of {rater_1} and {rater_2}")
     ax.set_ylabel(f"{rater_1} − {rater_2}")
     ax.set_title(f"{title}: {rater_1} vs {rater_2} (n = {len(diff)})")

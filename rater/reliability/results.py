@@ -16,6 +16,10 @@ from typing import Any
 from rater.formatting import plural
 
 MIN_SESSIONS = 5  # fewer sessions (or targets) than this: "not enough data"
+# A pair's ICC(A,2) is "firm" from this many shared sessions on and with a 95 % CI at most
+# WIDE_INTERVAL wide; other pair values are shown with a caution and summarised apart.
+FIRM_PAIR_SESSIONS = 10
+WIDE_INTERVAL = 0.5
 # Koo & Li (2016): poor < .5, moderate .5-.75, good .75-.9, excellent > .9
 BANDS: tuple[tuple[float, str], ...] = (
     (0.5, "poor"),
@@ -91,6 +95,8 @@ class PairSummary:
     n_pairs: int
     n_pairs_with_data: int
     statistics: dict[str, Result]  # mean, median, min, max of the pairs' ICC(A,2)
+    n_pairs_firm: int = 0  # pairs whose ICC(A,2) is firm (see ``pair_caution``)
+    firm_statistics: dict[str, Result] = field(default_factory=dict)  # mean, median of those
 
 
 @dataclass(frozen=True)
@@ -138,3 +144,20 @@ class ConsistencyResult:
 def find(rows: Iterable[Any], instrument: str, measure: str) -> Any:
     """The record of (instrument, measure) among ``rows``, or None."""
     return next((r for r in rows if (r.instrument, r.measure) == (instrument, measure)), None)
+
+
+def pair_caution(pair: PairResult) -> str:
+    """Why a pair's ICC(A,2) is not firm ('' when it is, or when it has no value at all):
+    fewer than ``FIRM_PAIR_SESSIONS`` shared sessions, or a 95 % CI wider than
+    ``WIDE_INTERVAL`` (or open)."""
+    result = pair.coefficients.get("ICC(A,2)")
+    if not isinstance(result, Estimate):
+        return ""
+    if pair.n < FIRM_PAIR_SESSIONS:
+        return f"only {pair.n} shared sessions (a firm value needs {FIRM_PAIR_SESSIONS})"
+    if result.ci_low is None or result.ci_high is None:
+        return "its 95 % interval has no bound"
+    width = result.ci_high - result.ci_low
+    if width > WIDE_INTERVAL:
+        return f"its 95 % interval is {width:.2f} wide (more than {WIDE_INTERVAL:.2f})"
+    return ""

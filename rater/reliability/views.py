@@ -1,7 +1,8 @@
 """Reliability dashboard, drill-downs, plots (SVG), disagreements and consensus (coordinators).
 
-Everything is computed per request from ``ratings_frame()`` (through
-``consensus.load_report``): nothing cached, so nothing is ever stale.  The dashboard computes
+Everything is computed from ``ratings_frame()`` (through ``consensus.load_report``) once per
+data version and server process (``rater.reliability.cache``): every change to the data raises
+the version, so nothing is ever stale.  The dashboard computes
 the design-wide REML coefficients for scales only; the instrument page for every item.
 """
 
@@ -15,12 +16,18 @@ from flask_login import current_user
 from rater.auth.decorators import coordinator_required
 from rater.extensions import db
 from rater.formatting import plural
-from rater.rating.frame import ratings_frame
-from rater.reliability import consensus, plots
+from rater.reliability import cache, consensus, glossary, plots
 from rater.reliability.forms import consensus_form, consensus_scores, field_name
 from rater.reliability.output import UNBOUNDED_NOTE, show
 from rater.reliability.report import ReliabilityReport
-from rater.reliability.results import BANDS, MIN_SESSIONS, Estimate, band
+from rater.reliability.results import (
+    BANDS,
+    FIRM_PAIR_SESSIONS,
+    MIN_SESSIONS,
+    Estimate,
+    band,
+    pair_caution,
+)
 
 bp = Blueprint("reliability", __name__, url_prefix="/reliability")
 
@@ -43,6 +50,9 @@ def _helpers() -> dict[str, Any]:
         "bands": BANDS,
         "field_name": field_name,
         "no_pair_reason": no_pair_reason,
+        "terms": glossary.BY_KEY,
+        "pair_caution": pair_caution,
+        "firm_sessions": FIRM_PAIR_SESSIONS,
     }
 
 
@@ -60,16 +70,22 @@ def _measure_or_404(rep: ReliabilityReport, instrument: str, measure: str):
 
 
 def _instrument_report(instrument: str, design: str) -> ReliabilityReport:
-    if instrument not in {i.code for i in consensus.current_instruments()}:
+    if instrument not in cache.instrument_codes():
         abort(404)
-    return consensus.load_report(design=design, instrument=instrument)
+    return cache.report(design=design, instrument=instrument)
 
 
 @bp.route("/")
 @coordinator_required
 def dashboard():
-    rep = consensus.load_report(design="scales")
+    rep = cache.report(design="scales")
     return render_template("reliability/dashboard.html", rep=rep)
+
+
+@bp.route("/glossary")
+@coordinator_required
+def glossary_page():
+    return render_template("reliability/glossary.html", glossary=glossary.TERMS)
 
 
 @bp.route("/instrument/<instrument>")
@@ -84,7 +100,6 @@ def instrument(instrument: str):
 def pairs(instrument: str, measure: str):
     rep = _instrument_report(instrument, "none")
     m = _measure_or_404(rep, instrument, measure)
-    paired = rep.paired[rep.paired["measure"] == measure]
     by = request.args.get("by", "month")
     if by not in ("month", "block"):
         abort(400)
@@ -93,9 +108,17 @@ def pairs(instrument: str, measure: str):
         rep=rep,
         m=m,
         pairs=rep.pairs_of(instrument, measure),
-        drift=plots.drift_table(paired, by).to_dict("records"),
+        drift=cache.cached(
+            ("drift table", instrument, measure, by),
+            lambda: plots.drift_table(_paired(rep, measure), by).to_dict("records"),
+        ),
         by=by,
     )
+
+
+def _paired(rep: ReliabilityReport, measure: str):
+    """The report's double-coded values of one measure (for plots)."""
+    return rep.paired[rep.paired["measure"] == measure]
 
 
 def no_pair_reason(rep: ReliabilityReport, instrument: str, measure: str) -> str:
@@ -111,10 +134,14 @@ def no_pair_reason(rep: ReliabilityReport, instrument: str, measure: str) -> str
 def heatmap_svg(instrument: str, measure: str):
     rep = _instrument_report(instrument, "none")
     m = _measure_or_404(rep, instrument, measure)
-    raters = sorted(set(rep.paired["rater_1"]) | set(rep.paired["rater_2"]))
-    pairs = rep.pairs_of(instrument, measure)
-    reason = no_pair_reason(rep, instrument, measure) or "No rater pairs yet."
-    return _svg(plots.heatmap_svg(pairs, raters, m.label, no_pairs=reason))
+
+    def draw() -> str:
+        raters = sorted(set(rep.paired["rater_1"]) | set(rep.paired["rater_2"]))
+        pairs = rep.pairs_of(instrument, measure)
+        reason = no_pair_reason(rep, instrument, measure) or "No rater pairs yet."
+        return plots.heatmap_svg(pairs, raters, m.label, no_pairs=reason)
+
+    return _svg(cache.cached(("heatmap", instrument, measure), draw))
 
 
 @bp.route("/plot/<instrument>/<measure>/bland-altman.svg")
@@ -127,8 +154,21 @@ def bland_altman_svg(instrument: str, measure: str):
         abort(400)
     rep = _instrument_report(instrument, "none")
     m = _measure_or_404(rep, instrument, measure)
-    paired = rep.paired[rep.paired["measure"] == measure]
-    return _svg(plots.bland_altman_svg(paired, rater_1, rater_2, m.label))
+
+    def draw() -> str:
+        paired = _paired(rep, measure)
+        limits = cache.cached(
+            ("bland-altman scale", instrument, measure),
+            lambda: plots.bland_altman_limits(paired, MIN_SESSIONS),
+        )
+        return plots.bland_altman_svg(
+            paired, rater_1, rater_2, m.label, limits=limits, min_n=MIN_SESSIONS
+        )
+
+    known = {(p.rater_1, p.rater_2) for p in rep.pairs_of(instrument, measure)}
+    if (rater_1, rater_2) not in known:  # arbitrary names: not kept (the cache stays bounded)
+        return _svg(draw())
+    return _svg(cache.cached(("bland-altman", instrument, measure, rater_1, rater_2), draw))
 
 
 @bp.route("/plot/<instrument>/<measure>/drift.svg")
@@ -139,17 +179,19 @@ def drift_svg(instrument: str, measure: str):
         abort(400)
     rep = _instrument_report(instrument, "none")
     m = _measure_or_404(rep, instrument, measure)
-    paired = rep.paired[rep.paired["measure"] == measure]
-    reason = no_pair_reason(rep, instrument, measure) or "No double-coded sessions yet."
-    return _svg(plots.drift_svg(paired, m.label, by, no_pairs=reason))
+
+    def draw() -> str:
+        reason = no_pair_reason(rep, instrument, measure) or "No double-coded sessions yet."
+        return plots.drift_svg(_paired(rep, measure), m.label, by, no_pairs=reason)
+
+    return _svg(cache.cached(("drift", instrument, measure, by), draw))
 
 
 @bp.route("/disagreements")
 @coordinator_required
 def disagreements():
-    instruments = consensus.current_instruments()
-    found = consensus.disagreements(ratings_frame(), instruments)
-    limits = {inst.code: inst.disagreement_threshold for inst in instruments}
+    found = cache.disagreements()
+    limits = {inst.code: inst.disagreement_threshold for inst in consensus.current_instruments()}
     return render_template("reliability/disagreements.html", found=found, limits=limits)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
+from rater import data_version
 from rater.bulk import chunked, insert_audit_events, insert_rows, select_in, update_rows
 from rater.csvinput import (
     INT_MAX,
@@ -259,6 +260,8 @@ def import_sessions(
         done += len(block)
         if progress:
             progress(done)
+    if plan.new or plan.changed:
+        data_version.bump()  # Core writes: the ORM's flush listener does not see them
     db.session.expire_all()  # sessions the ORM holds may have been changed underneath it
     return ImportResult(len(plan.new), len(plan.changed), plan.unchanged, warnings)
 

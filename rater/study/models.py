@@ -81,6 +81,10 @@ class InstrumentVersion(db.Model):
     loaded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# The calibration gate's setting: allocation switches it, the rater's queue explains it.
+GATE_ENABLED = "calibration.gate_enabled"
+
+
 class StudySetting(db.Model):
     """A study-wide setting set by a coordinator (e.g. the calibration gate threshold)."""
 

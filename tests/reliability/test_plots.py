@@ -66,3 +66,30 @@ def test_plots_without_pairs_show_the_reason_instead_of_an_empty_figure():
     for svg in (heatmap, drift):
         assert svg.startswith("<svg") and "no two raters" in svg
         assert "ann" not in svg  # no axes, no grid: only the message
+
+
+def test_bland_altman_plots_share_one_scale_and_skip_pairs_below_the_minimum():
+    wide = [(f"S{i}", "ann", "bob", 0, 4, 1) for i in range(3)]
+    wide += [(f"S{i}", "ann", "bob", 2, 2, 1) for i in range(3, 6)]
+    narrow = [(f"T{i}", "ann", "cid", 2 + i % 2, 2, 1) for i in range(6)]
+    few = [(f"U{i}", "bob", "cid", 0, 4, 1) for i in range(3)]  # 3 sessions: below 5
+    data = paired_rows(wide + narrow + few)
+    (x_low, x_high), (y_low, y_high) = plots.bland_altman_limits(data, min_n=5)
+    # every difference of the pairs with 5+ sessions fits: ann-bob reaches -4
+    assert y_low < -4 and y_high > 4 and y_low == -y_high
+    assert x_low < 2 and x_high > 2.5  # the means run from 2 to 2.5
+    # the pair with 3 sessions (differences of -4 at mean 2) is left out of the x range too
+    only_narrow = plots.bland_altman_limits(paired_rows(narrow + few), min_n=5)
+    assert only_narrow[1][1] < 4
+    below = plots.bland_altman_svg(data, "bob", "cid", "t", min_n=5)
+    assert "fewer than 5 shared sessions" in below
+    assert plots.bland_altman_limits(paired_rows(few), min_n=5) is None
+
+
+def test_heatmap_shows_each_pair_once():
+    pairs = [
+        PairResult("I", "M", "score", "ann", "bob", 8, {"ICC(A,2)": Estimate(0.81, 0.5, 0.9)}),
+        PairResult("I", "M", "score", "ann", "cid", 9, {"ICC(A,2)": Estimate(0.42, 0.1, 0.7)}),
+    ]
+    svg = plots.heatmap_svg(pairs, ["ann", "bob", "cid"], "t")
+    assert svg.count(">0.81<") == 1 and svg.count(">0.42<") == 1

@@ -97,6 +97,16 @@ def _entry(w: World) -> dict[str, Any]:
     return {"entry_id": w.homework_entry.id}
 
 
+def _user_b(w: World) -> dict[str, Any]:
+    return {"user_id": w.rater_b.id}
+
+
+def _set_password_link_of_a(w: World) -> dict[str, Any]:
+    from rater.auth.links import set_password_token
+
+    return {"token": set_password_token(w.rater_a)}
+
+
 def _measure(w: World) -> dict[str, Any]:
     return {"instrument": "GHES", "measure": "GHES_score"}
 
@@ -107,6 +117,16 @@ ACCESS: dict[str, Access] = {
     "auth.logout": Access(LOGGED_IN),
     "main.home": Access(LOGGED_IN),
     "audit_views.events": Access(COORDINATOR),
+    # accounts: coordinators administer users (the objects are rater B's account); everyone
+    # changes their own password; a set-password link needs no login (rater A's: the walk resets B)
+    "accounts.users": Access(COORDINATOR),
+    "accounts.add_user": Access(COORDINATOR),
+    "accounts.reset_password": Access(COORDINATOR, _user_b),
+    "accounts.deactivate": Access(COORDINATOR, _user_b),
+    "accounts.reactivate": Access(COORDINATOR, _user_b),
+    "accounts.logout_everywhere": Access(COORDINATOR, _user_b),
+    "accounts.change_password": Access(LOGGED_IN),
+    "accounts.set_password": Access(PUBLIC, _set_password_link_of_a),
     # rating: the rater's own work (a coordinator may look, never rate)
     "rating.queue": Access(RATER),
     "rating.rate": Access(RATER_OWN, _assignment_a, coordinator=True),
@@ -124,6 +144,7 @@ ACCESS: dict[str, Access] = {
     "rating.homework_session": Access(COORDINATOR, _session_a),
     "rating.homework_edit": Access(COORDINATOR, _entry),
     "rating.homework_delete": Access(COORDINATOR, _entry),
+    "rating.homework_grid": Access(COORDINATOR, lambda w: {"patient_id": w.session_a.patient_id}),
     # allocation: coordinators only
     "allocation.index": Access(COORDINATOR),
     "allocation.commit": Access(COORDINATOR),
@@ -143,6 +164,7 @@ ACCESS: dict[str, Access] = {
     "export.meta": Access(COORDINATOR, lambda w: {"kind": "sessions", "fmt": "csv"}),
     # reliability: coordinators only
     "reliability.dashboard": Access(COORDINATOR),
+    "reliability.glossary_page": Access(COORDINATOR),
     "reliability.disagreements": Access(COORDINATOR),
     "reliability.instrument": Access(COORDINATOR, lambda w: {"instrument": "GHES"}),
     "reliability.pairs": Access(COORDINATOR, _measure, may_lack_data=True),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -91,24 +92,57 @@ def test_bad_filters_get_a_message_not_an_error(client, auth, factory):
     assert client.get("/audit/?until=9999-12-31&page=abc").status_code == 200
 
 
-def test_audit_page_is_one_query(client, auth, factory, app):
+def test_audit_page_queries_do_not_grow_with_its_rows(client, auth, factory, app):
+    """One query for the events, one for the action list, one per kind of entity shown:
+    however many rows the page has (no query per row)."""
     from sqlalchemy import event
 
-    factory.user("coord", "coordinator")
-    for i in range(30):
-        record("rating.score", "rating", i, user_id=None)
-    db.session.commit()
+    coordinator = factory.user("coord", "coordinator")
+    rater = factory.user("r1")
     auth.login("coord")
-    client.get("/audit/")  # warm up: the user loader runs once per request
-    statements = []
 
-    def count(conn, cursor, statement, *args):
-        if "audit_events" in statement:
+    def statements_of_page() -> int:
+        client.get("/audit/")  # warm up: the user loader runs once per request
+        statements = []
+
+        def count(conn, cursor, statement, *args):
             statements.append(statement)
 
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        assert client.get("/audit/").status_code == 200
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
-    assert len(statements) == 1
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            assert client.get("/audit/").status_code == 200
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+        return len(statements)
+
+    def add_events(start: int, n: int) -> None:
+        for i in range(start, start + n):
+            session = factory.session(f"P{i:02d}-S01", patient=f"P{i:02d}")
+            assignment = factory.assignment(session, rater)
+            record("assignment.move", "assignment", assignment.id, user_id=coordinator.id)
+            record("user.activate", "user", rater.id, user_id=coordinator.id)
+        db.session.commit()
+
+    add_events(0, 2)
+    few = statements_of_page()
+    add_events(2, 20)
+    assert statements_of_page() == few
+
+
+def test_events_name_sessions_and_users_and_link_them(client, auth, factory):
+    coordinator = factory.user("coord", "coordinator")
+    rater = factory.user("r1")
+    session = factory.session("P01-S02", number=2)
+    assignment = factory.assignment(session, rater)
+    record("assignment.move", "assignment", assignment.id, user_id=coordinator.id)
+    record("consensus.set", "consensus_score", "P01-S02:GHES_1", user_id=coordinator.id)
+    db.session.commit()
+    auth.login("coord")
+    page = client.get("/audit/").get_data(as_text=True)
+    assert f'<a href="/assignments/{assignment.id}/rate">P01-S02 · r1</a>' in page
+    assert '<a href="/reliability/consensus/P01-S02">P01-S02 · GHES_1</a>' in page
+    assert '<a href="/users/#user-r1">r1</a>' in page  # the user.add event of r1
+    assert '<a href="/audit/?user=coord"' in page
+    # the action filter is a list of the actions recorded, with their groups
+    assert re.search(r'<option value="assignment\."\s*>assignment: every action</option>', page)
+    assert re.search(r'<option value="consensus\.set"\s*>consensus\.set</option>', page)
