@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "rater.allocation.commands",
     "rater.reliability.commands",
     "rater.export.commands",
+    "rater.results.commands",
     "rater.serve",
     "rater.demo",
 )

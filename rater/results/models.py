@@ -65,6 +65,11 @@ class ModelSpec:
     random_slope: bool
 
     @property
+    def n_parameters(self) -> int:
+        """Fixed effects and variance parameters (the df of AIC, BIC and the LRT)."""
+        return 1 + len(self.terms) + (4 if self.random_slope else 2)
+
+    @property
     def formula(self) -> str:
         """The model in lme4's notation (shown on the page and used by the R script)."""
         fixed = " + ".join(["1", *self.terms])
@@ -217,10 +222,9 @@ def _model_fit(spec: ModelSpec, optimum: deviance.Optimum, n_obs: int, n_groups:
     variances = {"intercept": float(cov[0, 0]), "residual": float(found.sigma2)}
     if spec.random_slope:
         variances |= {"slope": float(cov[1, 1]), "covariance": float(cov[1, 0])}
-    n_variance = 4 if spec.random_slope else 2
     return ModelFit(
         spec, found.reml, True, n_obs, n_groups, "", fixed, variances, -found.deviance / 2,
-        len(names) + n_variance, optimum.on_boundary,
+        spec.n_parameters, optimum.on_boundary,
     )  # fmt: skip
 
 
@@ -234,10 +238,15 @@ def likelihood_ratio_tests(
 ) -> list[LikelihoodRatioTest]:
     """Each model against the one before it, both refitted by maximum likelihood (their fixed
     effects differ, so REML likelihoods are not comparable)."""
-    ml = [fit(data, spec, reml=False) for spec in specs]
+    return compare([fit(data, spec, reml=False) for spec in specs])
+
+
+def compare(ml: Sequence[ModelFit]) -> list[LikelihoodRatioTest]:
+    """Likelihood-ratio tests of each ML fit against the one before it (as lme4's ``anova``);
+    a test with a model that did not converge has no numbers."""
     tests = []
     for simpler, larger in itertools.pairwise(ml):
-        df = larger.df - simpler.df
+        df = larger.spec.n_parameters - simpler.spec.n_parameters
         if not (simpler.converged and larger.converged):
             tests.append(
                 LikelihoodRatioTest(simpler.spec.name, larger.spec.name, math.nan, df, math.nan,
@@ -250,3 +259,27 @@ def likelihood_ratio_tests(
             LikelihoodRatioTest(simpler.spec.name, larger.spec.name, chi2, df, p, True, True)
         )
     return tests
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The model sequence of one outcome and its predictors: REML fits (the estimates shown),
+    ML refits and the likelihood-ratio tests between them."""
+
+    outcome: str
+    predictors: tuple[str, ...]
+    n_obs: int
+    n_groups: int
+    fits: tuple[ModelFit, ...]
+    ml_fits: tuple[ModelFit, ...]
+    tests: tuple[LikelihoodRatioTest, ...]
+
+
+def analyse(frame: pd.DataFrame, outcome: str, predictors: Sequence[str]) -> Analysis:
+    """Fit the whole sequence once: every model by REML and by ML, and compare the ML fits."""
+    data = model_data(frame, outcome, predictors)
+    specs = model_sequence(outcome, predictors)
+    fits = fit_sequence(data, specs)
+    ml = [fit(data, spec, reml=False) for spec in specs]
+    return Analysis(outcome, tuple(predictors), len(data), int(data[GROUP].nunique()),
+                    tuple(fits), tuple(ml), tuple(compare(ml)))  # fmt: skip
