@@ -35,6 +35,8 @@ from scipy.optimize import minimize
 GRADIENT_TOLERANCE = 1e-3  # |d deviance / d theta| at a minimum (lme4 warns above 2e-3)
 BOUND_TOLERANCE = 1e-8  # a diagonal element of theta this close to 0 is on the boundary
 MAX_ITERATIONS = 10_000
+MAX_RESTARTS = 3  # restarts from where a minimisation stalled
+INWARD_STEPS = (1e-4, 1e-3, 1e-2, 1e-1)  # steps off a bound of theta (the second-order check)
 
 
 @dataclass(frozen=True)
@@ -232,15 +234,62 @@ def minimise(
             best = result
     if best is None:
         return Optimum(False, "the deviance is undefined at every starting point")
-    problem_text = _stationarity_problem(best.x, _gradient(prob, best.x, reml, bounds), bounds)
-    if problem_text:  # L-BFGS-B can stall after a wild step: one restart from where it stopped
-        again = _run(prob, reml, best.x, bounds, max_iterations)
-        if again is not None and again.fun <= best.fun:
-            best = again
-    gradient = _gradient(prob, best.x, reml, bounds)
-    problem_text = _stationarity_problem(best.x, gradient, bounds)
-    found = profile(prob, best.x, reml)
-    return Optimum(not problem_text, problem_text, found, gradient)
+    for _ in range(MAX_RESTARTS):
+        problem_text = _problem(prob, best.x, reml, bounds)
+        if not problem_text:
+            break
+        # A stall: L-BFGS-B stopped short after a wild step, or on a boundary where the
+        # deviance is flat but not lowest (see _lower_inside). Go on from a lower point.
+        again = _run(prob, reml, _lower_inside(prob, best.x, reml, bounds), bounds,
+                     max_iterations)  # fmt: skip
+        if again is None or again.fun > best.fun:
+            break
+        best = again
+    theta = _snap(prob, best.x, reml, bounds)
+    problem_text = _problem(prob, theta, reml, bounds)
+    gradient = _gradient(prob, theta, reml, bounds)
+    return Optimum(not problem_text, problem_text, profile(prob, theta, reml), gradient)
+
+
+def _snap(prob: Problem, theta: np.ndarray, reml: bool, bounds) -> np.ndarray:
+    """Elements within ``BOUND_TOLERANCE`` of their bound put on it (a variance of 1e-17 is
+    lme4's 0) when the deviance does not rise by more than round-off."""
+    snapped = theta.copy()
+    for i, (low, _) in enumerate(bounds):
+        if low is not None and snapped[i] - low <= BOUND_TOLERANCE:
+            snapped[i] = low
+    here = deviance(prob, theta, reml)
+    return snapped if deviance(prob, snapped, reml) <= here + 1e-10 * max(1.0, abs(here)) else theta
+
+
+def _problem(prob: Problem, theta: np.ndarray, reml: bool, bounds) -> str:
+    """'' at a minimum, else why ``theta`` is none (the stationarity check)."""
+    found = _stationarity_problem(theta, _gradient(prob, theta, reml, bounds), bounds)
+    if found:
+        return found
+    lower = _lower_inside(prob, theta, reml, bounds)
+    if lower is not theta:
+        return "not at a minimum: the deviance is lower inside the boundary"
+    return ""
+
+
+def _lower_inside(prob: Problem, theta: np.ndarray, reml: bool, bounds) -> np.ndarray:
+    """A point with a lower deviance just inside a bound that ``theta`` is on, else ``theta``.
+
+    The deviance is even in each column of T (flipping a column's sign leaves Lambda Lambda'
+    unchanged), so its slope at a diagonal element of 0 is always 0: the first-order check
+    cannot tell a minimum on the boundary from a maximum there. This is the second-order
+    check: step inside by growing amounts and look for a lower deviance."""
+    here = deviance(prob, theta, reml)
+    for i, (low, _) in enumerate(bounds):
+        if low is None or theta[i] - low > BOUND_TOLERANCE:
+            continue
+        for step in INWARD_STEPS:
+            inside = theta.copy()
+            inside[i] = low + step
+            if deviance(prob, inside, reml) < here - 1e-12 * max(1.0, abs(here)):
+                return inside
+    return theta
 
 
 def _run(prob: Problem, reml: bool, start: np.ndarray, bounds, max_iterations: int):
@@ -249,14 +298,15 @@ def _run(prob: Problem, reml: bool, start: np.ndarray, bounds, max_iterations: i
                         for v, (low, _) in zip(start, bounds, strict=True)])  # fmt: skip
     if not math.isfinite(deviance(prob, clipped, reml)):
         return None
-    result = minimize(
-        lambda theta: deviance(prob, theta, reml),
-        clipped,
-        method="L-BFGS-B",
-        jac="3-point",
-        bounds=bounds,
-        options={"maxiter": max_iterations, "ftol": 1e-13, "gtol": 1e-8},
-    )
+    with np.errstate(invalid="ignore"):  # differences of inf where the deviance is undefined
+        result = minimize(
+            lambda theta: deviance(prob, theta, reml),
+            clipped,
+            method="L-BFGS-B",
+            jac="3-point",
+            bounds=bounds,
+            options={"maxiter": max_iterations, "ftol": 1e-13, "gtol": 1e-8},
+        )
     return result if math.isfinite(result.fun) else None
 
 

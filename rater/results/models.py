@@ -43,7 +43,6 @@ from statsmodels.regression.mixed_linear_model import MixedLM
 
 from rater.results import deviance
 
-OPTIMISERS = ("lbfgs", "nm")  # statsmodels' optimisers, tried in turn for the first estimate
 GROUP = "patient"
 TIME = "session_number"
 
@@ -190,21 +189,21 @@ def _design(data: pd.DataFrame, terms: Sequence[str]) -> np.ndarray:
 def _statsmodels_theta(
     y: np.ndarray, exog: np.ndarray, exog_re: np.ndarray, groups: np.ndarray, reml: bool
 ) -> np.ndarray | None:
-    """theta of statsmodels' estimate (the first optimiser that converges), or nothing.
+    """theta of statsmodels' estimate (L-BFGS), or None when it has none.
 
-    statsmodels warns about boundary fits and singular covariances; its estimate is only a
-    starting point here, so the warnings are not shown to users."""
+    The estimate is only a starting point, so one that statsmodels does not call converged
+    (typically one stopped short of a boundary) serves as well; for the same reason its
+    warnings about boundary fits and singular covariances are not shown to users."""
     model = MixedLM(y, exog, groups=groups, exog_re=exog_re)
-    for method in OPTIMISERS:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                result = model.fit(reml=reml, method=method, maxiter=1000)
-            except (np.linalg.LinAlgError, ValueError):
-                continue
-        if result.converged and np.isfinite(result.llf) and result.scale > 0:
-            return deviance.theta_of(np.asarray(result.cov_re), float(result.scale))
-    return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            result = model.fit(reml=reml, method="lbfgs")
+        except (np.linalg.LinAlgError, ValueError):
+            return None
+    if not (np.isfinite(result.llf) and result.scale > 0):
+        return None
+    return deviance.theta_of(np.asarray(result.cov_re), float(result.scale))
 
 
 def _model_fit(spec: ModelSpec, optimum: deviance.Optimum, n_obs: int, n_groups: int) -> ModelFit:
