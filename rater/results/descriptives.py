@@ -122,8 +122,8 @@ def completion(frame: pd.DataFrame) -> dict[str, float]:
 
 def omega_by_session(frame: pd.DataFrame, instruments: Sequence[Instrument]) -> pd.DataFrame:
     """McDonald's omega of every score of at least 3 items of one session, overall and per
-    session number, over the sessions with every item (keyed); a group with fewer than
-    ``MIN_SESSIONS`` such sessions, or without variance, has no value and a note."""
+    session number, over the sessions with every item (keyed); a group with too few such
+    sessions (:func:`_omega`), or without variance, has no value and a note."""
     rows = []
     for inst in instruments:
         keyed = inst.keyed(frame.reindex(columns=inst.item_codes))
@@ -141,8 +141,14 @@ def omega_by_session(frame: pd.DataFrame, instruments: Sequence[Instrument]) -> 
 
 
 def _omega(table: pd.DataFrame) -> tuple[int, float, str]:
-    n = len(table)
-    if n < MIN_SESSIONS:
-        return n, np.nan, f"fewer than {MIN_SESSIONS} sessions with every item"
-    value = stats.mcdonald_omega(table)
+    """A one-factor model of k items needs more than k sessions (else the item correlations
+    are singular), and at least ``MIN_SESSIONS``."""
+    n, needed = len(table), max(MIN_SESSIONS, table.shape[1] + 1)
+    if n < needed:
+        return n, np.nan, f"fewer than {needed} sessions with every item"
+    try:
+        with np.errstate(invalid="ignore", divide="ignore"):  # near-singular: judged below
+            value = stats.mcdonald_omega(table)
+    except np.linalg.LinAlgError:
+        return n, np.nan, "the item correlations are singular"
     return n, value, "" if np.isfinite(value) else "an item does not vary"
