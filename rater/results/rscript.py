@@ -75,7 +75,7 @@ for (name in names(reml)) {{
 }}
 if (length(ml) > 1) {{
   cat("\\n==== likelihood-ratio tests (ML refits) ====\\n")
-  print(do.call(anova, c(unname(ml), list(refit = FALSE))))
+  print(do.call(anova, c(unname(ml), list(refit = FALSE, model.names = names(ml)))))
 }}
 numbers <- function(m, name, estimation) {{
   fe <- fixef(m)
