@@ -20,15 +20,18 @@ def course_table(data: pd.DataFrame, code: str) -> pd.DataFrame:
 
 
 def course_svg(data: pd.DataFrame, code: str, label: str) -> str:
-    """Two panels: each patient's course over the session numbers, and the average course
-    (mean per session number with its 95 % interval)."""
+    """Two panels: each patient's course over the session numbers (broken where a session has
+    no value), and the average course (mean per session number with its 95 % interval)."""
     values = data[[GROUP, TIME, code]].astype({code: "float64"}).dropna()
     if values.empty:
         return message_svg(f"{label}: no sessions with a value yet.")
     fig = new_figure(8.0, 3.2)
     per_patient, average = fig.subplots(1, 2, sharey=True)
-    for _, rows in values.sort_values(TIME).groupby(GROUP):
-        per_patient.plot(rows[TIME], rows[code], color="#1f5fa8", alpha=0.35, lw=0.8,
+    for _, rows in values.groupby(GROUP):
+        course = rows.set_index(TIME)[code].sort_index()
+        span = np.arange(course.index.min(), course.index.max() + 1)
+        course = course.reindex(span)  # a missing session breaks the line: no bridged gaps
+        per_patient.plot(course.index, course.to_numpy(), color="#1f5fa8", alpha=0.35, lw=0.8,
                          marker="o", ms=2)  # fmt: skip
     per_patient.set_title(f"{label}: per patient ({values[GROUP].nunique()})")
     table = course_table(values, code)
