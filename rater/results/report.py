@@ -8,6 +8,7 @@ tidy tables (:meth:`Results.to_frames`), JSON and plain text.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from rater.formatting import format_number
 from rater.instruments import Instrument
-from rater.results import descriptives
+from rater.results import descriptives, plots
 from rater.results.descriptives import Variable
 from rater.results.models import Analysis, ModelFit, analyse
 
@@ -60,6 +61,15 @@ class Results:
 
     def label(self, code: str) -> str:
         return next((v.label for v in self.described if v.code == code), code)
+
+    @functools.cached_property
+    def course_plots(self) -> list[tuple[str, str]]:
+        """(label, SVG) of the course of the outcome, the predictors, then the other scores
+        and PHQ-9; drawn once per results object (kept by the service with the results)."""
+        codes = [self.analysis.outcome, *self.analysis.predictors]
+        codes += [v.code for v in self.model_variables if v.code not in codes]
+        with threadpool_limits(limits=1):
+            return [(self.label(c), plots.course_svg(self.data, c, self.label(c))) for c in codes]
 
     def to_frames(self) -> dict[str, pd.DataFrame]:
         """Tidy tables: descriptives, frequencies, completion, omega, and the models."""
@@ -118,7 +128,9 @@ def default_choice(instruments: Sequence[Instrument]) -> tuple[str, list[str]]:
     return scored[0].scores[0].code, [inst.scores[-1].code for inst in scored[1:]]
 
 
-def check_choice(instruments: Sequence[Instrument], outcome: str, predictors: Sequence[str]):
+def check_choice(
+    instruments: Sequence[Instrument], outcome: str, predictors: Sequence[str]
+) -> None:
     """Refuse an outcome or predictor that is no score or PHQ-9, or a repeated variable."""
     allowed = {v.code for v in model_variables(instruments)}
     for code in (outcome, *predictors):

@@ -16,7 +16,7 @@ from flask import Blueprint, Response, abort, render_template, request
 from rater.auth.decorators import coordinator_required
 from rater.errors import render_error
 from rater.export import writer
-from rater.results import plots, service
+from rater.results import service
 from rater.results.descriptives import OVERALL
 from rater.results.report import MODEL_LABELS, VARIANCE_LABELS, ChoiceError, Results
 from rater.results.rscript import r_script
@@ -60,12 +60,7 @@ def index():
     found = _load()
     if isinstance(found, tuple):
         return found
-    course = [found.analysis.outcome, *found.analysis.predictors]
-    course += [v.code for v in found.model_variables if v.code not in course]
-    figures = [
-        (found.label(code), _svg_data(plots.course_svg(found.data, code, found.label(code))))
-        for code in course
-    ]
+    figures = [(label, _svg_data(svg)) for label, svg in found.course_plots]
     descriptives = found.descriptives
     return render_template(
         "results/index.html",
