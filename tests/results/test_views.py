@@ -201,3 +201,16 @@ def test_cli_refuses_a_bad_variable(runner, demo):
     result = runner.invoke(args=["results", "--outcome", "GHES_1"])
     assert result.exit_code == 1
     assert "'GHES_1' is not a scale score or PHQ-9" in result.output
+
+
+def test_csv_and_xlsx_quote_cells_a_spreadsheet_would_run(client, auth, demo, monkeypatch):
+    """Labels come from instrument files: a label starting with '=' is written quoted."""
+    found = service.load_results()
+    frames = found.to_frames()
+    frames["descriptives"].loc[0, "label"] = '=HYPERLINK("http://x")'
+    monkeypatch.setattr(type(found), "to_frames", lambda self: frames)
+    auth.login("coordinator", "demo-coordinator")
+    text = client.get("/results/download/descriptives.csv").data.decode("utf-8-sig")
+    assert "'=HYPERLINK" in text and ",=HYPERLINK" not in text
+    book = load_workbook(io.BytesIO(client.get("/results/download/results.xlsx").data))
+    assert book["descriptives"]["D2"].value == '\'=HYPERLINK("http://x")'
