@@ -240,6 +240,11 @@ def _text(r: Results) -> str:
     overall = r.descriptives[r.descriptives["by"] == descriptives.OVERALL]
     for row in overall.itertuples():
         lines.append(f"  {row.measure:<16} {row.n:>4}  {_n(row.mean)}  {_n(row.sd)}")
+    lines += ["", "Homework and difficulties: kind, type, count, sessions"]
+    for row in r.frequencies.itertuples():
+        lines.append(f"  {row.kind:<18} {row.type:<30} {_n(row.count, 1):>6} {row.sessions:>4}")
+    done = r.completion
+    lines.append(f"  completed: {_n(done['completed'], 1)} of {_n(done['reported'], 1)} reported")
     lines += ["", "Omega (McDonald) overall and per session number"]
     for (measure, group), row in r.omega.set_index(["measure", "group"]).iterrows():
         lines.append(f"  {measure:<16} {group:<8} n={row['n']:<4} {_n(row['omega'])} {row['note']}")

@@ -193,6 +193,7 @@ def test_cli_json_and_text(runner, demo, tmp_path):
                                "--r-script", str(script)])  # fmt: skip
     assert text.exit_code == 0, text.output
     assert "Models of phq9 (REML;" in text.output
+    assert "homework assigned  behavioural" in text.output
     assert "phq9 ~ 1 + session_number + GHES_score" in text.output
     assert "library(lme4)" in script.read_text()
 
