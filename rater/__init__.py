@@ -66,6 +66,7 @@ def register_blueprints(app: Flask) -> None:
     from rater.main_views import bp as main_bp
     from rater.rating.views import bp as rating_bp
     from rater.reliability.views import bp as reliability_bp
+    from rater.results.views import bp as results_bp
 
     for blueprint in (
         auth_bp,
@@ -74,6 +75,7 @@ def register_blueprints(app: Flask) -> None:
         allocation_bp,
         reliability_bp,
         export_bp,
+        results_bp,
         audit_bp,
         coding_bp,
         accounts_bp,

@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "rater.reliability.commands",
     "rater.export.commands",
     "rater.coding.commands",
+    "rater.results.commands",
     "rater.serve",
     "rater.demo",
 )

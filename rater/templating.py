@@ -19,6 +19,7 @@ COORDINATOR_NAV = (
     ("rating.flagged", "Flagged"),
     ("reliability.dashboard", "Reliability"),
     ("reliability.disagreements", "Disagreements"),
+    ("results.index", "Results"),
     ("export.downloads", "Exports"),
     ("audit_views.events", "Audit"),
     ("accounts.users", "Users"),

@@ -251,3 +251,8 @@ def drift_svg(
     ax.set_title(f"{title}: drift (band ±{DRIFT_THRESHOLD}, red circle: flagged)")
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
     return _svg(fig)
+
+
+# Public names of the figure helpers for the plots of other packages (rater.results.plots).
+new_figure = _figure
+figure_svg = _svg

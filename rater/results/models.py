@@ -10,16 +10,21 @@ linear mixed models fitted by REML, in a sequence of nested models:
   the therapist's homework behaviour; PHQ-9 predicted by both);
 * ``interaction``: + the interaction of each predictor with the session number.
 
-Each model is fitted with statsmodels' ``MixedLM`` (REML; an unstructured covariance of the
-random intercept and slope, as lme4's ``(1 + session | patient)``). A fit counts only when an
-optimiser reports convergence; optimisers are tried in turn until one does, and a model that no
-optimiser fits is reported as not converged, without numbers. Nested models
-that differ in their fixed effects cannot be compared by REML likelihoods, so the likelihood-
-ratio tests refit both models by maximum likelihood (as lme4's ``anova()`` does) and say so.
-AIC and BIC follow lme4: ``-2 logLik + 2 df`` and ``-2 logLik + log(n) df``, with df counting
-fixed effects and variance parameters, from the REML likelihood for REML fits. p-values of
-fixed effects are Wald z-tests (statsmodels); lme4 gives none, lmerTest would use
-Satterthwaite's t.
+Each model is fitted by REML with an unstructured covariance of the random intercept and slope,
+as lme4's ``(1 + session_number | patient)``. statsmodels' ``MixedLM`` gives the first
+estimate; the final one minimises lme4's profiled deviance over the relative covariance
+factor (:mod:`rater.results.deviance`), starting from statsmodels' estimate, lme4's own start
+and the boundary, because statsmodels cannot reach a variance of 0 and stops short of lme4's
+fit when the best one lies there. A fit counts only when the minimum passes a stationarity
+check; a model that does not is reported as not converged, with the reason and without
+numbers. A fit with a variance (or correlation) at its limit is marked ``singular``, as lme4's
+"boundary (singular) fit". Nested models that differ in their fixed effects cannot be
+compared by REML likelihoods, so the likelihood-ratio tests refit both models by maximum
+likelihood (as lme4's ``anova()`` does) and say so. AIC and BIC follow lme4:
+``-2 logLik + 2 df`` and ``-2 logLik + log(n) df``, with df counting fixed effects and
+variance parameters, from the REML likelihood for REML fits. Standard errors are lme4's
+(``vcov()``: ``sigma^2 (X' V^-1 X)^-1``); p-values are Wald z-tests (lme4 gives none,
+lmerTest would use Satterthwaite's t).
 """
 
 from __future__ import annotations
@@ -36,10 +41,8 @@ import pandas as pd
 from scipy import stats as scipy_stats
 from statsmodels.regression.mixed_linear_model import MixedLM
 
-OPTIMISERS = ("lbfgs", "nm", "powell")  # tried in turn until one converges
-# ... then polished with a tight tolerance: the likelihood is flat near its maximum, and the
-# optimisers' default tolerances leave variance components off by up to 1e-3 (relative).
-POLISH = ("bfgs", {"gtol": 1e-10})
+from rater.results import deviance
+
 GROUP = "patient"
 TIME = "session_number"
 
@@ -59,6 +62,11 @@ class ModelSpec:
     outcome: str
     terms: tuple[str, ...]  # fixed effects besides the intercept; "a:b" is an interaction
     random_slope: bool
+
+    @property
+    def n_parameters(self) -> int:
+        """Fixed effects and variance parameters (the df of AIC, BIC and the LRT)."""
+        return 1 + len(self.terms) + (4 if self.random_slope else 2)
 
     @property
     def formula(self) -> str:
@@ -106,6 +114,7 @@ class ModelFit:
     variances: dict[str, float] = field(default_factory=dict)  # intercept, slope, cov, residual
     loglik: float = math.nan
     df: int = 0  # fixed effects + variance parameters
+    singular: bool = False  # a variance or correlation at its limit (lme4: boundary fit)
 
     @property
     def aic(self) -> float:
@@ -142,23 +151,31 @@ def model_data(frame: pd.DataFrame, outcome: str, predictors: Sequence[str]) -> 
     )
 
 
-def fit(data: pd.DataFrame, spec: ModelSpec, reml: bool = True) -> ModelFit:
-    """Fit one model (see the module docstring for the optimisers and convergence)."""
+def fit(
+    data: pd.DataFrame,
+    spec: ModelSpec,
+    reml: bool = True,
+    max_iterations: int = deviance.MAX_ITERATIONS,
+) -> ModelFit:
+    """Fit one model: lme4's profiled deviance minimised from statsmodels' estimate, lme4's
+    start and the boundary (see :mod:`rater.results.deviance`); a fit that fails the
+    stationarity check is reported as not converged, with the reason."""
     n_obs, n_groups = len(data), int(data[GROUP].nunique())
     if n_groups < 3 or n_obs <= n_groups:
         return ModelFit(spec, reml, False, n_obs, n_groups, "too few patients or sessions")
+    y = data[spec.outcome].to_numpy(float)
     exog = _design(data, spec.terms)
     exog_re = _design(data, (TIME,)) if spec.random_slope else np.ones((n_obs, 1))
-    model = MixedLM(data[spec.outcome].to_numpy(), exog, groups=data[GROUP].to_numpy(),
-                    exog_re=exog_re)  # fmt: skip
-    best = next(filter(None, (_try_fit(model, reml, method) for method in OPTIMISERS)), None)
-    if best is None:
-        return ModelFit(spec, reml, False, n_obs, n_groups, "no optimiser converged")
-    method, options = POLISH
-    polished = _try_fit(model, reml, method, start=best.params_object, polish=True, **options)
-    if polished is not None and polished.llf >= best.llf:
-        best = polished
-    return _model_fit(spec, reml, best, exog, exog_re, data[GROUP].to_numpy())
+    groups = data[GROUP].to_numpy()
+    if np.linalg.matrix_rank(exog) < exog.shape[1]:
+        return ModelFit(spec, reml, False, n_obs, n_groups,
+                        "the fixed effects are not estimable (collinear terms)")  # fmt: skip
+    prob = deviance.problem(y, exog, exog_re, groups)
+    estimate = _statsmodels_theta(y, exog, exog_re, groups, reml)
+    optimum = deviance.minimise(prob, reml, deviance.starts(prob.q, estimate), max_iterations)
+    if not optimum.converged or optimum.profile is None:
+        return ModelFit(spec, reml, False, n_obs, n_groups, f"did not converge: {optimum.message}")
+    return _model_fit(spec, optimum, n_obs, n_groups)
 
 
 def _design(data: pd.DataFrame, terms: Sequence[str]) -> np.ndarray:
@@ -169,63 +186,45 @@ def _design(data: pd.DataFrame, terms: Sequence[str]) -> np.ndarray:
     return np.column_stack(columns)
 
 
-def _try_fit(model: MixedLM, reml: bool, method: str, start=None, polish=False, **options):
-    """One optimiser's fit, or None when it fails or does not report convergence (a polishing
-    run starts at a converged fit and only has to improve its likelihood).
+def _statsmodels_theta(
+    y: np.ndarray, exog: np.ndarray, exog_re: np.ndarray, groups: np.ndarray, reml: bool
+) -> np.ndarray | None:
+    """theta of statsmodels' estimate (L-BFGS), or None when it has none.
 
-    statsmodels warns about boundary fits and singular covariances; those are judged by the
-    convergence flag and the likelihood, so the warnings are not shown to users."""
+    The estimate is only a starting point, so one that statsmodels does not call converged
+    (typically one stopped short of a boundary) serves as well; for the same reason its
+    warnings about boundary fits and singular covariances are not shown to users."""
+    model = MixedLM(y, exog, groups=groups, exog_re=exog_re)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            result = model.fit(
-                reml=reml, method=method, maxiter=100_000, start_params=start, **options
-            )
+            result = model.fit(reml=reml, method="lbfgs")
         except (np.linalg.LinAlgError, ValueError):
             return None
-    if not (result.converged or polish) or not np.isfinite(result.llf):
+    if not (np.isfinite(result.llf) and result.scale > 0):
         return None
-    return result
+    return deviance.theta_of(np.asarray(result.cov_re), float(result.scale))
 
 
-def _model_fit(
-    spec: ModelSpec, reml: bool, result, exog: np.ndarray, exog_re: np.ndarray, groups: np.ndarray
-) -> ModelFit:
+def _model_fit(spec: ModelSpec, optimum: deviance.Optimum, n_obs: int, n_groups: int) -> ModelFit:
+    found = optimum.profile
+    assert found is not None
     names = ["(Intercept)", *spec.terms]
-    k_fe = len(names)
-    estimates = np.asarray(result.fe_params)
-    cov = np.asarray(result.cov_re)
-    ses = np.sqrt(np.diag(_fixed_covariance(exog, exog_re, groups, cov, float(result.scale))))
-    z = estimates / ses
+    ses = np.sqrt(np.diag(found.cov_beta))
+    z = found.beta / ses
     p = 2 * scipy_stats.norm.sf(np.abs(z))
     fixed = tuple(
         FixedEffect(n, float(e), float(s), float(zz), float(pp))
-        for n, e, s, zz, pp in zip(names, estimates, ses, z, p, strict=True)
+        for n, e, s, zz, pp in zip(names, found.beta, ses, z, p, strict=True)
     )
-    variances = {"intercept": float(cov[0, 0]), "residual": float(result.scale)}
+    cov = found.cov_re
+    variances = {"intercept": float(cov[0, 0]), "residual": float(found.sigma2)}
     if spec.random_slope:
-        variances |= {"slope": float(cov[1, 1]), "covariance": float(cov[0, 1])}
-    n_variance = 4 if spec.random_slope else 2
-    n_obs, n_groups = len(groups), len(np.unique(groups))
+        variances |= {"slope": float(cov[1, 1]), "covariance": float(cov[1, 0])}
     return ModelFit(
-        spec, reml, True, n_obs, n_groups, "", fixed, variances, float(result.llf),
-        k_fe + n_variance,
+        spec, found.reml, True, n_obs, n_groups, "", fixed, variances, -found.deviance / 2,
+        spec.n_parameters, optimum.on_boundary,
     )  # fmt: skip
-
-
-def _fixed_covariance(
-    exog: np.ndarray, exog_re: np.ndarray, groups: np.ndarray, cov_re: np.ndarray, scale: float
-) -> np.ndarray:
-    """(X' V^-1 X)^-1 with V = Z G Z' + sigma^2 I per patient: the covariance of the fixed
-    effects at the estimates, as lme4's ``vcov()`` gives it (statsmodels' ``bse`` comes from
-    the Hessian of all parameters, which differs for REML fits)."""
-    information = np.zeros((exog.shape[1], exog.shape[1]))
-    for group in np.unique(groups):
-        rows = groups == group
-        x, z = exog[rows], exog_re[rows]
-        v = z @ cov_re @ z.T + scale * np.eye(len(x))
-        information += x.T @ np.linalg.solve(v, x)
-    return np.linalg.inv(information)
 
 
 def fit_sequence(data: pd.DataFrame, specs: Sequence[ModelSpec]) -> list[ModelFit]:
@@ -238,10 +237,15 @@ def likelihood_ratio_tests(
 ) -> list[LikelihoodRatioTest]:
     """Each model against the one before it, both refitted by maximum likelihood (their fixed
     effects differ, so REML likelihoods are not comparable)."""
-    ml = [fit(data, spec, reml=False) for spec in specs]
+    return compare([fit(data, spec, reml=False) for spec in specs])
+
+
+def compare(ml: Sequence[ModelFit]) -> list[LikelihoodRatioTest]:
+    """Likelihood-ratio tests of each ML fit against the one before it (as lme4's ``anova``);
+    a test with a model that did not converge has no numbers."""
     tests = []
     for simpler, larger in itertools.pairwise(ml):
-        df = larger.df - simpler.df
+        df = larger.spec.n_parameters - simpler.spec.n_parameters
         if not (simpler.converged and larger.converged):
             tests.append(
                 LikelihoodRatioTest(simpler.spec.name, larger.spec.name, math.nan, df, math.nan,
@@ -254,3 +258,27 @@ def likelihood_ratio_tests(
             LikelihoodRatioTest(simpler.spec.name, larger.spec.name, chi2, df, p, True, True)
         )
     return tests
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The model sequence of one outcome and its predictors: REML fits (the estimates shown),
+    ML refits and the likelihood-ratio tests between them."""
+
+    outcome: str
+    predictors: tuple[str, ...]
+    n_obs: int
+    n_groups: int
+    fits: tuple[ModelFit, ...]
+    ml_fits: tuple[ModelFit, ...]
+    tests: tuple[LikelihoodRatioTest, ...]
+
+
+def analyse(frame: pd.DataFrame, outcome: str, predictors: Sequence[str]) -> Analysis:
+    """Fit the whole sequence once: every model by REML and by ML, and compare the ML fits."""
+    data = model_data(frame, outcome, predictors)
+    specs = model_sequence(outcome, predictors)
+    fits = fit_sequence(data, specs)
+    ml = [fit(data, spec, reml=False) for spec in specs]
+    return Analysis(outcome, tuple(predictors), len(data), int(data[GROUP].nunique()),
+                    tuple(fits), tuple(ml), tuple(compare(ml)))  # fmt: skip

@@ -183,6 +183,11 @@ ACCESS: dict[str, Access] = {
     "coding.agreement": Access(
         COORDINATOR, lambda w: {"session_code": w.session_a.code}, may_lack_data=True
     ),
+    # results: coordinators only (PHQ-9)
+    "results.index": Access(COORDINATOR),
+    "results.table_csv": Access(COORDINATOR, lambda w: {"table": "descriptives"}),
+    "results.workbook": Access(COORDINATOR),
+    "results.r_file": Access(COORDINATOR, lambda w: {"outcome": "GHES_score"}),
 }
 
 
