@@ -51,7 +51,7 @@ def write_recording(path: Path, minutes: float, rate: int = 8000) -> None:
             out.write((rng.standard_normal(60 * rate) * 0.2 * envelope).astype("float32"))
 
 
-def build(app, folder: Path, n_events: int, minutes: float) -> int:
+def build(n_events: int, minutes: float) -> int:
     from rater.auth.service import add_user
     from rater.cli import upgrade_schema
     from rater.coding.models import CodedEvent
@@ -136,7 +136,7 @@ def main() -> int:
         config.TESTING = False
         app = create_app(config)
         with app.app_context():
-            assignment_id = build(app, folder, args.events, args.minutes)
+            assignment_id = build(args.events, args.minutes)
             client = app.test_client()
             login = client.post("/login", data={"username": "coder", "password": PASSWORD})
             assert login.status_code == 302, login.status_code

@@ -116,7 +116,6 @@ def read_csv_records(
     data: bytes,
     source: str,
     required: Sequence[str],
-    optional: Sequence[str] = (),
     lengths: Mapping[str, int] | None = None,
 ) -> tuple[Iterator[Record], list[Problem]]:
     """Rows as dicts of stripped strings keyed by lower-case column name, with line numbers.

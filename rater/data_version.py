@@ -105,7 +105,7 @@ def _rating_relevant(rating: Any, state: str) -> bool:
 
 
 @event.listens_for(Session, "before_flush")
-def _raise_on_relevant_change(session: Session, flush_context: Any, instances: Any) -> None:
+def _raise_on_relevant_change(session: Session, _flush_context: Any, _instances: Any) -> None:
     changed = chain(
         ((o, "new") for o in session.new),
         ((o, "dirty") for o in session.dirty if session.is_modified(o)),

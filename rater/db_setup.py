@@ -34,7 +34,7 @@ def _ensure_sqlite_folder(uri: str) -> None:
 
 
 @event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:
     module = type(dbapi_connection).__module__
     if not module.startswith("sqlite3"):
         return

@@ -101,7 +101,7 @@ def _rollback_quietly() -> None:
 
 def register(app: Flask) -> None:
     @app.errorhandler(CSRFError)
-    def csrf_error(error: CSRFError):
+    def csrf_error(_error: CSRFError):
         return render_error(400, "The form expired or was not sent from this site. Reload it.")
 
     @app.errorhandler(HTTPException)

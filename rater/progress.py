@@ -14,7 +14,7 @@ SHOW_FROM = 2000
 def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None]]:
     """Yields ``step(done)``; shows a bar only for jobs of at least SHOW_FROM units."""
     if total < SHOW_FROM:
-        yield lambda done: None
+        yield lambda _done: None
         return
     with click.progressbar(length=total, label=label, file=click.get_text_stream("stderr")) as bar:
         last = 0

@@ -35,7 +35,6 @@ from rater.study.instrument_store import current_versions, instrument_of
 from rater.study.models import TherapySession
 
 REQUIRED = ("session_id", "rater", "code", "time_s")
-OPTIONAL = ("end_s", "note")
 LENGTHS = {"session_id": 64, "rater": 80, "code": 64}
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 COLUMN_OF = {"code": "code", "time_s": "time_s", "end_s": "end_s", "note": "note"}
@@ -67,7 +66,7 @@ def _number(text: str) -> float | str:
 
 def import_events(data: bytes, source: str) -> EventsImportResult:
     """Check the whole file, then replace the events of every (session, rater) it names."""
-    records, problems = read_csv_records(data, source, REQUIRED, OPTIONAL, LENGTHS)
+    records, problems = read_csv_records(data, source, REQUIRED, lengths=LENGTHS)
     coding = {v.id: instrument_of(v) for v in current_versions().values() if instrument_of(v).codes}
     targets: dict[tuple[str, str], _Target | None] = {}
     for record in records:

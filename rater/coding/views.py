@@ -49,7 +49,7 @@ def peaks(assignment_id: int):
 
 @bp.app_context_processor
 def _helpers() -> dict[str, Any]:
-    def panel(assignment: Assignment, rating: Rating) -> dict[str, Any] | None:
+    def panel(_assignment: Assignment, rating: Rating) -> dict[str, Any] | None:
         return coding_panel(rating)
 
     return {"coding_panel": panel}

@@ -273,7 +273,7 @@ def _reliability_columns(versioned) -> pd.DataFrame:
 Progress = Callable[[int], AbstractContextManager[Callable[[int], None] | None]]
 
 
-def _no_progress(total: int) -> AbstractContextManager[None]:
+def _no_progress(_total: int) -> AbstractContextManager[None]:
     return nullcontext()
 
 

@@ -59,7 +59,6 @@ from rater.study.models import InstrumentVersion, TherapySession
 from rater.timeutil import utcnow
 
 REQUIRED = ("session_id", "rater", "instrument", "item", "score")
-OPTIONAL = ("value", "not_applicable", "purpose", "submitted_at")
 KEYS = ("session_id", "rater", "instrument", "item")  # never empty
 NA_FLAGS = {"": False, "0": False, "1": True}
 ASSIGNMENTS, RATINGS, SCORES = Assignment.__table__, Rating.__table__, ItemScore.__table__
@@ -260,7 +259,7 @@ class _File:
 
 
 def _read_file(data: bytes, source: str, known: Known) -> _File:
-    records, problems = read_csv_records(data, source, REQUIRED, OPTIONAL, LENGTHS)
+    records, problems = read_csv_records(data, source, REQUIRED, lengths=LENGTHS)
     reader = _RowReader(source, known)
     ratings: dict[tuple[str, str], FileRating] = {}
     refused: list[tuple[int, str]] = []

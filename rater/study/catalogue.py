@@ -34,7 +34,6 @@ from rater.study.audio import AudioPathError, read_duration, resolve_audio_path
 from rater.study.models import Patient, Therapist, TherapySession
 
 REQUIRED = ("session_id", "patient", "therapist", "session_number")
-OPTIONAL = ("phase", "audio", "recorded_on", "status", "exclusion_reason", "phq9")
 PHASES = ("I", "II")
 SESSIONS = TherapySession.__table__
 # The most characters each column takes, from the schema.
@@ -161,7 +160,7 @@ def parse_sessions_csv(
     data: bytes, source: str, phase_boundary: int = 5
 ) -> tuple[list[SessionRow], list[Problem]]:
     """Validate the whole file; rows only when there is no problem at all."""
-    records, problems = read_csv_records(data, source, REQUIRED, OPTIONAL, LENGTHS)
+    records, problems = read_csv_records(data, source, REQUIRED, lengths=LENGTHS)
     rows: list[SessionRow] = []
     for record in records:
         row, row_problems = _parse_row(record, source, phase_boundary)

@@ -121,7 +121,7 @@ def test_gate_and_release_commands(app, runner, monkeypatch):
     for a in db.session.scalars(select(Assignment).where(Assignment.purpose == "calibration")):
         a.status = "submitted"
     db.session.commit()
-    monkeypatch.setattr(calibration, "calibration_icc", lambda frame: (0.95, "high"))
+    monkeypatch.setattr(calibration, "calibration_icc", lambda _frame: (0.95, "high"))
     released = runner.invoke(args=["allocation", "release"])
     assert released.exit_code == 0 and "released" in released.output
     db.session.expire_all()

@@ -174,7 +174,7 @@ def test_calibration_page_says_when_reliability_is_not_available(coordinator, mo
     for a in db.session.scalars(select(Assignment).where(Assignment.purpose == "calibration")):
         a.status = "submitted"
     db.session.commit()
-    monkeypatch.setattr(calibration, "calibration_icc", lambda frame: (0.95, "high"))
+    monkeypatch.setattr(calibration, "calibration_icc", lambda _frame: (0.95, "high"))
     coordinator.post("/allocation/calibration/release")
     assert count(Assignment.status == "held") == 0
 

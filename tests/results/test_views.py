@@ -209,7 +209,7 @@ def test_csv_and_xlsx_quote_cells_a_spreadsheet_would_run(client, auth, demo, mo
     found = service.load_results()
     frames = found.to_frames()
     frames["descriptives"].loc[0, "label"] = '=HYPERLINK("http://x")'
-    monkeypatch.setattr(type(found), "to_frames", lambda self: frames)
+    monkeypatch.setattr(type(found), "to_frames", lambda _self: frames)
     auth.login("coordinator", "demo-coordinator")
     text = client.get("/results/download/descriptives.csv").data.decode("utf-8-sig")
     assert "'=HYPERLINK" in text and ",=HYPERLINK" not in text

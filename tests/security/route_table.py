@@ -107,12 +107,12 @@ def _set_password_link_of_a(w: World) -> dict[str, Any]:
     return {"token": set_password_token(w.rater_a)}
 
 
-def _measure(w: World) -> dict[str, Any]:
+def _measure(_w: World) -> dict[str, Any]:
     return {"instrument": "GHES", "measure": "GHES_score"}
 
 
 ACCESS: dict[str, Access] = {
-    "static": Access(PUBLIC, lambda w: {"filename": "css/app.css"}),
+    "static": Access(PUBLIC, lambda _w: {"filename": "css/app.css"}),
     "auth.login": Access(PUBLIC),
     "auth.logout": Access(LOGGED_IN),
     "main.home": Access(LOGGED_IN),
@@ -156,17 +156,17 @@ ACCESS: dict[str, Access] = {
     "allocation.calibration_gate": Access(COORDINATOR),
     "allocation.calibration_release": Access(COORDINATOR),
     "allocation.raters": Access(COORDINATOR),
-    "allocation.rater_change": Access(COORDINATOR, lambda w: {"action": "join"}),
+    "allocation.rater_change": Access(COORDINATOR, lambda _w: {"action": "join"}),
     "allocation.move": Access(COORDINATOR, _assignment_a),
     # exports: coordinators only (they hold every rater's scores and PHQ-9)
     "export.downloads": Access(COORDINATOR),
-    "export.download": Access(COORDINATOR, lambda w: {"kind": "long", "fmt": "csv"}),
-    "export.meta": Access(COORDINATOR, lambda w: {"kind": "sessions", "fmt": "csv"}),
+    "export.download": Access(COORDINATOR, lambda _w: {"kind": "long", "fmt": "csv"}),
+    "export.meta": Access(COORDINATOR, lambda _w: {"kind": "sessions", "fmt": "csv"}),
     # reliability: coordinators only
     "reliability.dashboard": Access(COORDINATOR),
     "reliability.glossary_page": Access(COORDINATOR),
     "reliability.disagreements": Access(COORDINATOR),
-    "reliability.instrument": Access(COORDINATOR, lambda w: {"instrument": "GHES"}),
+    "reliability.instrument": Access(COORDINATOR, lambda _w: {"instrument": "GHES"}),
     "reliability.pairs": Access(COORDINATOR, _measure, may_lack_data=True),
     "reliability.heatmap_svg": Access(COORDINATOR, _measure, may_lack_data=True),
     "reliability.drift_svg": Access(COORDINATOR, _measure, may_lack_data=True),
@@ -185,9 +185,9 @@ ACCESS: dict[str, Access] = {
     ),
     # results: coordinators only (PHQ-9)
     "results.index": Access(COORDINATOR),
-    "results.table_csv": Access(COORDINATOR, lambda w: {"table": "descriptives"}),
+    "results.table_csv": Access(COORDINATOR, lambda _w: {"table": "descriptives"}),
     "results.workbook": Access(COORDINATOR),
-    "results.r_file": Access(COORDINATOR, lambda w: {"outcome": "GHES_score"}),
+    "results.r_file": Access(COORDINATOR, lambda _w: {"outcome": "GHES_score"}),
 }
 
 

@@ -39,7 +39,7 @@ def test_the_demo_mode_may_use_the_built_in_key(app_config):
 
 
 def test_serve_refuses_to_start_with_a_short_key(app_config, monkeypatch):
-    monkeypatch.setattr(RaterServer, "run", lambda server: pytest.fail("the server started"))
+    monkeypatch.setattr(RaterServer, "run", lambda _server: pytest.fail("the server started"))
     app_config.SECRET_KEY = "too-short-but-not-the-default"
     result = create_app(app_config).test_cli_runner().invoke(args=["serve", "--port", "0"])
     assert result.exit_code == 1
