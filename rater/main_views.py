@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
-from rater.study.service import study_overview
+from rater.overview import study_overview
 
 bp = Blueprint("main", __name__)
 

@@ -1,4 +1,4 @@
-"""Study queries and changes used by views and commands (flush, never commit)."""
+"""The coordinator's home page counts: sessions by therapist and phase, raters' progress."""
 
 from __future__ import annotations
 
