@@ -16,11 +16,11 @@ from sqlalchemy import JSON, ForeignKey, Insert, String, insert
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rater.db_setup import Statement
-from rater.extensions import db
+from rater.extensions import Model, db
 from rater.timeutil import utcnow
 
 
-class AuditEvent(db.Model):
+class AuditEvent(Model):
     __tablename__ = "audit_events"
 
     id: Mapped[int] = mapped_column(primary_key=True)

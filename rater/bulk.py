@@ -36,6 +36,7 @@ from sqlalchemy.engine import Dialect
 
 from rater import audit
 from rater.audit import AuditEvent
+from rater.extensions import table_of
 
 T = TypeVar("T")
 
@@ -118,7 +119,7 @@ def insert_audit_events(
     They name no user: bulk changes (imports) run from the command line.
     """
     for _, rows in audit.insert_many(action, entity_type, events, user_id=None):
-        insert_rows(connection, AuditEvent.__table__, rows)
+        insert_rows(connection, table_of(AuditEvent), rows)
 
 
 def select_in(

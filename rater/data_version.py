@@ -31,13 +31,13 @@ from sqlalchemy import BigInteger, String, event, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from rater.extensions import db
+from rater.extensions import Model, db, table_of
 from rater.states import RatingStatus
 
 RATINGS = "ratings"
 
 
-class DataVersion(db.Model):
+class DataVersion(Model):
     __tablename__ = "data_versions"
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -56,9 +56,9 @@ def bump(session: Session | None = None) -> None:
     session = session or db.session
     connection = session.connection()
     insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(DataVersion.__table__).values(name=RATINGS, version=1)
+    statement = insert(table_of(DataVersion)).values(name=RATINGS, version=1)
     statement = statement.on_conflict_do_update(
-        index_elements=["name"], set_={"version": DataVersion.__table__.c.version + 1}
+        index_elements=["name"], set_={"version": table_of(DataVersion).c.version + 1}
     )
     connection.execute(statement)
 

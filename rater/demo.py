@@ -43,7 +43,7 @@ from rater.auth.models import User
 from rater.cli import transaction, upgrade_schema
 from rater.coding.models import CodedEvent
 from rater.config import PROJECT_ROOT
-from rater.extensions import db
+from rater.extensions import db, table_of
 from rater.instruments import Instrument, load_instrument
 from rater.rating.models import Assignment, ItemScore, Rating
 from rater.states import AssignmentStatus, Purpose, RatingStatus, Role, SessionStatus
@@ -264,7 +264,7 @@ def _simulate_coding(assignments, versions, sizes: DemoSizes) -> None:
                              "client_id": f"demo-{n}", "code": code, "time_s": at,
                              "end_s": end, "note": ""})  # fmt: skip
     if rows:
-        db.session.execute(CodedEvent.__table__.insert(), rows)
+        db.session.execute(table_of(CodedEvent).insert(), rows)
 
 
 def _true_events(rng: np.random.Generator, sheet: Instrument, duration: float) -> list:

@@ -1,12 +1,13 @@
 """Flask extensions, created unbound; ``create_app`` binds them to an app."""
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import CheckConstraint, MetaData
+from sqlalchemy import CheckConstraint, Column, MetaData, String, Table
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -35,6 +36,27 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The model's Table (SQLAlchemy types ``__table__`` as the wider FromClause)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def length_of(column: Column[str]) -> int:
+    """The most characters a String column takes, from the schema."""
+    assert isinstance(column.type, String) and column.type.length is not None
+    return column.type.length
+
+
+# The models' base class. ``db.Model`` is made at run time from Base (adding the table name and
+# the session binding); type checkers cannot see through that attribute, so they are shown Base.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
 migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()

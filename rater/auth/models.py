@@ -11,12 +11,12 @@ from sqlalchemy import Index, PrimaryKeyConstraint, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from rater.extensions import check_in, db
+from rater.extensions import Model, check_in
 from rater.states import Role
 from rater.timeutil import utcnow
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     __tablename__ = "users"
     __table_args__ = (check_in("role", Role),)
 
@@ -72,7 +72,7 @@ def check_dummy_password(password: str) -> bool:
     return check_password_hash(dummy_password_hash(), password)
 
 
-class LoginAttempt(db.Model):
+class LoginAttempt(Model):
     """One login attempt, kept so that rate limits hold across server processes.
 
     ``username`` is the name as typed, in lower case (the limits ignore the case). An attempt
@@ -88,7 +88,7 @@ class LoginAttempt(db.Model):
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
-class LoginLock(db.Model):
+class LoginLock(Model):
     """One row per account name and per client address that tried to log in.
 
     Not data: a login locks its two rows (``rater.auth.service.count_login_attempt``) before it

@@ -26,7 +26,7 @@ from rater.auth.models import User
 from rater.coding.events import check_event, codes_of
 from rater.coding.models import CodedEvent
 from rater.csvinput import ImportFailed, Problem, in_file_order, read_csv_records
-from rater.extensions import db
+from rater.extensions import db, table_of
 from rater.instruments import Instrument
 from rater.rating import service as rating_service
 from rater.rating.models import Assignment, rating_instruments
@@ -126,7 +126,7 @@ def _target(key: tuple[str, str], coding: dict[int, Instrument]) -> _Target | No
 
 def _write(targets: list[_Target]) -> EventsImportResult:
     result = EventsImportResult()
-    events = CodedEvent.__table__
+    events = table_of(CodedEvent)
     for target in targets:
         assignment = target.assignment
         if assignment.rating is None:

@@ -14,11 +14,11 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from rater.extensions import db
+from rater.extensions import Model
 from rater.timeutil import utcnow
 
 
-class CodedEvent(db.Model):
+class CodedEvent(Model):
     __tablename__ = "events"
     __table_args__ = (
         UniqueConstraint("rating_id", "client_id"),

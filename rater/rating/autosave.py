@@ -84,7 +84,7 @@ from rater.auth.models import User
 from rater.coding.events import MAX_EVENTS, check_event, codes_of, problem_text
 from rater.coding.models import CodedEvent
 from rater.db_setup import Statement, execute_all
-from rater.extensions import db
+from rater.extensions import db, table_of
 from rater.instruments import Answer, Instrument, Item, LogKind, answer_json
 from rater.rating.models import (
     Assignment,
@@ -124,16 +124,16 @@ ACTIVE_TOLERANCE_SECONDS = 2.0
 MAX_SEQ = 2**31 - 1
 MISSING = object()
 
-RATINGS: Table = Rating.__table__
-SCORES: Table = ItemScore.__table__
-NOTES: Table = Note.__table__
-HOMEWORK: Table = HomeworkEntry.__table__
-DIFFICULTIES: Table = RatingDifficulty.__table__
-BATCHES: Table = AutosaveBatch.__table__
-ASSIGNMENTS: Table = Assignment.__table__
-USERS: Table = User.__table__
-EVENTS: Table = CodedEvent.__table__
-SESSIONS: Table = TherapySession.__table__
+RATINGS: Table = table_of(Rating)
+SCORES: Table = table_of(ItemScore)
+NOTES: Table = table_of(Note)
+HOMEWORK: Table = table_of(HomeworkEntry)
+DIFFICULTIES: Table = table_of(RatingDifficulty)
+BATCHES: Table = table_of(AutosaveBatch)
+ASSIGNMENTS: Table = table_of(Assignment)
+USERS: Table = table_of(User)
+EVENTS: Table = table_of(CodedEvent)
+SESSIONS: Table = table_of(TherapySession)
 
 
 class AutosaveRefused(Exception):

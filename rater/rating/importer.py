@@ -48,7 +48,7 @@ from rater.csvinput import (
     read_csv_records,
     whole_number,
 )
-from rater.extensions import db
+from rater.extensions import db, length_of, table_of
 from rater.instruments import NOT_APPLICABLE, Answer, Instrument, Item, ItemKind, answer_json
 from rater.rating.models import Assignment, ItemScore, Rating, rating_instruments
 from rater.rating.service import instruments_of_rows
@@ -61,14 +61,14 @@ from rater.timeutil import utcnow
 REQUIRED = ("session_id", "rater", "instrument", "item", "score")
 KEYS = ("session_id", "rater", "instrument", "item")  # never empty
 NA_FLAGS = {"": False, "0": False, "1": True}
-ASSIGNMENTS, RATINGS, SCORES = Assignment.__table__, Rating.__table__, ItemScore.__table__
-SESSIONS, USERS = TherapySession.__table__, User.__table__
+ASSIGNMENTS, RATINGS, SCORES = table_of(Assignment), table_of(Rating), table_of(ItemScore)
+SESSIONS, USERS = table_of(TherapySession), table_of(User)
 # The most characters each looked-up column takes, from the schema.
 LENGTHS = {
-    "session_id": SESSIONS.c.code.type.length,
-    "rater": USERS.c.username.type.length,
-    "instrument": InstrumentVersion.__table__.c.code.type.length,
-    "item": SCORES.c.item_code.type.length,
+    "session_id": length_of(SESSIONS.c.code),
+    "rater": length_of(USERS.c.username),
+    "instrument": length_of(table_of(InstrumentVersion).c.code),
+    "item": length_of(SCORES.c.item_code),
 }
 ANSWER_COLUMNS = ("score", "value_text", "not_applicable")
 BLOCK = 5_000  # ratings written (and audited) per step
@@ -426,7 +426,7 @@ class _Stored:
         scores = select(SCORES.c.rating_id, SCORES.c.item_code)
         for rating_id, item in select_in(connection, scores, SCORES.c.rating_id, rating_ids):
             self.scored[rating_id].add(item)
-        versions = InstrumentVersion.__table__
+        versions = table_of(InstrumentVersion)
         pins = select(
             rating_instruments.c.rating_id, versions.c.id, versions.c.code, versions.c.content_hash
         ).join(versions, versions.c.id == rating_instruments.c.instrument_version_id)

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from rater.extensions import check_in, db
+from rater.extensions import Model, check_in, db, table_of
 from rater.instruments import Answer, Item, LogKind
 from rater.states import (
     AssignmentStatus,
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from rater.auth.models import User
 
 
-class Assignment(db.Model):
+class Assignment(Model):
     """A session given to a rater, with a purpose."""
 
     __tablename__ = "assignments"
@@ -68,7 +68,7 @@ class Assignment(db.Model):
         """The access rule, stated once: the assignment may be rated (opened, saved, submitted)
         by ``user_id`` — only its rater, and only while it is open (not held, not flagged).
         ``can_be_rated_by`` and autosave's version UPDATE both check this clause."""
-        table = cls.__table__
+        table = table_of(cls)
         return and_(
             table.c.rater_id == user_id, table.c.status.in_(sorted(AssignmentStatus.RATEABLE))
         )
@@ -98,7 +98,7 @@ rating_instruments = Table(
 )
 
 
-class Rating(db.Model):
+class Rating(Model):
     """What one rater recorded for one assignment.
 
     The instrument versions current when the rating was started are pinned through
@@ -158,7 +158,7 @@ ONE_ANSWER = (
 )
 
 
-class ItemScore(db.Model):
+class ItemScore(Model):
     """One item's answer in a rating (see ``ONE_ANSWER``; ``rater.rating.answers``)."""
 
     __tablename__ = "item_scores"
@@ -183,7 +183,7 @@ class ItemScore(db.Model):
         return Item.from_columns(self.score, self.value_text, self.not_applicable)
 
 
-class Note(db.Model):
+class Note(Model):
     """A timestamped note; ``client_id`` makes a retried autosave idempotent."""
 
     __tablename__ = "notes"
@@ -203,7 +203,7 @@ class Note(db.Model):
     rating: Mapped[Rating] = relationship(back_populates="notes")
 
 
-class RatingDifficulty(db.Model):
+class RatingDifficulty(Model):
     """A difficulty type the rater ticked for the homework reviewed in a session."""
 
     __tablename__ = "rating_difficulties"
@@ -214,7 +214,7 @@ class RatingDifficulty(db.Model):
     difficulty_type: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
-class HomeworkEntry(db.Model):
+class HomeworkEntry(Model):
     """One homework log entry.
 
     ``assigned_next`` entries are written by coordinators per session before rating starts;
@@ -247,7 +247,7 @@ class HomeworkEntry(db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class AutosaveBatch(db.Model):
+class AutosaveBatch(Model):
     """The highest autosave batch number applied per rating and browser tab (``client``).
 
     Each tab numbers its batches 1, 2, 3 ...; a batch whose number is not above the stored one
@@ -265,7 +265,7 @@ class AutosaveBatch(db.Model):
     applied_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class ConsensusScore(db.Model):
+class ConsensusScore(Model):
     """A score agreed for a double-coded session after discussion; ratings stay untouched."""
 
     __tablename__ = "consensus_scores"

@@ -28,20 +28,20 @@ from rater.csvinput import (
     read_csv_records,
     whole_number,
 )
-from rater.extensions import db
+from rater.extensions import db, length_of, table_of
 from rater.states import SessionStatus
 from rater.study.audio import AudioPathError, read_duration, resolve_audio_path
 from rater.study.models import Patient, Therapist, TherapySession
 
 REQUIRED = ("session_id", "patient", "therapist", "session_number")
 PHASES = ("I", "II")
-SESSIONS = TherapySession.__table__
+SESSIONS = table_of(TherapySession)
 # The most characters each column takes, from the schema.
 LENGTHS = {
-    "session_id": SESSIONS.c.code.type.length,
-    "patient": Patient.__table__.c.code.type.length,
-    "therapist": Therapist.__table__.c.code.type.length,
-    "audio": SESSIONS.c.audio_path.type.length,
+    "session_id": length_of(SESSIONS.c.code),
+    "patient": length_of(table_of(Patient).c.code),
+    "therapist": length_of(table_of(Therapist).c.code),
+    "audio": length_of(SESSIONS.c.audio_path),
 }
 # The columns an import sets (besides ``code``), in the order they are compared and audited.
 FIELDS = (
@@ -267,7 +267,7 @@ def import_sessions(
 
 def _ids_by_code(connection: Connection, model, codes: set[str]) -> dict[str, int]:
     """Id of each of ``codes`` already stored."""
-    table = model.__table__
+    table = table_of(model)
     return dict(
         select_in(connection, select(table.c.code, table.c.id), table.c.code, sorted(codes))
     )
@@ -275,7 +275,7 @@ def _ids_by_code(connection: Connection, model, codes: set[str]) -> dict[str, in
 
 def _create_codes(connection: Connection, model, codes: set[str]) -> dict[str, int]:
     """Store new therapists or patients; the id of each."""
-    insert_rows(connection, model.__table__, ({"code": code} for code in sorted(codes)))
+    insert_rows(connection, table_of(model), ({"code": code} for code in sorted(codes)))
     return _ids_by_code(connection, model, codes)
 
 

@@ -8,26 +8,26 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from rater.extensions import check_in, db
+from rater.extensions import Model, check_in
 from rater.states import SessionStatus
 from rater.timeutil import utcnow
 
 
-class Therapist(db.Model):
+class Therapist(Model):
     __tablename__ = "therapists"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(64), unique=True)
 
 
-class Patient(db.Model):
+class Patient(Model):
     __tablename__ = "patients"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(64), unique=True)
 
 
-class TherapySession(db.Model):
+class TherapySession(Model):
     """One recorded therapy session (named so as not to clash with the database session)."""
 
     __tablename__ = "sessions"
@@ -62,7 +62,7 @@ class TherapySession(db.Model):
         return self.status == SessionStatus.ELIGIBLE
 
 
-class InstrumentVersion(db.Model):
+class InstrumentVersion(Model):
     """An instrument definition exactly as loaded; each rating points to the version it used."""
 
     __tablename__ = "instrument_versions"
@@ -85,7 +85,7 @@ class InstrumentVersion(db.Model):
 GATE_ENABLED = "calibration.gate_enabled"
 
 
-class StudySetting(db.Model):
+class StudySetting(Model):
     """A study-wide setting set by a coordinator (e.g. the calibration gate threshold)."""
 
     __tablename__ = "study_settings"
