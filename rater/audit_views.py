@@ -42,11 +42,14 @@ class EventFilter:
 
     @classmethod
     def from_args(cls, args: Any) -> EventFilter:
+        def text(name: str) -> str:
+            return (args.get(name) or "").strip()[:MAX_FILTER_LENGTH]
+
         f = cls(
-            **{
-                name: (args.get(name) or "").strip()[:MAX_FILTER_LENGTH]
-                for name in ("user", "action", "entity", "entity_id")
-            }
+            user=text("user"),
+            action=text("action"),
+            entity=text("entity"),
+            entity_id=text("entity_id"),
         )
         f.since = f._date(args.get("since"), "From")
         f.until = f._date(args.get("until"), "To")
@@ -138,9 +141,11 @@ class EntityLabel:
 def _ids(rows: list[EventRow], entity_type: str) -> list[int]:
     return sorted(
         {
-            int(r.event.entity_id)
+            int(entity_id)
             for r in rows
-            if r.event.entity_type == entity_type and (r.event.entity_id or "").isdigit()
+            if r.event.entity_type == entity_type
+            and (entity_id := r.event.entity_id) is not None
+            and entity_id.isdigit()
         }
     )
 

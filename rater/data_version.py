@@ -46,15 +46,15 @@ class DataVersion(Model):
 
 def current(session: Session | None = None) -> int:
     """The committed (or this transaction's) data version; 0 before the first change."""
-    session = session or db.session
-    value = session.execute(select(DataVersion.version).where(DataVersion.name == RATINGS)).scalar()
+    active = session if session is not None else db.session
+    value = active.execute(select(DataVersion.version).where(DataVersion.name == RATINGS)).scalar()
     return int(value or 0)
 
 
 def bump(session: Session | None = None) -> None:
     """Raise the data version in the session's transaction (flush-free: a Core statement)."""
-    session = session or db.session
-    connection = session.connection()
+    active = session if session is not None else db.session
+    connection = active.connection()
     insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     statement = insert(table_of(DataVersion)).values(name=RATINGS, version=1)
     statement = statement.on_conflict_do_update(

@@ -260,7 +260,7 @@ class Item(_Strict):
     @staticmethod
     def columns(answer: Answer) -> tuple[int | None, str | None, bool]:
         """The stored answer as database columns (score, value_text, not_applicable)."""
-        if answer is NOT_APPLICABLE:
+        if isinstance(answer, _NotApplicable):
             return None, None, True
         if isinstance(answer, str):
             return None, answer, False

@@ -57,7 +57,10 @@ def register(app: Flask) -> None:
     """Install the security measures on the app."""
     if app.config.get("RATER_PROXY_COUNT", 0) > 0:
         hops = app.config["RATER_PROXY_COUNT"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+        # Flask's documented way to add WSGI middleware; Flask types wsgi_app as a method.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
+        )
     app.before_request(_end_expired_session)
     app.before_request(refuse_unusable_input)
     app.before_request(_require_json_object)

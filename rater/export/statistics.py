@@ -80,7 +80,7 @@ def write_stats(
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"export.{fmt}"
         names = list(data.columns)
-        column_labels = [labels[c] for c in names]
+        column_labels: list[str | None] = [labels[c] for c in names]
         if fmt == "sav":
             pyreadstat.write_sav(
                 data, str(path), column_labels=column_labels, variable_value_labels=values

@@ -18,7 +18,7 @@ import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -74,7 +74,7 @@ def _iso_datetimes(column: pd.Series) -> pd.Series:
     fine = np.datetime_as_string(stamps, unit="us")
     has_fraction = stamps.astype("int64") % 1_000_000 != 0
     text = np.where(has_fraction, fine, whole).astype(object) + "Z"
-    text = np.append(text, None)  # code -1: missing
+    text = np.append(text, np.array([None], dtype=object))  # code -1: missing
     return pd.Series(text[codes], index=column.index, dtype=object)
 
 
@@ -129,7 +129,7 @@ def _chunks(frame: pd.DataFrame, size: int) -> Iterable[pd.DataFrame]:
         yield frame.iloc[start : start + size]
 
 
-Frames = pd.DataFrame | Iterable[pd.DataFrame]
+Frames: TypeAlias = pd.DataFrame | Iterable[pd.DataFrame]
 
 
 def _first_and_rest(frames: Frames, size: int) -> tuple[pd.DataFrame, Iterable[pd.DataFrame]]:
@@ -140,7 +140,7 @@ def _first_and_rest(frames: Frames, size: int) -> tuple[pd.DataFrame, Iterable[p
     """
     if isinstance(frames, pd.DataFrame):
         return frames, _chunks(frames, size)
-    stream = iter(frames)
+    stream: Iterator[pd.DataFrame] = iter(frames)
     first = next(stream, None)
     if first is None:
         raise ValueError("no frame to write: give at least one (possibly empty) frame")

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Select, case, func, literal, null, select
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, case, func, literal, null, select
 
 from rater.auth.models import User
 from rater.extensions import db
@@ -173,7 +173,7 @@ def _ratings_from(query: Select, include_drafts: bool) -> Select:
     return query if include_drafts else query.where(Rating.status == RatingStatus.SUBMITTED)
 
 
-def _binary_collation() -> Callable[[ColumnElement[str]], ColumnElement[str]]:
+def _binary_collation() -> Callable[[SQLColumnExpression[str]], SQLColumnExpression[str]]:
     """Wrap text so the database compares it by code point, as Python's ``sorted`` does."""
     name = _BINARY_COLLATION.get(db.session.get_bind().dialect.name)
     return (lambda column: column.collate(name)) if name else (lambda column: column)

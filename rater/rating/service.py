@@ -5,7 +5,7 @@ The views call these and commit once at the end of the request.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +59,8 @@ class Queue:
     @property
     def next(self) -> Assignment | None:
         """The session to work on next: an unfinished one first, then the first to do."""
-        return (self.in_progress or self.to_do or [None])[0]
+        waiting = self.in_progress or self.to_do
+        return waiting[0] if waiting else None
 
 
 def queue_for(user: User) -> Queue:
@@ -77,7 +78,7 @@ def queue_for(user: User) -> Queue:
         )
     ).unique()
     queue = Queue()
-    groups = {
+    groups: dict[str, list[Assignment]] = {
         AssignmentStatus.PENDING: queue.to_do,
         AssignmentStatus.IN_PROGRESS: queue.in_progress,
         AssignmentStatus.SUBMITTED: queue.submitted,
@@ -172,9 +173,12 @@ def pinned_versions_query(rating_id: int | ColumnElement[int]) -> Select:
 
 def instruments_of_rows(rows: Sequence[Sequence[Any]]) -> list[tuple[int, Instrument]]:
     """Rows starting (id, code, content hash) -> (id, instrument), parsed once per process."""
-    return [
-        (row[0], cached_instrument(row[1], row[2], lambda v=row[0]: _definition(v))) for row in rows
-    ]
+    return [(row[0], cached_instrument(row[1], row[2], _definition_of(row[0]))) for row in rows]
+
+
+def _definition_of(version_id: int) -> Callable[[], Any]:
+    """The loader of one version's definition, called only on a cache miss."""
+    return lambda: _definition(version_id)
 
 
 def _definition(version_id: int) -> Any:
@@ -255,6 +259,7 @@ def reopen(rating: Rating, reason: str) -> None:
     """A coordinator reopens a submitted rating for its rater (audited with the reason)."""
     if not rating.is_locked:
         raise RatingStateError("Only a submitted rating can be reopened.")
+    assert rating.submitted_at is not None  # a submitted rating has its time
     before = {"status": rating.status, "submitted_at": rating.submitted_at.isoformat()}
     rating.status = RatingStatus.DRAFT
     rating.submitted_at = None

@@ -20,7 +20,7 @@ try:  # WTForms >= 3.3 deprecates (value, label) tuples
     from wtforms.fields.choices import SelectChoice as _Choice
 except ImportError:  # pragma: no cover - older WTForms
 
-    def _Choice(value: object, label: str) -> tuple[object, str]:  # type: ignore[misc]
+    def _Choice(value: object, label: str) -> tuple[object, str]:
         return (value, label)
 
 

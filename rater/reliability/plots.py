@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib
 
@@ -22,6 +23,7 @@ matplotlib.use("Agg")
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.typing import RcKeyType
 
 from rater.formatting import format_number
 from rater.reliability.results import MIN_SESSIONS, Estimate, PairResult
@@ -29,7 +31,7 @@ from rater.reliability.results import MIN_SESSIONS, Estimate, PairResult
 DRIFT_THRESHOLD = 0.5  # score points: a rater's mean signed difference beyond this is flagged
 DRIFT_MIN_N = 3  # sessions in a period before it can be flagged
 BLOCK_SIZE = 10  # sessions per block when drift is shown by blocks
-STYLE = {
+STYLE: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",  # text stays text: small, selectable, accessible
     "font.size": 9,
     "axes.spines.top": False,

@@ -681,14 +681,14 @@ def composite_icc(
     draws = [_draw_components(fit, n_draws, rng) for fit in (fit1, fit2)]
     covariances = rng.normal(true_covariance, true_covariance_se, size=n_draws)
 
-    def summed(v1: np.ndarray, v2: np.ndarray, c) -> np.ndarray:
+    def summed(v1: np.ndarray, v2: np.ndarray, c: float | np.ndarray) -> np.ndarray:
         """Target, rater and residual variance, and the two errors of a mean of khat ratings."""
         total = _weighted_terms(w1, v1, fit1) + _weighted_terms(w2, v2, fit2)
         total[0] = total[0] + 2 * w1 * w2 * c
         return total
 
     point = summed(fit1.var, fit2.var, true_covariance)
-    result = _with_intervals(_iccs_of(*point), _iccs_of(*summed(*draws, covariances)))
+    result = _with_intervals(_iccs_of(*point), _iccs_of(*summed(draws[0], draws[1], covariances)))
     result.update(
         var_target=float(point[0]), var_rater=float(point[1]), var_residual=float(point[2])
     )
