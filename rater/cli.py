@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from flask import Flask, current_app
@@ -70,7 +71,7 @@ def upgrade_schema() -> None:
     upgrade(directory=str(Path(current_app.root_path).parent / "migrations"))
 
 
-def fail(message: str, problems: list | None = None) -> None:
+def fail(message: str, problems: list | None = None) -> NoReturn:
     """Print problems to stderr and exit with status 1."""
     click.secho(message, fg="red", err=True)
     for problem in problems or []:

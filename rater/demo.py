@@ -321,7 +321,9 @@ def demo(no_serve: bool, host: str, port: int) -> None:
     click.echo(f"Serving on http://{host}:{port}/  (Ctrl+C to stop)")
     from werkzeug.serving import run_simple
 
-    app = current_app._get_current_object()
+    # current_app is werkzeug's LocalProxy (its documented _get_current_object gives the app);
+    # Flask types the proxy as Flask itself.
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     app.config["RATER_DEMO"] = True
     # Flask refuses app.run() inside a CLI command; the threaded development server is enough
     # for a local demo (`rater serve` runs a study under gunicorn).

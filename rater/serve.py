@@ -172,7 +172,9 @@ def _address(listener: Any) -> str:
 @with_appcontext
 def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Run the app under gunicorn (put nginx with TLS in front of it; see docs/deploy.md)."""
-    app = current_app._get_current_object()
+    # current_app is werkzeug's LocalProxy (its documented _get_current_object gives the app);
+    # Flask types the proxy as Flask itself.
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     problems = startup_problems(app)
     if problems:
         fail("rater serve refuses to start:", problems)

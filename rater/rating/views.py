@@ -41,7 +41,9 @@ bp = Blueprint("rating", __name__)
 def _assignment_or_404(assignment_id: int, *, rate: bool = False) -> Assignment:
     """The assignment if the current user may see it (or rate it); 404 otherwise."""
     assignment = service.get_assignment(assignment_id)
-    allowed = assignment is not None and (
+    if assignment is None:
+        abort(404)
+    allowed = (
         assignment.can_be_rated_by(current_user)
         if rate
         else assignment.can_be_viewed_by(current_user)
@@ -187,13 +189,14 @@ def _submitted_go_next(submitted: Assignment):
 def cannot_rate(assignment_id: int):
     assignment = _assignment_or_404(assignment_id, rate=True)
     form = CannotRateForm()
-    if assignment.rating is None or not form.validate_on_submit():
+    rating = assignment.rating
+    if rating is None or not form.validate_on_submit():
         flash("Choose a category and give a reason.", "error")
         return redirect(url_for("rating.rate", assignment_id=assignment.id))
     category, reason = form.category.data, form.reason.data.strip()
     message = f"Session {assignment.session.code} marked as 'cannot be rated'."
     return _act(
-        lambda: service.mark_cannot_rate(assignment.rating, category, reason),
+        lambda: service.mark_cannot_rate(rating, category, reason),
         url_for("rating.rate", assignment_id=assignment.id),
         message,
         done=url_for("rating.queue"),
@@ -221,12 +224,13 @@ def _act(action: Callable[[], None], back: str, message: str, done: str | None =
 def reopen(assignment_id: int):
     assignment = _assignment_or_404(assignment_id)
     form = ReopenForm()
-    if assignment.rating is None or not form.validate_on_submit():
+    rating = assignment.rating
+    if rating is None or not form.validate_on_submit():
         flash("Give a reason for reopening.", "error")
         return redirect(url_for("rating.rate", assignment_id=assignment.id))
     back = url_for("rating.rate", assignment_id=assignment.id)
     reason = form.reason.data.strip()
-    return _act(lambda: service.reopen(assignment.rating, reason), back, "Rating reopened.")
+    return _act(lambda: service.reopen(rating, reason), back, "Rating reopened.")
 
 
 @bp.route("/assignments/<int:assignment_id>/unflag", methods=["POST"])

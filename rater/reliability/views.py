@@ -25,6 +25,7 @@ from rater.reliability.results import (
     FIRM_PAIR_SESSIONS,
     MIN_SESSIONS,
     Estimate,
+    NotEnoughData,
     band,
     pair_caution,
 )
@@ -126,7 +127,9 @@ def no_pair_reason(rep: ReliabilityReport, instrument: str, measure: str) -> str
     summary = rep.summary(instrument, measure)
     if summary is None or summary.n_pairs:
         return ""
-    return f"No rater pair: {summary.statistics['mean'].reason}."
+    mean = summary.statistics["mean"]
+    assert isinstance(mean, NotEnoughData)  # no pair, so no estimate
+    return f"No rater pair: {mean.reason}."
 
 
 @bp.route("/plot/<instrument>/<measure>/heatmap.svg")

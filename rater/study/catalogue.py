@@ -138,6 +138,7 @@ def _parse_row(
             bad("phq9", "must be a whole number from 0 to 27")
     if problems:
         return None, problems
+    assert number is not None  # an empty or bad session_number is a problem above
     return (
         SessionRow(
             line=record.line,
@@ -254,9 +255,9 @@ def import_sessions(
         done += len(block)
         if progress:
             progress(done)
-    for block in chunked(plan.changed, BLOCK):
-        _update_sessions(connection, [(id_, before, values(rows[i])) for i, id_, before in block])
-        done += len(block)
+    for changes in chunked(plan.changed, BLOCK):
+        _update_sessions(connection, [(id_, before, values(rows[i])) for i, id_, before in changes])
+        done += len(changes)
         if progress:
             progress(done)
     if plan.new or plan.changed:
