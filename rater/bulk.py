@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import (
     Column,
+    ColumnDefault,
     ColumnElement,
     Connection,
     Row,
@@ -119,6 +120,7 @@ def insert_audit_events(
     They name no user: bulk changes (imports) run from the command line.
     """
     for _, rows in audit.insert_many(action, entity_type, events, user_id=None):
+        assert isinstance(rows, list)  # insert_many gives the list of its rows
         insert_rows(connection, table_of(AuditEvent), rows)
 
 
@@ -163,7 +165,7 @@ def _python_defaults(table: Table, given: Sequence[str]) -> dict[Column, Any]:
     values = {}
     for column in table.columns:
         default = column.default
-        if column.key in given or default is None:
+        if column.key in given or not isinstance(default, ColumnDefault):
             continue
         if default.is_scalar:
             values[column] = default.arg

@@ -50,7 +50,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:
 Statement = tuple[Executable, Mapping[str, Any] | Sequence[Mapping[str, Any]]]
 
 
-def execute_all(connection: Connection, statements: Sequence[Statement]) -> list[list[Row[Any]]]:
+def execute_all(
+    connection: Connection, statements: Sequence[Statement]
+) -> list[Sequence[Row[Any]]]:
     """Run prebuilt ``statements`` in order through ``Connection.execute``; the rows of each.
 
     They run in the connection's transaction (the first one begins it, as any execution
@@ -58,7 +60,7 @@ def execute_all(connection: Connection, statements: Sequence[Statement]) -> list
     rows; with an empty list it does not run (and gives no rows). Errors are SQLAlchemy's own,
     with its disconnect handling: a lost connection is invalidated by SQLAlchemy itself.
     """
-    results: list[list[Row[Any]]] = []
+    results: list[Sequence[Row[Any]]] = []
     for statement, params in statements:
         if isinstance(params, Mapping):
             result = connection.execute(statement, params)

@@ -272,7 +272,7 @@ def _true_events(rng: np.random.Generator, sheet: Instrument, duration: float) -
     and one homework discussion (segment)."""
     points = [c.code for c in sheet.codes if not c.segment]
     rates = rng.gamma(2.0, 1.2, size=len(points))
-    out = [
+    out: list[tuple[str, float, float | None]] = [
         (code, float(rng.uniform(0, duration)), None)
         for code, rate in zip(points, rates, strict=True)
         for _ in range(rng.poisson(rate))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -16,7 +17,7 @@ def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None]]:
     if total < SHOW_FROM:
         yield lambda _done: None
         return
-    with click.progressbar(length=total, label=label, file=click.get_text_stream("stderr")) as bar:
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
         last = 0
 
         def step(done: int) -> None:

@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import CursorResult, delete, insert, select
 
 from rater import audit
 from rater.auth.models import User
@@ -136,6 +136,7 @@ def _write(targets: list[_Target]) -> EventsImportResult:
         assert rating is not None
         _pin(rating.id, {target.owners[row["code"]] for row in target.rows})
         removed = db.session.execute(delete(events).where(events.c.rating_id == rating.id))
+        assert isinstance(removed, CursorResult)  # a DELETE's result counts its rows
         result.replaced += removed.rowcount or 0
         rows = [
             {"rating_id": rating.id, "instrument_version_id": target.owners[row["code"]],

@@ -387,6 +387,14 @@ class _Stored:
     scored: dict[int, set[str]]  # rating id -> item codes scored
     pinned: dict[int, dict[int, Instrument]]  # rating id -> version id -> instrument
 
+    def pinned_of(self, rating_id: int | None) -> dict[int, Instrument]:
+        """What a stored rating has pinned (nothing for a rating not stored yet)."""
+        return self.pinned.get(rating_id, {}) if rating_id is not None else {}
+
+    def scored_of(self, rating_id: int | None) -> set[str]:
+        """The items a stored rating has scores for (none for a rating not stored yet)."""
+        return self.scored.get(rating_id, set()) if rating_id is not None else set()
+
     @classmethod
     def read(cls, connection: Connection, file_ratings: list[FileRating]) -> _Stored:
         stored = cls({}, {}, {}, defaultdict(set), defaultdict(dict))
@@ -514,9 +522,9 @@ def _incomplete(
     found = []
     for rating in ratings:
         rating_id = _stored_rating_id(rating, stored)
-        instruments = {i.code: i for i in stored.pinned.get(rating_id, {}).values()}
+        instruments = {i.code: i for i in stored.pinned_of(rating_id).values()}
         instruments |= {code: known.instruments[code] for code in rating.instruments}
-        scored = stored.scored.get(rating_id, set()) | set(rating.items)
+        scored = stored.scored_of(rating_id) | set(rating.items)
         missing = [
             code
             for _, instrument in sorted(instruments.items())
@@ -551,7 +559,7 @@ def _scored_already(ratings: list[FileRating], stored: _Stored, source: str) -> 
     """Rows scoring an item the stored rating has a score for already (one score per item)."""
     problems = []
     for rating in ratings:
-        scored = stored.scored.get(_stored_rating_id(rating, stored), set())
+        scored = stored.scored_of(_stored_rating_id(rating, stored))
         problems += [
             Problem(
                 source,
@@ -661,6 +669,7 @@ def _submit_stored(
     time they had, else now."""
     changes = []
     for rating in ratings:
+        assert rating.assignment_id is not None  # a stored rating has its assignment
         rating.rating_id, submitted_at = stored.ratings[rating.assignment_id]
         changes.append(
             {"rating": rating.rating_id, "submitted_at": rating.submitted_at or submitted_at or now}
@@ -676,7 +685,7 @@ def _submit_stored(
 def _new_pins(block: list[FileRating], stored: _Stored, known: Known) -> Iterable[dict[str, Any]]:
     """The instrument versions each rating uses and has not pinned yet."""
     for rating in block:
-        pinned = stored.pinned.get(rating.rating_id, {})
+        pinned = stored.pinned_of(rating.rating_id)
         for code in sorted(rating.instruments):
             if known.version_ids[code] not in pinned:
                 yield {
