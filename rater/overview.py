@@ -55,5 +55,8 @@ def study_overview() -> StudyOverview:
         n_patients=db.session.scalar(select(func.count(Patient.id))) or 0,
         n_sessions=n_sessions,
         n_eligible=sum(c.get(SessionStatus.ELIGIBLE, 0) for c in cells.values()),
-        raters=[tuple(r) for r in rater_rows],
+        raters=[
+            (name, active, int(assigned), int(submitted))
+            for name, active, assigned, submitted in rater_rows
+        ],
     )

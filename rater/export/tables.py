@@ -724,14 +724,15 @@ def _resolution(
     resolve: str, n_raters: pd.Series, n_consensus: pd.Series, items: pd.DataFrame
 ) -> pd.Series:
     """Per session, where its items come from (``RESOLUTIONS``); missing when from nothing."""
+    missing = np.array(None, dtype=object)
     if resolve != "consensus":
-        return pd.Series(np.where(n_raters > 0, resolve, None), index=n_raters.index)
+        return pd.Series(np.where(n_raters > 0, resolve, missing), index=n_raters.index)
     from_ratings = items.notna().sum(axis=1) - n_consensus
     agreed = n_consensus > 0
     values = np.select(
         [agreed & (from_ratings == 0), agreed, n_raters > 0],
         ["consensus", "consensus+mean", "mean"],
-        default=None,
+        default=missing,
     )
     return pd.Series(values, index=n_raters.index, dtype=object)
 

@@ -141,7 +141,7 @@ class ConsensusView:
     def differs(self, item: str) -> int | None:
         """Largest difference between the ratings' scores of ``item`` (None when fewer than two
         scored it with a number)."""
-        values = [s[item] for s in self.scores.values() if isinstance(s.get(item), int)]
+        values = [v for s in self.scores.values() if isinstance(v := s.get(item), int)]
         if len(values) < 2:
             return None
         return max(values) - min(values)

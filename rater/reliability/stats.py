@@ -88,6 +88,10 @@ class _MeanSquares:
     k: int  # number of raters
 
 
+# A fit's coefficients: point values (and counts) by name, 95 % intervals as ``<name>_ci``.
+IccFit = dict[str, float | tuple[float, float]]
+
+
 def _mean_squares(values: np.ndarray) -> _MeanSquares:
     """Mean squares of ``values`` shaped ``(..., n_targets, k_raters)``, no missing cells."""
     n, k = values.shape[-2], values.shape[-1]
@@ -563,7 +567,7 @@ def icc_incomplete(
     *,
     n_draws: int = _MC_DRAWS,
     seed: int = _MC_SEED,
-) -> dict[str, object]:
+) -> IccFit:
     """ICCs of an incomplete (e.g. partially double-coded) design from REML variance components.
 
     Fits y = mu + target + rater + e with crossed random target and rater effects on the
@@ -641,11 +645,9 @@ def _draw_components(fit: VarianceComponents, n_draws: int, rng) -> np.ndarray:
     return np.clip(draws, 0.0, None)
 
 
-def _with_intervals(
-    point: dict[str, np.ndarray], sampled: dict[str, np.ndarray]
-) -> dict[str, object]:
+def _with_intervals(point: dict[str, np.ndarray], sampled: dict[str, np.ndarray]) -> IccFit:
     """Point values and ``<name>_ci``: the 2.5 and 97.5 percentiles of the sampled values."""
-    result: dict[str, object] = {name: float(value) for name, value in point.items()}
+    result: IccFit = {name: float(value) for name, value in point.items()}
     for name, values in sampled.items():
         low, high = np.nanpercentile(values, [100 * _ALPHA / 2, 100 * (1 - _ALPHA / 2)])
         result[f"{name}_ci"] = (float(low), float(high))
@@ -659,7 +661,7 @@ def composite_icc(
     *,
     n_draws: int = _MC_DRAWS,
     seed: int = _MC_SEED,
-) -> dict[str, object]:
+) -> IccFit:
     """The four ICCs of :func:`icc_incomplete` for a weighted sum of two separately rated parts.
 
     ``parts`` are two (weight w_p, REML fit of part p over its own targets).  The composite

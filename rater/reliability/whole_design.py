@@ -145,10 +145,8 @@ def _composite_coefficients(parts: pd.DataFrame) -> tuple[dict[str, Result], dic
         covariance,
         math.sqrt(spread / (len(consecutive) - 1)),
     )
-    coefs: dict[str, Result] = {
-        name: estimate(fit[name], *fit[f"{name}_ci"]) for name in DESIGN_COEFFICIENTS
-    }
-    details = {k: float(fit[k]) for k in ("var_target", "var_rater", "var_residual")}
+    coefs: dict[str, Result] = {name: _coefficient(fit, name) for name in DESIGN_COEFFICIENTS}
+    details = {k: _number(fit, k) for k in ("var_target", "var_rater", "var_residual")}
     return coefs, details
 
 
@@ -194,11 +192,24 @@ def _design_coefficients(
         coefs.update(dict.fromkeys(DESIGN_COEFFICIENTS, _unfitted(exc)))
     else:
         for name in DESIGN_COEFFICIENTS:
-            low, high = fit[f"{name}_ci"]
-            coefs[name] = estimate(fit[name], low, high)
+            coefs[name] = _coefficient(fit, name)
         details = {
-            k: float(fit[k]) for k in ("khat", "q", "var_target", "var_rater", "var_residual")
+            k: _number(fit, k) for k in ("khat", "q", "var_target", "var_rater", "var_residual")
         }
     for level in ALPHA_LEVELS.get(kind, ALPHA_LEVELS[ItemKind.ORDINAL]):
         coefs[f"alpha_{level}"] = _alpha(data, level)
     return coefs, details
+
+
+def _coefficient(fit: stats.IccFit, name: str) -> Result:
+    """A fitted coefficient with its 95 % interval."""
+    interval = fit[f"{name}_ci"]
+    assert isinstance(interval, tuple)
+    return estimate(_number(fit, name), *interval)
+
+
+def _number(fit: stats.IccFit, key: str) -> float:
+    """A point value of a fit."""
+    value = fit[key]
+    assert not isinstance(value, tuple)
+    return float(value)

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from scipy.optimize import minimize
 
 GRADIENT_TOLERANCE = 1e-3  # |d deviance / d theta| at a minimum (lme4 warns above 2e-3)
@@ -88,7 +89,7 @@ def _lower_triangle(q: int) -> tuple[np.ndarray, np.ndarray]:
     return rows[order], cols[order]
 
 
-def factor(theta: Sequence[float], q: int) -> np.ndarray:
+def factor(theta: npt.ArrayLike, q: int) -> np.ndarray:
     """The lower-triangular ``T`` of theta."""
     t = np.zeros((q, q))
     t[_lower_triangle(q)] = theta
@@ -160,7 +161,7 @@ def _solve(prob: Problem, t: np.ndarray, reml: bool) -> _Solution:
     return _Solution(value, xvx, beta, r2, dof)
 
 
-def profile(prob: Problem, theta: Sequence[float], reml: bool) -> Profile:
+def profile(prob: Problem, theta: npt.ArrayLike, reml: bool) -> Profile:
     """The profiled deviance at ``theta`` and the estimates that go with it."""
     t = factor(theta, prob.q)
     found = _solve(prob, t, reml)
@@ -169,7 +170,7 @@ def profile(prob: Problem, theta: Sequence[float], reml: bool) -> Profile:
                    sigma2 * (t @ t.T), sigma2 * np.linalg.inv(found.xvx), reml)  # fmt: skip
 
 
-def deviance(prob: Problem, theta: Sequence[float], reml: bool) -> float:
+def deviance(prob: Problem, theta: npt.ArrayLike, reml: bool) -> float:
     """The profiled deviance (-2 log-likelihood; REML or ML) at ``theta``; inf where undefined."""
     try:
         with np.errstate(all="ignore"):
