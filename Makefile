@@ -26,9 +26,13 @@ $(INSTALLED): $(BIN)/pip pyproject.toml
 install-test: $(INSTALLED)
 	./scripts/install-test-deps.sh
 
+# ruff (style, unused arguments), mypy on rater/ (settings in pyproject.toml [tool.mypy]) and the
+# import contracts (pure cores, independent blueprint views, no cycles: [tool.importlinter]).
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy rater
+	$(BIN)/lint-imports
 
 # The SQLite pass ignores RATER_TEST_DATABASE_URL even when it is set (CI sets it for the next pass).
 test-sqlite: $(INSTALLED)

@@ -52,11 +52,11 @@ only the difference is written. Pinned instruments are parsed once per process.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, TypeGuard
 
 from flask_login import current_user
 from sqlalchemy import (
@@ -364,7 +364,7 @@ def _parse_envelope(payload: Any) -> _Envelope:
     return _Envelope(base_version, changes, client, seq)
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -400,8 +400,13 @@ def _lock_and_read(
     """
     postgres = connection.dialect.name == "postgresql"
     user_id, generation = session  # the session's, checked by the UPDATE
-    params = {"p_assignment": assignment_id, "p_user": user_id, "p_generation": generation}
-    params["now"] = utcnow()
+    now = utcnow()
+    params: dict[str, Any] = {
+        "p_assignment": assignment_id,
+        "p_user": user_id,
+        "p_generation": generation,
+        "now": now,
+    }
     claims = envelope.client is not None
     if claims:
         params |= {"p_client": envelope.client, "p_seq": envelope.seq}
@@ -420,7 +425,7 @@ def _lock_and_read(
         row.id, row.version, row.audio_position, row.active_seconds, row.created_at, new_batch
     )
     rows = dict(zip(reads, results[len(locks) :], strict=True))
-    return _context(locked, envelope, rows, now=params["now"])
+    return _context(locked, envelope, rows, now=now)
 
 
 @cache
@@ -509,7 +514,7 @@ def _wanted(changes: list[dict[str, Any]], ops: tuple[str, ...], key: str) -> li
     return sorted({c[key] for c in changes if c.get("op") in ops and _storable(c.get(key))})
 
 
-def _storable(value: Any) -> bool:
+def _storable(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and text_problem(value) is None
 
 
@@ -528,7 +533,9 @@ def _read_statements(
     touches, and the notes, homework entries and difficulties it touches, if any."""
     at = {"p_assignment": assignment_id}
     items = _wanted(changes, ("score",), "item")
-    reads = {"scores": (_pinned_and_scores_statement(dialect_name), {**at, "items": items})}
+    reads: dict[str, Statement] = {
+        "scores": (_pinned_and_scores_statement(dialect_name), {**at, "items": items})
+    }
     if note_ids := _wanted(changes, NOTE_OPS, "client_id"):
         statement = _keyed_statement(dialect_name, NOTES, NOTE_COLUMNS)
         reads["notes"] = (statement, {**at, "keys": note_ids})
@@ -550,7 +557,7 @@ def _read_statements(
 
 
 def _context(
-    locked: _Locked, envelope: _Envelope, rows: dict[str, list[Any]], now: datetime
+    locked: _Locked, envelope: _Envelope, rows: dict[str, Sequence[Any]], now: datetime
 ) -> _Context:
     """The state before the batch, from the rows read."""
     before = _State(position=locked.audio_position, active=locked.active_seconds)
@@ -907,7 +914,7 @@ def _put(store: str, key: str, value: Any) -> Step:
 def _plan_score(ctx: _Context, change: dict[str, Any]) -> Step | None:
     """An item's answer (``value``: see ``Item.answer``; null removes it)."""
     code = change.get("item")
-    if ctx.owner_of(code) is None:
+    if not isinstance(code, str) or ctx.owner_of(code) is None:
         raise _Invalid(f"unknown item {code!r}")
     item = ctx.items[code]
     value = _answer(item, change.get("value"), f"score of {code}")
@@ -1071,7 +1078,7 @@ def _plan_difficulties(ctx: _Context, change: dict[str, Any]) -> Step | None:
     return step
 
 
-def _is_text_list(value: Any) -> bool:
+def _is_text_list(value: Any) -> TypeGuard[list[str]]:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
