@@ -75,7 +75,7 @@ def _empty_all_tables() -> None:
 
 
 @pytest.fixture
-def app_config(_schema: str, tmp_path: Path) -> TestConfig:
+def app_config(_schema: str, tmp_path: Path) -> TestConfig:  # noqa: ARG001 (a fixture requested for its setup)
     config = TestConfig(_schema)
     config.RATER_INSTRUMENTS_DIR = str(PROJECT_ROOT / "instruments")
     config.RATER_AUDIO_DIR = str(PROJECT_ROOT / "audio")
@@ -184,7 +184,7 @@ class Factory:
 
 
 @pytest.fixture
-def factory(app) -> Factory:
+def factory(app) -> Factory:  # noqa: ARG001 (a fixture requested for its setup)
     return Factory()
 
 
@@ -206,7 +206,7 @@ def auth(client) -> AuthActions:
     return AuthActions(client)
 
 
-def pytest_collection_modifyitems(config, items) -> None:
+def pytest_collection_modifyitems(items) -> None:
     """Mark tests that never touch a database, so the PostgreSQL pass can skip re-running them."""
     for item in items:
         if "database_url" not in getattr(item, "fixturenames", ()):

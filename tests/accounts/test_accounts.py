@@ -21,7 +21,7 @@ SHOWN_LINK = re.compile(r'id="set-password-link" readonly value="([^"]+)"')
 
 
 @pytest.fixture
-def coordinator(factory, client, auth):
+def coordinator(factory, client, auth):  # noqa: ARG001 (a fixture requested for its setup)
     user = factory.user("coord", "coordinator")
     assert auth.login("coord").status_code == 302
     return user
@@ -38,7 +38,8 @@ def _log_in(app, username: str, password: str):
     return other, response
 
 
-def test_a_coordinator_adds_a_rater_with_a_password_shown_once(app, client, coordinator):
+@pytest.mark.usefixtures("coordinator")
+def test_a_coordinator_adds_a_rater_with_a_password_shown_once(app, client):
     response = client.post(
         "/users/add", data={"username": "rater7", "role": "rater", "method": "password"}
     )
@@ -53,7 +54,8 @@ def test_a_coordinator_adds_a_rater_with_a_password_shown_once(app, client, coor
     assert "user.add" in _actions()
 
 
-def test_a_new_coordinator_sets_their_password_through_a_one_time_link(app, client, coordinator):
+@pytest.mark.usefixtures("coordinator")
+def test_a_new_coordinator_sets_their_password_through_a_one_time_link(app, client):
     response = client.post(
         "/users/add", data={"username": "coord2", "role": "coordinator", "method": "link"}
     )
@@ -75,7 +77,8 @@ def test_a_new_coordinator_sets_their_password_through_a_one_time_link(app, clie
     assert _actions()[-1] == "user.password_set"
 
 
-def test_a_link_stops_working_after_a_later_reset_or_when_it_is_forged(app, factory, coordinator):
+@pytest.mark.usefixtures("app", "coordinator")
+def test_a_link_stops_working_after_a_later_reset_or_when_it_is_forged(factory):
     rater = factory.user("r1")
     token = set_password_token(rater)
     assert user_of_token(token).id == rater.id
@@ -87,7 +90,8 @@ def test_a_link_stops_working_after_a_later_reset_or_when_it_is_forged(app, fact
     assert user_of_token(token) is None
 
 
-def test_a_refused_name_is_explained_and_nothing_is_added(client, coordinator):
+@pytest.mark.usefixtures("coordinator")
+def test_a_refused_name_is_explained_and_nothing_is_added(client):
     response = client.post("/users/add", data={"username": "coord", "role": "rater"})
     assert response.status_code == 400
     assert "already exists" in response.get_data(as_text=True)
@@ -96,7 +100,8 @@ def test_a_refused_name_is_explained_and_nothing_is_added(client, coordinator):
     assert db.session.scalar(select(db.func.count()).select_from(User)) == 1
 
 
-def test_deactivate_reactivate_and_log_out_everywhere(app, client, factory, coordinator):
+@pytest.mark.usefixtures("coordinator")
+def test_deactivate_reactivate_and_log_out_everywhere(app, client, factory):
     rater = factory.user("r1")
     rater_client, _ = _log_in(app, "r1", PASSWORD)
     assert rater_client.get("/queue").status_code == 200
@@ -131,7 +136,8 @@ def test_nobody_deactivates_themselves_or_the_last_coordinator(client, factory, 
     assert not other.active
 
 
-def test_a_reset_password_ends_the_old_one_and_the_sessions(app, client, factory, coordinator):
+@pytest.mark.usefixtures("coordinator")
+def test_a_reset_password_ends_the_old_one_and_the_sessions(app, client, factory):
     factory.user("r1")
     rater = find_user("r1")
     rater_client, _ = _log_in(app, "r1", PASSWORD)

@@ -16,12 +16,12 @@ from tests.rating.helpers import build_study, login_as, started
 
 
 @pytest.fixture
-def rated(client, auth, factory):
+def rated(auth, factory):
     study = build_study(factory)
     rating = started(study.assignment)
     rating.created_at = utcnow() - timedelta(hours=1)
     db.session.commit()
-    login_as(client, auth, "rater")
+    login_as(auth, "rater")
     return f"/assignments/{study.id}/autosave", rating
 
 

@@ -38,7 +38,8 @@ def coded_ratings() -> list[Rating]:
     ]  # fmt: skip
 
 
-def test_a_share_of_sessions_is_coded_with_events(demo):
+@pytest.mark.usefixtures("demo")
+def test_a_share_of_sessions_is_coded_with_events():
     coded = coded_ratings()
     sessions = {r.assignment.session_id for r in coded}
     main = {a.session_id for a in db.session.scalars(select(Assignment))
@@ -51,7 +52,8 @@ def test_a_share_of_sessions_is_coded_with_events(demo):
     assert startable, "a rater can open a started session with the coding sheet and code it"
 
 
-def test_summary_measures_have_realistic_reliability_and_events_agree(demo):
+@pytest.mark.usefixtures("demo")
+def test_summary_measures_have_realistic_reliability_and_events_agree():
     rep = load_report(design="all", instrument="HWC")
     assert ("HWC", "Homework coding (events)") in rep.instruments
     design = rep.design_result("HWC", "HWC_assigning_n")
@@ -65,7 +67,8 @@ def test_summary_measures_have_realistic_reliability_and_events_agree(demo):
     assert 0.3 <= view.result.percent <= 1.0
 
 
-def test_dashboard_and_agreement_pages_show_the_coding(demo, client, auth):
+@pytest.mark.usefixtures("demo")
+def test_dashboard_and_agreement_pages_show_the_coding(client, auth):
     assert auth.login("coordinator", "demo-coordinator").status_code == 302
     page = client.get("/reliability/").get_data(as_text=True)
     assert "Homework coding (events)" in page and "HWC_rationale_ratio" in page

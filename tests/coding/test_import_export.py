@@ -70,7 +70,8 @@ def event_count() -> int:
     return db.session.scalar(select(func.count()).select_from(CodedEvent))
 
 
-def test_round_trip_gives_the_same_events_and_the_same_file(runner, study, tmp_path):
+@pytest.mark.usefixtures("study")
+def test_round_trip_gives_the_same_events_and_the_same_file(runner, tmp_path):
     text = generated(7)
     result = run_import(runner, tmp_path, text)
     assert result.exit_code == 0, result.output
@@ -110,8 +111,9 @@ def _export_bytes(runner, tmp_path: Path, name: str) -> bytes:
         ("P09-S09,r1,ASSIGN,3,,", "rater", "r1"),
     ],
 )
+@pytest.mark.usefixtures("study")
 def test_a_bad_row_names_line_column_value_and_nothing_is_imported(
-    runner, study, tmp_path, row, column, value
+    runner, tmp_path, row, column, value
 ):
     text = HEADER + "P01-S01,r1,ASSIGN,1.5,,fine\n" + row + "\n"
     result = run_import(runner, tmp_path, text)
@@ -121,7 +123,8 @@ def test_a_bad_row_names_line_column_value_and_nothing_is_imported(
     assert event_count() == 0
 
 
-def test_summary_measures_in_wide_and_sessions(runner, study, tmp_path):
+@pytest.mark.usefixtures("study")
+def test_summary_measures_in_wide_and_sessions(runner, tmp_path):
     text = HEADER + "".join(
         [
             "P01-S01,r1,ASSIGN,1,,\n", "P01-S01,r1,ASSIGN,5,,\n", "P01-S01,r1,RATIONALE,6,,\n",

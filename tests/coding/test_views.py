@@ -21,7 +21,7 @@ from tests.rating.helpers import build_study, login_as, started
 def test_peaks_are_checked_like_the_audio(client, auth, factory, visitor, status):
     study = build_study(factory)
     started(study.assignment)
-    login_as(client, auth, visitor)
+    login_as(auth, visitor)
     response = client.get(f"/assignments/{study.id}/peaks.json")
     assert response.status_code == status
     if status == 200:
@@ -32,7 +32,7 @@ def test_peaks_are_checked_like_the_audio(client, auth, factory, visitor, status
 
 def test_peaks_are_computed_once_and_then_read_from_the_cache(client, auth, factory, monkeypatch):
     study = build_study(factory)
-    login_as(client, auth, "rater")
+    login_as(auth, "rater")
     calls = []
     real = peaks_module.compute_peaks
     monkeypatch.setattr(peaks_module, "compute_peaks", lambda p: calls.append(p) or real(p))
@@ -60,7 +60,8 @@ def double_coded(factory, runner, tmp_path):
     assert run_import(runner, tmp_path, text).exit_code == 0
 
 
-def test_agreement_view_shows_both_timelines_and_the_weakest_codes(client, auth, double_coded):
+@pytest.mark.usefixtures("double_coded")
+def test_agreement_view_shows_both_timelines_and_the_weakest_codes(client, auth):
     auth.login("coord")
     index = client.get("/coding/agreement").get_data(as_text=True)
     assert "P01-S01" in index and "ann, bob" in index
@@ -75,7 +76,8 @@ def test_agreement_view_shows_both_timelines_and_the_weakest_codes(client, auth,
     assert set(order[:3]) == {"RATIONALE", "REVIEW", "TAILOR"}
 
 
-def test_agreement_view_is_for_coordinators_only(client, auth, double_coded):
+@pytest.mark.usefixtures("double_coded")
+def test_agreement_view_is_for_coordinators_only(client, auth):
     auth.login("ann")
     assert client.get("/coding/agreement/P01-S01").status_code in (302, 403, 404)
     auth.logout()

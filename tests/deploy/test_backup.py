@@ -66,7 +66,8 @@ def _driver(url: str) -> str:
     return "sqlite" if url.startswith("sqlite") else "postgresql+psycopg"
 
 
-def test_backup_and_restore_give_the_same_rows(app, runner, factory, database_url, tmp_path,
+@pytest.mark.usefixtures("app")
+def test_backup_and_restore_give_the_same_rows(runner, factory, database_url, tmp_path,
                                                fresh_database_url):  # fmt: skip
     _study_with_ratings(factory)
     backup_file = tmp_path / "rater.backup"
@@ -145,7 +146,8 @@ def test_pg_dump_and_pg_restore_get_the_password_in_the_environment_only(tmp_pat
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o000], ids=["umask-022", "umask-000"])
-def test_a_backup_file_is_private_from_its_creation(app, runner, factory, tmp_path, monkeypatch,
+@pytest.mark.usefixtures("app")
+def test_a_backup_file_is_private_from_its_creation(runner, factory, tmp_path, monkeypatch,
                                                      umask):  # fmt: skip
     """Mode 0600 before the first byte is written (SQLite's copy, pg_dump's output) and after."""
     import rater.serve
@@ -176,7 +178,7 @@ def test_a_backup_file_is_private_from_its_creation(app, runner, factory, tmp_pa
 def test_a_failed_pg_dump_leaves_no_backup_file(tmp_path, monkeypatch):
     import rater.serve
 
-    def failing_run(command, **kwargs):
+    def failing_run(command, **_kwargs):
         return subprocess.CompletedProcess(command, 1, stdout="", stderr="pg_dump: error: boom")
 
     monkeypatch.setattr(rater.serve.shutil, "which", lambda tool: f"/usr/bin/{tool}")

@@ -85,7 +85,8 @@ def running_server(database_url: str, workers: int = 1, threads: int = 2):
         process.wait(timeout=30)
 
 
-def test_serve_runs_the_app_under_gunicorn(app, database_url, factory):
+@pytest.mark.usefixtures("app")
+def test_serve_runs_the_app_under_gunicorn(database_url, factory):
     factory.user("r1")
     with (
         running_server(database_url) as base,

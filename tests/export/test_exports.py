@@ -45,7 +45,8 @@ def test_long_export_holds_submitted_scores(study, runner, tmp_path) -> None:
     assert (with_drafts["rating_status"] == "draft").sum() == 7  # half of the draft's items
 
 
-def test_meta_file_names_version_options_rows_and_hash(study, runner, tmp_path) -> None:
+@pytest.mark.usefixtures("study")
+def test_meta_file_names_version_options_rows_and_hash(runner, tmp_path) -> None:
     import hashlib
 
     path = export(runner, "sessions", tmp_path / "s.csv", "--resolve", "consensus", "--excel")
@@ -65,7 +66,8 @@ def test_meta_file_names_version_options_rows_and_hash(study, runner, tmp_path) 
     assert meta["exported_at"].endswith("Z")
 
 
-def test_default_resolution_is_recorded_in_the_meta_file(study, runner, tmp_path) -> None:
+@pytest.mark.usefixtures("study")
+def test_default_resolution_is_recorded_in_the_meta_file(runner, tmp_path) -> None:
     export(runner, "sessions", tmp_path / "s.csv")
     meta = json.loads((tmp_path / "s.csv.meta.json").read_text(encoding="utf-8"))
     assert meta["options"]["resolve"] == "consensus"
@@ -75,8 +77,9 @@ def test_default_resolution_is_recorded_in_the_meta_file(study, runner, tmp_path
     assert meta["options"]["resolve"] is None and meta["resolution"]["mode"] is None
 
 
+@pytest.mark.usefixtures("study")
 def test_without_output_the_file_is_named_by_kind_resolution_and_date(
-    study, runner, tmp_path, monkeypatch
+    runner, tmp_path, monkeypatch
 ) -> None:
     from datetime import UTC, datetime
 
@@ -146,8 +149,9 @@ def tables_items(subscale: str) -> list[str]:
     return [f"{prefix}{i}" for i in range(1, count + 1)]
 
 
+@pytest.mark.usefixtures("study")
 def test_homework_export_keeps_umlauts_and_neutralises_formulas(
-    study, runner, tmp_path, umlauts, read_r
+    runner, tmp_path, umlauts, read_r
 ) -> None:
     path = export(runner, "homework", tmp_path / "hw.csv")
     frame = read(path)
@@ -161,7 +165,8 @@ def test_homework_export_keeps_umlauts_and_neutralises_formulas(
     assert len(read(export(runner, "homework", tmp_path / "d.csv", "--include-drafts"))) == 5
 
 
-def test_audit_export_lists_events(study, runner, tmp_path) -> None:
+@pytest.mark.usefixtures("study")
+def test_audit_export_lists_events(runner, tmp_path) -> None:
     frame = read(export(runner, "audit", tmp_path / "audit.csv"))
     assert "instrument.version" in set(frame["action"])
     assert json.loads(frame["after"][0])["code"] in ("GHES", "StHAR")
@@ -170,7 +175,8 @@ def test_audit_export_lists_events(study, runner, tmp_path) -> None:
 @pytest.mark.parametrize(
     "kind", ["long", "wide", "sessions", "homework", "audit", "codebook", "reliability"]
 )
-def test_every_kind_reads_back_with_pandas_and_r(study, runner, tmp_path, kind, read_r) -> None:
+@pytest.mark.usefixtures("study")
+def test_every_kind_reads_back_with_pandas_and_r(runner, tmp_path, kind, read_r) -> None:
     types = codebook_types(runner, tmp_path)
     path = export(runner, kind, tmp_path / f"{kind}.csv")
     frame = read(path)
@@ -193,16 +199,18 @@ def test_every_kind_reads_back_with_pandas_and_r(study, runner, tmp_path, kind, 
             assert classes[column] == "integer", column
 
 
-def test_exports_are_deterministic(study, runner, tmp_path) -> None:
+@pytest.mark.usefixtures("study")
+def test_exports_are_deterministic(runner, tmp_path) -> None:
     for kind in ("long", "wide", "sessions", "homework", "codebook", "audit"):
         first = export(runner, kind, tmp_path / f"{kind}-1.csv").read_bytes()
         assert export(runner, kind, tmp_path / f"{kind}-2.csv").read_bytes() == first, kind
 
 
-def test_each_export_is_one_query_per_source(study, runner, tmp_path) -> None:
+@pytest.mark.usefixtures("study")
+def test_each_export_is_one_query_per_source(runner, tmp_path) -> None:
     statements: list[str] = []
 
-    def count(conn, cursor, statement, *args) -> None:
+    def count(_conn, _cursor, statement, *_args) -> None:
         if statement.lstrip().upper().startswith("SELECT"):
             statements.append(statement)
 
@@ -215,7 +223,8 @@ def test_each_export_is_one_query_per_source(study, runner, tmp_path) -> None:
     assert len(statements) <= 7, statements
 
 
-def test_round_trip_of_the_long_export(study, runner, tmp_path, restart) -> None:
+@pytest.mark.usefixtures("study")
+def test_round_trip_of_the_long_export(runner, tmp_path, restart) -> None:
     """Import a long export into an empty study: exporting again gives the same bytes."""
     first = export(runner, "long", tmp_path / "first.csv").read_bytes()
     restart(runner, tmp_path)
@@ -243,13 +252,15 @@ def test_round_trip_of_codes_a_spreadsheet_would_run(factory, runner, tmp_path, 
     assert export(runner, "long", tmp_path / "second.csv").read_bytes() == first_path.read_bytes()
 
 
-def test_reliability_export_from_the_report(study, runner, tmp_path) -> None:
+@pytest.mark.usefixtures("study")
+def test_reliability_export_from_the_report(runner, tmp_path) -> None:
     frame = read(export(runner, "reliability", tmp_path / "rel.csv"))
     assert {"pairs", "pair_summary", "calibration"} <= set(frame["table"])
     assert list(frame.columns[-5:]) == ["coefficient", "value", "ci_low", "ci_high", "note"]
 
 
-def test_workbook_with_every_kind_and_parquet(study, runner, tmp_path, umlauts) -> None:
+@pytest.mark.usefixtures("study")
+def test_workbook_with_every_kind_and_parquet(runner, tmp_path, umlauts) -> None:
     export(runner, "all", tmp_path / "study.xlsx")
     sheets = pd.read_excel(tmp_path / "study.xlsx", sheet_name=None)
     assert list(sheets) == list(tables.KINDS)
@@ -267,6 +278,7 @@ def test_workbook_with_every_kind_and_parquet(study, runner, tmp_path, umlauts) 
     assert meta["format"] == "parquet" and meta["rows"] == 6
 
 
-def test_all_needs_a_workbook(study, runner, tmp_path) -> None:
+@pytest.mark.usefixtures("study")
+def test_all_needs_a_workbook(runner, tmp_path) -> None:
     result = runner.invoke(args=["export", "all", "-o", str(tmp_path / "x.csv")])
     assert result.exit_code == 1 and ".xlsx" in result.output

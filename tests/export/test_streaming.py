@@ -18,16 +18,16 @@ def export(runner, path, *options: str) -> bytes:
 
 
 @pytest.mark.parametrize("options", [(), ("--include-drafts", "--excel")])
-def test_long_bytes_do_not_depend_on_the_chunk_size(
-    study, runner, tmp_path, monkeypatch, options
-) -> None:
+@pytest.mark.usefixtures("study")
+def test_long_bytes_do_not_depend_on_the_chunk_size(runner, tmp_path, monkeypatch, options) -> None:
     whole = export(runner, tmp_path / "default.csv", *options)
     for chunk_rows in (1, 7):
         monkeypatch.setattr(service, "LONG_CHUNK_ROWS", chunk_rows)
         assert export(runner, tmp_path / f"{chunk_rows}.csv", *options) == whole, chunk_rows
 
 
-def test_the_stream_is_the_long_table_of_the_frame(study) -> None:
+@pytest.mark.usefixtures("study")
+def test_the_stream_is_the_long_table_of_the_frame() -> None:
     from rater.export import tables
 
     options = service.Options(include_drafts=True)
@@ -39,10 +39,11 @@ def test_the_stream_is_the_long_table_of_the_frame(study) -> None:
     )
 
 
-def test_long_export_reads_the_scores_with_one_query(study, runner, tmp_path) -> None:
+@pytest.mark.usefixtures("study")
+def test_long_export_reads_the_scores_with_one_query(runner, tmp_path) -> None:
     statements: list[str] = []
 
-    def record(conn, cursor, statement, *args) -> None:
+    def record(_conn, _cursor, statement, *_args) -> None:
         if statement.lstrip().upper().startswith("SELECT"):
             statements.append(" ".join(statement.split()))
 
@@ -58,7 +59,8 @@ def test_long_export_reads_the_scores_with_one_query(study, runner, tmp_path) ->
     assert len(statements) <= 3, statements  # + the instrument versions (item layout)
 
 
-def test_long_parquet_streams_the_same_table(study, runner, tmp_path, monkeypatch) -> None:
+@pytest.mark.usefixtures("study")
+def test_long_parquet_streams_the_same_table(runner, tmp_path, monkeypatch) -> None:
     export(runner, tmp_path / "long.csv", "--include-drafts")
     monkeypatch.setattr(service, "LONG_CHUNK_ROWS", 7)
     export(runner, tmp_path / "long.parquet", "--include-drafts")

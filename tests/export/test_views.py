@@ -7,9 +7,11 @@ import re
 from datetime import UTC, datetime
 
 import pandas as pd
+import pytest
 
 
-def test_raters_get_403_and_anonymous_users_are_sent_to_login(study, client, auth) -> None:
+@pytest.mark.usefixtures("study")
+def test_raters_get_403_and_anonymous_users_are_sent_to_login(client, auth) -> None:
     for url in ("/export/", "/export/download/long.csv", "/export/meta/long.csv.json"):
         response = client.get(url)
         assert response.status_code == 302 and "/login" in response.headers["Location"], url
@@ -18,7 +20,8 @@ def test_raters_get_403_and_anonymous_users_are_sent_to_login(study, client, aut
         assert client.get(url).status_code == 403, url
 
 
-def test_coordinator_page_lists_every_kind(study, client, auth) -> None:
+@pytest.mark.usefixtures("study")
+def test_coordinator_page_lists_every_kind(client, auth) -> None:
     auth.login("coord")
     page = client.get("/export/")
     assert page.status_code == 200
@@ -48,7 +51,8 @@ def attachment_name(client, url: str) -> str:
     return name.replace(stamp.group(0), "DATE")
 
 
-def test_download_matches_the_command_line(study, client, auth, runner, tmp_path) -> None:
+@pytest.mark.usefixtures("study")
+def test_download_matches_the_command_line(client, auth, runner, tmp_path) -> None:
     auth.login("coord")
     response = client.get("/export/download/sessions.csv?resolve=main")
     assert response.status_code == 200
@@ -93,9 +97,8 @@ def url_for_kind(app, endpoint: str, kind: str, fmt: str) -> str:
         return url_for(endpoint, kind=kind, fmt=fmt, resolve="main")
 
 
-def test_every_download_has_one_content_type_with_at_most_one_charset(
-    app, study, client, auth
-) -> None:
+@pytest.mark.usefixtures("study")
+def test_every_download_has_one_content_type_with_at_most_one_charset(app, client, auth) -> None:
     auth.login("coord")
     for url in _download_urls(app):
         response = client.get(url)
@@ -111,7 +114,8 @@ def test_every_download_has_one_content_type_with_at_most_one_charset(
         assert response.headers["Content-Disposition"].startswith("attachment; filename="), url
 
 
-def test_file_names_carry_kind_resolution_options_and_date(study, client, auth) -> None:
+@pytest.mark.usefixtures("study")
+def test_file_names_carry_kind_resolution_options_and_date(client, auth) -> None:
     auth.login("coord")
     names = {
         "/export/download/sessions.csv": "rater-sessions-consensus-DATE.csv",
@@ -129,7 +133,8 @@ def test_file_names_carry_kind_resolution_options_and_date(study, client, auth) 
         assert attachment_name(client, url) == name, url
 
 
-def test_meta_and_page_say_which_resolution_was_applied(study, client, auth) -> None:
+@pytest.mark.usefixtures("study")
+def test_meta_and_page_say_which_resolution_was_applied(client, auth) -> None:
     auth.login("coord")
     default = client.get("/export/meta/sessions.csv.json").get_json()
     assert default["options"]["resolve"] == "consensus"

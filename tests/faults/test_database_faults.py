@@ -39,8 +39,9 @@ def _score(page: Page, code: str, value: int) -> None:
 
 @pytest.mark.browser
 @pytest.mark.parametrize("fault", ["restart", "read-only"])
+@pytest.mark.usefixtures("app")
 def test_browser_keeps_retrying_until_the_database_is_back(
-    fault, app, database_url, sim, pg_switch, browser_page
+    fault, database_url, sim, pg_switch, browser_page
 ):
     spec = sim.build_study(1, prefix="fault")[0]
     items = sim.item_codes()
@@ -226,7 +227,7 @@ CREATE TRIGGER rater_disk_full BEFORE INSERT OR UPDATE ON notes
 """
 
 
-def _no_growth(dbapi_connection, record) -> None:
+def _no_growth(dbapi_connection, _record) -> None:
     """SQLite stops at its current size (max_page_count is raised to the page count)."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA max_page_count = 1")

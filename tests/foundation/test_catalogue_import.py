@@ -104,13 +104,15 @@ def test_each_kind_of_bad_row_is_named_and_nothing_is_written(app, row, column, 
     assert _count(TherapySession) == 0
 
 
-def test_missing_required_column_is_named(app):
+@pytest.mark.usefixtures("app")
+def test_missing_required_column_is_named():
     with pytest.raises(ImportFailed) as info:
         import_sessions(b"session_id,patient,session_number\nX,P,1\n", "f.csv", "audio")
     assert [(p.line, p.column) for p in info.value.problems] == [(1, "therapist")]
 
 
-def test_not_utf8_is_refused_with_line(app):
+@pytest.mark.usefixtures("app")
+def test_not_utf8_is_refused_with_line():
     data = GOOD.encode() + "P09-S01,Müller,T1,1,,,,,,\n".encode("latin-1")
     with pytest.raises(ImportFailed) as info:
         import_sessions(data, "latin.csv", "audio")
@@ -118,7 +120,8 @@ def test_not_utf8_is_refused_with_line(app):
     assert "not UTF-8" in info.value.problems[0].message
 
 
-def test_ragged_row_is_refused(app):
+@pytest.mark.usefixtures("app")
+def test_ragged_row_is_refused():
     with pytest.raises(ImportFailed, match="1 problem"):
         import_sessions((GOOD + "P04-S01,P04,T1\n").encode(), "f.csv", "audio")
 

@@ -64,7 +64,8 @@ def test_second_score_for_same_item_is_refused(app, rating_id):
     _refused(lambda: _insert_score(app, rating_id, "GHES_1", 3))
 
 
-def test_second_assignment_of_session_to_same_rater_is_refused(app, factory):
+@pytest.mark.usefixtures("app")
+def test_second_assignment_of_session_to_same_rater_is_refused(factory):
     rater = factory.user("r1")
     session = factory.session()
     factory.assignment(session, rater)
@@ -83,7 +84,8 @@ def test_second_assignment_of_session_to_same_rater_is_refused(app, factory):
     ("column", "value"),
     [("purpose", "'extra'"), ("status", "'lost'")],
 )
-def test_assignment_enumerations_are_checked(app, factory, column, value):
+@pytest.mark.usefixtures("app")
+def test_assignment_enumerations_are_checked(factory, column, value):
     rater = factory.user("r1")
     session = factory.session()
     values = {"purpose": "'main'", "status": "'pending'", column: value}
@@ -98,7 +100,8 @@ def test_assignment_enumerations_are_checked(app, factory, column, value):
     )
 
 
-def test_phq9_out_of_range_is_refused(app, factory):
+@pytest.mark.usefixtures("app")
+def test_phq9_out_of_range_is_refused(factory):
     session = factory.session()
     _refused(
         lambda: db.session.execute(
@@ -107,7 +110,8 @@ def test_phq9_out_of_range_is_refused(app, factory):
     )
 
 
-def test_user_role_is_checked(app):
+@pytest.mark.usefixtures("app")
+def test_user_role_is_checked():
     _refused(
         lambda: db.session.execute(
             text(
@@ -118,7 +122,8 @@ def test_user_role_is_checked(app):
     )
 
 
-def test_consensus_score_needs_an_answer(app, factory, rating_id):
+@pytest.mark.usefixtures("rating_id")
+def test_consensus_score_needs_an_answer(app, factory):
     """Its range is the instrument's (issue 16); a row without any answer is refused."""
     coordinator = factory.user("c", "coordinator")
     session_id = db.session.execute(text("SELECT id FROM sessions")).scalar_one()
@@ -134,7 +139,8 @@ def test_consensus_score_needs_an_answer(app, factory, rating_id):
     )
 
 
-def test_homework_entry_kind_and_owner_are_checked(app, factory):
+@pytest.mark.usefixtures("app")
+def test_homework_entry_kind_and_owner_are_checked(factory):
     user = factory.user("c", "coordinator")
     session = factory.session()
     # A rater's "reported completed" entry must belong to a rating.

@@ -7,6 +7,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 import rater.demo
@@ -50,7 +51,8 @@ def test_readme_and_docstring_state_the_same_demo() -> None:
     assert claim(README.read_text("utf-8")) == claim(rater.demo.__doc__)
 
 
-def test_demo_builds_what_the_readme_says_once(runner, app) -> None:
+@pytest.mark.usefixtures("app")
+def test_demo_builds_what_the_readme_says_once(runner) -> None:
     said = claim(README.read_text("utf-8"))
     first = runner.invoke(args=["demo", "--no-serve"])
     assert first.exit_code == 0, first.output
@@ -99,7 +101,8 @@ def test_demo_builds_what_the_readme_says_once(runner, app) -> None:
     assert (_count(TherapySession), _count(Assignment), _count(Rating), _count(User)) == counts
 
 
-def test_demo_ratings_have_realistic_reliability(runner, app) -> None:
+@pytest.mark.usefixtures("app")
+def test_demo_ratings_have_realistic_reliability(runner) -> None:
     """Simulated double-codes agree like trained raters do: ICC(A,2) of the scale means (items
     keyed as the instrument scores them) lies in 0.6-0.85 for both scales."""
     import pingouin as pg

@@ -37,7 +37,7 @@ def executions():
     """The statements SQLAlchemy's execution sends to the driver, as (SQL, executemany)."""
     sent: list[tuple[str, bool]] = []
 
-    def record(conn, cursor, statement, parameters, context, executemany):
+    def record(_conn, _cursor, statement, _parameters, _context, executemany):
         sent.append((statement, executemany))
 
     event.listen(db.engine, "before_cursor_execute", record)
@@ -45,7 +45,8 @@ def executions():
     event.remove(db.engine, "before_cursor_execute", record)
 
 
-def test_statements_run_in_order_in_the_callers_transaction(app, factory, executions):
+@pytest.mark.usefixtures("app")
+def test_statements_run_in_order_in_the_callers_transaction(factory, executions):
     user_id = factory.user("coordinator", role="coordinator").id
     events = [(n, {"n": n}, {"n": n + 1}) for n in range(3)]
     this_one = (EVENTS.c.action == "test.batch") & (EVENTS.c.entity_id == "1")
@@ -72,7 +73,8 @@ def test_statements_run_in_order_in_the_callers_transaction(app, factory, execut
         assert _count(connection, "test.batch") + _count(connection, "test.changed") == 0
 
 
-def test_what_is_stored_is_what_sqlalchemy_stores(app, factory):
+@pytest.mark.usefixtures("app")
+def test_what_is_stored_is_what_sqlalchemy_stores(factory):
     """Column defaults (``at`` left out), JSON (None is JSON null), literal values."""
     user_id = factory.user("coordinator", role="coordinator").id
     rows = [
@@ -92,7 +94,8 @@ def test_what_is_stored_is_what_sqlalchemy_stores(app, factory):
         assert connection.scalar(null_json) == 0  # JSON null, as SQLAlchemy stores None
 
 
-def test_a_failure_is_sqlalchemys_exception_and_nothing_is_kept(app, factory):
+@pytest.mark.usefixtures("app")
+def test_a_failure_is_sqlalchemys_exception_and_nothing_is_kept(factory):
     user_id = factory.user("coordinator", role="coordinator").id
     good = [("1", None, {"n": 1})]
     with db.engine.connect() as connection:
@@ -112,7 +115,8 @@ def test_a_failure_is_sqlalchemys_exception_and_nothing_is_kept(app, factory):
         assert _count(connection, "test.after") == 1
 
 
-def test_any_statement_sqlalchemy_runs_is_accepted(app):
+@pytest.mark.usefixtures("app")
+def test_any_statement_sqlalchemy_runs_is_accepted():
     """An expanding IN and ``text()`` run on both engines (nothing bypasses SQLAlchemy)."""
     expanding = select(func.count()).where(EVENTS.c.action.in_(["a", "b"]))
     with db.engine.connect() as connection:
@@ -122,7 +126,8 @@ def test_any_statement_sqlalchemy_runs_is_accepted(app):
         ]
 
 
-def test_an_update_sets_what_sqlalchemy_sets_on_update(app, factory):
+@pytest.mark.usefixtures("app")
+def test_an_update_sets_what_sqlalchemy_sets_on_update(factory):
     rating = start_rating(factory.assignment(factory.session(), factory.user("rater1")))
     db.session.commit()
     ratings = Rating.__table__
@@ -136,7 +141,8 @@ def test_an_update_sets_what_sqlalchemy_sets_on_update(app, factory):
     assert after.updated_at > before.updated_at  # the column's onupdate ran
 
 
-def test_writes_without_a_begun_transaction_are_kept_by_commit(app, factory):
+@pytest.mark.usefixtures("app")
+def test_writes_without_a_begun_transaction_are_kept_by_commit(factory):
     """As with SQLAlchemy's own execution, the first statement begins the transaction."""
     user_id = factory.user("coordinator", role="coordinator").id
     with db.engine.connect() as connection:
@@ -147,7 +153,8 @@ def test_writes_without_a_begun_transaction_are_kept_by_commit(app, factory):
         assert _count(connection, "test.begun") == 1
 
 
-def test_escaped_parameter_names_and_empty_lists(app, executions):
+@pytest.mark.usefixtures("app")
+def test_escaped_parameter_names_and_empty_lists(executions):
     """A name SQLAlchemy renders differently in the SQL still gets its value and processor;
     a statement given no parameter sets does not run and gives no rows."""
     as_text = select(bindparam("a b", type_=JSON).cast(String))
@@ -159,7 +166,8 @@ def test_escaped_parameter_names_and_empty_lists(app, executions):
     assert len(executions) == 1  # the INSERT with no values did not run (it would fail)
 
 
-def test_a_lost_connection_is_invalidated_with_every_connection_pooled_before_it(app):
+@pytest.mark.usefixtures("app")
+def test_a_lost_connection_is_invalidated_with_every_connection_pooled_before_it():
     """SQLAlchemy's own disconnect handling: the failing connection is dropped, and a
     connection the pool held from before is not handed out again."""
     with db.engine.connect() as older, db.engine.connect() as connection:

@@ -155,7 +155,8 @@ def test_types_and_values(factory) -> None:
     assert len(submitted) == (~drafts).sum()
 
 
-def test_an_empty_study_gives_one_empty_typed_frame(app) -> None:
+@pytest.mark.usefixtures("app")
+def test_an_empty_study_gives_one_empty_typed_frame() -> None:
     chunks = list(iter_ratings_frames())
     assert len(chunks) == 1 and chunks[0].empty
     frame = ratings_frame()
@@ -168,7 +169,7 @@ def test_the_frame_is_read_with_one_query_after_the_instrument_lookup(factory) -
     build(factory)
     statements: list[str] = []
 
-    def record(conn, cursor, statement, *args) -> None:
+    def record(_conn, _cursor, statement, *_args) -> None:
         statements.append(statement)
 
     event.listen(db.engine, "before_cursor_execute", record)
@@ -182,6 +183,7 @@ def test_the_frame_is_read_with_one_query_after_the_instrument_lookup(factory) -
     assert "item_scores" in selects[1] and "ORDER BY" in selects[1]
 
 
-def test_chunk_rows_must_be_positive(app) -> None:
+@pytest.mark.usefixtures("app")
+def test_chunk_rows_must_be_positive() -> None:
     with pytest.raises(ValueError):
         next(iter_ratings_frames(chunk_rows=0))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from rater.extensions import db
@@ -15,7 +16,8 @@ from rater.study.models import InstrumentVersion
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_sync_is_idempotent(app):
+@pytest.mark.usefixtures("app")
+def test_sync_is_idempotent():
     first = sync_instruments()
     second = sync_instruments()
     assert [v.id for v in first] == [v.id for v in second]

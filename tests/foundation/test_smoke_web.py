@@ -1,5 +1,7 @@
 """Login, logout and the role home pages."""
 
+import pytest
+
 from rater.extensions import db
 
 
@@ -39,7 +41,8 @@ def test_rater_home_is_the_queue(client, auth, factory):
     assert "double" not in page  # a rater never learns a session is double-coded
 
 
-def test_wrong_password_is_refused_with_a_message(client, auth, factory):
+@pytest.mark.usefixtures("client")
+def test_wrong_password_is_refused_with_a_message(auth, factory):
     factory.user("r1")
     response = auth.login("r1", "not-the-password")
     assert response.status_code == 401

@@ -90,14 +90,16 @@ def _import_is_all_or_nothing(run) -> None:
 
 @FUZZ
 @given(data=csv_files(SESSION_COLUMNS))
-def test_session_catalogue_import(app, world, data):
+@pytest.mark.usefixtures("world")
+def test_session_catalogue_import(app, data):
     audio_dir = app.config["RATER_AUDIO_DIR"]
     _import_is_all_or_nothing(lambda: import_sessions(data, "sessions.csv", audio_dir))
 
 
 @FUZZ
 @given(data=csv_files(RATING_COLUMNS), allow_incomplete=st.booleans())
-def test_ratings_import(app, world, data, allow_incomplete):
+@pytest.mark.usefixtures("app", "world")
+def test_ratings_import(data, allow_incomplete):
     _import_is_all_or_nothing(
         lambda: import_ratings(data, "ratings.csv", allow_incomplete=allow_incomplete)
     )
@@ -110,7 +112,8 @@ def test_ratings_import(app, world, data, allow_incomplete):
     assert db.session.scalars(mains).all() == []
 
 
-def test_failed_import_writes_nothing_even_before_rollback(app, world):
+@pytest.mark.usefixtures("world")
+def test_failed_import_writes_nothing_even_before_rollback(app):
     """A file whose last row is bad: the good rows before it are not flushed either."""
     before = _counts()
     data = b"session_id,patient,therapist,session_number\nP05-S01,P05,T9,1\nP05-S02,P05,T9,x\n"

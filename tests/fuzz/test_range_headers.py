@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,7 +29,8 @@ RANGE_ALPHABET = re.compile(r"bytes=[0-9,\- \t]*", re.IGNORECASE | re.ASCII)
 @given(
     range_header=RANGE, if_range=st.sampled_from([None, '"nope"', "Wed, 21 Oct 2015 07:28:00 GMT"])
 )
-def test_range_headers(app, table, world, client, range_header, if_range):
+@pytest.mark.usefixtures("app")
+def test_range_headers(table, world, client, range_header, if_range):
     headers = {"Range": range_header} | ({"If-Range": if_range} if if_range else {})
     for user, url in (
         (world.rater_a, f"/assignments/{world.assignment_a.id}/audio"),

@@ -24,7 +24,8 @@ def bad_folder(instruments_dir: Path) -> Path:
     return instruments_dir
 
 
-def test_init_db_and_serve_name_file_item_and_field(app, runner, bad_folder):
+@pytest.mark.usefixtures("bad_folder")
+def test_init_db_and_serve_name_file_item_and_field(app, runner):
     result = runner.invoke(args=["init-db"])
     assert result.exit_code == 1
     said = result.output + getattr(result, "stderr", "")

@@ -47,7 +47,8 @@ def double_coded(factory):
     db.session.commit()
 
 
-def test_disagreements_use_each_instruments_threshold(double_coded):
+@pytest.mark.usefixtures("double_coded")
+def test_disagreements_use_each_instruments_threshold():
     instruments = consensus.current_instruments()
     [found] = consensus.disagreements(ratings_frame(), instruments)
     assert found.items == (("TCS_1", 2),)  # TCS_2 differs by 1; N/A never differs
@@ -69,7 +70,8 @@ def test_threshold_is_half_the_items_range_unless_the_file_says():
     assert inst.disagreement_of(inst.item("A")) == 1.5
 
 
-def test_consensus_page_settles_categories_and_not_applicable(client, auth, double_coded):
+@pytest.mark.usefixtures("double_coded")
+def test_consensus_page_settles_categories_and_not_applicable(client, auth):
     assert auth.login("coord").status_code == 302
     page = client.get("/reliability/consensus/P01-S01").get_data(as_text=True)
     assert "N/A" in page and "cognitive" in page and "monitoring" in page
@@ -88,7 +90,8 @@ def test_consensus_page_settles_categories_and_not_applicable(client, auth, doub
     assert sessions["resolution"] == "consensus+mean"
 
 
-def test_reliability_pages_show_every_kind(client, auth, double_coded):
+@pytest.mark.usefixtures("double_coded")
+def test_reliability_pages_show_every_kind(client, auth):
     assert auth.login("coord").status_code == 302
     urls = ["/reliability/", "/reliability/instrument/HWS", "/reliability/disagreements"]
     urls += [f"/reliability/measure/HWS/{code}" for code in ("HWS_type", "HWS_tasks")]

@@ -57,7 +57,8 @@ def _long_csv() -> bytes:
     return target.getvalue()
 
 
-def test_long_reads_in_pandas_without_guessing(exported):
+@pytest.mark.usefixtures("exported")
+def test_long_reads_in_pandas_without_guessing():
     long = pd.read_csv(io.BytesIO(_long_csv()))
     assert long["score"].dtype == "float64" and long["not_applicable"].dtype == "int64"
     na = long[long["item"] == "HWS_rationale"].set_index("rater")
@@ -70,7 +71,8 @@ def test_long_reads_in_pandas_without_guessing(exported):
 
 
 @pytest.mark.r
-def test_long_reads_in_r_with_na(exported, tmp_path: Path):
+@pytest.mark.usefixtures("exported")
+def test_long_reads_in_r_with_na(tmp_path: Path):
     path = tmp_path / "long.csv"
     path.write_bytes(_long_csv())
     script = (
@@ -87,7 +89,8 @@ def test_long_reads_in_r_with_na(exported, tmp_path: Path):
     assert done.stdout.split() == ["integer", "integer", "TRUE", "1", "4"]
 
 
-def test_wide_and_sessions_follow_the_rules(exported):
+@pytest.mark.usefixtures("exported")
+def test_wide_and_sessions_follow_the_rules():
     wide = build("wide", Options()).set_index("rater")
     assert pd.isna(wide.loc["r1", "HWS_rationale"]) and wide.loc["r2", "HWS_rationale"] == 4
     assert wide.loc["r1", "HWS_type"] == "behavioural" and wide.loc["r1", "HWS_comment"] == "a"
@@ -101,7 +104,8 @@ def test_wide_and_sessions_follow_the_rules(exported):
     assert pd.isna(sessions["HWS_tasks"]) is False and sessions["HWS_tasks"] == 3.5
 
 
-def test_codebook_has_categories_anchors_and_the_na_code(exported):
+@pytest.mark.usefixtures("exported")
+def test_codebook_has_categories_anchors_and_the_na_code():
     book = build("codebook", Options())
     rows = book[book["export"] == "wide"].set_index("column")
     assert rows.loc["TCS_1", "allowed_values"] == "0-6"

@@ -27,7 +27,7 @@ NOW = datetime(2026, 1, 1, 12, 0)
 
 
 @pytest.fixture
-def fresh_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+def fresh_url(database_url: str, tmp_path: Path) -> Iterator[str]:  # noqa: ARG001 (a fixture requested for its setup)
     """A database of its own, on the engine the run uses (``database_url``)."""
     server = os.environ.get("RATER_TEST_DATABASE_URL")
     if server:
@@ -89,7 +89,8 @@ def _answers(connection, table: str) -> list[tuple]:
     return [tuple(row) for row in connection.execute(select(*columns).order_by(t.c.id))]
 
 
-def test_upgrade_keeps_every_rating_and_matches_the_models(fresh_app):
+@pytest.mark.usefixtures("fresh_app")
+def test_upgrade_keeps_every_rating_and_matches_the_models():
     upgrade(directory=MIGRATIONS, revision="0003")
     with db.engine.begin() as connection:
         _old_rows(connection)
@@ -114,7 +115,8 @@ def test_upgrade_keeps_every_rating_and_matches_the_models(fresh_app):
         {"score": None, "not_applicable": True},
     ],
 )
-def test_one_answer_per_row(fresh_app, values):
+@pytest.mark.usefixtures("fresh_app")
+def test_one_answer_per_row(values):
     upgrade(directory=MIGRATIONS, revision="0005")
     with db.engine.begin() as connection:
         _old_rows(connection)
@@ -131,7 +133,8 @@ def test_one_answer_per_row(fresh_app, values):
         {"score": None, "value_text": "x", "not_applicable": True},
     ],
 )
-def test_rows_without_exactly_one_answer_are_refused(fresh_app, values):
+@pytest.mark.usefixtures("fresh_app")
+def test_rows_without_exactly_one_answer_are_refused(values):
     upgrade(directory=MIGRATIONS, revision="0005")
     with db.engine.begin() as connection:
         _old_rows(connection)
@@ -140,7 +143,8 @@ def test_rows_without_exactly_one_answer_are_refused(fresh_app, values):
         connection.execute(update(t).where(t.c.id == 1).values(**values))
 
 
-def test_downgrade_back_to_0_4_and_refused_for_other_answers(fresh_app, capfd):
+@pytest.mark.usefixtures("fresh_app")
+def test_downgrade_back_to_0_4_and_refused_for_other_answers(capfd):
     upgrade(directory=MIGRATIONS, revision="0005")
     with db.engine.begin() as connection:
         _old_rows(connection)

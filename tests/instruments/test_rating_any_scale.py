@@ -18,7 +18,7 @@ JSON = {"Accept": "application/json"}
 
 
 @pytest.fixture
-def rated(client, auth, factory):
+def rated(client, auth, factory):  # noqa: ARG001 (a fixture requested for its setup)
     """r1's started rating of one session; r1 is logged in."""
     r1 = factory.user("r1")
     session = factory.session("P01-S01")
@@ -136,7 +136,8 @@ def test_autosave_refuses_what_the_item_does_not_take(client, rated, change, wor
     assert _answers() == {}
 
 
-def test_instruments_come_from_the_folder(app):
+@pytest.mark.usefixtures("app")
+def test_instruments_come_from_the_folder():
     versions = current_versions()
     assert sorted(versions) == ["HWS", "TCS"]
     assert instrument_of(versions["TCS"]).disagreement_threshold == 2

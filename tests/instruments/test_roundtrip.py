@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -121,7 +122,8 @@ def _long() -> bytes:
 
 @settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_long_import_long_is_byte_identical(app, factory, instruments_dir: Path, data):
+@pytest.mark.usefixtures("app")
+def test_long_import_long_is_byte_identical(factory, instruments_dir: Path, data):
     text = data.draw(instrument_files())
     instrument = parse_instrument(text.encode(), "rnd.toml")
     for old in instruments_dir.glob("*.toml"):
@@ -174,7 +176,8 @@ def _autosave_value(item: Item, answer):
 
 @settings(max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_autosave_long_import_long_is_identical(app, client, factory, instruments_dir, data):
+@pytest.mark.usefixtures("app")
+def test_autosave_long_import_long_is_identical(client, factory, instruments_dir, data):
     """A rating entered through autosave and submitted, exported long, imported into a fresh
     database and exported again, gives the same file; the file holds what was entered."""
     from rater.rating import service

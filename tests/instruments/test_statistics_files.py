@@ -33,7 +33,8 @@ def imported(factory):
 
 
 @pytest.mark.parametrize("fmt", ["sav", "dta"])
-def test_wide_as_sav_and_dta_with_labels(runner, imported, tmp_path, fmt):
+@pytest.mark.usefixtures("imported")
+def test_wide_as_sav_and_dta_with_labels(runner, tmp_path, fmt):
     path = tmp_path / f"wide.{fmt}"
     result = runner.invoke(args=["export", "wide", "-o", str(path)])
     assert result.exit_code == 0, result.output
@@ -53,7 +54,8 @@ def test_wide_as_sav_and_dta_with_labels(runner, imported, tmp_path, fmt):
     assert "TCS-G" not in meta.column_names  # names SPSS/Stata accept
 
 
-def test_default_name_by_format_and_refused_kinds(runner, imported, tmp_path, monkeypatch):
+@pytest.mark.usefixtures("imported")
+def test_default_name_by_format_and_refused_kinds(runner, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(args=["export", "wide", "--format", "dta"])
     assert result.exit_code == 0, result.output
@@ -63,7 +65,8 @@ def test_default_name_by_format_and_refused_kinds(runner, imported, tmp_path, mo
 
 
 @pytest.mark.parametrize("fmt", ["sav", "dta"])
-def test_downloads_page_offers_sav_and_dta(client, auth, factory, imported, tmp_path, fmt):
+@pytest.mark.usefixtures("imported")
+def test_downloads_page_offers_sav_and_dta(client, auth, factory, tmp_path, fmt):
     factory.user("coord", "coordinator")
     assert auth.login("coord").status_code == 302
     page = client.get("/export/").get_data(as_text=True)

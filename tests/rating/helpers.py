@@ -47,7 +47,7 @@ def all_item_codes() -> list[str]:
     return [c for v in current_versions().values() for c in instrument_of(v).item_codes]
 
 
-def login_as(client, auth, visitor: str) -> None:
+def login_as(auth, visitor: str) -> None:
     if visitor != "anonymous":
         response = auth.login(USERNAMES[visitor])
         assert response.status_code == 302, visitor

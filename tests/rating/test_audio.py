@@ -14,9 +14,9 @@ AUDIO = Path(__file__).resolve().parents[2] / "audio" / "demo-session-a.ogg"
 
 
 @pytest.fixture
-def audio_url(client, auth, factory) -> str:
+def audio_url(auth, factory) -> str:
     study = build_study(factory)
-    login_as(client, auth, "rater")
+    login_as(auth, "rater")
     return f"/assignments/{study.id}/audio"
 
 
@@ -98,7 +98,8 @@ def test_valid_but_unsatisfiable_ranges_get_416(client, audio_url, spec):
     assert response.headers["Content-Range"] == f"bytes */{size}"
 
 
-def test_every_audio_answer_is_no_store(client, auth, factory, audio_url):
+@pytest.mark.usefixtures("factory")
+def test_every_audio_answer_is_no_store(client, auth, audio_url):
     """Recordings are clinical data: no browser or proxy may keep them, whatever the answer."""
     size = AUDIO.stat().st_size
     etag = client.get(audio_url).headers["ETag"]
@@ -114,7 +115,7 @@ def test_every_audio_answer_is_no_store(client, auth, factory, audio_url):
         assert response.headers["Cache-Control"] == "no-store", (method, headers)
     assert statuses == [200, 200, 206, 206, 304, 416, 200]
     auth.logout()
-    login_as(client, auth, "coordinator")
+    login_as(auth, "coordinator")
     session_id = db.session.scalars(db.select(Assignment.session_id)).first()
     response = client.get(f"/sessions/{session_id}/audio", headers={"Range": "bytes=0-9"})
     assert response.status_code == 206 and response.headers["Cache-Control"] == "no-store"
@@ -160,7 +161,7 @@ def test_path_traversal_refused(client, auth, factory, path):
     study = build_study(factory)
     study.assignment.session.audio_path = path
     db.session.commit()
-    login_as(client, auth, "rater")
+    login_as(auth, "rater")
     response = client.get(f"/assignments/{study.id}/audio")
     assert response.status_code == 404
     assert b"root:" not in response.data and b"[project]" not in response.data
@@ -171,7 +172,7 @@ def test_path_traversal_refused(client, auth, factory, path):
 )
 def test_no_url_reaches_files_outside(client, auth, factory, url):
     build_study(factory)
-    login_as(client, auth, "rater")
+    login_as(auth, "rater")
     response = client.get(url)
     assert response.status_code == 404
     assert b"root:" not in response.data
@@ -179,7 +180,7 @@ def test_no_url_reaches_files_outside(client, auth, factory, url):
 
 def test_coordinator_session_audio_streams_ranges(client, auth, factory):
     study = build_study(factory)
-    login_as(client, auth, "coordinator")
+    login_as(auth, "coordinator")
     url = f"/sessions/{study.assignment.session_id}/audio"
     response = client.get(url, headers={"Range": "bytes=0-99"})
     assert response.status_code == 206 and len(response.data) == 100

@@ -34,13 +34,13 @@ from tests.rating.helpers import VISITORS, build_study, login_as, started
 
 
 @pytest.fixture
-def rated(client, auth, factory):
+def rated(auth, factory):
     """The assigned rater logged in with a rating started an hour ago; returns (url, rating)."""
     study = build_study(factory)
     rating = started(study.assignment)
     rating.created_at = utcnow() - timedelta(hours=1)  # room for active time (<= wall time)
     db.session.commit()
-    login_as(client, auth, "rater")
+    login_as(auth, "rater")
     return f"/assignments/{study.id}/autosave", rating
 
 
@@ -250,7 +250,7 @@ def test_submitted_rating_refuses_autosave_with_423(client, rated):
 def test_autosave_per_visitor(client, auth, factory, visitor):
     study = build_study(factory)
     started(study.assignment)
-    login_as(client, auth, visitor)
+    login_as(auth, visitor)
     response = save(
         client, f"/assignments/{study.id}/autosave", 1, {"op": "position", "seconds": 1}
     )
@@ -462,7 +462,7 @@ def test_a_nul_character_is_refused_clearly_on_every_engine(client, auth, factor
     answer is the same whether or not the assignment is the visitor's, so it reveals nothing."""
     study = build_study(factory)
     rating = started(study.assignment)
-    login_as(client, auth, visitor)
+    login_as(auth, visitor)
     url = f"/assignments/{study.id}/autosave"
     for body in ({"base_version": 1, "changes": [change]},
                  {"client": "tab\x00", "seq": 1, "base_version": 1, "changes": []}):  # fmt: skip
@@ -638,7 +638,7 @@ def test_active_time_cannot_exceed_the_wall_time_since_the_rating_started(client
 def test_a_just_started_rating_has_no_active_time_to_claim(client, auth, factory):
     study = build_study(factory)
     started(study.assignment)
-    login_as(client, auth, "rater")
+    login_as(auth, "rater")
     url = f"/assignments/{study.id}/autosave"
     response = save(client, url, 1, {"op": "active", "seconds": 3600})
     assert response.status_code == 400 and "cannot exceed wall time" in response.json["problems"][0]

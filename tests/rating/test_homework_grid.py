@@ -89,7 +89,8 @@ def test_a_grid_with_a_problem_saves_nothing_and_keeps_what_was_typed(client, pa
     assert _entries() == []
 
 
-def test_csv_import_is_all_or_nothing_and_names_line_column_and_value(runner, patient, tmp_path):
+@pytest.mark.usefixtures("patient")
+def test_csv_import_is_all_or_nothing_and_names_line_column_and_value(runner, tmp_path):
     bad = tmp_path / "homework.csv"
     bad.write_text(
         "session_id,homework_type,description\n"
@@ -124,7 +125,8 @@ def test_csv_import_is_all_or_nothing_and_names_line_column_and_value(runner, pa
     ]
 
 
-def test_csv_import_needs_an_active_coordinator(runner, patient, factory, tmp_path):
+@pytest.mark.usefixtures("patient")
+def test_csv_import_needs_an_active_coordinator(runner, factory, tmp_path):
     factory.user("r1")
     path = tmp_path / "h.csv"
     path.write_text("session_id,homework_type,description\nP01-S01,behavioural,Walk\n")

@@ -75,7 +75,8 @@ def _purposes(session: str = "P01-S01") -> dict[str, str]:
 # --- one main rater per session -----------------------------------------------------------
 
 
-def test_two_main_raters_of_a_session_in_the_file_are_refused(app, study):
+@pytest.mark.usefixtures("app", "study")
+def test_two_main_raters_of_a_session_in_the_file_are_refused():
     text = HEADER + rating_rows("P01-S01", "r1", "main") + rating_rows("P01-S01", "r2", "main")
     assert _refused(text) == [
         "ratings.csv, line 9, column 'purpose': second main rater of session P01-S01: r1 is its "
@@ -83,7 +84,8 @@ def test_two_main_raters_of_a_session_in_the_file_are_refused(app, study):
     ]
 
 
-def test_the_second_main_is_named_on_the_line_that_states_it(app, study):
+@pytest.mark.usefixtures("app", "study")
+def test_the_second_main_is_named_on_the_line_that_states_it():
     """r2's first rows leave the purpose open; line 12 makes it a second main."""
     r2 = rating_rows("P01-S01", "r2", items=GHES[:3]) + rating_rows(
         "P01-S01", "r2", "main", GHES[3:]
@@ -95,7 +97,8 @@ def test_the_second_main_is_named_on_the_line_that_states_it(app, study):
     ]
 
 
-def test_every_further_main_rater_is_named(app, study):
+@pytest.mark.usefixtures("app", "study")
+def test_every_further_main_rater_is_named():
     text = (
         HEADER
         + rating_rows("P01-S01", "r1", "main")
@@ -109,7 +112,8 @@ def test_every_further_main_rater_is_named(app, study):
     ]
 
 
-def test_a_main_rater_beside_a_stored_main_assignment_is_refused(app, study, factory):
+@pytest.mark.usefixtures("app")
+def test_a_main_rater_beside_a_stored_main_assignment_is_refused(study, factory):
     (session, _), (r1, _, _) = study
     factory.assignment(session, r1, "main")
     assert _refused(HEADER + rating_rows("P01-S01", "r2", "main")) == [
@@ -118,7 +122,8 @@ def test_a_main_rater_beside_a_stored_main_assignment_is_refused(app, study, fac
     ]
 
 
-def test_a_main_rater_beside_an_imported_main_rating_is_refused(app, study):
+@pytest.mark.usefixtures("app", "study")
+def test_a_main_rater_beside_an_imported_main_rating_is_refused():
     _import(HEADER + rating_rows("P01-S01", "r1", "main"))
     assert _refused(HEADER + rating_rows("P01-S01", "r2", "main")) == [
         "ratings.csv, line 2, column 'purpose': second main rater of session P01-S01: r1 is its "
@@ -127,13 +132,15 @@ def test_a_main_rater_beside_an_imported_main_rating_is_refused(app, study):
     assert _purposes() == {"r1": "main"}
 
 
-def test_an_open_purpose_is_double_when_the_file_names_the_main_rater_later(app, study):
+@pytest.mark.usefixtures("app", "study")
+def test_an_open_purpose_is_double_when_the_file_names_the_main_rater_later():
     """Before, r1 became main as the session's first rater and r2 a second main."""
     _import(HEADER + rating_rows("P01-S01", "r1") + rating_rows("P01-S01", "r2", "main"))
     assert _purposes() == {"r1": "double", "r2": "main"}
 
 
-def test_open_purposes_make_the_first_rater_main_and_the_others_double(app, study, factory):
+@pytest.mark.usefixtures("app")
+def test_open_purposes_make_the_first_rater_main_and_the_others_double(study, factory):
     (_, s2), (r1, _, _) = study
     factory.assignment(s2, r1, "main")
     _import(
@@ -146,7 +153,8 @@ def test_open_purposes_make_the_first_rater_main_and_the_others_double(app, stud
     assert _purposes("P01-S02") == {"r1": "main", "r2": "double"}
 
 
-def test_a_stored_main_assignment_takes_its_rating_from_the_file(app, study, factory):
+@pytest.mark.usefixtures("app")
+def test_a_stored_main_assignment_takes_its_rating_from_the_file(study, factory):
     (session, _), (r1, _, _) = study
     factory.assignment(session, r1, "main")
     result = _import(HEADER + rating_rows("P01-S01", "r1", "main") + rating_rows("P01-S01", "r2"))
@@ -155,7 +163,8 @@ def test_a_stored_main_assignment_takes_its_rating_from_the_file(app, study, fac
     assert {a.status for a in db.session.scalars(select(Assignment))} == {"submitted"}
 
 
-def test_calibration_and_double_raters_may_be_many(app, study):
+@pytest.mark.usefixtures("app", "study")
+def test_calibration_and_double_raters_may_be_many():
     _import(
         HEADER
         + rating_rows("P01-S01", "r1", "calibration")
@@ -170,7 +179,8 @@ def test_calibration_and_double_raters_may_be_many(app, study):
 # --- required items -----------------------------------------------------------------------
 
 
-def test_a_rating_without_its_required_items_is_refused_at_its_first_line(app, study):
+@pytest.mark.usefixtures("app", "study")
+def test_a_rating_without_its_required_items_is_refused_at_its_first_line():
     text = (
         HEADER
         + rating_rows("P01-S01", "r1")
@@ -186,7 +196,8 @@ def test_a_rating_without_its_required_items_is_refused_at_its_first_line(app, s
     ]
 
 
-def test_allow_incomplete_imports_them_and_lists_each(app, study):
+@pytest.mark.usefixtures("app", "study")
+def test_allow_incomplete_imports_them_and_lists_each():
     text = (
         HEADER
         + rating_rows("P01-S01", "r1", items=GHES[:6])
@@ -203,14 +214,16 @@ def test_allow_incomplete_imports_them_and_lists_each(app, study):
     assert count(ItemScore) == 14
 
 
-def test_a_stored_rating_completed_by_the_file_is_complete(app, study):
+@pytest.mark.usefixtures("app", "study")
+def test_a_stored_rating_completed_by_the_file_is_complete():
     _import(HEADER + rating_rows("P01-S01", "r1", items=GHES[:3]), allow_incomplete=True)
     result = _import(HEADER + rating_rows("P01-S01", "r1", items=GHES[3:]))
     assert result.incomplete == [] and count(ItemScore) == 7
     assert _refused(HEADER + rating_rows("P01-S02", "r1", items=GHES[:3])) != []
 
 
-def test_a_stored_draft_needs_the_items_of_every_instrument_it_pinned(app, study, factory):
+@pytest.mark.usefixtures("app")
+def test_a_stored_draft_needs_the_items_of_every_instrument_it_pinned(study, factory):
     """A rating started in the browser pins every instrument; the file completes only GHES."""
     from rater.rating.service import start_rating
 
@@ -223,7 +236,8 @@ def test_a_stored_draft_needs_the_items_of_every_instrument_it_pinned(app, study
     )
 
 
-def test_items_not_required_may_be_left_out(app, study, tmp_path):
+@pytest.mark.usefixtures("study")
+def test_items_not_required_may_be_left_out(app, tmp_path):
     app.config["RATER_INSTRUMENTS_DIR"] = str(write_tiny_instrument(tmp_path))
     text = "session_id,rater,instrument,item,score\nP01-S01,r1,TINY,TINY_1,3\n"
     assert _import(text).incomplete == []
@@ -233,7 +247,8 @@ def test_items_not_required_may_be_left_out(app, study, tmp_path):
     ]
 
 
-def test_the_command_refuses_or_lists_incomplete_ratings(app, study, runner, tmp_path):
+@pytest.mark.usefixtures("app", "study")
+def test_the_command_refuses_or_lists_incomplete_ratings(runner, tmp_path):
     path = tmp_path / "ratings.csv"
     path.write_text(HEADER + rating_rows("P01-S01", "r1", items=GHES[:5]), encoding="utf-8")
     refused = runner.invoke(args=["ratings", "import", str(path)])
@@ -293,7 +308,8 @@ ROW = "P01-S01,r1,GHES,GHES_1,2,"
         ),
     ],
 )
-def test_values_beyond_a_column_are_named_alike_on_every_engine(app, study, row, problem):
+@pytest.mark.usefixtures("app", "study")
+def test_values_beyond_a_column_are_named_alike_on_every_engine(row, problem):
     text = HEADER.replace("purpose", "purpose,submitted_at") + row
     text += "" if row.count(",") == 6 else ","
     assert _refused(text + "\n") == [f"ratings.csv, line 2, {problem}"]

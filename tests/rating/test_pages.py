@@ -30,7 +30,7 @@ def without_token(page: bytes) -> bytes:
 def test_get_pages_per_visitor(client, auth, factory, visitor):
     study = build_study(factory)
     started(study.assignment)
-    login_as(client, auth, visitor)
+    login_as(auth, visitor)
     for page, (path, expected) in PAGE_ACCESS.items():
         url = path.format(id=study.id, session=study.assignment.session_id)
         response = client.get(url)
@@ -42,7 +42,7 @@ def test_get_pages_per_visitor(client, auth, factory, visitor):
 def test_another_rater_learns_nothing(client, auth, factory):
     study = build_study(factory)
     started(study.assignment)
-    login_as(client, auth, "other")
+    login_as(auth, "other")
     missing = client.get("/assignments/99999/rate")
     for url in (f"/assignments/{study.id}/rate", f"/assignments/{study.id}/audio"):
         response = client.get(url)
@@ -64,7 +64,7 @@ def test_queue_groups_and_hides_what_raters_must_not_see(client, auth, factory):
     factory.assignment(s5, r1, status="cannot_rate")
     done = factory.assignment(s6, r1, purpose="calibration", status="submitted")
     factory.assignment(s3, study.other_assignment.rater, purpose="double")
-    login_as(client, auth, "rater")
+    login_as(auth, "rater")
     page = client.get("/queue").get_data(as_text=True)
     assert "P01-S02" in page and "P01-S03" in page and "P01-S06" in page
     assert "P01-S04" not in page  # held
@@ -80,7 +80,7 @@ def test_queue_groups_and_hides_what_raters_must_not_see(client, auth, factory):
 
 def test_start_pins_instruments_and_sets_in_progress(client, auth, factory):
     study = build_study(factory)
-    login_as(client, auth, "rater")
+    login_as(auth, "rater")
     page = client.get(f"/assignments/{study.id}/rate").get_data(as_text=True)
     assert "Start rating" in page
     response = client.post(f"/assignments/{study.id}/start")
@@ -95,7 +95,7 @@ def test_start_pins_instruments_and_sets_in_progress(client, auth, factory):
 @pytest.mark.parametrize("visitor", VISITORS)
 def test_start_per_visitor(client, auth, factory, visitor):
     study = build_study(factory)
-    login_as(client, auth, visitor)
+    login_as(auth, visitor)
     response = client.post(f"/assignments/{study.id}/start")
     expected = {"anonymous": 302, "rater": 302, "other": 404, "coordinator": 403}[visitor]
     assert response.status_code == expected
@@ -112,7 +112,7 @@ def test_rating_page_shows_form_and_context_but_no_phq9(client, auth, factory):
     add_assigned(prev, "behavioural", "Walk for 20 minutes daily", coord_id)
     db.session.commit()
     started(study.assignment)
-    login_as(client, auth, "rater")
+    login_as(auth, "rater")
     page = client.get(f"/assignments/{study.id}/rate").get_data(as_text=True)
     assert "Walk for 20 minutes daily" in page
     assert 'name="GHES_1" type="radio" value="0"' in page or 'type="radio"' in page
@@ -129,7 +129,7 @@ def test_rating_page_shows_form_and_context_but_no_phq9(client, auth, factory):
 def test_rating_page_is_read_only_for_coordinator(client, auth, factory):
     study = build_study(factory)
     started(study.assignment)
-    login_as(client, auth, "coordinator")
+    login_as(auth, "coordinator")
     page = client.get(f"/assignments/{study.id}/rate").get_data(as_text=True)
     assert 'data-editable="false"' in page
     assert "Submit rating" not in page
@@ -143,7 +143,7 @@ def test_page_queries_do_not_grow_with_content(client, auth, factory):
 
     study = build_study(factory)
     rating = started(study.assignment)
-    login_as(client, auth, "rater")
+    login_as(auth, "rater")
 
     def count() -> int:
         statements: list[str] = []
@@ -173,7 +173,7 @@ def test_page_queries_do_not_grow_with_content(client, auth, factory):
 def test_rating_page_counts_scored_items_per_instrument(client, auth, factory):
     study = build_study(factory)
     started(study.assignment)
-    login_as(client, auth, "rater")
+    login_as(auth, "rater")
     changes = [{"op": "score", "item": c, "value": 1} for c in ("GHES_1", "GHES_4", "StHAR_R1")]
     saved = client.post(
         f"/assignments/{study.id}/autosave", json={"base_version": 1, "changes": changes}

@@ -21,15 +21,15 @@ def score_all(client, study, skip: tuple[str, ...] = ()) -> None:
     assert response.status_code == 200
 
 
-def actions(study) -> list[str]:
+def actions() -> list[str]:
     return list(db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
 
 
 @pytest.fixture
-def study(client, auth, factory):
+def study(auth, factory):
     study = build_study(factory)
     started(study.assignment)
-    login_as(client, auth, "rater")
+    login_as(auth, "rater")
     return study
 
 
@@ -64,7 +64,7 @@ def test_submit_locks_the_rating(client, study):
     assert late.status_code == 423 and "locked" in late.json["error"]
     again = client.post(f"/assignments/{study.id}/submit", json={})
     assert again.status_code == 423
-    assert "rating.submit" in actions(study)
+    assert "rating.submit" in actions()
 
 
 def test_submit_and_next_starts_the_next_session_of_the_queue(client, factory, study):
@@ -94,7 +94,7 @@ def test_coordinator_reopens_with_a_reason(client, auth, study):
     score_all(client, study)
     client.post(f"/assignments/{study.id}/submit")
     auth.logout()
-    login_as(client, auth, "coordinator")
+    login_as(auth, "coordinator")
     url = f"/assignments/{study.id}/reopen"
     assert client.post(url, data={"reason": ""}).status_code == 302
     db.session.expire_all()
@@ -111,7 +111,7 @@ def test_coordinator_reopens_with_a_reason(client, auth, study):
 def test_post_actions_per_visitor(client, auth, factory, visitor):
     study = build_study(factory)
     started(study.assignment)
-    login_as(client, auth, visitor)
+    login_as(auth, visitor)
     expected = {
         "submit": {"anonymous": 302, "rater": 302, "other": 404, "coordinator": 403},
         "cannot-rate": {"anonymous": 302, "rater": 302, "other": 404, "coordinator": 403},
@@ -136,13 +136,13 @@ def test_cannot_rate_leaves_the_queue_and_is_flagged(client, auth, study):
     assert "P01-S02" not in client.get("/queue").get_data(as_text=True)
     assert client.get(f"/assignments/{study.id}/rate").status_code == 404
     auth.logout()
-    login_as(client, auth, "coordinator")
+    login_as(auth, "coordinator")
     flagged = client.get("/flagged").get_data(as_text=True)
     assert "P01-S02" in flagged and "Audio unusable" in flagged and "only noise" in flagged
     assert client.post(f"/assignments/{study.id}/unflag").status_code == 302
     db.session.expire_all()
     assert study.assignment.status == "in_progress" and not study.assignment.rating.cannot_rate
-    assert {"assignment.cannot_rate", "assignment.unflag"} <= set(actions(study))
+    assert {"assignment.cannot_rate", "assignment.unflag"} <= set(actions())
 
 
 def test_cannot_rate_needs_category_and_reason(client, study):
@@ -156,7 +156,7 @@ def test_cannot_rate_needs_category_and_reason(client, study):
 def test_coordinator_manages_assigned_homework_and_raters_see_it(client, auth, factory):
     study = build_study(factory)
     started(study.assignment)
-    login_as(client, auth, "coordinator")
+    login_as(auth, "coordinator")
     prev = study.previous_session_id
     index = client.get("/homework?patient=P01").get_data(as_text=True)
     assert "P01-S01" in index and "P02-S01" not in index
@@ -171,14 +171,14 @@ def test_coordinator_manages_assigned_homework_and_raters_see_it(client, auth, f
     edit = {"homework_type": "behavioural", "description": "Walk daily"}
     assert client.post(f"/homework/entries/{entry.id}/edit", data=edit).status_code == 302
     auth.logout()
-    login_as(client, auth, "rater")
+    login_as(auth, "rater")
     page = client.get(f"/assignments/{study.id}/rate").get_data(as_text=True)
     assert "Walk daily" in page
     auth.logout()
-    login_as(client, auth, "coordinator")
+    login_as(auth, "coordinator")
     assert client.post(f"/homework/entries/{entry.id}/delete").status_code == 302
     assert db.session.scalar(select(HomeworkEntry)) is None
-    assert [a for a in actions(study) if a.startswith("homework.")] == [
+    assert [a for a in actions() if a.startswith("homework.")] == [
         "homework.assign",
         "homework.update",
         "homework.delete",
@@ -192,7 +192,7 @@ def test_homework_posts_per_visitor(client, auth, factory, visitor):
 
     entry = add_assigned(study.assignment.session, "cognitive", "x", 1)
     db.session.commit()
-    login_as(client, auth, visitor)
+    login_as(auth, visitor)
     expected = {"anonymous": 302, "rater": 403, "other": 403, "coordinator": 302}[visitor]
     form = {"homework_type": "cognitive", "description": "y"}
     for url in (
@@ -220,7 +220,7 @@ def test_rater_never_sees_another_raters_homework_log(client, auth, factory):
         )
     )
     db.session.commit()
-    login_as(client, auth, "rater")
+    login_as(auth, "rater")
     page = client.get(f"/assignments/{study.id}/rate").get_data(as_text=True)
     assert "SECRET-OF-R2" not in page
     assert isinstance(rating, Rating)

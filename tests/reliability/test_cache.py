@@ -18,7 +18,7 @@ from tests.reliability.test_views import consensus_url
 
 
 @pytest.fixture
-def demo(app):
+def demo(app):  # noqa: ARG001 (a fixture requested for its setup)
     build_demo(DemoSizes(patients=6, rated_share=1.0))
     db.session.commit()
 
@@ -42,7 +42,8 @@ def _submitted_rating() -> Rating:
     return db.session.scalars(query).first()
 
 
-def test_a_second_request_is_answered_from_the_cache(client, auth, demo, computations):
+@pytest.mark.usefixtures("demo")
+def test_a_second_request_is_answered_from_the_cache(client, auth, computations):
     auth.login("coordinator", "demo-coordinator")
     first = client.get("/reliability/").get_data(as_text=True)
     second = client.get("/reliability/").get_data(as_text=True)
@@ -52,7 +53,8 @@ def test_a_second_request_is_answered_from_the_cache(client, auth, demo, computa
     assert len(computations) == 2
 
 
-def test_submit_reopen_consensus_and_imports_raise_the_version(app, client, auth, demo, factory):
+@pytest.mark.usefixtures("demo")
+def test_submit_reopen_consensus_and_imports_raise_the_version(app, client, auth, factory):
     versions = [data_version.current()]
     assert versions[0] > 0  # the demo's own writes
 
@@ -89,7 +91,8 @@ def test_submit_reopen_consensus_and_imports_raise_the_version(app, client, auth
     assert changed()
 
 
-def test_drafts_rollbacks_and_new_assignments_leave_the_version(demo, factory):
+@pytest.mark.usefixtures("demo")
+def test_drafts_rollbacks_and_new_assignments_leave_the_version(factory):
     rater = factory.user("newcomer")
     session = factory.session("P77-S01", patient="P77", number=1)  # a new session counts
     before = data_version.current()
@@ -102,7 +105,8 @@ def test_drafts_rollbacks_and_new_assignments_leave_the_version(demo, factory):
     assert data_version.current() == before
 
 
-def test_a_change_through_another_process_reaches_every_cache(app_config, client, auth, demo):
+@pytest.mark.usefixtures("demo")
+def test_a_change_through_another_process_reaches_every_cache(app_config, client, auth):
     """Two apps on one database stand for two gunicorn workers with their own caches."""
     auth.login("coordinator", "demo-coordinator")
     shown = client.get("/reliability/").get_data(as_text=True)
@@ -118,7 +122,8 @@ def test_a_change_through_another_process_reaches_every_cache(app_config, client
     assert after != shown and "not enough" in after.lower()
 
 
-def test_the_cache_keeps_only_the_newest_version(app, demo):
+@pytest.mark.usefixtures("app", "demo")
+def test_the_cache_keeps_only_the_newest_version():
     store = cache._store()
     calls = []
 

@@ -11,12 +11,13 @@ from rater.extensions import db
 
 
 @pytest.fixture
-def demo(app):
+def demo(app):  # noqa: ARG001 (a fixture requested for its setup)
     build_demo(DemoSizes(patients=6, rated_share=1.0))
     db.session.commit()
 
 
-def test_text_report(runner, demo):
+@pytest.mark.usefixtures("demo")
+def test_text_report(runner):
     result = runner.invoke(args=["reliability", "--instrument", "GHES"])
     assert result.exit_code == 0, result.output
     assert "GHES — Global Homework Engagement Scale" in result.output
@@ -24,7 +25,8 @@ def test_text_report(runner, demo):
     assert "StHAR" not in result.output.split("Calibration round")[0]
 
 
-def test_json_report_has_the_documented_shape(runner, demo):
+@pytest.mark.usefixtures("demo")
+def test_json_report_has_the_documented_shape(runner):
     result = runner.invoke(args=["reliability", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
@@ -39,7 +41,8 @@ def test_json_report_has_the_documented_shape(runner, demo):
     assert all(r["value"] is not None or r["note"] for r in data["design"])
 
 
-def test_unknown_instrument_fails(runner, demo):
+@pytest.mark.usefixtures("demo")
+def test_unknown_instrument_fails(runner):
     result = runner.invoke(args=["reliability", "--instrument", "NOPE"])
     assert result.exit_code == 1
     assert "Unknown instrument" in result.output
@@ -49,7 +52,8 @@ def refuse_constant(name: str) -> float:
     raise ValueError(f"not strict JSON: {name}")
 
 
-def test_json_of_the_shipped_demo_is_strict_json(runner, app):
+@pytest.mark.usefixtures("app")
+def test_json_of_the_shipped_demo_is_strict_json(runner):
     """The default demo has ICC(A,2) intervals without a lower bound (it exited 1 on −inf)."""
     build_demo(DemoSizes())
     db.session.commit()

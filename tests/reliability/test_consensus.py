@@ -49,7 +49,8 @@ def study(factory):
     return {"ann": ann, "bob": bob, "coordinator": coordinator, "s1": s1, "s2": s2}
 
 
-def test_disagreements_lists_sessions_with_two_points_or_more(study):
+@pytest.mark.usefixtures("study")
+def test_disagreements_lists_sessions_with_two_points_or_more():
     found = consensus.disagreements(ratings_frame())
     assert [d.session_id for d in found] == ["P01-S01"]
     assert found[0].items == (("GHES_3", 2),)
@@ -118,7 +119,8 @@ def test_consensus_view_needs_two_ratings(factory, study):
     assert consensus.consensus_view("NO-SUCH") is None
 
 
-def test_consensus_page_shows_both_ratings_with_notes_and_saves(client, auth, study):
+@pytest.mark.usefixtures("study")
+def test_consensus_page_shows_both_ratings_with_notes_and_saves(client, auth):
     auth.login("carla")
     page = client.get("/reliability/consensus/P01-S01")
     assert page.status_code == 200
@@ -135,7 +137,8 @@ def test_consensus_page_shows_both_ratings_with_notes_and_saves(client, auth, st
     assert client.get("/reliability/consensus/NO-SUCH").status_code == 404
 
 
-def test_consensus_post_needs_the_csrf_token(csrf_app, study):
+@pytest.mark.usefixtures("study")
+def test_consensus_post_needs_the_csrf_token(csrf_app):
     client = csrf_app.test_client()
     page = client.get("/login").get_data(as_text=True)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)

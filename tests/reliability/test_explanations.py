@@ -13,7 +13,7 @@ from rater.reliability.glossary import TERMS
 
 
 @pytest.fixture
-def demo(app):
+def demo(app):  # noqa: ARG001 (a fixture requested for its setup)
     build_demo(DemoSizes(patients=6, rated_share=1.0))
     db.session.commit()
 
@@ -22,7 +22,8 @@ def _linked_terms(html: str) -> set[str]:
     return set(re.findall(r'href="/reliability/glossary#([a-z0-9-]+)"', html))
 
 
-def test_every_linked_symbol_has_a_glossary_entry(client, auth, demo):
+@pytest.mark.usefixtures("demo")
+def test_every_linked_symbol_has_a_glossary_entry(client, auth):
     auth.login("coordinator", "demo-coordinator")
     glossary = client.get("/reliability/glossary").get_data(as_text=True)
     anchors = set(re.findall(r'<dt id="([a-z0-9-]+)"', glossary))
@@ -39,12 +40,13 @@ def test_every_linked_symbol_has_a_glossary_entry(client, auth, demo):
 
 
 @pytest.fixture
-def shipped_demo(app):
+def shipped_demo(app):  # noqa: ARG001 (a fixture requested for its setup)
     build_demo(DemoSizes())
     db.session.commit()
 
 
-def test_a_pair_from_few_sessions_carries_a_caution(client, auth, shipped_demo):
+@pytest.mark.usefixtures("shipped_demo")
+def test_a_pair_from_few_sessions_carries_a_caution(client, auth):
     """The reference study's pairs share about 8 sessions each: values are flagged, and the
     dashboard also shows the summary over the firm pairs (there are none)."""
     auth.login("coordinator", "demo-coordinator")

@@ -25,7 +25,7 @@ PAGES = (
 
 
 @pytest.fixture
-def demo(app):
+def demo(app):  # noqa: ARG001 (a fixture requested for its setup)
     build_demo(DemoSizes(patients=6, rated_share=1.0))
     db.session.commit()
 
@@ -36,14 +36,16 @@ def consensus_url(client) -> str:
     return html[start : html.index('"', start)]
 
 
-def test_anonymous_is_sent_to_login(client, demo):
+@pytest.mark.usefixtures("demo")
+def test_anonymous_is_sent_to_login(client):
     for url in (*PAGES, "/reliability/consensus/P01-S01"):
         response = client.get(url)
         assert response.status_code == 302, url
         assert "/login" in response.headers["Location"]
 
 
-def test_raters_get_403_on_every_page(client, auth, demo):
+@pytest.mark.usefixtures("demo")
+def test_raters_get_403_on_every_page(client, auth):
     auth.login("coordinator", "demo-coordinator")
     consensus = consensus_url(client)
     auth.logout()
@@ -53,7 +55,8 @@ def test_raters_get_403_on_every_page(client, auth, demo):
     assert client.post(consensus, data={}).status_code == 403
 
 
-def test_coordinator_sees_dashboard_plots_and_drill_downs(client, auth, demo):
+@pytest.mark.usefixtures("demo")
+def test_coordinator_sees_dashboard_plots_and_drill_downs(client, auth):
     auth.login("coordinator", "demo-coordinator")
     for url in PAGES:
         response = client.get(url)
@@ -70,7 +73,8 @@ def test_coordinator_sees_dashboard_plots_and_drill_downs(client, auth, demo):
     assert client.get(consensus_url(client)).status_code == 200
 
 
-def test_unknown_instrument_or_measure_is_404(client, auth, demo):
+@pytest.mark.usefixtures("demo")
+def test_unknown_instrument_or_measure_is_404(client, auth):
     auth.login("coordinator", "demo-coordinator")
     assert client.get("/reliability/instrument/NOPE").status_code == 404
     assert client.get("/reliability/measure/GHES/NOPE").status_code == 404
@@ -78,7 +82,8 @@ def test_unknown_instrument_or_measure_is_404(client, auth, demo):
     assert client.get("/reliability/measure/GHES/GHES_score?by=week").status_code == 400
 
 
-def test_dashboard_without_ratings_says_not_enough_data(client, auth, factory, app):
+@pytest.mark.usefixtures("app")
+def test_dashboard_without_ratings_says_not_enough_data(client, auth, factory):
     from rater.study.instrument_store import sync_instruments
 
     sync_instruments()
@@ -91,7 +96,7 @@ def test_dashboard_without_ratings_says_not_enough_data(client, auth, factory, a
 
 
 @pytest.fixture
-def shipped_demo(app):
+def shipped_demo(app):  # noqa: ARG001 (a fixture requested for its setup)
     build_demo(DemoSizes())
     db.session.commit()
 
@@ -105,7 +110,8 @@ def _unbounded_pair(rep):
     return None, None
 
 
-def test_unbounded_limits_show_as_minus_infinity_and_no_negative_zero(client, auth, shipped_demo):
+@pytest.mark.usefixtures("shipped_demo")
+def test_unbounded_limits_show_as_minus_infinity_and_no_negative_zero(client, auth):
     """The shipped demo has ICC(A,2) intervals without a lower bound (a pair's F bound below
     the pole); the measure page writes them '[−∞, high]' and explains why, and no page shows
     '-0.00' (an ICC of −1.6e-16 once was)."""
@@ -152,7 +158,8 @@ def test_counts_are_written_with_the_right_plural(client, auth, factory, monkeyp
     assert "1 complete main rating (minimum 5)" in html
 
 
-def test_a_measure_without_pairs_shows_the_reason_not_an_empty_plot(client, auth, shipped_demo):
+@pytest.mark.usefixtures("shipped_demo")
+def test_a_measure_without_pairs_shows_the_reason_not_an_empty_plot(client, auth):
     """StHAR_total in the shipped demo: double-coded sessions, but no rater rated both t−1 and
     t of a patient.  The pages say so, the plots too; the design-wide ICC is still given."""
     auth.login("coordinator", "demo-coordinator")

@@ -28,7 +28,7 @@ CHOICES = {
 
 
 @pytest.fixture
-def demo_results(app, runner, tmp_path):
+def demo_results(app, runner, tmp_path):  # noqa: ARG001 (a fixture requested for its setup)
     if shutil.which("Rscript") is None:
         pytest.fail("Rscript is missing: make test installs r-base-core and r-cran-lme4")
     build_demo(DemoSizes())

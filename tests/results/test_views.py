@@ -34,12 +34,13 @@ PAGES = (
 
 
 @pytest.fixture
-def demo(app):
+def demo(app):  # noqa: ARG001 (a fixture requested for its setup)
     build_demo(DemoSizes(patients=6, rated_share=1.0))
     db.session.commit()
 
 
-def test_anonymous_is_sent_to_login_and_raters_are_refused(client, auth, demo):
+@pytest.mark.usefixtures("demo")
+def test_anonymous_is_sent_to_login_and_raters_are_refused(client, auth):
     for url in PAGES:
         response = client.get(url)
         assert response.status_code == 302 and "/login" in response.headers["Location"], url
@@ -49,7 +50,8 @@ def test_anonymous_is_sent_to_login_and_raters_are_refused(client, auth, demo):
     assert "/results/" not in client.get("/queue").get_data(as_text=True)
 
 
-def test_page_shows_the_models_descriptives_omega_and_data_used(client, auth, demo):
+@pytest.mark.usefixtures("demo")
+def test_page_shows_the_models_descriptives_omega_and_data_used(client, auth):
     auth.login("coordinator", "demo-coordinator")
     html = client.get("/results/").get_data(as_text=True)
     found = service.load_results()
@@ -75,7 +77,8 @@ def test_page_shows_the_models_descriptives_omega_and_data_used(client, auth, de
     assert 'href="/results/"' in html  # the navigation link
 
 
-def test_chosen_outcome_predictors_and_consensus_resolution(client, auth, demo):
+@pytest.mark.usefixtures("demo")
+def test_chosen_outcome_predictors_and_consensus_resolution(client, auth):
     """A consensus score changes the data under --resolve consensus, never under mean."""
     double = db.session.scalars(
         select(Assignment.session_id).where(Assignment.purpose == "double")
@@ -107,17 +110,19 @@ def test_chosen_outcome_predictors_and_consensus_resolution(client, auth, demo):
         ("resolve=main", "resolve must be one of mean, consensus"),
     ],
 )
-def test_a_bad_choice_is_refused_with_its_name(client, auth, demo, query, message):
+@pytest.mark.usefixtures("demo")
+def test_a_bad_choice_is_refused_with_its_name(client, auth, query, message):
     auth.login("coordinator", "demo-coordinator")
     response = client.get(f"/results/?{query}")
     assert response.status_code == 400
     assert message in response.get_data(as_text=True)
 
 
-def test_a_model_that_did_not_converge_is_shown_as_such(client, auth, demo, monkeypatch):
+@pytest.mark.usefixtures("demo")
+def test_a_model_that_did_not_converge_is_shown_as_such(client, auth, monkeypatch):
     specs = model_sequence("GHES_score", ["StHAR_total"])
 
-    def failing(data, outcome, predictors):
+    def failing(_data, outcome, predictors):
         fits = tuple(ModelFit(s, True, False, 40, 6, "did not converge: reason X") for s in specs)
         ml = tuple(ModelFit(s, False, False, 40, 6, "did not converge: reason X") for s in specs)
         from rater.results.models import compare
@@ -136,7 +141,8 @@ def test_a_model_that_did_not_converge_is_shown_as_such(client, auth, demo, monk
     assert frames["model_fit"]["loglik"].isna().all()
 
 
-def test_csv_downloads_are_excel_csv_of_the_tables(client, auth, demo):
+@pytest.mark.usefixtures("demo")
+def test_csv_downloads_are_excel_csv_of_the_tables(client, auth):
     auth.login("coordinator", "demo-coordinator")
     frames = service.load_results().to_frames()
     for table in TABLES:
@@ -153,7 +159,8 @@ def test_csv_downloads_are_excel_csv_of_the_tables(client, auth, demo):
                                    rtol=1e-12)  # fmt: skip
 
 
-def test_workbook_has_one_sheet_per_table(client, auth, demo):
+@pytest.mark.usefixtures("demo")
+def test_workbook_has_one_sheet_per_table(client, auth):
     auth.login("coordinator", "demo-coordinator")
     response = client.get("/results/download/results.xlsx?outcome=phq9&predictor=GHES_score")
     book = load_workbook(io.BytesIO(response.data), read_only=True)
@@ -163,7 +170,8 @@ def test_workbook_has_one_sheet_per_table(client, auth, demo):
     assert rows[1][1] == "phq9 ~ 1 + (1 | patient)"
 
 
-def test_r_script_download_names_the_models_and_the_export(client, auth, demo):
+@pytest.mark.usefixtures("demo")
+def test_r_script_download_names_the_models_and_the_export(client, auth):
     auth.login("coordinator", "demo-coordinator")
     text = client.get(
         "/results/download/rater-results.R?outcome=phq9&predictor=GHES_score&resolve=consensus"
@@ -178,7 +186,8 @@ def test_r_script_download_names_the_models_and_the_export(client, auth, demo):
     assert bad.status_code == 400
 
 
-def test_cli_json_and_text(runner, demo, tmp_path):
+@pytest.mark.usefixtures("demo")
+def test_cli_json_and_text(runner, tmp_path):
     result = runner.invoke(args=["results", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
@@ -198,13 +207,15 @@ def test_cli_json_and_text(runner, demo, tmp_path):
     assert "library(lme4)" in script.read_text()
 
 
-def test_cli_refuses_a_bad_variable(runner, demo):
+@pytest.mark.usefixtures("demo")
+def test_cli_refuses_a_bad_variable(runner):
     result = runner.invoke(args=["results", "--outcome", "GHES_1"])
     assert result.exit_code == 1
     assert "'GHES_1' is not a scale score or PHQ-9" in result.output
 
 
-def test_csv_and_xlsx_quote_cells_a_spreadsheet_would_run(client, auth, demo, monkeypatch):
+@pytest.mark.usefixtures("demo")
+def test_csv_and_xlsx_quote_cells_a_spreadsheet_would_run(client, auth, monkeypatch):
     """Labels come from instrument files: a label starting with '=' is written quoted."""
     found = service.load_results()
     frames = found.to_frames()

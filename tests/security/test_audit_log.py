@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from rater.audit import AuditEvent, record
@@ -32,7 +33,8 @@ def test_adding_and_deactivating_users_leaves_events(factory):
     assert deactivate_event.entity_type == "user" and deactivate_event.at is not None
 
 
-def test_users_command_leaves_events(runner, factory):
+@pytest.mark.usefixtures("factory")
+def test_users_command_leaves_events(runner):
     result = runner.invoke(args=["users", "add", "r9", "--role", "rater", "--password-stdin"],
                            input="long-enough-pw\n")  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -92,7 +94,8 @@ def test_bad_filters_get_a_message_not_an_error(client, auth, factory):
     assert client.get("/audit/?until=9999-12-31&page=abc").status_code == 200
 
 
-def test_audit_page_queries_do_not_grow_with_its_rows(client, auth, factory, app):
+@pytest.mark.usefixtures("app")
+def test_audit_page_queries_do_not_grow_with_its_rows(client, auth, factory):
     """One query for the events, one for the action list, one per kind of entity shown:
     however many rows the page has (no query per row)."""
     from sqlalchemy import event
@@ -105,7 +108,7 @@ def test_audit_page_queries_do_not_grow_with_its_rows(client, auth, factory, app
         client.get("/audit/")  # warm up: the user loader runs once per request
         statements = []
 
-        def count(conn, cursor, statement, *args):
+        def count(_conn, _cursor, statement, *_args):
             statements.append(statement)
 
         event.listen(db.engine, "before_cursor_execute", count)

@@ -15,7 +15,7 @@ CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 
 @pytest.fixture
-def csrf_world(csrf_app, table, factory):
+def csrf_world(csrf_app, table, factory):  # noqa: ARG001 (a fixture requested for its setup)
     return table.build_world(factory)
 
 
@@ -89,7 +89,8 @@ def test_a_token_from_before_the_login_is_refused_everywhere(csrf_app, table, cs
     assert client.get("/login").status_code == 302  # still logged in: nothing was let through
 
 
-def test_no_view_is_exempt_from_csrf(csrf_app):
+@pytest.mark.usefixtures("csrf_app")
+def test_no_view_is_exempt_from_csrf():
     from rater.extensions import csrf
 
     assert not csrf._exempt_views and not csrf._exempt_blueprints

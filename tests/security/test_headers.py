@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from rater import create_app
 from rater.config import PROJECT_ROOT, Config
 
@@ -62,7 +64,8 @@ def test_pages_are_not_cached_but_static_files_may_be(client, auth, factory):
     assert "no-store" not in client.get("/static/css/app.css").headers.get("Cache-Control", "")
 
 
-def test_session_cookie_is_httponly_and_samesite_lax(client, auth, factory):
+@pytest.mark.usefixtures("client")
+def test_session_cookie_is_httponly_and_samesite_lax(auth, factory):
     factory.user("r1")
     cookie = auth.login("r1").headers["Set-Cookie"]
     assert "HttpOnly" in cookie

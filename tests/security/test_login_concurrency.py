@@ -62,14 +62,16 @@ def _simultaneous_guesses(base: str, usernames: list[str]) -> Counter:
     return Counter(statuses)
 
 
-def test_simultaneous_wrong_passwords_are_checked_at_most_limit_times(app, server, factory):
+@pytest.mark.usefixtures("app")
+def test_simultaneous_wrong_passwords_are_checked_at_most_limit_times(server, factory):
     factory.user("r1")
     counts = _simultaneous_guesses(server, ["r1"] * ATTEMPTS)
     print(f"{ATTEMPTS} simultaneous wrong passwords for one account: {dict(counts)}")
     assert counts == {401: LIMIT, 429: ATTEMPTS - LIMIT}
 
 
-def test_simultaneous_guesses_from_one_address_are_checked_at_most_its_limit(app, server, factory):
+@pytest.mark.usefixtures("app")
+def test_simultaneous_guesses_from_one_address_are_checked_at_most_its_limit(server, factory):
     """Guesses at many accounts (existing ones: each check takes as long as a real one)."""
     first = factory.user("r00")
     names = [f"r{i:02d}" for i in range(ATTEMPTS)]

@@ -67,7 +67,8 @@ def test_the_demo_and_test_passwords_pass_the_policy():
         assert passwords.password_problem(password, [username]) is None, username
 
 
-def test_add_user_refuses_a_common_password(app):
+@pytest.mark.usefixtures("app")
+def test_add_user_refuses_a_common_password():
     with pytest.raises(service.UserError, match="too common"):
         service.add_user("anna", "rater", "password1")
     assert service.list_users() == []
@@ -78,24 +79,28 @@ def test_add_user_refuses_a_common_password(app):
     ["team/anna", "anna smith", "anna?x=1", "anna#2", "anna%2F", "..", ".anna", "-anna",
      "ánna", "anna\x00", "a" * 81, ""],
 )  # fmt: skip
-def test_unsafe_user_names_are_refused(app, name):
+@pytest.mark.usefixtures("app")
+def test_unsafe_user_names_are_refused(name):
     with pytest.raises(service.UserError, match="user name"):
         service.add_user(name, "rater", PASSWORD)
 
 
 @pytest.mark.parametrize("name", ["anna", "Anna.Smith", "r_2", "t-1", "7"])
-def test_safe_user_names_are_accepted(app, name):
+@pytest.mark.usefixtures("app")
+def test_safe_user_names_are_accepted(name):
     assert service.add_user(name, "rater", PASSWORD).username == name
 
 
-def test_user_names_are_unique_regardless_of_case(app, factory):
+@pytest.mark.usefixtures("app")
+def test_user_names_are_unique_regardless_of_case(factory):
     factory.user("Anna")
     with pytest.raises(service.UserError, match="already exists"):
         service.add_user("aNNA", "rater", PASSWORD)
     assert service.find_user("ANNA").username == "Anna"
 
 
-def test_the_database_refuses_names_that_differ_only_in_case(app, factory):
+@pytest.mark.usefixtures("app")
+def test_the_database_refuses_names_that_differ_only_in_case(factory):
     """The service's check can race; the unique index on lower(username) cannot."""
     user = factory.user("Anna")
     db.session.add(User(username="anna", password_hash=user.password_hash, role="rater"))

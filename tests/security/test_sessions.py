@@ -105,7 +105,8 @@ def test_reactivation_does_not_revive_old_sessions(app, client, rater_study):
     _assert_replay_refused(app, cookie, rater_study)
 
 
-def test_a_new_login_works_after_the_old_sessions_ended(app, client, auth, rater_study):
+@pytest.mark.usefixtures("app", "rater_study")
+def test_a_new_login_works_after_the_old_sessions_ended(client, auth):
     service.end_sessions("r1")
     db.session.commit()
     g.pop("_login_user", None)

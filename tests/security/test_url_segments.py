@@ -24,7 +24,7 @@ def _double_coded(factory, code: str, raters: tuple[User, User]):
 
 
 @pytest.fixture
-def coordinator_client(app, client, auth, factory):
+def coordinator_client(app, client, auth, factory):  # noqa: ARG001 (a fixture requested for its setup)
     factory.user("carla", role="coordinator")
     assert auth.login("carla").status_code == 302
     return client
@@ -52,7 +52,8 @@ def test_the_disagreements_page_links_to_the_consensus_page(coordinator_client, 
     assert coordinator_client.get(link).status_code == 200
 
 
-def test_a_bland_altman_plot_of_a_legacy_user_name_with_a_slash(app, coordinator_client, factory):
+@pytest.mark.usefixtures("app")
+def test_a_bland_altman_plot_of_a_legacy_user_name_with_a_slash(coordinator_client, factory):
     """Names made before the user-name rule may hold any character. (Five sessions: a pair's
     Bland-Altman plot is drawn from the minimum of 5 shared sessions on.)"""
     ann, bob = factory.user("ann"), factory.user("bob")

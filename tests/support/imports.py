@@ -16,7 +16,7 @@ SQLITE_DEFAULT_VARIABLES = 32_766
 
 
 @pytest.fixture
-def default_parameter_limits(app) -> Iterator[None]:
+def default_parameter_limits(app) -> Iterator[None]:  # noqa: ARG001 (a fixture requested for its setup)
     """Connections of SQLite as built by default (PostgreSQL's limit, 65,535, is fixed)."""
     engine = db.engine
     if engine.dialect.name != "sqlite":

@@ -18,6 +18,6 @@ def sim() -> ModuleType:
 
 
 @pytest.fixture
-def study(app, sim):
+def study(app, sim):  # noqa: ARG001 (a fixture requested for its setup)
     """50 raters with a started rating each, committed before any server starts."""
     return sim.build_study(N_RATERS), sim.item_codes()
