@@ -109,13 +109,15 @@ def _isolate_requests(app: Flask) -> None:
 
 
 @pytest.fixture(scope="session")
-def _shared_app(_schema: str) -> Flask:
+def _shared_app(_schema: str) -> Iterator[Flask]:
     """The app of the whole run; ``app`` restores its config after each test."""
     app = create_app(_test_config(_schema))
     _isolate_requests(app)
     with app.app_context():
         use_joined_sessions()
-    return app
+    yield app
+    with app.app_context():
+        db.engine.dispose()  # its pooled connections are closed, not left to the collector
 
 
 @pytest.fixture
