@@ -5,11 +5,17 @@ begins a transaction; the app's sessions are bound to that connection with
 ``join_transaction_mode="create_savepoint"`` (set by tests/conftest.py), so what the code under
 test commits only releases a savepoint, and the rollback at the end leaves the database as it
 was. Code that asks ``db.engine`` for a transaction of its own (autosave, ``rater`` commands)
-gets a savepoint of the same connection (``JoinedEngine``).
+gets a savepoint of the same connection (``JoinedEngine``). Savepoints nest where real
+transactions would not: when the session's savepoint is opened before such a transaction and
+rolled back after it, the rollback takes that transaction's writes along, and SQLite drops a
+savepoint taken inside one that is released. Tests where that happens, and tests with threads
+or connections of their own, are marked ``@pytest.mark.commits`` and commit for real; a test
+that commits the test's transaction itself is told so at its end.
 
-Flask-SQLAlchemy's session picks the engine of the model's bind key from ``db.engines``; its
-maintainers suggest overriding ``get_bind`` to join an external transaction
-(pallets-eco/flask-sqlalchemy#1167), which ``JoinedSession`` does when the session is bound.
+Flask-SQLAlchemy's session picks the engine of the model's bind key from ``db.engines`` and
+ignores a ``bind`` given to the session; ``JoinedSession`` (its documented way to customise the
+session is a subclass) uses the bound connection, as discussed in
+pallets-eco/flask-sqlalchemy#1167.
 """
 
 from __future__ import annotations
