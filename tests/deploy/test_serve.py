@@ -85,6 +85,8 @@ def running_server(database_url: str, workers: int = 1, threads: int = 2):
         process.wait(timeout=30)
 
 
+# The server's workers are processes with connections of their own.
+@pytest.mark.commits
 def test_serve_runs_the_app_under_gunicorn(app, database_url, factory):
     factory.user("r1")
     with (

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from flask_sqlalchemy.session import Session
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, event
 
 from rater.extensions import db
 
@@ -69,10 +69,18 @@ class JoinedEngine:
                 savepoint.rollback()
 
 
+def _heard(*args: Any) -> None:
+    """A listener that does nothing (see ``use_joined_sessions``)."""
+
+
 def use_joined_sessions() -> None:
-    """Make the app's sessions ``JoinedSession``s (once per run, in an app context)."""
+    """Make the app's sessions ``JoinedSession``s (once per run, in the shared app's context)."""
     db.session.session_factory.class_ = JoinedSession
     db.session.configure(join_transaction_mode="create_savepoint")
+    # A connection hears the engine's events only if the engine had a listener when the
+    # connection was made; tests that count statements listen on the engine after the test's
+    # connection exists.
+    event.listen(db.engine, "before_cursor_execute", _heard)
 
 
 @contextmanager
