@@ -11,7 +11,7 @@ from rater.extensions import db
 from rater.rating.models import HomeworkEntry, Note, Rating
 from tests.conftest import PASSWORD
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.commits]
 
 SAVED = "All changes saved"
 

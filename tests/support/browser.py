@@ -12,7 +12,8 @@ and fault tests share one Chromium): the app served on a free port, and headless
                  as ``browser_page.context`` (e.g. ``context.set_offline(True)``).
 ``artifacts``    the folder ``test-artifacts/`` (gitignored) for screenshots.
 
-Every test using these fixtures must be marked ``@pytest.mark.browser``.
+Every test using these fixtures must be marked ``@pytest.mark.browser``, and every test using
+``live_server`` also ``@pytest.mark.commits`` (the server's thread has connections of its own).
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(app: Flask) -> Iterator[LiveServer]:
+def live_server(app: Flask, request: pytest.FixtureRequest) -> Iterator[LiveServer]:
+    if request.node.get_closest_marker("commits") is None:
+        pytest.fail("a test with a live server must be marked @pytest.mark.commits")
     app.config["WTF_CSRF_ENABLED"] = True  # read per request by Flask-WTF
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)

@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from rater.extensions import db
 
@@ -17,24 +17,21 @@ SQLITE_DEFAULT_VARIABLES = 32_766
 
 @pytest.fixture
 def default_parameter_limits(app) -> Iterator[None]:
-    """Connections of SQLite as built by default (PostgreSQL's limit, 65,535, is fixed)."""
-    engine = db.engine
-    if engine.dialect.name != "sqlite":
+    """The test's connection limited as SQLite is built by default (PostgreSQL's 65,535 is fixed).
+
+    The test runs on one connection (its rolled-back transaction), so the limit is set there.
+    """
+    connection = db.session.connection()
+    if connection.dialect.name != "sqlite":
         yield
         return
-
-    def lower(dbapi_connection, _record) -> None:
-        dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, SQLITE_DEFAULT_VARIABLES)
-
-    db.session.remove()
-    engine.dispose()
-    event.listen(engine, "connect", lower)
+    driver = connection.connection.driver_connection
+    limit = sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER
+    before = driver.setlimit(limit, SQLITE_DEFAULT_VARIABLES)
     try:
         yield
     finally:
-        db.session.remove()
-        event.remove(engine, "connect", lower)
-        engine.dispose()
+        driver.setlimit(limit, before)
 
 
 def count(model) -> int:
