@@ -1,16 +1,10 @@
-"""Shared fixtures: one app on a throwaway database, clients, a CLI runner, login helpers.
+"""Shared fixtures: an app on a throwaway database, clients, a CLI runner, login helpers.
 
 The suite runs on SQLite by default. When ``RATER_TEST_DATABASE_URL`` names a PostgreSQL server
 (e.g. ``postgresql://postgres@127.0.0.1:5432/test``), every test runs on PostgreSQL instead: the
 fixtures create a database of their own on that server (so parallel runs never meet) and drop it
-at the end. The schema is built once per run by the committed Alembic migrations.
-
-One app serves the whole run (its config is restored after each test). Each test runs inside a
-database transaction that is rolled back at its end: the app's session joins it, and what the
-code under test commits only releases a savepoint (SQLAlchemy's "joining a session into an
-external transaction"). A test whose data must be seen by other connections (a live server in a
-thread, load and fault tests, code that opens its own connections) is marked
-``@pytest.mark.commits``: it commits for real, and every table is emptied after it.
+at the end. The schema is built once per run by the committed Alembic migrations; after each test
+every table is emptied.
 """
 
 from __future__ import annotations
@@ -20,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from flask import Flask, g
+from flask import g
 from hypothesis import settings
 from sqlalchemy import text
 
@@ -28,7 +22,6 @@ from rater import create_app
 from rater.config import TestConfig
 from rater.extensions import db
 from tests.support.databases import scratch_postgres_database
-from tests.support.transactions import rolled_back_transaction, use_joined_sessions
 
 # Hypothesis profiles. ``deterministic`` is the one `make test`, CI and a plain `pytest` use on
 # every machine: derandomized, so every run draws the same examples and a newcomer's first run
@@ -81,20 +74,15 @@ def _empty_all_tables() -> None:
     db.session.commit()
 
 
-def _test_config(database_url: str) -> TestConfig:
-    config = TestConfig(database_url)
+@pytest.fixture
+def app_config(_schema: str, tmp_path: Path) -> TestConfig:
+    config = TestConfig(_schema)
     config.RATER_INSTRUMENTS_DIR = str(PROJECT_ROOT / "instruments")
     config.RATER_AUDIO_DIR = str(PROJECT_ROOT / "audio")
     return config
 
 
-@pytest.fixture
-def app_config(_schema: str) -> TestConfig:
-    """A config of the test database, for a test that builds an app of its own."""
-    return _test_config(_schema)
-
-
-def _isolate_requests(app: Flask) -> None:
+def _isolate_requests(app) -> None:
     """Give every test request a clean ``g``.
 
     The fixtures keep an app context pushed so that tests can use ``db.session`` directly; Flask
@@ -108,45 +96,30 @@ def _isolate_requests(app: Flask) -> None:
             delattr(g, name)
 
 
-@pytest.fixture(scope="session")
-def _shared_app(_schema: str) -> Iterator[Flask]:
-    """The app of the whole run; ``app`` restores its config after each test."""
-    app = create_app(_test_config(_schema))
+@pytest.fixture
+def app(app_config: TestConfig):
+    app = create_app(app_config)
     _isolate_requests(app)
     with app.app_context():
-        use_joined_sessions()
-    yield app
-    with app.app_context():
-        db.engine.dispose()  # its pooled connections are closed, not left to the collector
+        yield app
+        db.session.rollback()
+        _empty_all_tables()
+        db.session.remove()
+        db.engine.dispose()
 
 
 @pytest.fixture
-def app(_shared_app: Flask, request: pytest.FixtureRequest) -> Iterator[Flask]:
-    """The shared app, its context pushed, on a rolled-back transaction (or committing)."""
-    app = _shared_app
-    config = dict(app.config)
-    commits = request.node.get_closest_marker("commits") is not None
+def csrf_app(app_config: TestConfig):
+    """Like ``app`` but with CSRF protection on, as in production."""
+    app_config.WTF_CSRF_ENABLED = True
+    app = create_app(app_config)
+    _isolate_requests(app)
     with app.app_context():
-        if commits:
-            try:
-                yield app
-            finally:
-                db.session.rollback()
-                _empty_all_tables()
-                db.session.remove()
-                db.engine.dispose()
-        else:
-            with rolled_back_transaction():
-                yield app
-    app.config.clear()
-    app.config.update(config)
-
-
-@pytest.fixture
-def csrf_app(app: Flask) -> Flask:
-    """Like ``app`` but with CSRF protection on, as in production (read per request)."""
-    app.config["WTF_CSRF_ENABLED"] = True
-    return app
+        yield app
+        db.session.rollback()
+        _empty_all_tables()
+        db.session.remove()
+        db.engine.dispose()
 
 
 @pytest.fixture

@@ -19,9 +19,6 @@ from rater.extensions import db
 from rater.rating.models import Rating
 from rater.rating.service import start_rating
 
-# The tests open connections of their own and commit or roll back their transactions.
-pytestmark = pytest.mark.commits
-
 EVENTS = AuditEvent.__table__
 STORED = (EVENTS.c.user_id, EVENTS.c.entity_id, EVENTS.c.before, EVENTS.c.after)
 

@@ -66,8 +66,6 @@ def _driver(url: str) -> str:
     return "sqlite" if url.startswith("sqlite") else "postgresql+psycopg"
 
 
-# The backup reads the database through connections of its own.
-@pytest.mark.commits
 def test_backup_and_restore_give_the_same_rows(app, runner, factory, database_url, tmp_path,
                                                fresh_database_url):  # fmt: skip
     _study_with_ratings(factory)

@@ -86,8 +86,6 @@ def running_server(database_url: str, workers: int = 1, threads: int = 2):
         process.stdout.close()
 
 
-# The server's workers are processes with connections of their own.
-@pytest.mark.commits
 def test_serve_runs_the_app_under_gunicorn(app, database_url, factory):
     factory.user("r1")
     with (

@@ -21,9 +21,6 @@ from rater.config import TestConfig as AppConfig
 from rater.errors import FULL_MESSAGE, READ_ONLY_MESSAGE
 from rater.extensions import db
 
-# Each test's data must be seen by a server's, or a second app's, own connections.
-pytestmark = pytest.mark.commits
-
 DOWN_SECONDS = 4
 NOTE = "Reviews the diary while the database is away"
 

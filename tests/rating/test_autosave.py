@@ -235,8 +235,6 @@ def test_malformed_envelopes(client, rated, body):
     assert "error" in response.json
 
 
-# Autosave's own transaction and the test's session interleave (one connection cannot).
-@pytest.mark.commits
 def test_submitted_rating_refuses_autosave_with_423(client, rated):
     url, rating = rated
     r = fresh(rating)
@@ -280,8 +278,6 @@ def test_the_rating_page_and_autosave_apply_one_access_rule(client, rated, statu
     assert fresh(rating).audio_position == (3 if may else 0)
 
 
-# Autosave's own transaction and the test's session interleave (one connection cannot).
-@pytest.mark.commits
 def test_a_deactivated_raters_save_is_refused_at_once(client, rated):
     """Autosave checks the user in its own UPDATE (no user loader): deactivation still counts."""
     url, rating = rated
@@ -477,8 +473,6 @@ def test_a_nul_character_is_refused_clearly_on_every_engine(client, auth, factor
     assert db.session.scalars(select(Note)).all() == []
 
 
-# Two threads, each on a connection of its own.
-@pytest.mark.commits
 def test_a_save_that_waits_for_the_lock_reads_what_the_holder_committed(app, factory):
     """Two tabs save the same item at once, both from the same old value. The second waits for
     the first's lock; its compare-and-set must then see the first's committed score (409),

@@ -34,8 +34,6 @@ def study(client, auth, factory):
     return study
 
 
-# Autosave's own transaction and the test's session interleave (one connection cannot).
-@pytest.mark.commits
 def test_submit_with_a_missing_item_names_it(client, study):
     score_all(client, study, skip=("StHAR_R2",))
     response = client.post(f"/assignments/{study.id}/submit", json={})

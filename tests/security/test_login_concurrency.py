@@ -20,9 +20,6 @@ from rater.auth.models import User
 from rater.extensions import db
 from tests.deploy.test_serve import running_server
 
-# Logins from threads, each on a connection of its own.
-pytestmark = pytest.mark.commits
-
 ATTEMPTS = 24
 LIMIT = 5  # RATER_LOGIN_MAX_ACCOUNT_FAILURES (the default)
 ADDRESS_LIMIT = 8  # RATER_LOGIN_MAX_ADDRESS_FAILURES: lower than its default of 20, so

@@ -12,8 +12,7 @@ and fault tests share one Chromium): the app served on a free port, and headless
                  as ``browser_page.context`` (e.g. ``context.set_offline(True)``).
 ``artifacts``    the folder ``test-artifacts/`` (gitignored) for screenshots.
 
-Every test using these fixtures must be marked ``@pytest.mark.browser``, and every test using
-``live_server`` also ``@pytest.mark.commits`` (the server's thread has connections of its own).
+Every test using these fixtures must be marked ``@pytest.mark.browser``.
 """
 
 from __future__ import annotations
@@ -47,9 +46,7 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(app: Flask, request: pytest.FixtureRequest) -> Iterator[LiveServer]:
-    if request.node.get_closest_marker("commits") is None:
-        pytest.fail("a test with a live server must be marked @pytest.mark.commits")
+def live_server(app: Flask) -> Iterator[LiveServer]:
     app.config["WTF_CSRF_ENABLED"] = True  # read per request by Flask-WTF
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)

@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from rater.extensions import db
 
@@ -17,21 +17,24 @@ SQLITE_DEFAULT_VARIABLES = 32_766
 
 @pytest.fixture
 def default_parameter_limits(app) -> Iterator[None]:
-    """The test's connection limited as SQLite is built by default (PostgreSQL's 65,535 is fixed).
-
-    The test runs on one connection (its rolled-back transaction), so the limit is set there.
-    """
-    connection = db.session.connection()
-    if connection.dialect.name != "sqlite":
+    """Connections of SQLite as built by default (PostgreSQL's limit, 65,535, is fixed)."""
+    engine = db.engine
+    if engine.dialect.name != "sqlite":
         yield
         return
-    driver = connection.connection.driver_connection
-    limit = sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER
-    before = driver.setlimit(limit, SQLITE_DEFAULT_VARIABLES)
+
+    def lower(dbapi_connection, _record) -> None:
+        dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, SQLITE_DEFAULT_VARIABLES)
+
+    db.session.remove()
+    engine.dispose()
+    event.listen(engine, "connect", lower)
     try:
         yield
     finally:
-        driver.setlimit(limit, before)
+        db.session.remove()
+        event.remove(engine, "connect", lower)
+        engine.dispose()
 
 
 def count(model) -> int:
