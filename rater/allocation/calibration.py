@@ -123,13 +123,13 @@ def add_calibration_sessions(codes: Sequence[str], *, exclude: bool = False) -> 
     excluded = 0
     for s in found.values():
         if exclude and s.status != SessionStatus.EXCLUDED:
-            before = {"status": s.status, "exclusion_reason": s.exclusion_reason}
+            previous = {"status": s.status, "exclusion_reason": s.exclusion_reason}
             s.status, s.exclusion_reason = SessionStatus.EXCLUDED, CALIBRATION_REASON
             audit.record(
                 "session.exclude",
                 "session",
                 s.code,
-                before=before,
+                before=previous,
                 after={"status": SessionStatus.EXCLUDED, "exclusion_reason": CALIBRATION_REASON},
             )
             excluded += 1

@@ -688,7 +688,7 @@ class _Engine:
     def gain(self, rater: Any, s_from: Any, s_to: Any) -> np.ndarray:
         """Change of penalty if ``rater`` gives up session s_from and takes s_to
         (broadcasts over array arguments)."""
-        out = 0.0
+        out: np.ndarray = np.zeros(())
         for kind in _KINDS:
             code, c, fair, w = self.study.codes[kind], self.c[kind], self.fair[kind], self.w[kind]
             a, b = code[s_from], code[s_to]
@@ -785,8 +785,8 @@ class _Engine:
                 )
         free = self.movable_double
         mains = np.bincount(main[main >= 0], minlength=k)
-        for s in free:
-            u, v = r[s]
+        for s in (int(x) for x in free):
+            u, v = (int(x) for x in r[s])
             if (mains[u], self.prio[u]) > (mains[v], self.prio[v]):
                 u, v = v, u
             main[s], second[s] = u, v
@@ -862,6 +862,7 @@ def design(
             best = engine
         if not best.score:
             break
+    assert best is not None  # at least one restart ran
     pairs = best.orient()
     rows = [
         (study.session_codes[s], study.raters[pairs[s, col]], SLOT_PURPOSES[col])
@@ -1104,7 +1105,7 @@ def _spread_patients(
     """m positions in random order: one session per patient first (patients not drawn in
     another stratum before those that were), then second sessions, and so on."""
     seen: set[str] = set()
-    ranked = []
+    ranked: list[tuple[bool, bool, int, int]] = []
     for i in rng.permutation(len(patients)):
         patient = patients[i]
         ranked.append((patient in seen, patient in used, len(ranked), int(i)))

@@ -385,6 +385,7 @@ def apply_plan(allocation_plan: AllocationPlan) -> AllocationPlan:
     by_id = _assignments_by_id([c.assignment_id for c in changes if c.assignment_id])
     for change in changes:
         if change.kind == "remove":
+            assert change.assignment_id is not None  # removes and moves name their assignment
             assignment = by_id[change.assignment_id]
             _refuse_started(assignment)
             audit.record("assignment.remove", "assignment", assignment.id, before=change.before)
@@ -392,6 +393,7 @@ def apply_plan(allocation_plan: AllocationPlan) -> AllocationPlan:
     db.session.flush()
     for change in changes:
         if change.kind == "move":
+            assert change.assignment_id is not None
             assignment = by_id[change.assignment_id]
             _refuse_started(assignment)
             assignment.rater_id, assignment.purpose = user_ids[change.rater], change.purpose

@@ -77,6 +77,9 @@ def _session_conditions(filters: SessionFilters) -> list[Any]:
     return conditions
 
 
+MAX_PAGE = 1_000_000
+
+
 def session_page(filters: SessionFilters, page: int = 1, per_page: int = 50) -> SessionPage:
     """One page of sessions with their assignments; a page past the last shows the last."""
     ids = (
@@ -86,7 +89,10 @@ def session_page(filters: SessionFilters, page: int = 1, per_page: int = 50) -> 
         .where(*_session_conditions(filters))
         .order_by(TherapySession.code)
     )
-    pagination = db.paginate(ids, page=max(1, page), per_page=per_page, error_out=False)
+    # A page number beyond any study is the last page; clamped first, as an OFFSET past the
+    # engine's 64-bit integers would fail before the last page could be found.
+    page = min(max(1, page), MAX_PAGE)
+    pagination = db.paginate(ids, page=page, per_page=per_page, error_out=False)
     last = max(1, pagination.pages)
     if pagination.page > last:
         pagination = db.paginate(ids, page=last, per_page=per_page, error_out=False)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict
+from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
@@ -32,7 +33,7 @@ from rater.rating.models import Assignment
 bp = Blueprint("allocation", __name__, url_prefix="/allocation")
 
 
-def _refused(exc: Exception, endpoint: str, **values: object) -> Response:
+def _refused(exc: Exception, endpoint: str, **values: Any) -> Response:
     db.session.rollback()
     flash(f"Refused: {exc}", "error")
     return redirect(url_for(endpoint, **values))

@@ -257,9 +257,7 @@ def flagged():
 @bp.route("/sessions/<int:session_id>/audio")
 @coordinator_required
 def session_audio(session_id: int):
-    session = db.session.get(TherapySession, session_id)
-    if session is None:
-        abort(404)
+    session = db.get_or_404(TherapySession, session_id)
     return stream_audio(audio_file(session.audio_path))
 
 
@@ -281,9 +279,7 @@ def homework_index():
 @bp.route("/homework/sessions/<int:session_id>", methods=["GET", "POST"])
 @coordinator_required
 def homework_session(session_id: int):
-    session = db.session.get(TherapySession, session_id)
-    if session is None:
-        abort(404)
+    session = db.get_or_404(TherapySession, session_id)
     types = homework_service.homework_types()
     form = AssignedHomeworkForm().set_types(types)
     if form.validate_on_submit():

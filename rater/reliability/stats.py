@@ -885,6 +885,7 @@ def item_total_correlations(items: pd.DataFrame) -> pd.Series:
 
 
 _ML_LOWER = 0.005  # lower bound of uniquenesses, as in R factanal / psych::fa(fm = "ml")
+_SINGULAR = 1e-10  # a correlation matrix whose least eigenvalue is at most this is singular
 
 
 def _ml_one_factor(corr: np.ndarray) -> np.ndarray:
@@ -931,11 +932,16 @@ def mcdonald_omega(items: pd.DataFrame) -> float:
     estimator).  This is the omega we replicate in the R cross-checks; psych::omega's
     omega.tot instead divides by the sum of the whole correlation matrix and uses minres.
     Needs at least 3 items (a one-factor model of 2 items is not identified) and listwise
-    complete rows; NaN if an item has no variance.
+    complete rows; NaN if an item has no variance, or if the items are linearly dependent
+    (e.g. items that always agree): their correlation matrix is singular, the ML discrepancy
+    (a log-determinant) is undefined, and R's ``factanal`` stops there too.
     """
     frame = _complete_items(items, min_items=3)
     if (frame.var() == 0).any():
         return float("nan")
-    lam = _ml_one_factor(np.corrcoef(frame.to_numpy(), rowvar=False))
+    corr = np.corrcoef(frame.to_numpy(), rowvar=False)
+    if np.linalg.eigvalsh(corr)[0] <= _SINGULAR:
+        return float("nan")
+    lam = _ml_one_factor(corr)
     common = lam.sum() ** 2
     return float(common / (common + np.sum(1 - lam**2)))

@@ -25,7 +25,7 @@ from tests.browser.test_rating_page import (
     wait_until_ready,
 )
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser]
 
 # Longer than any first retry (1 s) and the debounce: a resend would have happened by then.
 LONGER_THAN_A_RETRY_MS = 3000

@@ -11,7 +11,7 @@ from rater.extensions import db
 from rater.rating.models import HomeworkEntry, Note, Rating
 from tests.conftest import PASSWORD
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser]
 
 SAVED = "All changes saved"
 

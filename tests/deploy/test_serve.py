@@ -83,6 +83,7 @@ def running_server(database_url: str, workers: int = 1, threads: int = 2):
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
+        process.stdout.close()
 
 
 @pytest.mark.usefixtures("app")

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-pytestmark = pytest.mark.load
+pytestmark = [pytest.mark.load]
 
 SECONDS = 12
 KILL_AFTER = 4

@@ -37,11 +37,11 @@ def test_range_headers(table, world, client, range_header, if_range):
         (world.coordinator, f"/sessions/{world.session_a.id}/audio"),
     ):
         table.log_in_as(client, user)
-        response = client.get(url, headers=headers)
-        assert response.status_code in (200, 206, 416), (range_header, response.status_code)
-        assert response.headers["Cache-Control"] == "no-store"
-        if not RANGE_ALPHABET.fullmatch(range_header.strip(" \t")):
-            assert response.status_code == 200, (range_header, response.status_code)
-        if response.status_code == 206:
-            assert response.headers["Content-Range"].startswith("bytes ")
-            assert len(response.data) == int(response.headers["Content-Length"])
+        with client.get(url, headers=headers) as response:  # closes the file it streams
+            assert response.status_code in (200, 206, 416), (range_header, response.status_code)
+            assert response.headers["Cache-Control"] == "no-store"
+            if not RANGE_ALPHABET.fullmatch(range_header.strip(" \t")):
+                assert response.status_code == 200, (range_header, response.status_code)
+            if response.status_code == 206:
+                assert response.headers["Content-Range"].startswith("bytes ")
+                assert len(response.data) == int(response.headers["Content-Length"])

@@ -155,10 +155,10 @@ def test_unusable_input_gets_a_clear_400_on_every_route(app, table, world, role)
 
     def expect(what, word, method, url, **kwargs):
         table.log_in_as(client, user)
-        response = client.open(url, method=method, headers=json, **kwargs)
-        db.session.rollback()
-        if (problem := _refused(response, word)) is not None:
-            wrong.append(f"{method} {url} {what}: {problem}")
+        with client.open(url, method=method, headers=json, **kwargs) as response:  # closes files
+            db.session.rollback()
+            if (problem := _refused(response, word)) is not None:
+                wrong.append(f"{method} {url} {what}: {problem}")
 
     for endpoint, method, url, values in _plan(app, table, world):
         for query, word in QUERIES:
@@ -182,10 +182,10 @@ def test_odd_but_storable_input_never_gives_a_500(app, table, world, role):
 
     def send(method, url, allowed):
         table.log_in_as(client, world.user(role))
-        response = client.open(url, method=method)
-        db.session.rollback()
-        if response.status_code not in allowed:
-            wrong.append(f"{method} {url} -> {response.status_code}")
+        with client.open(url, method=method) as response:  # closes the files it streams
+            db.session.rollback()
+            if response.status_code not in allowed:
+                wrong.append(f"{method} {url} -> {response.status_code}")
 
     for endpoint, method, url, values in _plan(app, table, world):
         for query in ODD_QUERIES:

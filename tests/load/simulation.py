@@ -156,10 +156,11 @@ class Server:
 
     def _drain(self, process: subprocess.Popen[str], ready: threading.Event) -> None:
         assert process.stdout is not None
-        for line in process.stdout:
-            self.output.append(line)
-            if "listening on" in line:
-                ready.set()
+        with process.stdout:  # closed once the server has exited
+            for line in process.stdout:
+                self.output.append(line)
+                if "listening on" in line:
+                    ready.set()
         ready.set()
 
     def kill(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-pytestmark = pytest.mark.load
+pytestmark = [pytest.mark.load]
 
 SECONDS = 10
 

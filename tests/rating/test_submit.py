@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from rater.audit import AuditEvent
+from rater.auth.models import User
 from rater.extensions import db
 from rater.rating.models import HomeworkEntry, Rating
 from tests.rating.helpers import VISITORS, all_item_codes, build_study, login_as, started
@@ -190,7 +191,8 @@ def test_homework_posts_per_visitor(client, auth, factory, visitor):
     study = build_study(factory)
     from rater.rating.homework import add_assigned
 
-    entry = add_assigned(study.assignment.session, "cognitive", "x", 1)
+    coordinator = db.session.scalar(select(User).filter_by(username="coord"))
+    entry = add_assigned(study.assignment.session, "cognitive", "x", coordinator.id)
     db.session.commit()
     login_as(auth, visitor)
     expected = {"anonymous": 302, "rater": 403, "other": 403, "coordinator": 302}[visitor]

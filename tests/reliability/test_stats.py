@@ -632,6 +632,20 @@ def test_mcdonald_omega_equals_standardised_alpha_for_equal_loadings():
     )
 
 
+@pytest.mark.parametrize(
+    "items",
+    [
+        {"a": [0, 1, 2, 3, 4], "b": [0, 1, 2, 3, 4], "c": [0, 1, 2, 3, 4]},  # always agree
+        {"a": [0, 1, 2, 3, 1], "b": [4, 0, 1, 2, 2], "c": [4, 1, 3, 5, 3]},  # c = a + b
+    ],
+)
+def test_mcdonald_omega_of_linearly_dependent_items_is_undefined(items):
+    """A singular correlation matrix has no ML one-factor fit (R's factanal stops too)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(mcdonald_omega(pd.DataFrame(items)))
+
+
 def test_consistency_edge_cases():
     with pytest.raises(InsufficientDataError):
         mcdonald_omega(pd.DataFrame({"a": [1, 2, 3], "b": [2, 3, 1]}))

@@ -54,7 +54,7 @@ def test_changed_file_makes_a_new_version_and_ratings_keep_theirs(app, factory, 
 def test_third_instrument_is_picked_up(app, tmp_path):
     folder = tmp_path / "instruments"
     shutil.copytree(ROOT / "instruments", folder)
-    from tests.foundation.test_instruments import SMALL
+    from tests.instruments.test_instruments import SMALL
 
     (folder / "wai.toml").write_text(SMALL, encoding="utf-8")
     app.config["RATER_INSTRUMENTS_DIR"] = str(folder)
