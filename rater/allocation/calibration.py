@@ -34,6 +34,7 @@ from rater.states import AssignmentStatus, Purpose, SessionStatus
 from rater.study.models import GATE_ENABLED, Patient, Therapist, TherapySession
 
 GATE_THRESHOLD = "calibration.threshold"
+RELEASE_IN_BATCHES = "allocation.release_in_batches"
 DEFAULT_THRESHOLD = 0.75
 CALIBRATION_REASON = "calibration session"
 
@@ -263,7 +264,10 @@ def gate_status() -> GateStatus:
 
 
 def hold_new_main() -> bool:
-    """Should new main/double assignments start ``held``? (Gate enabled and closed.)"""
+    """Should new main/double assignments start ``held``? (Gate enabled and closed, or the
+    coordinator releases work in batches.)"""
+    if get_setting(RELEASE_IN_BATCHES, False):
+        return True
     if not get_setting(GATE_ENABLED, False):
         return False
     return not gate_status().passes
@@ -283,11 +287,10 @@ def set_gate(enabled: bool, threshold: float) -> int:
 
 
 def release_held() -> int:
-    """Held main work becomes pending, once the gate is open (or off)."""
-    status = gate_status()
-    if not status.passes:
-        raise CalibrationError("the calibration gate is closed: " + " ".join(status.lines()))
-    return _set_status(AssignmentStatus.HELD, AssignmentStatus.PENDING, "assignment.release")
+    """All held main work becomes pending (one batch), once the gate is open (or off)."""
+    from rater.allocation.batches import release  # batches builds on this module
+
+    return release().released
 
 
 def _set_status(old: str, new: str, action: str) -> int:
