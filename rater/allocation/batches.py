@@ -42,6 +42,17 @@ class BatchRelease:
     def released(self) -> int:
         return sum(len(codes) for codes in self.per_rater.values())
 
+    def plain_preview(self) -> str:
+        """The release before it is done, in plain words."""
+        if not self.released:
+            return "No held work matches: nothing would be released."
+        raters = ", ".join(f"{r} {len(c)}" for r, c in self.per_rater.items())
+        return (
+            f"Batch {self.batch} will release {plural(self.released, 'assignment')} ({raters});"
+            f" {plural(self.still_held, 'assignment')} stay held for later batches."
+            " No started work is touched."
+        )
+
     def summary(self) -> str:
         if not self.released:
             return f"Nothing released; {plural(self.still_held, 'assignment')} still held."
@@ -73,6 +84,31 @@ def held_items() -> list[Item]:
     return [Item(*row) for row in rows]
 
 
+def preview(
+    *,
+    per_rater: int | None = None,
+    phase: str | None = None,
+    therapist: str | None = None,
+    order: QueueOrder = QueueOrder.SHUFFLED,
+    seed: int | None = None,
+) -> tuple[BatchRelease, dict[str, list[Item]]]:
+    """What ``release`` would open, writing nothing; refused while the gate is closed."""
+    if per_rater is not None and per_rater < 1:
+        raise CalibrationError("a batch needs at least one session per rater")
+    status = calib.gate_status()
+    if not status.passes:
+        raise CalibrationError("the calibration gate is closed: " + " ".join(status.lines()))
+    seed = int(get_setting(SETTING_SEED, 0)) if seed is None else seed
+    items = held_items()
+    chosen = pick_batch(items, order, seed, per_rater=per_rater, phase=phase, therapist=therapist)
+    number = None
+    if chosen:
+        number = (db.session.scalar(select(func.max(Assignment.batch))) or 0) + 1
+    result = BatchRelease(number, {r: [i.code for i in its] for r, its in chosen.items()})
+    result.still_held = len(items) - result.released
+    return result, chosen
+
+
 def release(
     *,
     per_rater: int | None = None,
@@ -82,29 +118,19 @@ def release(
     seed: int | None = None,
 ) -> BatchRelease:
     """Open the next batch of held work; refused while the calibration gate is closed."""
-    if per_rater is not None and per_rater < 1:
-        raise CalibrationError("a batch needs at least one session per rater")
-    status = calib.gate_status()
-    if not status.passes:
-        raise CalibrationError("the calibration gate is closed: " + " ".join(status.lines()))
-    seed = int(get_setting(SETTING_SEED, 0)) if seed is None else seed
-    items = held_items()
-    chosen = pick_batch(items, order, seed, per_rater=per_rater, phase=phase, therapist=therapist)
-    if not chosen:
-        return BatchRelease(None, {}, len(items))
-    number = (db.session.scalar(select(func.max(Assignment.batch))) or 0) + 1
-    _open(chosen, number, order)
-    released = BatchRelease(
-        number, {r: [i.code for i in its] for r, its in chosen.items()}, len(items)
+    result, chosen = preview(
+        per_rater=per_rater, phase=phase, therapist=therapist, order=order, seed=seed
     )
-    released.still_held -= released.released
+    if result.batch is None:
+        return result
+    _open(chosen, result.batch, order)
     audit.record(
         "allocation.release",
         "study",
         None,
         after={
-            "batch": number,
-            "released": released.released,
+            "batch": result.batch,
+            "released": result.released,
             "per_rater": per_rater,
             "phase": phase,
             "therapist": therapist,
@@ -112,7 +138,7 @@ def release(
         },
     )
     db.session.flush()
-    return released
+    return result
 
 
 def _open(chosen: dict[str, list[Item]], number: int, order: QueueOrder) -> None:

@@ -143,12 +143,13 @@ def remove_rater(username: str, deactivate: bool, dry_run: bool) -> None:
 @allocation.command("move")
 @click.argument("assignment_id", type=int)
 @click.argument("username")
+@click.option("--reason", default="", help="Why (kept in the audit log).")
 @with_appcontext
-def move(assignment_id: int, username: str) -> None:
+def move(assignment_id: int, username: str, reason: str) -> None:
     """Give one unstarted assignment to rater USERNAME (audited)."""
 
     def action() -> str:
-        r = changes.move_assignment(assignment_id, username)
+        r = changes.move_assignment(assignment_id, username, reason)
         return "\n".join(
             ["Before:", r.before.to_text(), "", "After:", r.after.to_text(), "", "Moved."]
         )

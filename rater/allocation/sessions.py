@@ -120,11 +120,11 @@ def session_page(filters: SessionFilters, page: int = 1, per_page: int = 50) -> 
         if assignment_id is not None:
             row.assignments.append((assignment_id, rater, purpose, assignment_status))
     return SessionPage(
-        list(rows.values()), pagination.total or 0, pagination.page, per_page, _filter_options()
+        list(rows.values()), pagination.total or 0, pagination.page, per_page, filter_options()
     )
 
 
-def _filter_options() -> dict[str, list[str]]:
+def filter_options() -> dict[str, list[str]]:
     return {
         "therapist": list(db.session.scalars(select(Therapist.code).order_by(Therapist.code))),
         "patient": list(db.session.scalars(select(Patient.code).order_by(Patient.code))),
