@@ -335,3 +335,16 @@ def test_batches_page_previews_then_releases_five_per_rater(coordinator):
     assert count(Assignment.batch == 1) == 15 and count(Assignment.status == "held") == total - 15
     page = coordinator.get("/allocation/batches").get_data(as_text=True)
     assert "batch 1" in page and "0 of 15" in page and "held for later batches" in page
+
+
+def test_balance_speaks_plainly_and_keeps_the_technical_line_in_details(coordinator):
+    planning.allocate(0.4, 1)
+    a = db.session.scalar(select(Assignment).where(Assignment.purpose == "main").limit(1))
+    code = a.session.code
+    for row in db.session.scalars(select(Assignment).where(Assignment.session_id == a.session_id)):
+        db.session.delete(row)
+    db.session.commit()
+    html = coordinator.get("/allocation/?double_fraction=0.4&seed=1").get_data(as_text=True)
+    assert f"Session {code} has no rater." in html
+    assert "<details><summary>Technical detail</summary>" in html
+    assert f"coverage [session {code}]: target 1, actual 0" in html
