@@ -31,8 +31,15 @@ from rater.auth.forms import EmptyForm
 from rater.extensions import db
 from rater.formatting import plural
 from rater.rating.models import Assignment
+from rater.states import AssignmentStatus
 
 bp = Blueprint("allocation", __name__, url_prefix="/allocation")
+
+
+@bp.app_template_filter("state_label")
+def state_label(value: str) -> str:
+    """An assignment state in words ("in progress"), for every template."""
+    return AssignmentStatus.label(value)
 
 
 def _refused(exc: Exception, endpoint: str, **values: object) -> Response:

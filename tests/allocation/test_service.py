@@ -381,7 +381,7 @@ def test_session_page_filters_and_uses_a_constant_number_of_queries(app):
         session_list.SessionFilters(rater="r2", state="pending"), per_page=1000
     )
     assert mine.rows and all(
-        any(x[1] == "r2" and x[3] == "pending" for x in r.assignments) for r in mine.rows
+        any(x.rater == "r2" and x.status == "pending" for x in r.assignments) for r in mine.rows
     )
     unassigned = session_list.session_page(
         session_list.SessionFilters(state="unassigned"), per_page=1000

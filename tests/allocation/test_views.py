@@ -348,3 +348,73 @@ def test_balance_speaks_plainly_and_keeps_the_technical_line_in_details(coordina
     assert f"Session {code} has no rater." in html
     assert "<details><summary>Technical detail</summary>" in html
     assert f"coverage [session {code}]: target 1, actual 0" in html
+
+
+def _finish(assignment: Assignment, days_ago: int) -> None:
+    from datetime import timedelta
+
+    from rater.rating.models import Rating
+    from rater.timeutil import utcnow
+
+    assignment.status = "submitted"
+    db.session.add(
+        Rating(
+            assignment_id=assignment.id,
+            status="submitted",
+            submitted_at=utcnow() - timedelta(days=days_ago),
+        )
+    )
+
+
+def test_progress_and_overview_count_the_same_things_with_a_finish_date(coordinator):
+    from datetime import timedelta
+
+    from rater.timeutil import utcnow
+
+    coordinator.post("/allocation/calibration/draw", data={"n": "1", "seed": "1"})
+    planning.allocate(0.4, 1)
+    main = db.session.scalars(
+        select(Assignment).where(Assignment.purpose != "calibration").order_by(Assignment.id)
+    ).all()
+    for a in main[:7]:
+        _finish(a, days_ago=3)
+    _finish(main[7], days_ago=30)  # done, but outside the 14-day pace
+    calib_row = db.session.scalar(select(Assignment).where(Assignment.purpose == "calibration"))
+    calib_row.status = "submitted"
+    db.session.commit()
+    total, done = len(main), 8
+    remaining = total - done
+    expected = (utcnow() + timedelta(days=-(-remaining * 14 // 7))).date().isoformat()
+    progress_html = coordinator.get("/allocation/progress").get_data(as_text=True)
+    home_html = coordinator.get("/").get_data(as_text=True)
+    for html in (progress_html, home_html):
+        assert f"<strong>{done} of {total}</strong> assignments done" in html
+        assert "Calibration round (counted apart): 1 of 3 done." in html
+        assert f"(7 submitted, 0.5 a day) the remaining {remaining} will be done around" in html
+        assert expected in html
+    per_rater_done = re.findall(r'<td class="num">(\d+)</td>\s*<td><progress', home_html)
+    assert sum(map(int, per_rater_done)) == done
+
+
+def test_sessions_list_links_ratings_audio_and_moves_with_readable_states(coordinator):
+    planning.allocate(0.4, 1)
+    a = db.session.scalar(select(Assignment).where(Assignment.purpose == "main").limit(1))
+    _finish(a, days_ago=1)
+    a.status = "in_progress"
+    db.session.commit()
+    html = coordinator.get(f"/allocation/sessions?patient={a.session.patient.code}").get_data(
+        as_text=True
+    )
+    assert f'href="/assignments/{a.id}/rate"' in html
+    assert f'href="/allocation/assignments/{a.id}/move"' not in html  # started: never moved
+    assert ">in progress</span>" in html and ">in_progress<" not in html
+    assert 'class="card filters compact-filters"' in html
+    assert '<option value="cannot_rate">cannot be rated</option>' in html
+    others = db.session.scalars(
+        select(Assignment).where(
+            Assignment.session_id != a.session_id, Assignment.purpose == "main"
+        )
+    ).all()
+    assert any(f'href="/allocation/assignments/{o.id}/move"' in html for o in others)
+    read_only = coordinator.get(f"/assignments/{a.id}/rate")
+    assert read_only.status_code == 200
