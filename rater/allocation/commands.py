@@ -173,7 +173,14 @@ def gate(enable: bool | None, threshold: float | None) -> None:
             )
             if held:
                 click.echo(f"{held} main assignment(s) held back.")
-        return "\n".join(calib.gate_status().lines())
+        status = calib.gate_status()
+        lines = status.lines()
+        if status.held and status.passes:
+            lines.append(
+                "Saving the gate does not release held work: run `rater allocation release`"
+                " (all of it, or --per-rater N for a batch)."
+            )
+        return "\n".join(lines)
 
     _run(action)
 

@@ -187,3 +187,16 @@ def test_cli_release_per_rater(app, runner):
     assert _statuses()[AssignmentStatus.PENDING] == 9
     result = runner.invoke(args=["allocation", "batches"])
     assert "batch 1: 0 of 9 done" in result.output
+
+
+def test_cli_gate_says_saving_does_not_release_held_work(app, runner):
+    build(app)
+    put_setting(calib.RELEASE_IN_BATCHES, True)
+    planning.allocate(0.4, 1)
+    db.session.commit()
+    held = _statuses()[AssignmentStatus.HELD]
+    result = runner.invoke(args=["allocation", "gate", "--disable"])
+    assert result.exit_code == 0, result.output
+    assert f"{held} main assignments held back." in result.output
+    assert "Saving the gate does not release held work" in result.output
+    assert _statuses()[AssignmentStatus.HELD] == held
