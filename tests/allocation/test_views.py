@@ -11,6 +11,7 @@ from werkzeug.security import generate_password_hash
 
 from rater.allocation import calibration, planning
 from rater.allocation import sessions as session_list
+from rater.allocation.settings import put_setting
 from rater.audit import AuditEvent
 from rater.auth.models import User
 from rater.demo import DemoSizes, catalogue_csv
@@ -418,3 +419,22 @@ def test_sessions_list_links_ratings_audio_and_moves_with_readable_states(coordi
     assert any(f'href="/allocation/assignments/{o.id}/move"' in html for o in others)
     read_only = coordinator.get(f"/assignments/{a.id}/rate")
     assert read_only.status_code == 200
+
+
+def test_releasing_all_held_work_from_the_calibration_page_is_confirmed_first(coordinator):
+    put_setting(calibration.RELEASE_IN_BATCHES, True)
+    planning.allocate(0.4, 1)
+    db.session.commit()
+    held = count(Assignment.status == "held")
+    page = coordinator.get("/allocation/calibration").get_data(as_text=True)
+    assert f"Release all {held} held assignments…" in page
+    assert 'action="/allocation/batches/release"' in page
+    form = {"order": "shuffled", "phase": "", "therapist": ""}
+    confirm = coordinator.post("/allocation/batches/release", data=form).get_data(as_text=True)
+    assert (
+        f"Batch 1 will release {held} assignments" in confirm
+        and "0 assignments stay held" in confirm
+    )
+    assert count(Assignment.status == "held") == held
+    coordinator.post("/allocation/batches/release", data={**form, "confirmed": "yes"})
+    assert count(Assignment.status == "held") == 0
