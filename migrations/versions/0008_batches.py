@@ -22,12 +22,13 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table("assignments", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("batch", sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column("queue_order", sa.Integer(), nullable=True))
+    # Plain ADD COLUMN on both engines: SQLite's batch mode would copy the table and reflect
+    # its neighbours (users has an expression index that reflection warns about).
+    op.add_column("assignments", sa.Column("batch", sa.Integer(), nullable=True))
+    op.add_column("assignments", sa.Column("queue_order", sa.Integer(), nullable=True))
 
 
 def downgrade():
-    with op.batch_alter_table("assignments", schema=None) as batch_op:
-        batch_op.drop_column("queue_order")
-        batch_op.drop_column("batch")
+    # DROP COLUMN: PostgreSQL, and SQLite from 3.35 (these columns carry no index or key).
+    op.drop_column("assignments", "queue_order")
+    op.drop_column("assignments", "batch")
