@@ -19,7 +19,7 @@ from rater.study.catalogue import import_sessions
 from tests.browser.test_accessibility import serious_violations
 from tests.conftest import PASSWORD
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.commits]  # a live server sees committed data
 
 
 def log_in(page: Page, url: str, username: str) -> None:
