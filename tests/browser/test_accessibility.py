@@ -24,7 +24,7 @@ from rater.timeutil import utcnow
 from tests.conftest import PASSWORD
 from tests.security import route_table
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.commits]
 
 AXE = Path(__file__).resolve().parents[1] / "assets" / "axe-core" / "axe.min.js"
 # AXE_IMPACTS=minor,moderate,serious,critical lists every finding (all are fixed today).
