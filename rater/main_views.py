@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
+from rater.allocation.progress import progress
 from rater.overview import study_overview
 
 bp = Blueprint("main", __name__)
@@ -14,5 +15,7 @@ bp = Blueprint("main", __name__)
 @login_required
 def home():
     if current_user.is_coordinator:
-        return render_template("main/coordinator_home.html", overview=study_overview())
+        return render_template(
+            "main/coordinator_home.html", overview=study_overview(), progress=progress()
+        )
     return redirect(url_for("rating.queue"))

@@ -57,6 +57,21 @@ class AssignmentStatus(StrEnum):
     # Not yet started by the rater.
     WAITING = nonmember(frozenset({HELD, PENDING}))
 
+    @staticmethod
+    def label(value: str) -> str:
+        """The state as people say it: "in progress", "cannot be rated", "not started"."""
+        return _ASSIGNMENT_LABELS.get(value, value.replace("_", " "))
+
+
+_ASSIGNMENT_LABELS = {
+    "held": "held",
+    "pending": "not started",
+    "in_progress": "in progress",
+    "submitted": "submitted",
+    "cannot_rate": "cannot be rated",
+    "unassigned": "unassigned",
+}
+
 
 class RatingStatus(StrEnum):
     DRAFT = "draft"

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 COORDINATOR_NAV = (
     ("allocation.index", "Allocation"),
     ("allocation.calibration", "Calibration"),
+    ("allocation.batches_page", "Batches"),
     ("allocation.progress", "Progress"),
     ("allocation.sessions", "Sessions"),
     ("rating.homework_index", "Homework"),

@@ -14,7 +14,7 @@ assignment is finished and the calibration reliability reaches the threshold. Re
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 from flask import current_app
@@ -34,6 +34,7 @@ from rater.states import AssignmentStatus, Purpose, SessionStatus
 from rater.study.models import GATE_ENABLED, Patient, Therapist, TherapySession
 
 GATE_THRESHOLD = "calibration.threshold"
+RELEASE_IN_BATCHES = "allocation.release_in_batches"
 DEFAULT_THRESHOLD = 0.75
 CALIBRATION_REASON = "calibration session"
 
@@ -263,10 +264,71 @@ def gate_status() -> GateStatus:
 
 
 def hold_new_main() -> bool:
-    """Should new main/double assignments start ``held``? (Gate enabled and closed.)"""
+    """Should new main/double assignments start ``held``? (Gate enabled and closed, or the
+    coordinator releases work in batches.)"""
+    if get_setting(RELEASE_IN_BATCHES, False):
+        return True
     if not get_setting(GATE_ENABLED, False):
         return False
     return not gate_status().passes
+
+
+@dataclass(frozen=True)
+class GateChange:
+    """What saving gate settings will do, said before it is done."""
+
+    enabled: bool
+    threshold: float
+    passes: bool  # the gate with the new settings lets main work through
+    to_hold: int  # pending main work that becomes held
+    held: int  # main work held now (by the gate or for later batches)
+    batches: bool  # new work is held for release in batches anyway
+
+    @property
+    def offers_release(self) -> bool:
+        return self.passes and self.held > 0
+
+    def lines(self) -> list[str]:
+        if self.enabled:
+            out = [
+                f"The gate will hold main work until calibration reaches"
+                f" {format_number(self.threshold, 2)}."
+            ]
+            if self.to_hold:
+                out.append(
+                    f"{plural(self.to_hold, 'pending main assignment')} will be held back"
+                    " and disappear from the raters' queues until the gate opens."
+                )
+            elif not self.passes:
+                out.append("No pending work is held back by this change.")
+        else:
+            out = ["The gate will be off: calibration no longer holds main work back."]
+        if self.offers_release:
+            out.append(
+                f"{plural(self.held, 'main assignment')} are held now. Saving does not"
+                " release them by itself: tick the box to release them all now, or release"
+                " them later in batches."
+            )
+        out.append("No started work is touched.")
+        return out
+
+
+def gate_change(enabled: bool, threshold: float) -> GateChange:
+    """Preview of ``set_gate`` (writes nothing)."""
+    status = replace(gate_status(), enabled=bool(enabled), threshold=float(threshold))
+    pending = db.session.scalar(
+        select(db.func.count(Assignment.id)).where(
+            Assignment.status == AssignmentStatus.PENDING, Assignment.purpose.in_(Purpose.DESIGN)
+        )
+    )
+    return GateChange(
+        enabled=bool(enabled),
+        threshold=float(threshold),
+        passes=status.passes,
+        to_hold=0 if status.passes else int(pending or 0),
+        held=status.held,
+        batches=bool(get_setting(RELEASE_IN_BATCHES, False)),
+    )
 
 
 def set_gate(enabled: bool, threshold: float) -> int:
@@ -280,14 +342,6 @@ def set_gate(enabled: bool, threshold: float) -> int:
     if not enabled or gate_status().passes:
         return 0
     return _set_status(AssignmentStatus.PENDING, AssignmentStatus.HELD, "assignment.hold")
-
-
-def release_held() -> int:
-    """Held main work becomes pending, once the gate is open (or off)."""
-    status = gate_status()
-    if not status.passes:
-        raise CalibrationError("the calibration gate is closed: " + " ".join(status.lines()))
-    return _set_status(AssignmentStatus.HELD, AssignmentStatus.PENDING, "assignment.release")
 
 
 def _set_status(old: str, new: str, action: str) -> int:

@@ -71,8 +71,9 @@ class MoveResult:
     after: BalanceReport
 
 
-def move_assignment(assignment_id: int, to_username: str) -> MoveResult:
-    """Give one unstarted main/double assignment to another rater by hand (audited)."""
+def move_assignment(assignment_id: int, to_username: str, reason: str = "") -> MoveResult:
+    """Give one unstarted main/double assignment to another rater by hand (audited with the
+    coordinator's reason)."""
     assignment = db.session.get(Assignment, assignment_id)
     if assignment is None:
         raise AllocationError(f"no assignment {assignment_id}")
@@ -101,10 +102,20 @@ def move_assignment(assignment_id: int, to_username: str) -> MoveResult:
     assignment.rater_id = target.id
     db.session.flush()
     db.session.refresh(assignment)
-    after = {**before, "rater": target.username, "by_hand": True}
+    after = {**before, "rater": target.username, "by_hand": True, "reason": reason.strip()}
     audit.record("assignment.move", "assignment", assignment.id, before=before, after=after)
     db.session.flush()
     return MoveResult(assignment, before_report, current_report())
+
+
+def describe_move(assignment: Assignment, to_username: str) -> str:
+    """The move in plain words, for the confirmation."""
+    purpose = "main rating" if assignment.purpose == Purpose.MAIN else "double-coding"
+    return (
+        f"Session {assignment.session.code} ({purpose}) moves from"
+        f" {assignment.rater.username} to {to_username}: 1 assignment moved, none created or"
+        " removed; no started work is touched."
+    )
 
 
 def move_targets(assignment: Assignment) -> list[str]:

@@ -9,9 +9,11 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
+from rater.allocation import batches, changes, planning
 from rater.allocation import calibration as calib
-from rater.allocation import changes, planning
 from rater.allocation.errors import AllocationError
+from rater.allocation.ordering import QueueOrder
+from rater.allocation.settings import get_setting, put_setting
 from rater.cli import fail, transaction
 
 
@@ -141,12 +143,13 @@ def remove_rater(username: str, deactivate: bool, dry_run: bool) -> None:
 @allocation.command("move")
 @click.argument("assignment_id", type=int)
 @click.argument("username")
+@click.option("--reason", default="", help="Why (kept in the audit log).")
 @with_appcontext
-def move(assignment_id: int, username: str) -> None:
+def move(assignment_id: int, username: str, reason: str) -> None:
     """Give one unstarted assignment to rater USERNAME (audited)."""
 
     def action() -> str:
-        r = changes.move_assignment(assignment_id, username)
+        r = changes.move_assignment(assignment_id, username, reason)
         return "\n".join(
             ["Before:", r.before.to_text(), "", "After:", r.after.to_text(), "", "Moved."]
         )
@@ -170,16 +173,68 @@ def gate(enable: bool | None, threshold: float | None) -> None:
             )
             if held:
                 click.echo(f"{held} main assignment(s) held back.")
-        return "\n".join(calib.gate_status().lines())
+        status = calib.gate_status()
+        lines = status.lines()
+        if status.held and status.passes:
+            lines.append(
+                "Saving the gate does not release held work: run `rater allocation release`"
+                " (all of it, or --per-rater N for a batch)."
+            )
+        return "\n".join(lines)
 
     _run(action)
 
 
 @allocation.command("release")
+@click.option(
+    "--per-rater",
+    type=click.IntRange(1),
+    default=None,
+    help="Release N held sessions per rater (default: all held work).",
+)
+@click.option("--phase", default=None, help="Only sessions of this phase (e.g. I).")
+@click.option("--therapist", default=None, help="Only sessions of this therapist.")
+@click.option(
+    "--order",
+    type=click.Choice([o.value for o in QueueOrder]),
+    default=QueueOrder.SHUFFLED.value,
+    show_default=True,
+    help="Queue order: shuffled by the seed (interleaving patients) or in session order.",
+)
+@click.option("--seed", type=click.IntRange(0), default=None, help="Seed of the shuffled order.")
 @with_appcontext
-def release() -> None:
-    """Release held main work once the calibration gate is open."""
-    _run(lambda: f"{calib.release_held()} assignment(s) released.")
+def release(
+    per_rater: int | None, phase: str | None, therapist: str | None, order: str, seed: int | None
+) -> None:
+    """Release held main work (a batch) once the calibration gate is open; later batches
+    stay held."""
+    _run(
+        lambda: batches.release(
+            per_rater=per_rater,
+            phase=phase,
+            therapist=therapist,
+            order=QueueOrder(order),
+            seed=seed,
+        ).summary()
+    )
+
+
+@allocation.command("batches")
+@click.option("--on/--off", "enabled", default=None, help="New main work starts held.")
+@with_appcontext
+def batches_mode(enabled: bool | None) -> None:
+    """Show or set whether new main work is held for release in batches."""
+
+    def action() -> str:
+        if enabled is not None:
+            put_setting(calib.RELEASE_IN_BATCHES, enabled)
+        on = bool(get_setting(calib.RELEASE_IN_BATCHES, False))
+        rows = batches.batch_progress()
+        lines = [f"Release in batches: {'on' if on else 'off'}."]
+        lines += [f"  {b.label}: {b.done} of {b.assigned} done" for b in rows]
+        return "\n".join(lines)
+
+    _run(action)
 
 
 def register(app: Flask) -> None:

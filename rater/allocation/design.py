@@ -115,6 +115,63 @@ class Deviation:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def technical(self) -> str:
+        """The guarantee as the design checks it (for readers who want the numbers)."""
+        return (
+            f"{self.guarantee} [{self.subject}]: target {self.target:g}, actual {self.actual:g},"
+            f" over by {self.excess:g}"
+        )
+
+    def plain(self) -> str:
+        """The deviation in a coordinator's words ("rater2 has 2 sessions of patient P04
+        where 3 would be even")."""
+        actual, even = int(self.actual), round(float(self.target))
+        if self.guarantee.startswith("rater_"):
+            rater, _, stratum = self.subject.rpartition(" x ")
+            return f"{rater} has {_sessions(actual)} of {stratum} where {even} would be even."
+        if self.guarantee == "double_count":
+            return (
+                f"The study has {_sessions(actual, 'double-coded session')} where {even}"
+                " would match the share to double-code."
+            )
+        if self.guarantee == "double_per_cell":
+            therapist, _, phase = self.subject.partition(" x ")
+            return (
+                f"Therapist {therapist}, phase {phase} has"
+                f" {_sessions(actual, 'double-coded session')} where about {even} would match"
+                " the share to double-code."
+            )
+        if self.guarantee == "rater_load":
+            return (
+                f"Raters' workloads differ by up to {_sessions(actual)}; a difference of at most"
+                " 1 would be even."
+            )
+        if self.guarantee == "pair_balance":
+            return (
+                f"Some pairs of raters share {actual} more double-coded sessions than others;"
+                " a difference of at most 1 would be even."
+            )
+        return self._plain_coverage(actual)
+
+    def _plain_coverage(self, actual: int) -> str:
+        if self.subject.startswith("unknown rater "):
+            who = self.subject.removeprefix("unknown rater ")
+            return f"{who} is not a rater in allocation but has {_sessions(actual)}."
+        if self.subject.endswith(" not eligible"):
+            code = self.subject.removeprefix("session ").removesuffix(" not eligible")
+            return f"Session {code} is not eligible but has {_sessions(actual, 'assignment')}."
+        code = self.subject.removeprefix("session ")
+        if actual == 0:
+            return f"Session {code} has no rater."
+        return (
+            f"Session {code} has {_sessions(actual, 'assignment')}; it needs exactly one main"
+            " rater and at most one second rater."
+        )
+
+
+def _sessions(n: int, noun: str = "session") -> str:
+    return f"{n} {noun if n == 1 else noun + 's'}"
+
 
 @dataclass(frozen=True)
 class BalanceReport:
@@ -138,12 +195,9 @@ class BalanceReport:
         lines = ["Assignments per rater", self.per_rater.to_string(), ""]
         lines += ["Double-coded sessions per rater pair", self.pairs.to_string(), ""]
         if self.deviations:
-            lines.append("Guarantees not fully met")
-            lines += [
-                f"  {d.guarantee} [{d.subject}]: target {d.target:g}, actual {d.actual:g},"
-                f" over by {d.excess:g}"
-                for d in self.deviations
-            ]
+            lines.append("Not quite even")
+            for d in self.deviations:
+                lines += [f"  {d.plain()}", f"    ({d.technical()})"]
         else:
             lines.append("All balance guarantees met.")
         return "\n".join(lines)

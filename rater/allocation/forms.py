@@ -23,6 +23,9 @@ class AllocationForm(FlaskForm):
     )
     keep_unstarted = BooleanField("Keep unstarted assignments (only place uncovered work)")
     digest = HiddenField()
+    # Set by the confirmation page: the first POST only shows what committing will change.
+    confirmed = HiddenField()
+    release_in_batches = BooleanField("Hold the new work and release it to the raters in batches")
 
 
 class DrawCalibrationForm(FlaskForm):
@@ -54,6 +57,9 @@ class GateForm(FlaskForm):
         validators=[InputRequired(), NumberRange(min=-1.0, max=1.0)],
         default=0.75,
     )
+    # Set by the confirmation page: the first POST only shows what the change will do.
+    confirmed = HiddenField()
+    release = BooleanField("Also release the held work now")
 
 
 class RaterChangeForm(FlaskForm):
@@ -64,3 +70,24 @@ class RaterChangeForm(FlaskForm):
 
 class MoveForm(FlaskForm):
     rater = SelectField("Move to rater", validators=[InputRequired()], choices=[])
+    reason = TextAreaField(
+        "Reason (kept in the audit log)", validators=[InputRequired(), Length(min=3, max=500)]
+    )
+    confirmed = HiddenField()
+
+
+class ReleaseForm(FlaskForm):
+    """A batch: per rater N held sessions (or all), optionally one phase or therapist."""
+
+    per_rater = IntegerField(
+        "Sessions per rater (empty: all held work)",
+        validators=[Optional(), NumberRange(min=1, max=1000)],
+    )
+    phase = SelectField("Phase", choices=[], validators=[Optional()])
+    therapist = SelectField("Therapist", choices=[], validators=[Optional()])
+    order = SelectField("Order in each rater's queue", choices=[], default="shuffled")
+
+    ORDERS = (
+        ("shuffled", "shuffled (patients, therapists and phases interleaved)"),
+        ("session", "session order (patient by patient)"),
+    )

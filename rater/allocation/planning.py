@@ -41,6 +41,7 @@ from rater.allocation.settings import (
 )
 from rater.auth.models import User
 from rater.extensions import db
+from rater.formatting import plural
 from rater.rating.models import Assignment, Rating
 from rater.states import AssignmentStatus, Purpose, Role, SessionStatus
 from rater.study.models import Patient, Therapist, TherapySession
@@ -184,6 +185,7 @@ class AllocationPlan:
     kept: int
     applied: bool = False
     notes: list[str] = field(default_factory=list)
+    started: int = 0  # started or finished main/double assignments (never touched)
 
     @property
     def after(self) -> BalanceReport:
@@ -214,6 +216,22 @@ class AllocationPlan:
             f" {counts['removed']} removed, {counts['kept']} kept"
             " (started work is never touched)."
         )
+
+    def plain_summary(self) -> str:
+        """What committing changes, in the coordinator's words."""
+        counts = self.counts
+        if not self.changes:
+            return "Nothing changes: the assignments already match this design."
+        will = "" if self.applied else " will be"
+        text = (
+            f"{plural(counts['created'], 'assignment')}{will} created,"
+            f" {counts['moved']}{will} moved to another rater or purpose,"
+            f" {counts['removed']}{will} removed; no started work is touched"
+        )
+        if self.started:
+            stay = "stays as it is" if self.started == 1 else "stay as they are"
+            text += f" ({plural(self.started, 'started assignment')} {stay})"
+        return text + "."
 
     def to_text(self) -> str:
         """Balance report before and after, for the CLI."""
@@ -299,6 +317,7 @@ def plan(
         hold_new=hold_new_main(),
         kept=kept,
         notes=notes,
+        started=sum(r.started for r in design_rows),
     )
 
 
@@ -465,6 +484,16 @@ def allocate(
     """Plan and (unless ``dry_run``) write the allocation of the whole study."""
     allocation_plan = plan(double_fraction, seed, keep_unstarted=keep_unstarted)
     return allocation_plan if dry_run else apply_plan(allocation_plan)
+
+
+def rating_started() -> bool:
+    """Has any main or double-coding work started? (Then keeping unstarted work is the
+    default of a new plan: a coordinator rarely wants raters' queues reshuffled mid-study.)"""
+    started = select(Assignment.id).where(
+        Assignment.purpose.in_(Purpose.DESIGN),
+        Assignment.status.in_(AssignmentStatus.STARTED) | Assignment.rating.has(),
+    )
+    return db.session.scalar(started.limit(1)) is not None
 
 
 def current_report(double_fraction: float | None = None) -> BalanceReport:

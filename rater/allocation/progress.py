@@ -3,9 +3,10 @@ by status, and drafts nobody touched for a while (read only; a few grouped queri
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -50,6 +51,18 @@ class RaterProgress:
     def waiting(self) -> int:
         return _count_of(self.counts, AssignmentStatus.WAITING)
 
+    @property
+    def done(self) -> int:
+        return _count_of(self.counts, AssignmentStatus.DONE)
+
+    @property
+    def calibration_done(self) -> int:
+        return _count_of(self.calibration, AssignmentStatus.DONE)
+
+    @property
+    def calibration_assigned(self) -> int:
+        return sum(self.calibration.values())
+
 
 @dataclass
 class CellProgress:
@@ -77,11 +90,59 @@ class StaleDraft:
 
 
 @dataclass
+class StudyTotal:
+    """Main and double-coding work of the whole study (calibration counted apart), and when
+    it will be done at the pace of the last ``pace_days`` days."""
+
+    assigned: int
+    done: int
+    calibration_assigned: int
+    calibration_done: int
+    recent: int  # main/double ratings submitted in the last pace_days days
+    pace_days: int
+    today: date
+
+    @property
+    def remaining(self) -> int:
+        return self.assigned - self.done
+
+    @property
+    def per_day(self) -> float:
+        return self.recent / self.pace_days if self.pace_days else 0.0
+
+    @property
+    def finish(self) -> date | None:
+        """Expected finish date at the recent pace; None without recent submissions."""
+        if self.remaining <= 0:
+            return self.today
+        if self.per_day <= 0:
+            return None
+        return self.today + timedelta(days=math.ceil(self.remaining / self.per_day))
+
+    def finish_text(self) -> str:
+        if self.assigned == 0:
+            return "No main work is assigned yet."
+        if self.remaining <= 0:
+            return "All main work is done."
+        if self.finish is None:
+            return (
+                f"No main rating was submitted in the last {self.pace_days} days, so no finish"
+                " date can be estimated."
+            )
+        return (
+            f"At the pace of the last {self.pace_days} days ({self.recent} submitted,"
+            f" {self.per_day:.1f} a day) the remaining {self.remaining} will be done around"
+            f" {self.finish.isoformat()}."
+        )
+
+
+@dataclass
 class Progress:
     raters: list[RaterProgress]
     cells: list[CellProgress]
     stale: list[StaleDraft]
     stale_days: int
+    total: StudyTotal | None = None
 
 
 def progress(stale_days: int = 14) -> Progress:
@@ -108,7 +169,33 @@ def progress(stale_days: int = 14) -> Progress:
         )
         for name, active in users
     ]
-    return Progress(raters, _cells(), _stale(stale_days), stale_days)
+    return Progress(raters, _cells(), _stale(stale_days), stale_days, _total(raters))
+
+
+PACE_DAYS = 14
+
+
+def _total(raters: list[RaterProgress], pace_days: int = PACE_DAYS) -> StudyTotal:
+    """Sums of the per-rater counts (so every page counts the same things) and the pace."""
+    now = utcnow()
+    recent = db.session.scalar(
+        select(func.count(Rating.id))
+        .join(Assignment, Rating.assignment_id == Assignment.id)
+        .where(
+            Assignment.purpose.in_(Purpose.DESIGN),
+            Rating.status == RatingStatus.SUBMITTED,
+            Rating.submitted_at >= now - timedelta(days=pace_days),
+        )
+    )
+    return StudyTotal(
+        assigned=sum(r.assigned for r in raters),
+        done=sum(_count_of(r.counts, AssignmentStatus.DONE) for r in raters),
+        calibration_assigned=sum(sum(r.calibration.values()) for r in raters),
+        calibration_done=sum(_count_of(r.calibration, AssignmentStatus.DONE) for r in raters),
+        recent=recent or 0,
+        pace_days=pace_days,
+        today=now.date(),
+    )
 
 
 def _cells() -> list[CellProgress]:

@@ -13,8 +13,8 @@ from sqlalchemy import and_, exists, select
 
 from rater.auth.models import User
 from rater.extensions import db
-from rater.rating.models import Assignment
-from rater.states import AssignmentStatus, Role
+from rater.rating.models import Assignment, Rating
+from rater.states import AssignmentStatus, Purpose, Role
 from rater.study.models import Patient, Therapist, TherapySession
 
 UNASSIGNED = "unassigned"
@@ -31,8 +31,28 @@ class SessionFilters:
     state: str = ""
 
 
+@dataclass(frozen=True)
+class AssignmentCell:
+    """One assignment of a listed session, with what the links need."""
+
+    id: int
+    rater: str
+    purpose: str
+    status: str
+    has_rating: bool
+
+    @property
+    def movable(self) -> bool:
+        return (
+            self.purpose in Purpose.DESIGN
+            and self.status in AssignmentStatus.WAITING
+            and not self.has_rating
+        )
+
+
 @dataclass
 class SessionRow:
+    id: int
     code: str
     patient: str
     therapist: str
@@ -40,7 +60,8 @@ class SessionRow:
     phase: str
     status: str
     exclusion_reason: str | None
-    assignments: list[tuple[int, str, str, str]]  # id, rater, purpose, status
+    assignments: list[AssignmentCell]
+    has_audio: bool = False
 
 
 @dataclass
@@ -98,6 +119,8 @@ def session_page(filters: SessionFilters, page: int = 1, per_page: int = 50) -> 
         pagination = db.paginate(ids, page=last, per_page=per_page, error_out=False)
     result = db.session.execute(
         select(
+            TherapySession.id,
+            TherapySession.audio_path,
             TherapySession.code,
             Patient.code,
             Therapist.code,
@@ -109,28 +132,37 @@ def session_page(filters: SessionFilters, page: int = 1, per_page: int = 50) -> 
             User.username,
             Assignment.purpose,
             Assignment.status,
+            Rating.id,
         )
         .join(Therapist, TherapySession.therapist_id == Therapist.id)
         .join(Patient, TherapySession.patient_id == Patient.id)
         .outerjoin(Assignment, Assignment.session_id == TherapySession.id)
         .outerjoin(User, Assignment.rater_id == User.id)
+        .outerjoin(Rating, Rating.assignment_id == Assignment.id)
         .where(TherapySession.id.in_(list(pagination.items)))
         .order_by(TherapySession.code, Assignment.purpose, User.username)
     )
     rows: dict[str, SessionRow] = {}
-    for code, patient, therapist, number, phase, status, reason, *assignment in result:
+    for sid, audio, code, patient, therapist, number, phase, status, reason, *rest in result:
         row = rows.setdefault(
-            code, SessionRow(code, patient, therapist, number, phase, status, reason, [])
+            code,
+            SessionRow(
+                sid, code, patient, therapist, number, phase, status, reason, [], bool(audio)
+            ),
         )
-        assignment_id, rater, purpose, assignment_status = assignment
+        assignment_id, rater, purpose, assignment_status, rating_id = rest
         if assignment_id is not None:
-            row.assignments.append((assignment_id, rater, purpose, assignment_status))
+            row.assignments.append(
+                AssignmentCell(
+                    assignment_id, rater, purpose, assignment_status, rating_id is not None
+                )
+            )
     return SessionPage(
-        list(rows.values()), pagination.total or 0, pagination.page, per_page, _filter_options()
+        list(rows.values()), pagination.total or 0, pagination.page, per_page, filter_options()
     )
 
 
-def _filter_options() -> dict[str, list[str]]:
+def filter_options() -> dict[str, list[str]]:
     return {
         "therapist": list(db.session.scalars(select(Therapist.code).order_by(Therapist.code))),
         "patient": list(db.session.scalars(select(Patient.code).order_by(Patient.code))),

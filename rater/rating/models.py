@@ -58,6 +58,10 @@ class Assignment(Model):
     purpose: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default=AssignmentStatus.PENDING)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The release that opened it to its rater (1, 2, ...); None while held or never held.
+    batch: Mapped[int | None] = mapped_column(default=None)
+    # Its place in the rater's queue, set on release (seeded shuffle or session order).
+    queue_order: Mapped[int | None] = mapped_column(default=None)
 
     session: Mapped[TherapySession] = relationship(lazy="joined")
     rater: Mapped[User] = relationship(lazy="joined")

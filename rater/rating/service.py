@@ -72,6 +72,9 @@ def queue_for(user: User) -> Queue:
         .where(Assignment.rater_id == user.id, Assignment.status.in_(AssignmentStatus.RATEABLE))
         .order_by(
             Assignment.purpose != Purpose.CALIBRATION,
+            # released work in its seeded order (NULL last on both engines), then by session
+            Assignment.queue_order.is_(None),
+            Assignment.queue_order,
             Patient.code,
             TherapySession.session_number,
             TherapySession.code,

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
+from rater.allocation import batches, design, planning
 from rater.allocation import calibration as calib
-from rater.allocation import design, planning
 from rater.audit import AuditEvent
 from rater.auth.models import User
 from rater.demo import DemoSizes, catalogue_csv
@@ -202,14 +202,14 @@ def test_the_gate_opens_when_the_round_is_complete_and_reliable(app, monkeypatch
     assert status.reliability is None and "not yet available" in " ".join(status.lines())
     assert not status.passes
     with pytest.raises(calib.CalibrationError, match="closed"):
-        calib.release_held()
+        batches.release_held()
     finish_calibration()
     status = calib.gate_status()
     assert status.complete and not status.passes  # no scores were recorded: no reliability
     _fake_reliability(monkeypatch, 0.95)
     status = calib.gate_status()
     assert status.complete and status.passes
-    n = calib.release_held()
+    n = batches.release_held()
     db.session.commit()
     assert n == status.held
     assert db.session.scalar(select(func.count()).where(Assignment.status == "held")) == 0
@@ -233,10 +233,10 @@ def test_with_reliability_the_gate_waits_for_the_threshold(app, monkeypatch):
     assert any("0.600" in line for line in status.lines())
     assert all(set(f["purpose"]) <= {"calibration"} for f in seen)
     with pytest.raises(calib.CalibrationError):
-        calib.release_held()
+        batches.release_held()
     _fake_reliability(monkeypatch, 0.8)
     assert calib.gate_status().passes
-    assert calib.release_held() > 0
+    assert batches.release_held() > 0
 
 
 def test_reliability_none_keeps_the_gate_closed(app, monkeypatch):

@@ -45,7 +45,7 @@ def make_study(sizes: list[int], n_therapists: int, excluded: set[int]) -> pd.Da
 
 
 @st.composite
-def studies(draw, min_sessions: int = 1):
+def studies(draw):
     n_therapists = draw(st.integers(1, 6))
     sizes = draw(st.lists(st.integers(1, 15), min_size=2, max_size=40))
     total = sum(sizes)

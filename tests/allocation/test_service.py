@@ -381,7 +381,7 @@ def test_session_page_filters_and_uses_a_constant_number_of_queries(app):
         session_list.SessionFilters(rater="r2", state="pending"), per_page=1000
     )
     assert mine.rows and all(
-        any(x[1] == "r2" and x[3] == "pending" for x in r.assignments) for r in mine.rows
+        any(x.rater == "r2" and x.status == "pending" for x in r.assignments) for r in mine.rows
     )
     unassigned = session_list.session_page(
         session_list.SessionFilters(state="unassigned"), per_page=1000
@@ -392,8 +392,8 @@ def test_session_page_filters_and_uses_a_constant_number_of_queries(app):
 
     statements: list[str] = []
 
-    def count(*args, **kwargs) -> None:
-        statements.append(args[2])
+    def count(_conn, _cursor, statement, *_rest) -> None:
+        statements.append(statement)
 
     event.listen(db.engine, "before_cursor_execute", count)
     try:

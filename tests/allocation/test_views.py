@@ -11,6 +11,8 @@ from werkzeug.security import generate_password_hash
 
 from rater.allocation import calibration, planning
 from rater.allocation import sessions as session_list
+from rater.allocation.settings import put_setting
+from rater.audit import AuditEvent
 from rater.auth.models import User
 from rater.demo import DemoSizes, catalogue_csv
 from rater.extensions import db
@@ -27,6 +29,7 @@ GET_PAGES = [
     "/allocation/calibration",
     "/allocation/raters",
     "/allocation/assignments/1/move",
+    "/allocation/batches",
 ]
 POST_PAGES = [
     "/allocation/commit",
@@ -37,6 +40,7 @@ POST_PAGES = [
     "/allocation/raters/join",
     "/allocation/raters/leave",
     "/allocation/assignments/1/move",
+    "/allocation/batches/release",
 ]
 
 
@@ -93,11 +97,17 @@ def test_preview_shows_the_balance_report_and_commit_writes_it(coordinator):
     assert "Double-coding per therapist" in html and "All balance guarantees met" in html
     assert count() == 0  # a preview writes nothing
     digest = re.search(r'name="digest" type="hidden" value="([0-9a-f]+)"', html).group(1)
-    response = coordinator.post(
-        "/allocation/commit", data={"double_fraction": "0.4", "seed": "3", "digest": digest}
-    )
+    data = {"double_fraction": "0.4", "seed": "3", "digest": digest}
+    confirm = coordinator.post("/allocation/commit", data=data)
+    text = confirm.get_data(as_text=True)
+    planned = len(planning.plan(0.4, 3).design.assignments)
+    assert confirm.status_code == 200 and count() == 0  # the first POST only asks
+    assert f"{planned} assignments will be created, 0 will be moved" in text
+    assert "no started work is touched" in text and 'name="confirmed"' in text
+    response = coordinator.post("/allocation/commit", data={**data, "confirmed": "yes"})
     assert response.status_code == 302 and response.headers["Location"].endswith("/progress")
-    assert count() == len(planning.plan(0.4, 3).design.assignments) > 0
+    assert count() == planned > 0
+    assert count(Assignment.status == "pending") == planned
 
 
 def test_commit_refuses_a_plan_that_differs_from_the_preview(coordinator):
@@ -160,7 +170,8 @@ def test_calibration_page_says_when_reliability_is_not_available(coordinator, mo
     response = coordinator.post("/allocation/calibration/draw", data={"n": "2", "seed": "1"})
     assert response.status_code == 302
     assert count(Assignment.purpose == "calibration") == 6
-    coordinator.post("/allocation/calibration/gate", data={"enabled": "y", "threshold": "0.8"})
+    gate = {"enabled": "y", "threshold": "0.8"}
+    coordinator.post("/allocation/calibration/gate", data={**gate, "confirmed": "yes"})
     html = coordinator.get("/allocation/calibration").get_data(as_text=True)
     assert "Calibration reliability: not yet available" in html
     assert "gate closed" in html
@@ -207,15 +218,29 @@ def test_move_by_hand_and_refusal_for_started_work(coordinator):
     )
     page = coordinator.get(f"/allocation/assignments/{a.id}/move").get_data(as_text=True)
     target = re.findall(r'<option value="(r\d)"', page)[0]
-    response = coordinator.post(f"/allocation/assignments/{a.id}/move", data={"rater": target})
+    url = f"/allocation/assignments/{a.id}/move"
+    no_reason = coordinator.post(url, data={"rater": target}, follow_redirects=True)
+    assert "Reason" in no_reason.get_data(as_text=True)
+    data = {"rater": target, "reason": "r1 is on leave"}
+    confirm = coordinator.post(url, data=data).get_data(as_text=True)
+    assert f"moves from r1 to {target}: 1 assignment moved" in confirm
+    db.session.expire_all()
+    assert db.session.get(Assignment, a.id).rater.username == "r1"  # asked, not moved
+    response = coordinator.post(url, data={**data, "confirmed": "yes"})
     assert response.status_code == 200 and "Before" in response.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(Assignment, a.id).rater.username == target
+    event = db.session.scalar(
+        select(AuditEvent)
+        .where(AuditEvent.action == "assignment.move")
+        .order_by(AuditEvent.id.desc())
+    )
+    assert event.after["reason"] == "r1 is on leave"
     a = db.session.get(Assignment, a.id)
     a.status = "in_progress"
     db.session.commit()
     refused = coordinator.post(
-        f"/allocation/assignments/{a.id}/move", data={"rater": "r1"}, follow_redirects=True
+        url, data={"rater": "r1", "reason": "back", "confirmed": "yes"}, follow_redirects=True
     )
     assert "started" in refused.get_data(as_text=True)
     db.session.expire_all()
@@ -230,3 +255,186 @@ def test_pages_have_no_inline_script(coordinator):
         html = coordinator.get(url).get_data(as_text=True)
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), url
         assert not re.search(r"\son[a-z]+=", html), url
+
+
+def _keep_box(html: str) -> str:
+    return re.search(r"<input[^>]*keep_unstarted[^>]*>", html).group(0)
+
+
+def test_commit_keeps_unstarted_work_by_default_once_rating_started(coordinator):
+    assert "checked" not in _keep_box(coordinator.get("/allocation/").get_data(as_text=True))
+    planning.allocate(0.4, 1)
+    a = db.session.scalar(select(Assignment).where(Assignment.purpose == "main").limit(1))
+    a.status = "in_progress"
+    db.session.commit()
+    html = coordinator.get("/allocation/").get_data(as_text=True)
+    assert "checked" in _keep_box(html)
+    assert "Nothing changes: the assignments already match this design." in html
+    html = coordinator.get("/allocation/?double_fraction=0.4&seed=9").get_data(as_text=True)
+    assert "no started work is touched (1 started assignment stays as it is)." in html
+
+
+def test_turning_the_gate_off_says_held_work_stays_held_and_offers_the_release(coordinator):
+    coordinator.post("/allocation/calibration/draw", data={"n": "2", "seed": "1"})
+    coordinator.post(
+        "/allocation/calibration/gate",
+        data={"enabled": "y", "threshold": "0.8", "confirmed": "yes"},
+    )
+    planning.allocate(0.4, 1)
+    db.session.commit()
+    held = count(Assignment.status == "held")
+    assert held > 0
+    confirm = coordinator.post("/allocation/calibration/gate", data={"threshold": "0.8"})
+    text = confirm.get_data(as_text=True)
+    assert confirm.status_code == 200 and count(Assignment.status == "held") == held
+    assert f"{held} main assignments are held now. Saving does not release them" in text
+    assert 'name="release"' in text
+    kept = coordinator.post(
+        "/allocation/calibration/gate",
+        data={"threshold": "0.8", "confirmed": "yes"},
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert f"{held} main assignments stay held" in kept and "0 held back" not in kept
+    assert count(Assignment.status == "held") == held
+    coordinator.post(
+        "/allocation/calibration/gate",
+        data={"threshold": "0.8", "confirmed": "yes", "release": "y"},
+    )
+    assert count(Assignment.status == "held") == 0
+
+
+def test_turning_the_gate_on_says_how_much_work_it_holds(coordinator):
+    coordinator.post("/allocation/calibration/draw", data={"n": "2", "seed": "1"})
+    planning.allocate(0.4, 1)
+    db.session.commit()
+    pending = count(Assignment.status == "pending", Assignment.purpose != "calibration")
+    text = coordinator.post(
+        "/allocation/calibration/gate", data={"enabled": "y", "threshold": "0.8"}
+    ).get_data(as_text=True)
+    assert f"{pending} pending main assignments will be held back" in text
+    assert count(Assignment.status == "held") == 0
+
+
+def test_batches_page_previews_then_releases_five_per_rater(coordinator):
+    coordinator.post("/allocation/calibration/draw", data={"n": "1", "seed": "1"})
+    digest = re.search(
+        r'name="digest" type="hidden" value="([0-9a-f]+)"',
+        coordinator.get("/allocation/?double_fraction=0.4&seed=3").get_data(as_text=True),
+    ).group(1)
+    data = {"double_fraction": "0.4", "seed": "3", "digest": digest, "confirmed": "yes"}
+    response = coordinator.post("/allocation/commit", data={**data, "release_in_batches": "y"})
+    assert response.headers["Location"].endswith("/allocation/batches")
+    total = count(Assignment.purpose != "calibration")
+    assert count(Assignment.status == "held") == total
+    page = coordinator.get("/allocation/batches").get_data(as_text=True)
+    assert "No batch released yet" in page
+    form = {"per_rater": "5", "phase": "", "therapist": "", "order": "shuffled"}
+    confirm = coordinator.post("/allocation/batches/release", data=form).get_data(as_text=True)
+    assert "Batch 1 will release 15 assignments (r1 5, r2 5, r3 5)" in confirm
+    assert count(Assignment.status == "held") == total
+    coordinator.post("/allocation/batches/release", data={**form, "confirmed": "yes"})
+    assert count(Assignment.batch == 1) == 15 and count(Assignment.status == "held") == total - 15
+    page = coordinator.get("/allocation/batches").get_data(as_text=True)
+    assert "batch 1" in page and "0 of 15" in page and "held for later batches" in page
+
+
+def test_balance_speaks_plainly_and_keeps_the_technical_line_in_details(coordinator):
+    planning.allocate(0.4, 1)
+    a = db.session.scalar(select(Assignment).where(Assignment.purpose == "main").limit(1))
+    code = a.session.code
+    for row in db.session.scalars(select(Assignment).where(Assignment.session_id == a.session_id)):
+        db.session.delete(row)
+    db.session.commit()
+    html = coordinator.get("/allocation/?double_fraction=0.4&seed=1").get_data(as_text=True)
+    assert f"Session {code} has no rater." in html
+    assert "<details><summary>Technical detail</summary>" in html
+    assert f"coverage [session {code}]: target 1, actual 0" in html
+
+
+def _finish(assignment: Assignment, days_ago: int) -> None:
+    from datetime import timedelta
+
+    from rater.rating.models import Rating
+    from rater.timeutil import utcnow
+
+    assignment.status = "submitted"
+    db.session.add(
+        Rating(
+            assignment_id=assignment.id,
+            status="submitted",
+            submitted_at=utcnow() - timedelta(days=days_ago),
+        )
+    )
+
+
+def test_progress_and_overview_count_the_same_things_with_a_finish_date(coordinator):
+    from datetime import timedelta
+
+    from rater.timeutil import utcnow
+
+    coordinator.post("/allocation/calibration/draw", data={"n": "1", "seed": "1"})
+    planning.allocate(0.4, 1)
+    main = db.session.scalars(
+        select(Assignment).where(Assignment.purpose != "calibration").order_by(Assignment.id)
+    ).all()
+    for a in main[:7]:
+        _finish(a, days_ago=3)
+    _finish(main[7], days_ago=30)  # done, but outside the 14-day pace
+    calib_row = db.session.scalar(select(Assignment).where(Assignment.purpose == "calibration"))
+    calib_row.status = "submitted"
+    db.session.commit()
+    total, done = len(main), 8
+    remaining = total - done
+    expected = (utcnow() + timedelta(days=-(-remaining * 14 // 7))).date().isoformat()
+    progress_html = coordinator.get("/allocation/progress").get_data(as_text=True)
+    home_html = coordinator.get("/").get_data(as_text=True)
+    for html in (progress_html, home_html):
+        assert f"<strong>{done} of {total}</strong> assignments done" in html
+        assert "Calibration round (counted apart): 1 of 3 done." in html
+        assert f"(7 submitted, 0.5 a day) the remaining {remaining} will be done around" in html
+        assert expected in html
+    per_rater_done = re.findall(r'<td class="num">(\d+)</td>\s*<td><progress', home_html)
+    assert sum(map(int, per_rater_done)) == done
+
+
+def test_sessions_list_links_ratings_audio_and_moves_with_readable_states(coordinator):
+    planning.allocate(0.4, 1)
+    a = db.session.scalar(select(Assignment).where(Assignment.purpose == "main").limit(1))
+    _finish(a, days_ago=1)
+    a.status = "in_progress"
+    db.session.commit()
+    html = coordinator.get(f"/allocation/sessions?patient={a.session.patient.code}").get_data(
+        as_text=True
+    )
+    assert f'href="/assignments/{a.id}/rate"' in html
+    assert f'href="/allocation/assignments/{a.id}/move"' not in html  # started: never moved
+    assert ">in progress</span>" in html and ">in_progress<" not in html
+    assert 'class="card filters compact-filters"' in html
+    assert '<option value="cannot_rate">cannot be rated</option>' in html
+    others = db.session.scalars(
+        select(Assignment).where(
+            Assignment.session_id != a.session_id, Assignment.purpose == "main"
+        )
+    ).all()
+    assert any(f'href="/allocation/assignments/{o.id}/move"' in html for o in others)
+    read_only = coordinator.get(f"/assignments/{a.id}/rate")
+    assert read_only.status_code == 200
+
+
+def test_releasing_all_held_work_from_the_calibration_page_is_confirmed_first(coordinator):
+    put_setting(calibration.RELEASE_IN_BATCHES, True)
+    planning.allocate(0.4, 1)
+    db.session.commit()
+    held = count(Assignment.status == "held")
+    page = coordinator.get("/allocation/calibration").get_data(as_text=True)
+    assert f"Release all {held} held assignments…" in page
+    assert 'action="/allocation/batches/release"' in page
+    form = {"order": "shuffled", "phase": "", "therapist": ""}
+    confirm = coordinator.post("/allocation/batches/release", data=form).get_data(as_text=True)
+    assert (
+        f"Batch 1 will release {held} assignments" in confirm
+        and "0 assignments stay held" in confirm
+    )
+    assert count(Assignment.status == "held") == held
+    coordinator.post("/allocation/batches/release", data={**form, "confirmed": "yes"})
+    assert count(Assignment.status == "held") == 0

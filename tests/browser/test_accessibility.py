@@ -98,6 +98,9 @@ NOT_PAGES = {
     "reliability.drift_svg",
     "reliability.bland_altman_svg",
     "auth.logout",
+    "results.table_csv",  # downloads (CSV, workbook, R script), not pages
+    "results.workbook",
+    "results.r_file",
 }
 
 

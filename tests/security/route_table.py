@@ -158,6 +158,8 @@ ACCESS: dict[str, Access] = {
     "allocation.raters": Access(COORDINATOR),
     "allocation.rater_change": Access(COORDINATOR, lambda _w: {"action": "join"}),
     "allocation.move": Access(COORDINATOR, _assignment_a),
+    "allocation.batches_page": Access(COORDINATOR),
+    "allocation.release": Access(COORDINATOR),
     # exports: coordinators only (they hold every rater's scores and PHQ-9)
     "export.downloads": Access(COORDINATOR),
     "export.download": Access(COORDINATOR, lambda _w: {"kind": "long", "fmt": "csv"}),
