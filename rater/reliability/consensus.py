@@ -20,9 +20,10 @@ from rater.auth.models import User
 from rater.coding.service import coded_values
 from rater.extensions import db
 from rater.instruments import Answer, Instrument, Item, answer_json
-from rater.rating.frame import ratings_frame
+from rater.rating.frame import ratings_frame, sessions_frame
 from rater.rating.models import Assignment, ConsensusScore, Rating
 from rater.reliability.report import ReliabilityReport, report
+from rater.reliability.values import session_minutes
 from rater.states import Purpose, RatingStatus
 from rater.study.instrument_store import all_versions, instrument_of
 from rater.study.models import InstrumentVersion, TherapySession
@@ -47,7 +48,13 @@ def load_report(design: str = "all", instrument: str | None = None) -> Reliabili
     if instrument is not None:
         instruments = [i for i in instruments if i.code == instrument]
         frame = frame[frame["instrument"] == instrument]
-    return report(frame, instruments, design=design, events=coded_values(instruments))
+    return report(
+        frame,
+        instruments,
+        design=design,
+        events=coded_values(instruments),
+        minutes=session_minutes(sessions_frame()),
+    )
 
 
 @dataclass(frozen=True)
