@@ -685,6 +685,14 @@ class Instrument(_Strict):
             return self.disagreement
         return DEFAULT_DISAGREEMENT_SHARE * item.scale.span
 
+    def count_threshold(self, larger: float) -> float:
+        """Two counts of an item, the larger being ``larger``, this far apart (or more) are a
+        disagreement: the file's ``disagreement``, else half the range from 0 to the larger
+        count (as an ordinal item takes half its range), at least 1."""
+        if self.disagreement is not None:
+            return self.disagreement
+        return max(1.0, DEFAULT_DISAGREEMENT_SHARE * larger)
+
     # -- measures ---------------------------------------------------------------------------
 
     def measures(self) -> list[Measure]:
