@@ -163,7 +163,7 @@ def _mismatches(
     }
     na = main["not_applicable"] == 1
     answered = main["score"].notna() | main["value"].notna()
-    rows = main[na | (answered & (main["item"].isin(single) | main["score"].notna()))]
+    rows = main[na | answered]
     found: dict[str, list[tuple[str, str]]] = {}
     for (session_id, item), group in rows.groupby(["session_id", "item"], sort=True):
         if group["rater"].nunique() < 2:

@@ -84,25 +84,27 @@ SESSIONS = {
     "S5": {"D_ord": (2, 2), "D_type": ("b", "b"), "D_n": (10, 14)},  # 4 < 7: no
     "S6": {"D_ord": (2, 2), "D_many": ("a;b", "a"), "D_n": (0, 1)},  # multiple: never; 1 >= 1
     "S7": {"D_ord": ("na", "na"), "D_type": ("na", "c"), "D_n": (3, 3)},  # N/A vs category
+    "S8": {"D_many": ("na", "a;b")},  # N/A against an answer of a multiple-choice item
 }
 
 
 def test_every_kind_can_disagree(app):
     found = {d.session_id: d for d in consensus.disagreements(_frame(SESSIONS), [_instrument()])}
-    assert sorted(found) == ["S1", "S2", "S3", "S4", "S6", "S7"]
+    assert sorted(found) == ["S1", "S2", "S3", "S4", "S6", "S7", "S8"]
     assert found["S1"].items == (("D_ord", 2),) and found["S1"].mismatches == ()
     assert found["S2"].items == () and found["S2"].mismatches == (("D_type", "a ≠ c"),)
     assert found["S3"].mismatches == (("D_ord", "N/A ≠ 4"),)
     assert found["S4"].items == (("D_n", 10),)
     assert found["S6"].items == (("D_n", 1),) and found["S6"].mismatches == ()
     assert found["S7"].mismatches == (("D_type", "N/A ≠ c"),)
+    assert found["S8"].mismatches == (("D_many", "N/A ≠ a;b"),)
     order = [d.session_id for d in consensus.disagreements(_frame(SESSIONS), [_instrument()])]
     assert order[:2] == ["S4", "S1"]  # largest difference first
 
 
 @pytest.mark.parametrize(("limit", "expected"), [(3, ["S4", "S5"]), (11, [])])
 def test_the_files_disagreement_sets_the_count_threshold(app, limit, expected):
-    sessions = {k: {"D_n": v["D_n"]} for k, v in SESSIONS.items()}
+    sessions = {k: {"D_n": v["D_n"]} for k, v in SESSIONS.items() if "D_n" in v}
     found = consensus.disagreements(_frame(sessions), [_instrument(f"disagreement = {limit}")])
     assert sorted(d.session_id for d in found) == expected
 
