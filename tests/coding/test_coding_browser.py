@@ -11,7 +11,7 @@ from rater.coding.models import CodedEvent
 from rater.extensions import db
 from tests.conftest import PASSWORD
 
-pytestmark = [pytest.mark.browser, pytest.mark.commits]
+pytestmark = pytest.mark.browser
 
 SAVED = "All changes saved"
 KEYS = "artovearto" * 2  # point codes: ASSIGN, RATIONALE, TAILOR, OBSTACLE, REVIEW, EFFICACY

@@ -34,12 +34,3 @@ def _fast_password_hash(monkeypatch: pytest.MonkeyPatch) -> None:
         "rater.auth.models.generate_password_hash",
         lambda password: generate_password_hash(password, method="pbkdf2:sha256:1"),
     )
-
-
-@pytest.fixture
-def app(app, app_config):
-    """The shared app with this folder's instruments (``app`` restores the config after)."""
-    app.config["RATER_INSTRUMENTS_DIR"] = app_config.RATER_INSTRUMENTS_DIR
-    if getattr(app_config, "RATER_PEAKS_DIR", None):
-        app.config["RATER_PEAKS_DIR"] = app_config.RATER_PEAKS_DIR
-    return app
