@@ -467,7 +467,8 @@ class Measure:
     cross-session score, the items of session t, with ``previous_items`` those of t-1); for a
     measure of events, the codes or groups it counts.
     ``item_kind`` is the kind of the item for item and rate measures, else ``ordinal`` for
-    scores of ordinal items and ``count`` for scores of counts.
+    scores of ordinal items and ``count`` for scores of counts. ``per_minute``: a rate per
+    minute of the session's recording (missing where the recording's length is unknown).
     """
 
     instrument: str
@@ -477,6 +478,7 @@ class Measure:
     items: tuple[str, ...]
     previous_items: tuple[str, ...] = ()
     item_kind: ItemKind = ItemKind.ORDINAL
+    per_minute: bool = False
 
     @property
     def is_cross_session(self) -> bool:
@@ -683,6 +685,14 @@ class Instrument(_Strict):
             return self.disagreement
         return DEFAULT_DISAGREEMENT_SHARE * item.scale.span
 
+    def count_threshold(self, larger: float) -> float:
+        """Two counts of an item, the larger being ``larger``, this far apart (or more) are a
+        disagreement: the file's ``disagreement``, else half the range from 0 to the larger
+        count (as an ordinal item takes half its range), at least 1."""
+        if self.disagreement is not None:
+            return self.disagreement
+        return max(1.0, DEFAULT_DISAGREEMENT_SHARE * larger)
+
     # -- measures ---------------------------------------------------------------------------
 
     def measures(self) -> list[Measure]:
@@ -700,7 +710,14 @@ class Instrument(_Strict):
                 label = f"{i.label} per minute"
                 out.append(
                     Measure(
-                        code, i.code + RATE_SUFFIX, MeasureKind.RATE, label, (i.code,), (), i.kind
+                        code,
+                        i.code + RATE_SUFFIX,
+                        MeasureKind.RATE,
+                        label,
+                        (i.code,),
+                        (),
+                        i.kind,
+                        per_minute=True,
                     )
                 )
         seen: set[frozenset[str]] = set()
@@ -751,9 +768,13 @@ class Instrument(_Strict):
         for summary in self.summaries:
             kind = count if summary.rule == SummaryRule.COUNT else ItemKind.ORDINAL
             operands = tuple(summary.operands)
+            rate = summary.rule == SummaryRule.RATE
             out.append(
-                Measure(code, summary.code, MeasureKind.SUMMARY, summary.label, operands, (), kind)
-            )
+                Measure(
+                    code, summary.code, MeasureKind.SUMMARY, summary.label, operands, (), kind,
+                    per_minute=rate,
+                )
+            )  # fmt: skip
         return out
 
     # -- scoring ----------------------------------------------------------------------------

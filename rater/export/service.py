@@ -42,6 +42,7 @@ from rater.rating.models import (
     RatingDifficulty,
 )
 from rater.reliability.report import report
+from rater.reliability.values import session_minutes
 from rater.study.models import InstrumentVersion, Patient, Therapist, TherapySession
 from rater.timeutil import utcnow
 from rater.version import __version__
@@ -216,7 +217,9 @@ def reliability_frames(
     ratings: pd.DataFrame, versioned, events: pd.DataFrame | None = None
 ) -> dict[str, pd.DataFrame]:
     """The reliability report's tables (with the event measures of ``events``)."""
-    return dict(report(ratings, [v.instrument for v in versioned], events=events).to_frames())
+    instruments = [v.instrument for v in versioned]
+    minutes = session_minutes(sessions_frame())
+    return dict(report(ratings, instruments, events=events, minutes=minutes).to_frames())
 
 
 # ---------------------------------------------------------------------------- building
@@ -239,7 +242,12 @@ def build(kind: str, options: Options) -> pd.DataFrame:
     if kind == "long":
         return tables.long_table(ratings)
     if kind == "wide":
-        return tables.wide_table(ratings, versioned, coded_values(versioned, options))
+        return tables.wide_table(
+            ratings,
+            versioned,
+            coded_values(versioned, options),
+            session_minutes(sessions_frame()),
+        )
     if kind == "reliability":
         events = coded_values(versioned, options)
         return tables.reliability_table(reliability_frames(ratings, versioned, events))

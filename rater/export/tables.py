@@ -25,7 +25,15 @@ import pandas as pd
 
 from rater.coding.measures import event_measures
 from rater.coding.measures import rule_text as event_rule_text
-from rater.instruments import Instrument, Item, ItemKind, LogKind, previous_session
+from rater.instruments import (
+    Instrument,
+    Item,
+    ItemKind,
+    LogKind,
+    Measure,
+    MeasureKind,
+    previous_session,
+)
 from rater.states import Completion, Purpose, RatingStatus, SessionStatus
 
 KINDS = ("long", "wide", "sessions", "homework", "events", "reliability", "codebook", "audit")
@@ -389,6 +397,36 @@ def _score_columns(
     ]
 
 
+def _rate_measures(instrument: Instrument) -> list[Measure]:
+    """The rates per minute of the instrument's count items (``per_minute = true``)."""
+    return [m for m in instrument.measures() if m.kind == MeasureKind.RATE]
+
+
+def _rate_columns(instruments: Sequence[VersionedInstrument]) -> list[Column]:
+    """One column per rate per minute of a count item, computed by its own rule."""
+    return [
+        Column(m.code, m.label, "number", ">=0", "", m.code, vi.instrument.code, vi.version)
+        for vi in instruments
+        for m in _rate_measures(vi.instrument)
+    ]
+
+
+def rate_rules(instruments: Sequence[VersionedInstrument]) -> list[Rule]:
+    """The rule of each rate per minute of a count item."""
+    return [
+        Rule(
+            m.code,
+            m.label,
+            f"{m.items[0]} / (duration_seconds / 60) of the session's recording; missing when "
+            f"{m.items[0]} is missing or the recording's length is unknown.",
+            vi.instrument.code,
+            vi.version,
+        )
+        for vi in instruments
+        for m in _rate_measures(vi.instrument)
+    ]
+
+
 def _types(instruments: Sequence[VersionedInstrument], attribute: str) -> list[str]:
     seen: list[str] = []
     for vi in instruments:
@@ -416,6 +454,7 @@ def wide_columns(instruments: Sequence[VersionedInstrument]) -> list[Column]:
         *_STATUS,
         *versions,
         *_item_columns(instruments),
+        *_rate_columns(instruments),
         *_score_columns(instruments),
         *event_measure_columns(instruments),
     ]
@@ -451,6 +490,7 @@ def sessions_columns(instruments: Sequence[VersionedInstrument]) -> list[Column]
             rule=RESOLUTION.name,
         ),
         *_item_columns(instruments, RESOLUTION.name, "number"),
+        *_rate_columns(instruments),
         *_score_columns(instruments, cross_session=True),
         *event_measure_columns(instruments, EVENT_MEAN.name),
         Column("phq9", "PHQ-9 total of the session (outcome)", "integer", "0-27"),
@@ -595,11 +635,15 @@ def _add_scores(
     items: pd.DataFrame,
     instruments: Sequence[VersionedInstrument],
     previous: pd.DataFrame | None = None,
+    minutes: pd.Series | None = None,
 ) -> None:
-    """The instruments' scores of each row (``Instrument.scale_scores``); cross-session scores
-    only when ``previous`` gives the rows of session t-1."""
+    """The instruments' scores and rates per minute of each row (``Instrument.scale_scores``);
+    cross-session scores only when ``previous`` gives the rows of session t-1; rates from
+    ``minutes``, the length of each row's recording in minutes (same index as ``items``)."""
     for vi in instruments:
-        scores = vi.instrument.scale_scores(items, previous=previous)
+        scores = vi.instrument.scale_scores(items, previous=previous, minutes=minutes)
+        for m in _rate_measures(vi.instrument):
+            out[m.code] = scores[m.code].to_numpy()
         for rule in vi.instrument.scores:
             if previous is not None or not rule.is_cross_session:
                 out[rule.code] = scores[rule.code].to_numpy()
@@ -609,10 +653,13 @@ def wide_table(
     ratings: pd.DataFrame,
     instruments: Sequence[VersionedInstrument],
     events: pd.DataFrame | None = None,
+    minutes: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """One row per rating: keys, instrument versions, one column per item, mean-rule scores,
-    and the event measures of ratings that code events (``events``: the table of
-    ``rater.coding.measures.event_values``; a rating with events only has a row too)."""
+    """One row per rating: keys, instrument versions, one column per item, rates per minute,
+    mean-rule scores, and the event measures of ratings that code events (``events``: the
+    table of ``rater.coding.measures.event_values``; a rating with events only has a row too).
+    ``minutes``: the length of each session's recording in minutes (index: session code);
+    rates are missing without it."""
     columns = wide_columns(instruments)
     keys = _names([*_KEYS, *_RATER, *_STATUS])
     events = events if events is not None else pd.DataFrame(columns=keys)
@@ -638,7 +685,8 @@ def wide_table(
         for item in vi.instrument.items:
             column = items[item.code]
             out[item.code] = column.astype("Int64") if item.is_numeric else _text(column)
-    _add_scores(out, items, instruments)
+    length = out["session_id"].map(minutes) if minutes is not None else None
+    _add_scores(out, items, instruments, minutes=length)
     for column in _names(event_measure_columns(instruments)):
         out[column] = events[column].reindex(out.index).astype("float64")
     return out[_names(columns)].reset_index(drop=True)
@@ -840,7 +888,8 @@ def sessions_table(
         items[texts] = _agreed_values(used, texts, rows.index, decided)
     for code in codes:
         out[code] = _text(items[code]) if code in texts else items[code]
-    _add_scores(out, items, instruments, previous_session(items, rows))
+    length = out["duration_seconds"] / 60
+    _add_scores(out, items, instruments, previous_session(items, rows), length)
     measures = _names(event_measure_columns(instruments))
     if measures:
         coded = events if events is not None else pd.DataFrame(columns=["purpose", *measures])
@@ -988,7 +1037,8 @@ def codebook_table(
                 }
             )
     events = event_rules(instruments)
-    for rule in [*score_rules(instruments), *events, *RULES, *([EVENT_MEAN] if events else [])]:
+    scored = [*rate_rules(instruments), *score_rules(instruments)]
+    for rule in [*scored, *events, *RULES, *([EVENT_MEAN] if events else [])]:
         rows.append(
             {
                 "export": RULE_ROW,

@@ -19,10 +19,11 @@ from rater import audit
 from rater.auth.models import User
 from rater.coding.service import coded_values
 from rater.extensions import db
-from rater.instruments import Answer, Instrument, Item, answer_json
-from rater.rating.frame import ratings_frame
+from rater.instruments import Answer, Instrument, Item, ItemKind, answer_json
+from rater.rating.frame import ratings_frame, sessions_frame
 from rater.rating.models import Assignment, ConsensusScore, Rating
 from rater.reliability.report import ReliabilityReport, report
+from rater.reliability.values import session_minutes
 from rater.states import Purpose, RatingStatus
 from rater.study.instrument_store import all_versions, instrument_of
 from rater.study.models import InstrumentVersion, TherapySession
@@ -47,7 +48,13 @@ def load_report(design: str = "all", instrument: str | None = None) -> Reliabili
     if instrument is not None:
         instruments = [i for i in instruments if i.code == instrument]
         frame = frame[frame["instrument"] == instrument]
-    return report(frame, instruments, design=design, events=coded_values(instruments))
+    return report(
+        frame,
+        instruments,
+        design=design,
+        events=coded_values(instruments),
+        minutes=session_minutes(sessions_frame()),
+    )
 
 
 @dataclass(frozen=True)
@@ -58,10 +65,13 @@ class Disagreement:
     raters: tuple[str, ...]
     items: tuple[tuple[str, int], ...]  # (item, largest difference), largest first
     n_consensus: int = 0
+    # (item, the answers given, e.g. "cognitive ≠ monitoring" or "N/A ≠ 3"): different
+    # categories of a nominal item, or "not applicable" against an answer
+    mismatches: tuple[tuple[str, str], ...] = ()
 
     @property
     def largest(self) -> int:
-        return self.items[0][1]
+        return self.items[0][1] if self.items else 0
 
 
 def thresholds(instruments: list[Instrument]) -> dict[str, float]:
@@ -79,39 +89,96 @@ def disagreements(
     instruments: list[Instrument] | None = None,
     points: float = DISAGREEMENT_POINTS,
 ) -> list[Disagreement]:
-    """Double-coded sessions (main/double) where some ordinal item's scores differ by its
-    instrument's threshold or more (``points`` for every item when ``instruments`` is None).
-    "Not applicable" has no score and never differs."""
-    main = frame[(frame["purpose"] != Purpose.CALIBRATION) & frame["score"].notna()]
+    """Double-coded sessions (main/double) where two ratings of some item disagree.
+
+    An ordinal item's scores differ by its instrument's threshold or more, a count item's by
+    ``Instrument.count_threshold`` (``points`` for every scored item when ``instruments`` is
+    None); a single-choice nominal item got different categories; or one rating says "not
+    applicable" where another gives an answer. Largest score difference first.
+    """
+    main = frame[frame["purpose"] != Purpose.CALIBRATION]
     if main.empty:
         return []
-    spread = main.groupby(["session_id", "item"])["score"].agg(["min", "max", "size"])
-    spread = spread[spread["size"] >= 2].reset_index()
-    spread["diff"] = (spread["max"] - spread["min"]).astype("int64")
-    if instruments is None:
-        limit = pd.Series(points, index=spread.index)
-    else:
-        limit = spread["item"].map(thresholds(instruments))  # NaN: not ordinal, never a hit
-    hits = spread[spread["diff"] >= limit]
-    if hits.empty:
+    numeric = _numeric_hits(main[main["score"].notna()], instruments, points)
+    mismatches = _mismatches(main, instruments)
+    sessions = sorted(set(numeric) | set(mismatches))
+    if not sessions:
         return []
     meta = main.drop_duplicates("session_id").set_index("session_id")
     raters = main.groupby("session_id")["rater"].unique()
-    counts = _consensus_counts(list(hits["session_id"].unique()))
-    out = []
+    counts = _consensus_counts(sessions)
+    out = [
+        Disagreement(
+            session_id=session_id,
+            patient=str(meta.at[session_id, "patient"]),
+            session_number=int(meta.at[session_id, "session_number"]),
+            raters=tuple(sorted(raters[session_id])),
+            items=numeric.get(session_id, ()),
+            n_consensus=counts.get(session_id, 0),
+            mismatches=mismatches.get(session_id, ()),
+        )
+        for session_id in sessions
+    ]
+    return sorted(out, key=lambda d: (-d.largest, d.session_id))
+
+
+def _numeric_hits(
+    scored: pd.DataFrame, instruments: list[Instrument] | None, points: float
+) -> dict[str, tuple[tuple[str, int], ...]]:
+    """Session -> (item, difference) of the ordinal and count items past their threshold."""
+    if scored.empty:
+        return {}
+    spread = scored.groupby(["session_id", "item"])["score"].agg(["min", "max", "size"])
+    spread = spread[spread["size"] >= 2].reset_index()
+    spread["diff"] = (spread["max"] - spread["min"]).astype("int64")
+    if instruments is None:
+        limit = pd.Series(points, index=spread.index, dtype="float64")
+    else:
+        limit = spread["item"].map(thresholds(instruments)).astype("float64")
+        counts = {
+            i.code: inst for inst in instruments for i in inst.items if i.kind == ItemKind.COUNT
+        }
+        for row in spread[spread["item"].isin(counts)].itertuples():
+            limit.at[row.Index] = counts[row.item].count_threshold(float(row.max))
+    hits = spread[spread["diff"] >= limit]  # NaN limit (nominal, text): never a hit
+    found = {}
     for session_id, rows in hits.groupby("session_id", sort=True):
         rows = rows.sort_values(["diff", "item"], ascending=[False, True])
-        out.append(
-            Disagreement(
-                session_id=str(session_id),
-                patient=str(meta.at[session_id, "patient"]),
-                session_number=int(meta.at[session_id, "session_number"]),
-                raters=tuple(sorted(raters[session_id])),
-                items=tuple(zip(rows["item"], rows["diff"].astype(int), strict=True)),
-                n_consensus=counts.get(str(session_id), 0),
+        found[str(session_id)] = tuple(zip(rows["item"], rows["diff"].astype(int), strict=True))
+    return found
+
+
+def _mismatches(
+    main: pd.DataFrame, instruments: list[Instrument] | None
+) -> dict[str, tuple[tuple[str, str], ...]]:
+    """Session -> (item, answers) where a single-choice nominal item got different categories,
+    or "not applicable" stands against an answer."""
+    if "not_applicable" not in main:
+        return {}
+    single = {
+        i.code
+        for inst in instruments or []
+        for i in inst.items
+        if i.kind == ItemKind.NOMINAL and not i.multiple
+    }
+    na = main["not_applicable"] == 1
+    answered = main["score"].notna() | main["value"].notna()
+    rows = main[na | answered]
+    found: dict[str, list[tuple[str, str]]] = {}
+    for (session_id, item), group in rows.groupby(["session_id", "item"], sort=True):
+        if group["rater"].nunique() < 2:
+            continue
+        answers = [
+            "N/A" if flag == 1 else (str(int(score)) if pd.notna(score) else str(value))
+            for flag, score, value in zip(
+                group["not_applicable"], group["score"], group["value"], strict=True
             )
-        )
-    return sorted(out, key=lambda d: (-d.largest, d.session_id))
+        ]
+        distinct = sorted(set(answers), key=answers.index)
+        has_na = "N/A" in distinct and len(distinct) > 1
+        if has_na or (item in single and len(distinct) > 1):
+            found.setdefault(str(session_id), []).append((str(item), " ≠ ".join(distinct)))
+    return {session: tuple(items) for session, items in found.items()}
 
 
 def _consensus_counts(session_codes: list[str]) -> dict[str, int]:

@@ -110,6 +110,35 @@ TERMS: tuple[Term, ...] = (
         "(quadratic) or plain (linear) distance. Quadratic kappa is close to ICC(C,1).",
     ),
     Term(
+        "cohen-kappa",
+        "Cohen's κ",
+        "agreement of two raters on categories, beyond chance",
+        "Cohen's kappa of a nominal item per rater pair: the share of sessions both put in "
+        "the same category, corrected for the agreement expected by chance. Shown as the mean "
+        "across the pairs that have a value.",
+    ),
+    Term(
+        "fleiss-kappa",
+        "Fleiss' κ",
+        "agreement of the whole calibration panel on categories",
+        "Fleiss' kappa of a nominal item over the calibration sessions every rater coded: "
+        "chance-corrected agreement of any number of raters.",
+    ),
+    Term(
+        "alpha-nominal",
+        "α nominal",
+        "Krippendorff's alpha, values treated as unordered categories",
+        "Krippendorff's alpha over every main and double rating of a nominal item: any two "
+        "different categories count as one disagreement.",
+    ),
+    Term(
+        "percent-agreement",
+        "% agreement",
+        "how often two raters chose the same category",
+        "The percentage of shared sessions where a pair chose the same category (not "
+        "corrected for chance). Shown as the mean across the pairs that have a value.",
+    ),
+    Term(
         "cronbach",
         "Cronbach α",
         "internal consistency: do a scale's items measure one thing",

@@ -34,6 +34,7 @@ from rater.reliability.results import (
     pair_caution,
     too_few,
 )
+from rater.reliability.values import length_reason
 
 PAIR_TYPES = ("ICC(A,1)", "ICC(A,k)")
 NOT_FOR_NOMINAL = NotEnoughData("not computed for a nominal item (see kappa, percent agreement)")
@@ -165,7 +166,13 @@ def _firm_statistics(values: list[float]) -> dict[str, Result]:
 def _why_no_pair_value(
     m: Measure, pairs: Sequence[PairResult], values: pd.DataFrame
 ) -> NotEnoughData:
-    """Why no rater pair has an ICC(A,2) of ``m``: the reason that is true of the data."""
+    """Why no rater pair has an ICC(A,2) of ``m``: the reason that is true of the data (with
+    the ratings whose rate per minute is missing for want of a recording length)."""
+    reason = _why_not(m, pairs, values)
+    return NotEnoughData(reason.reason + length_reason(values, m))
+
+
+def _why_not(m: Measure, pairs: Sequence[PairResult], values: pd.DataFrame) -> NotEnoughData:
     if len(pairs) > 1:
         return NotEnoughData(
             f"none of the {len(pairs)} pairs has {MIN_SESSIONS}+ sessions with varying scores"

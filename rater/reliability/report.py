@@ -34,9 +34,12 @@ from rater.reliability.results import (
     CalibrationPanel,
     ConsistencyResult,
     DesignResult,
+    Estimate,
+    NotEnoughData,
     PairResult,
     PairSummary,
     RaterAgreement,
+    Result,
     find,
 )
 from rater.reliability.values import (
@@ -75,6 +78,32 @@ class ReliabilityReport:
     def design_result(self, instrument: str, measure: str) -> DesignResult | None:
         return find(self.design, instrument, measure)
 
+    def pair_mean(self, instrument: str, measure: str, coefficient: str) -> Result:
+        """The mean of one coefficient across the pairs of a measure that have a value (Cohen's
+        kappa and percent agreement of nominal items), else the first pair's reason."""
+        found = [p.coefficients.get(coefficient) for p in self.pairs_of(instrument, measure)]
+        values = [r.value for r in found if isinstance(r, Estimate)]
+        if values:
+            return Estimate(float(sum(values) / len(values)))
+        reasons = [r for r in found if isinstance(r, NotEnoughData)]
+        if reasons:
+            return reasons[0]
+        summary = self.summary(instrument, measure)
+        if summary is not None and isinstance(summary.statistics["mean"], NotEnoughData):
+            return summary.statistics["mean"]
+        return NotEnoughData("no rater pair yet")
+
+    def calibration_of(self, instrument: str, measure: str) -> CalibrationPanel | None:
+        """The calibration panel of a nominal item (its Fleiss' kappa), if any."""
+        return next(
+            (
+                p
+                for p in self.calibration_panel
+                if (p.instrument, p.measure) == (instrument, measure)
+            ),
+            None,
+        )
+
     def consistency_of(self, instrument: str, measure: str) -> ConsistencyResult | None:
         return find(self.consistency, instrument, measure)
 
@@ -104,6 +133,7 @@ def report(
     *,
     design: str = "all",
     events: pd.DataFrame | None = None,
+    minutes: pd.Series | None = None,
 ) -> ReliabilityReport:
     """Compute the reliability report from the tidy ratings frame (submitted ratings).
 
@@ -115,11 +145,14 @@ def report(
     ``events`` holds the event measures of every coded rating
     (``rater.coding.measures.event_values``): code counts and summary measures then get pair
     ICCs and the design-wide coefficients like scale scores (not calibration panels).
+    ``minutes`` is each session's recording length in minutes (index: session code;
+    :func:`rater.reliability.values.session_minutes`): rates per minute of count items enter
+    like counts; without it (or for a session without a length) they are missing.
     """
     if design not in DESIGN_CHOICES:
         raise ValueError(f"design must be 'all', 'scales' or 'none', got {design!r}")
     with threadpool_limits(limits=1):
-        return _report(frame, instruments, design, events)
+        return _report(frame, instruments, design, events, minutes)
 
 
 def _report(
@@ -127,12 +160,13 @@ def _report(
     instruments: Sequence[Instrument],
     design: str,
     events: pd.DataFrame | None = None,
+    minutes: pd.Series | None = None,
 ) -> ReliabilityReport:
     coded = events is not None and not events.empty
     instruments = [
         i for i in instruments if (frame["instrument"] == i.code).any() or (coded and i.codes)
     ] or list(instruments)
-    values = measure_values(frame, instruments, events)
+    values = measure_values(frame, instruments, events, minutes)
     measures = [m for inst in instruments for m in measures_of(inst)]
     main = values[values["purpose"] != Purpose.CALIBRATION]
     paired = pair_table(main)

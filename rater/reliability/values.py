@@ -34,6 +34,7 @@ MEASURE_KINDS = (
     MeasureKind.ITEM,
     MeasureKind.SCORE,
     MeasureKind.SUBSCALE,
+    MeasureKind.RATE,
     MeasureKind.CODE_COUNT,
     MeasureKind.SUMMARY,
 )
@@ -56,6 +57,41 @@ def item_numbers(mine: pd.DataFrame, instrument: Instrument) -> pd.Series:
             rows = (mine["item"] == item.code) & mine["value"].notna()
             numbers[rows] = mine.loc[rows, "value"].map(item.category_number).astype("float64")
     return numbers
+
+
+def session_minutes(sessions: pd.DataFrame) -> pd.Series:
+    """Session code -> length of its recording in minutes (NaN where unknown), from a frame
+    with the columns ``session_id`` and ``duration_seconds`` (``sessions_frame()``)."""
+    seconds = pd.to_numeric(sessions["duration_seconds"], errors="coerce").astype("float64")
+    return pd.Series(seconds.to_numpy() / 60, index=sessions["session_id"].to_numpy())
+
+
+def without_length(values: pd.DataFrame, m: Measure) -> int:
+    """How many ratings have no value of the rate ``m`` although they have its count: the
+    recording's length (``duration_seconds``) is unknown. 0 for a measure that is no rate.
+    ``values`` are :func:`measure_values`."""
+    if not m.per_minute:
+        return 0
+    mine = values[values["instrument"] == m.instrument]
+    rate = mine[mine["measure"] == m.code].set_index("rating_id")["value"]
+    if m.kind == MeasureKind.RATE:
+        counted = mine[mine["measure"] == m.items[0]].set_index("rating_id")["value"]
+        counted = counted.reindex(rate.index)
+    else:  # a summary rate: its counts are never missing
+        counted = pd.Series(0.0, index=rate.index)
+    return int((rate.isna() & counted.notna()).sum())
+
+
+def length_reason(values: pd.DataFrame, m: Measure) -> str:
+    """'; 3 ratings have no rate: ...' when ratings lack the recording's length, else ''."""
+    n = without_length(values, m)
+    if not n:
+        return ""
+    ratings = "1 rating has" if n == 1 else f"{n} ratings have"
+    return (
+        f"; {ratings} no rate per minute: the session's recording length (duration_seconds) "
+        "is unknown"
+    )
 
 
 def not_applicable_counts(frame: pd.DataFrame) -> dict[tuple[str, str], int]:
@@ -82,6 +118,7 @@ def measure_values(
     frame: pd.DataFrame,
     instruments: Sequence[Instrument],
     events: pd.DataFrame | None = None,
+    minutes: pd.Series | None = None,
 ) -> pd.DataFrame:
     """One row per rating x measure: the columns ``VALUE_COLUMNS``.
 
@@ -89,6 +126,9 @@ def measure_values(
     cross-session score is the same rater's main or double rating of the patient's previous
     session (never a calibration rating). ``events`` is the table of event measures per coded
     rating (``rater.coding.measures.event_values``); their values enter like scale scores.
+    ``minutes`` is the length of each session's recording in minutes (index: session code);
+    rates per minute of count items are missing for a session without a length (or without
+    ``minutes``).
     """
     parts = [] if events is None else _event_parts(events, instruments)
     for instrument in instruments:
@@ -98,7 +138,8 @@ def measure_values(
         previous = previous_session(
             values, keys, by=("patient", "rater"), among=keys["purpose"] != Purpose.CALIBRATION
         )
-        scores = instrument.scale_scores(values, previous=previous)
+        length = None if minutes is None else keys["session_id"].map(minutes)
+        scores = instrument.scale_scores(values, previous=previous, minutes=length)
         measures = measures_of(instrument)
         table = pd.concat([values, scores], axis=1)
         measures = [m for m in measures if m.kind not in EVENT_BASED]

@@ -24,6 +24,7 @@ from rater.reliability.values import (
     PART_COLUMNS,
     PREVIOUS,
     cross_session_values,
+    length_reason,
 )
 
 DESIGN_COEFFICIENTS = ("ICC(A,1)", "ICC(A,khat)", "ICC(C,1)", "ICC(Q,khat)")
@@ -65,6 +66,8 @@ def design_results(
         n_double = int((per_session >= 2).sum())
         details: dict[str, float] = {}
         short = too_few(n_double, "session", "rated by two or more raters")
+        if short and m.per_minute:
+            short = NotEnoughData(short.reason + length_reason(values, m))
         if short:
             coefs: dict[str, Result] = dict.fromkeys((*DESIGN_COEFFICIENTS, *ALPHAS), short)
         else:

@@ -3,12 +3,13 @@
 // A code's key (while "Coding keys" is on, and never in a text field) or its button records an
 // event at the current audio time; a segment code starts a segment on the first press and ends
 // it on the next. Events are markers (segments: regions) on a waveform drawn from the server's
-// peaks; clicking one seeks there and selects it; the selected event can be re-coded, moved by
-// one second or deleted; Ctrl/Cmd-Z undoes the last action. Every change goes through the
+// peaks; clicking one seeks there and selects it; the selected event can be re-coded, given a
+// note, moved by one second or deleted; Ctrl/Cmd-Z undoes the last action. Every change goes through the
 // rating page's autosave queue (rating/autosave.js) under the key "event:<client id>":
 //
 //   event.add    {client_id, code, time_s, end_s, note}   an event the server does not know yet
-//                (or, with a base, one changed in several ways while its save was on the way)
+//                (or, with a base, one changed in several ways while its save was on the way,
+//                or whose note changed)
 //   event.move   {client_id, time_s, end_s}               only its times changed
 //   event.recode {client_id, code}                        only its code changed
 //   event.delete {client_id}
@@ -115,6 +116,11 @@ function record(code) {
 function recode(cid, code) {
   const e = events.get(cid);
   if (e && e.code !== code) act(cid, { ...e, code });
+}
+
+function annotate(cid, note) {
+  const e = events.get(cid);
+  if (e && e.note !== note) act(cid, { ...e, note });
 }
 
 function move(cid, delta) {
@@ -235,6 +241,12 @@ function listItem(cid, e) {
   label.textContent = def ? `${def.label} (${e.code})` : e.code;
   if (def && def.segment && e.end_s === null) label.textContent += ' — open';
   li.append(t, label);
+  if (e.note) {
+    const note = document.createElement('span');
+    note.className = 'note muted';
+    note.textContent = e.note;
+    li.append(note);
+  }
   li.addEventListener('click', () => { audio.currentTime = e.time_s; select(cid); });
   return li;
 }
@@ -264,6 +276,11 @@ function renderTools() {
     return option;
   });
   recodeSelect.replaceChildren(...options);
+  const note = $('#event-note');
+  if (note.dataset.cid !== selected || document.activeElement !== note) {
+    note.value = e.note; // never while the coder is typing in it
+    note.dataset.cid = selected;
+  }
 }
 
 // --- keys and buttons --------------------------------------------------------------------------
@@ -302,6 +319,12 @@ function setupEditing() {
   $('#coding-mode').addEventListener('click', () => setMode(!codingMode));
   panel.querySelectorAll('.code-button').forEach((b) => b.addEventListener('click', () => record(b.dataset.code)));
   $('#recode').addEventListener('change', (e) => { if (selected) recode(selected, e.target.value); });
+  // A note is saved when the field changes (Enter, or focus leaves it), for the event it was
+  // typed for even when another event is being selected.
+  $('#event-note').addEventListener('change', (e) => {
+    const cid = e.target.dataset.cid;
+    if (cid && events.has(cid)) annotate(cid, e.target.value.trim());
+  });
   $('#move-back').addEventListener('click', () => selected && move(selected, -1));
   $('#move-on').addEventListener('click', () => selected && move(selected, 1));
   $('#delete-event').addEventListener('click', () => selected && remove(selected));

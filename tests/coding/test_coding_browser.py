@@ -110,3 +110,44 @@ def test_coding_with_keys_survives_offline_and_reload(
     page.click(f'.wave-marker[title="REVIEW at 0:{int(last_review):02d}"]')
     assert abs(page.evaluate("document.getElementById('audio').currentTime") - last_review) < 0.5
     expect(page.locator("#selected-label")).to_contain_text("REVIEW")
+
+
+def stored_notes() -> list[tuple[str, str]]:
+    db.session.expire_all()
+    rows = db.session.scalars(select(CodedEvent).order_by(CodedEvent.time_s))
+    return [(e.code, e.note) for e in rows]
+
+
+def test_the_selected_events_note_is_edited_saved_and_restored(
+    live_server, browser_page, factory, artifacts
+):
+    page = browser_page
+    coder = factory.user("coder")
+    factory.assignment(factory.session("P01-S01", number=1), coder)
+    log_in_and_open(page, live_server.url)
+    page.click("#coding-mode")
+    press_at(page, 3, "a")
+    press_at(page, 8, "r")
+    expect(page.locator("#tally-total")).to_have_text("2")
+    page.click("#event-list li >> nth=0")
+    expect(page.locator("#event-note")).to_have_value("")
+    page.fill("#event-note", "assigned a reading with a date")  # 'a' and 'r' must not code
+    page.press("#event-note", "Enter")
+    expect(page.locator("#tally-total")).to_have_text("2")
+    expect(page.locator("#event-list li >> nth=0")).to_contain_text("assigned a reading")
+    expect(page.locator("#save-state")).to_have_text(SAVED, timeout=8000)
+    assert stored_notes() == [("ASSIGN", "assigned a reading with a date"), ("RATIONALE", "")]
+
+    # Typing a note, then selecting another event, saves the note of the event it was for.
+    page.fill("#event-note", "changed")
+    page.click("#event-list li >> nth=1")
+    expect(page.locator("#event-note")).to_have_value("")
+    expect(page.locator("#save-state")).to_have_text(SAVED, timeout=8000)
+    assert stored_notes() == [("ASSIGN", "changed"), ("RATIONALE", "")]
+    page.screenshot(path=str(artifacts / "coding-note.png"))
+
+    page.reload()
+    page.wait_for_selector("#coding-panel[data-ready=true]", state="attached")
+    expect(page.locator("#event-list li >> nth=0")).to_contain_text("changed")
+    page.click("#event-list li >> nth=0")
+    expect(page.locator("#event-note")).to_have_value("changed")

@@ -153,3 +153,44 @@ def test_summary_measures_in_wide_and_sessions(runner, tmp_path):
     )
     codes = next(r for r in book if r["export"] == "events" and r["column"] == "code")
     assert "ASSIGN = Homework assigned" in codes["anchors"]
+
+
+@pytest.mark.parametrize("fmt", ["sav", "dta"])
+@pytest.mark.parametrize("kind", ["wide", "sessions"])
+@pytest.mark.usefixtures("study")
+def test_event_measures_reach_spss_and_stata_files_with_labels(runner, tmp_path, fmt, kind):
+    import pyreadstat
+
+    text = HEADER + "".join(
+        [
+            "P01-S01,r1,ASSIGN,1,,\n", "P01-S01,r1,ASSIGN,5,,\n", "P01-S01,r1,RATIONALE,6,,\n",
+            "P01-S01,r1,HWTALK,10,40,\n",
+            "P01-S01,r2,ASSIGN,2,,\n", "P01-S01,r2,RATIONALE,3,,\n", "P01-S01,r2,TAILOR,4,,\n",
+        ]
+    )  # fmt: skip
+    assert run_import(runner, tmp_path, text).exit_code == 0
+    path = tmp_path / f"{kind}.{fmt}"
+    result = runner.invoke(args=["export", kind, "-o", str(path)])
+    assert result.exit_code == 0, result.output
+    read = pyreadstat.read_sav if fmt == "sav" else pyreadstat.read_dta
+    frame, meta = read(str(path))
+    labels = dict(zip(meta.column_names, meta.column_labels, strict=True))
+    assert labels["HWC_ASSIGN_n"] == "Number of 'Homework assigned' events"
+    assert labels["HWC_assigning_n"] == "Number of assigning events"
+    assert labels["HWC_rationale_ratio"] == "Rationales per assigned homework"
+    assert labels["HWC_assigning_rate"] == "Assigning behaviours per minute"
+    assert labels["HWC_homework_seconds"] == "Time spent on homework (seconds)"
+    if kind == "wide":
+        rows = frame.set_index(["session_id", "rater"])
+        r1, r2 = rows.loc[("P01-S01", "r1")], rows.loc[("P01-S01", "r2")]
+        assert (r1["HWC_ASSIGN_n"], r2["HWC_ASSIGN_n"]) == (2, 1)
+        assert r1["HWC_rationale_ratio"] == 0.5 and r1["HWC_homework_seconds"] == 30
+        assert r1["HWC_assigning_rate"] == pytest.approx(3 / (68.3 / 60))
+        assert (
+            rows.loc[("P01-S02", "r1"), "HWC_rationale_ratio"]
+            != rows.loc[("P01-S02", "r1"), "HWC_rationale_ratio"]
+        )  # 0 / 0: missing (NaN)
+    else:
+        row = frame.set_index("session_id").loc["P01-S01"]
+        assert row["HWC_ASSIGN_n"] == 1.5 and row["HWC_rationale_ratio"] == 0.75
+        assert row["HWC_assigning_rate"] == pytest.approx(3 / (68.3 / 60))

@@ -51,7 +51,11 @@ def double_coded(factory):
 def test_disagreements_use_each_instruments_threshold():
     instruments = consensus.current_instruments()
     [found] = consensus.disagreements(ratings_frame(), instruments)
-    assert found.items == (("TCS_1", 2),)  # TCS_2 differs by 1; N/A never differs
+    assert found.items == (("TCS_1", 2),)  # TCS_2 differs by 1
+    assert found.mismatches == (
+        ("HWS_rationale", "N/A ≠ 3"),
+        ("HWS_type", "cognitive ≠ monitoring"),
+    )
     assert consensus.disagreements(ratings_frame(), instruments, points=1)[0].items == (
         ("TCS_1", 2),
     )  # points apply only without instruments
