@@ -54,10 +54,9 @@ def write_recording(path: Path, minutes: float, rate: int = 8000) -> None:
 def build(n_events: int, minutes: float) -> int:
     from rater.auth.service import add_user
     from rater.cli import upgrade_schema
-    from rater.coding.models import CodedEvent
     from rater.extensions import db
     from rater.rating import service
-    from rater.rating.models import Assignment
+    from rater.rating.models import Assignment, CodedEvent
     from rater.study.instrument_store import current_versions
     from rater.study.models import Patient, Therapist, TherapySession
 

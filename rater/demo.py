@@ -41,11 +41,10 @@ from rater.allocation.planning import allocate
 from rater.auth import service as users
 from rater.auth.models import User
 from rater.cli import transaction, upgrade_schema
-from rater.coding.models import CodedEvent
 from rater.config import PROJECT_ROOT
 from rater.extensions import db, table_of
 from rater.instruments import Instrument, load_instrument
-from rater.rating.models import Assignment, ItemScore, Rating
+from rater.rating.models import Assignment, CodedEvent, ItemScore, Rating
 from rater.states import AssignmentStatus, Purpose, RatingStatus, Role, SessionStatus
 from rater.study.catalogue import import_sessions
 from rater.study.instrument_store import instrument_of, store_version, sync_instruments

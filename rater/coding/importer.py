@@ -5,7 +5,7 @@ ignored, so ``rater export events`` can be imported back). Each (session, rater)
 assignment of the study; its rating is started when there is none. A code must belong to a
 coding sheet the rating uses, or to the current version of a coding sheet (which the rating then
 uses too). Every event passes the same check as on the rating page
-(:func:`rater.coding.events.check_event`).
+(:func:`rater.rating.events.check_event`).
 
 The file holds the complete coding of each (session, rater) it names: their stored events are
 replaced by the file's, so importing a file twice leaves one copy. Every problem is reported
@@ -23,13 +23,12 @@ from sqlalchemy import CursorResult, delete, insert, select
 
 from rater import audit
 from rater.auth.models import User
-from rater.coding.events import check_event, codes_of
-from rater.coding.models import CodedEvent
 from rater.csvinput import ImportFailed, Problem, in_file_order, read_csv_records
 from rater.extensions import db, table_of
 from rater.instruments import Instrument
 from rater.rating import service as rating_service
-from rater.rating.models import Assignment, rating_instruments
+from rater.rating.events import check_event, codes_of
+from rater.rating.models import Assignment, CodedEvent, rating_instruments
 from rater.states import AssignmentStatus
 from rater.study.instrument_store import current_versions, instrument_of
 from rater.study.models import TherapySession

@@ -14,12 +14,11 @@ import pandas as pd
 from sqlalchemy import Select, select
 
 from rater.auth.models import User
-from rater.coding.events import codes_of
 from rater.coding.measures import event_values
-from rater.coding.models import CodedEvent
 from rater.extensions import db
 from rater.instruments import Instrument
-from rater.rating.models import Assignment, Rating, rating_instruments
+from rater.rating.events import codes_of
+from rater.rating.models import Assignment, CodedEvent, Rating, rating_instruments
 from rater.rating.service import pinned_instruments
 from rater.states import RatingStatus
 from rater.study.models import InstrumentVersion, Patient, Therapist, TherapySession

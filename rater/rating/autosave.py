@@ -81,14 +81,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from rater import audit
 from rater.auth.models import User
-from rater.coding.events import MAX_EVENTS, check_event, codes_of, problem_text
-from rater.coding.models import CodedEvent
 from rater.db_setup import Statement, execute_all
 from rater.extensions import db, table_of
 from rater.instruments import Answer, Instrument, Item, LogKind, answer_json
+from rater.rating.events import MAX_EVENTS, check_event, codes_of, problem_text
 from rater.rating.models import (
     Assignment,
     AutosaveBatch,
+    CodedEvent,
     HomeworkEntry,
     ItemScore,
     Note,

@@ -291,3 +291,25 @@ class ConsensusScore(Model):
     @property
     def answer(self) -> Answer:
         return Item.from_columns(self.score, self.value_text, self.not_applicable)
+
+
+# Coded events: behaviour codes (or segments) in a session's audio, recorded on the rating page,
+# imported from CSV or built by the demo (rater.coding builds its views and measures on them).
+class CodedEvent(Model):
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("rating_id", "client_id"),
+        CheckConstraint("time_s >= 0", name="time_nonnegative"),
+        CheckConstraint("end_s IS NULL OR end_s >= time_s", name="end_after_start"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rating_id: Mapped[int] = mapped_column(ForeignKey("ratings.id", ondelete="CASCADE"))
+    instrument_version_id: Mapped[int] = mapped_column(ForeignKey("instrument_versions.id"))
+    client_id: Mapped[str] = mapped_column(String(64))
+    code: Mapped[str] = mapped_column(String(64))
+    time_s: Mapped[float]
+    end_s: Mapped[float | None]
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

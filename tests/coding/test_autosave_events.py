@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from rater.audit import AuditEvent
-from rater.coding.models import CodedEvent
 from rater.extensions import db
+from rater.rating.models import CodedEvent
 from rater.timeutil import utcnow
 from tests.rating.helpers import build_study, login_as, started
 

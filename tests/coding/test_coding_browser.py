@@ -7,8 +7,8 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from rater.coding.models import CodedEvent
 from rater.extensions import db
+from rater.rating.models import CodedEvent
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser

@@ -10,9 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from rater.coding.agreement import double_coded_sessions, session_agreement
-from rater.coding.models import CodedEvent
 from rater.extensions import db
-from rater.rating.models import Assignment, Rating
+from rater.rating.models import Assignment, CodedEvent, Rating
 from rater.reliability.consensus import load_report
 from rater.reliability.results import Estimate
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from rater.coding.models import CodedEvent
 from rater.extensions import db
 from rater.rating import service
+from rater.rating.models import CodedEvent
 from rater.timeutil import utcnow
 
 HEADER = "session_id,rater,code,time_s,end_s,note\n"
