@@ -18,6 +18,7 @@ from rater.coding.measures import event_values
 from rater.extensions import db
 from rater.instruments import Instrument
 from rater.rating.events import codes_of
+from rater.rating.frame import rating_key_columns
 from rater.rating.models import Assignment, CodedEvent, Rating, rating_instruments
 from rater.rating.service import pinned_instruments
 from rater.states import RatingStatus
@@ -33,14 +34,7 @@ CODED_COLUMNS = [*RATING_COLUMNS, "instrument", "instrument_version"]
 
 def _rating_columns() -> list[Any]:
     return [
-        Rating.id.label("rating_id"),
-        TherapySession.code.label("session_id"),
-        Patient.code.label("patient"),
-        Therapist.code.label("therapist"),
-        TherapySession.session_number,
-        TherapySession.phase,
-        User.username.label("rater"),
-        Assignment.purpose,
+        *rating_key_columns(),
         Rating.status.label("rating_status"),
         Rating.submitted_at,
         TherapySession.duration_seconds,

@@ -120,6 +120,21 @@ def count_ratings(include_drafts: bool = False) -> int:
     return int(db.session.scalar(query) or 0)
 
 
+def rating_key_columns() -> list[Any]:
+    """The columns that name a rating in every frame: its id, session, patient, therapist,
+    session number, phase, rater and purpose (the session's code is the ``session_id``)."""
+    return [
+        Rating.id.label("rating_id"),
+        TherapySession.code.label("session_id"),
+        Patient.code.label("patient"),
+        Therapist.code.label("therapist"),
+        TherapySession.session_number,
+        TherapySession.phase,
+        User.username.label("rater"),
+        Assignment.purpose,
+    ]
+
+
 def ratings_query(include_drafts: bool = False) -> Select:
     """The one query of the ratings frame, ordered in the database.
 
@@ -130,14 +145,7 @@ def ratings_query(include_drafts: bool = False) -> Select:
     subscale, position = _item_layout_cases(item_layout())
     binary = _binary_collation()
     query = select(
-        Rating.id.label("rating_id"),
-        TherapySession.code.label("session_id"),
-        Patient.code.label("patient"),
-        Therapist.code.label("therapist"),
-        TherapySession.session_number,
-        TherapySession.phase,
-        User.username.label("rater"),
-        Assignment.purpose,
+        *rating_key_columns(),
         InstrumentVersion.code.label("instrument"),
         InstrumentVersion.version.label("instrument_version"),
         ItemScore.item_code.label("item"),
