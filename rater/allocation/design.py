@@ -126,7 +126,12 @@ class Deviation:
         """The deviation in a coordinator's words ("rater2 has 2 sessions of patient P04
         where 3 would be even")."""
         actual, even = int(self.actual), round(float(self.target))
-        if self.guarantee.startswith("rater_"):
+        if self.guarantee == "rater_load":
+            return (
+                f"Raters' workloads differ by up to {_sessions(actual)}; a difference of at most"
+                " 1 would be even."
+            )
+        if self.guarantee.startswith("rater_"):  # rater_patient, rater_therapist, ...
             rater, _, stratum = self.subject.rpartition(" x ")
             return f"{rater} has {_sessions(actual)} of {stratum} where {even} would be even."
         if self.guarantee == "double_count":
@@ -140,11 +145,6 @@ class Deviation:
                 f"Therapist {therapist}, phase {phase} has"
                 f" {_sessions(actual, 'double-coded session')} where about {even} would match"
                 " the share to double-code."
-            )
-        if self.guarantee == "rater_load":
-            return (
-                f"Raters' workloads differ by up to {_sessions(actual)}; a difference of at most"
-                " 1 would be even."
             )
         if self.guarantee == "pair_balance":
             return (

@@ -52,3 +52,12 @@ def test_every_deviation_of_a_lopsided_design_has_a_plain_sentence():
             rater, _, patient = d.subject.rpartition(" x ")
             assert d.plain().startswith(f"{rater} has {int(d.actual)} session")
             assert f"of {patient} where {round(d.target)} would be even" in d.plain()
+
+
+def test_uneven_workloads_read_as_a_spread_between_raters():
+    """``rater_load`` also starts with "rater_" but is about all raters, not one rater's stratum
+    (it once read "has 56 sessions of raters where 1 would be even")."""
+    d = Deviation("rater_load", "raters", 1, 56, 55)
+    assert d.plain() == (
+        "Raters' workloads differ by up to 56 sessions; a difference of at most 1 would be even."
+    )
