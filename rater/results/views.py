@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import io
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
 from rater.auth.decorators import coordinator_required
 from rater.errors import render_error
@@ -29,15 +29,21 @@ TABLES = ("descriptives", "frequencies", "completion", "omega", "fixed_effects",
           "variance_components", "model_fit", "lr_tests")  # fmt: skip
 
 
-def _load() -> Results | tuple:
-    """The results of the request's choice, or an error page naming the bad choice."""
+def _results() -> Results:
+    """The results of the request's choice; ChoiceError names a bad choice."""
     resolve = request.args.get("resolve", service.DEFAULT_RESOLVE)
     if resolve not in service.RESOLVE_CHOICES:
-        return render_error(400, f"resolve must be one of {', '.join(service.RESOLVE_CHOICES)}")
+        raise ChoiceError(f"resolve must be one of {', '.join(service.RESOLVE_CHOICES)}")
     outcome = request.args.get("outcome") or None
     predictors = request.args.getlist("predictor") if outcome else None
+    return service.load_results(outcome, predictors, resolve)
+
+
+def _load() -> Results | tuple:
+    """The results of the request's choice, or an error page naming the bad choice (for the
+    downloads, whose links the page builds)."""
     try:
-        return service.load_results(outcome, predictors, resolve)
+        return _results()
     except ChoiceError as exc:  # our own message naming the variable
         return render_error(400, str(exc))
 
@@ -57,9 +63,11 @@ def _svg_data(svg: str) -> str:
 @bp.get("/")
 @coordinator_required
 def index():
-    found = _load()
-    if isinstance(found, tuple):
-        return found
+    try:
+        found = _results()
+    except ChoiceError as exc:  # back to the form, which says what was wrong
+        flash(f"Not computed: {exc}. The default choice is shown; choose again.", "error")
+        return redirect(url_for("results.index"))
     figures = [(label, _svg_data(svg)) for label, svg in found.course_plots]
     descriptives = found.descriptives
     return render_template(

@@ -112,10 +112,13 @@ def test_chosen_outcome_predictors_and_consensus_resolution(client, auth):
 )
 @pytest.mark.usefixtures("demo")
 def test_a_bad_choice_is_refused_with_its_name(client, auth, query, message):
+    """Back on the form with the default choice and a message naming the bad one."""
     auth.login("coordinator", "demo-coordinator")
     response = client.get(f"/results/?{query}")
-    assert response.status_code == 400
-    assert message in response.get_data(as_text=True)
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"])
+    assert page.status_code == 200
+    assert message in page.get_data(as_text=True)
 
 
 @pytest.mark.usefixtures("demo")
