@@ -316,7 +316,12 @@ function onKey(event) {
 }
 
 function setupEditing() {
-  $('#coding-mode').addEventListener('click', () => setMode(!codingMode));
+  $('#coding-mode').addEventListener('click', () => {
+    setMode(!codingMode);
+    // Focus moves to the panel when coding starts, so that Space plays and pauses the audio
+    // (the page's key) instead of pressing this button again and turning coding off.
+    if (codingMode) panel.focus({ preventScroll: true });
+  });
   panel.querySelectorAll('.code-button').forEach((b) => b.addEventListener('click', () => record(b.dataset.code)));
   $('#recode').addEventListener('change', (e) => { if (selected) recode(selected, e.target.value); });
   // A note is saved when the field changes (Enter, or focus leaves it), for the event it was

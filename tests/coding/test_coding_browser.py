@@ -52,6 +52,12 @@ def test_coding_with_keys_survives_offline_and_reload(
     page.keyboard.press("a")
     expect(page.locator("#tally-total")).to_have_text("0")
     page.click("#coding-mode")
+    # Space right after turning coding on plays the audio; it does not press the toggle again.
+    page.keyboard.press(" ")
+    expect(page.locator("#coding-mode")).to_have_attribute("aria-pressed", "true")
+    page.wait_for_function("() => !document.getElementById('audio').paused")
+    page.keyboard.press(" ")
+    page.wait_for_function("() => document.getElementById('audio').paused")
     page.focus("#note-text")
     page.keyboard.press("a")
     expect(page.locator("#tally-total")).to_have_text("0")
