@@ -21,6 +21,7 @@ from rater import audit
 from rater.allocation import calibration as calib
 from rater.allocation.errors import CalibrationError
 from rater.allocation.ordering import Item, QueueOrder, pick_batch
+from rater.allocation.progress import StatusTally
 from rater.allocation.settings import SETTING_SEED, get_setting
 from rater.auth.models import User
 from rater.extensions import db
@@ -167,17 +168,9 @@ def _open(chosen: dict[str, list[Item]], number: int, order: QueueOrder) -> None
 
 
 @dataclass
-class BatchProgress:
+class BatchProgress(StatusTally):
     batch: int | None  # None: held, in no batch yet; 0: open work released without a batch
     counts: dict[str, int]
-
-    @property
-    def assigned(self) -> int:
-        return sum(self.counts.values())
-
-    @property
-    def done(self) -> int:
-        return sum(self.counts.get(s, 0) for s in AssignmentStatus.DONE)
 
     @property
     def label(self) -> str:

@@ -23,17 +23,28 @@ def _count_of(counts: dict[str, int], states: frozenset[str]) -> int:
     return sum(counts.get(state, 0) for state in states)
 
 
+class StatusTally:
+    """``assigned`` and ``done`` of a ``counts`` mapping (assignment status -> number), shared by
+    the progress of a rater and of a batch."""
+
+    counts: dict[str, int]
+
+    @property
+    def assigned(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def done(self) -> int:
+        return _count_of(self.counts, AssignmentStatus.DONE)
+
+
 @dataclass
-class RaterProgress:
+class RaterProgress(StatusTally):
     rater: str
     active: bool
     in_allocation: bool
     counts: dict[str, int]  # status -> main/double assignments
     calibration: dict[str, int]
-
-    @property
-    def assigned(self) -> int:
-        return sum(self.counts.values())
 
     @property
     def in_progress(self) -> int:
@@ -50,10 +61,6 @@ class RaterProgress:
     @property
     def waiting(self) -> int:
         return _count_of(self.counts, AssignmentStatus.WAITING)
-
-    @property
-    def done(self) -> int:
-        return _count_of(self.counts, AssignmentStatus.DONE)
 
     @property
     def calibration_done(self) -> int:
