@@ -8,6 +8,7 @@ and BIC, REML and ML, and the likelihood-ratio tests of ML refits.
 
 from __future__ import annotations
 
+import math
 import shutil
 import subprocess
 
@@ -120,9 +121,14 @@ def test_models_equal_lme4(lme4_results, seed, reml):
             assert effect.se == pytest.approx(lme4_results[file, f"{key}_se_{j}"], rel=1e-4)
         v = result.variances
         ours = [v["intercept"], v["slope"], v["covariance"]] if "slope" in v else [v["intercept"]]
+        # A covariance near 0 is compared on the scale of its variances (the correlation to
+        # 1e-4): the deviance is flat along it, and optimisers that agree on the log-likelihood
+        # to 1e-9 can differ by 2e-4 of a covariance of -0.0009 (seen with statsmodels 0.15).
+        scale = math.sqrt(v["intercept"] * v["slope"]) if "slope" in v else 0.0
         for j, value in enumerate([*ours, v["residual"]], start=1):
             theirs = lme4_results[file, f"{key}_vc_{j}"]
-            assert value == pytest.approx(theirs, rel=1e-4, abs=1e-10), (spec.name, j)
+            floor = max(1e-10, 1e-4 * scale) if j == 3 else 1e-10
+            assert value == pytest.approx(theirs, rel=1e-4, abs=floor), (spec.name, j)
         assert result.loglik == pytest.approx(lme4_results[file, f"{key}_loglik"], abs=1e-6)
         assert result.aic == pytest.approx(lme4_results[file, f"{key}_aic"], abs=1e-5)
         assert result.bic == pytest.approx(lme4_results[file, f"{key}_bic"], abs=1e-5)
