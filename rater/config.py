@@ -16,6 +16,8 @@ DEFAULT_SECRET_KEY = "dev-insecure-change-me"
 # `rater serve` refuses a shorter SECRET_KEY: whoever guesses the key can sign sessions of
 # any user. 32 characters is 128 bits or more of a random hex or base64 key.
 MIN_SECRET_KEY_LENGTH = 32
+# werkzeug's scrypt: a current memory-hard algorithm (about 0.1 s per hash here, on purpose).
+DEFAULT_PASSWORD_HASH = "scrypt"
 
 
 def _default_database_url() -> str:
@@ -70,6 +72,10 @@ class Config:
         self.RATER_LOGIN_MAX_ADDRESS_FAILURES = int(
             env.get("RATER_LOGIN_MAX_ADDRESS_FAILURES", "20")
         )
+        # How new passwords are hashed (werkzeug method). Deliberately not read from the
+        # environment: only the test suite, whose thousands of throwaway users test nothing
+        # about the hash, uses a cheaper one (TestConfig).
+        self.RATER_PASSWORD_HASH = DEFAULT_PASSWORD_HASH
         # A set-password link (new account, password reset) works once, for this many hours.
         self.RATER_SET_PASSWORD_HOURS = float(env.get("RATER_SET_PASSWORD_HOURS", "72"))
 
@@ -82,4 +88,7 @@ class TestConfig(Config):
         self.TESTING = True
         self.SECRET_KEY = "test-secret-" + "x" * MIN_SECRET_KEY_LENGTH
         self.WTF_CSRF_ENABLED = False  # the ``csrf_app`` fixture turns it back on
+        # One PBKDF2 round instead of scrypt: ~0.1 s less for every user and login of the suite.
+        # tests/auth checks that production keeps scrypt and that old hashes still verify.
+        self.RATER_PASSWORD_HASH = "pbkdf2:sha256:1"
         self.SQLALCHEMY_DATABASE_URI = database_url

@@ -6,11 +6,13 @@ import secrets
 from datetime import datetime
 from functools import cache
 
+from flask import current_app, has_app_context
 from flask_login import UserMixin
 from sqlalchemy import Index, PrimaryKeyConstraint, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from rater.config import DEFAULT_PASSWORD_HASH
 from rater.extensions import Model, check_in
 from rater.states import Role
 from rater.timeutil import utcnow
@@ -31,8 +33,7 @@ class User(UserMixin, Model):
     session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 
     def set_password(self, password: str) -> None:
-        # werkzeug's default is scrypt, a current memory-hard algorithm.
-        self.password_hash = generate_password_hash(password)
+        self.password_hash = generate_password_hash(password, method=password_hash_method())
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
@@ -57,19 +58,29 @@ class User(UserMixin, Model):
 Index("uq_users_username_lower", func.lower(User.username), unique=True)
 
 
+def password_hash_method() -> str:
+    """The hash new passwords get: the app's ``RATER_PASSWORD_HASH`` (scrypt, see Config).
+
+    Checking reads the method from the stored hash, so a change applies to new passwords only.
+    """
+    if has_app_context():
+        return str(current_app.config.get("RATER_PASSWORD_HASH", DEFAULT_PASSWORD_HASH))
+    return DEFAULT_PASSWORD_HASH
+
+
 @cache
-def dummy_password_hash() -> str:
+def dummy_password_hash(method: str = DEFAULT_PASSWORD_HASH) -> str:
     """A hash of a random password, made like every user's (``User.set_password``).
 
     A login for an unknown or deactivated user is checked against it, so that it costs what a
     wrong password costs and response times do not tell which user names exist.
     """
-    return generate_password_hash(secrets.token_urlsafe(16))
+    return generate_password_hash(secrets.token_urlsafe(16), method=method)
 
 
 def check_dummy_password(password: str) -> bool:
     """Spend one password check, like ``User.check_password``; never True in practice."""
-    return check_password_hash(dummy_password_hash(), password)
+    return check_password_hash(dummy_password_hash(password_hash_method()), password)
 
 
 class LoginAttempt(Model):

@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from werkzeug.security import generate_password_hash
 
 ROOT = Path(__file__).resolve().parents[2]
 CODING_SHEET = ROOT / "instruments" / "examples" / "homework_coding.toml"
@@ -22,11 +21,3 @@ def app_config(app_config, tmp_path: Path):
     app_config.RATER_INSTRUMENTS_DIR = str(folder)
     app_config.RATER_PEAKS_DIR = str(tmp_path / "peaks")
     return app_config
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hash(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        "rater.auth.models.generate_password_hash",
-        lambda password: generate_password_hash(password, method="pbkdf2:sha256:1"),
-    )

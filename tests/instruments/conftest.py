@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from werkzeug.security import generate_password_hash
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "instruments" / "examples"
@@ -26,11 +25,3 @@ def instruments_dir(tmp_path: Path) -> Path:
 def app_config(app_config, instruments_dir: Path):
     app_config.RATER_INSTRUMENTS_DIR = str(instruments_dir)
     return app_config
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hash(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        "rater.auth.models.generate_password_hash",
-        lambda password: generate_password_hash(password, method="pbkdf2:sha256:1"),
-    )

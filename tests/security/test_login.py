@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from rater import create_app
 from rater.auth.models import LoginAttempt
 from rater.auth.service import set_active
+from rater.config import Config
 from rater.extensions import db
 from tests.conftest import PASSWORD
 
@@ -35,11 +36,17 @@ def _login(client, username, password="correct-horse-battery", address="10.0.0.1
     )
 
 
-def test_passwords_are_hashed_with_scrypt(factory):
+def test_passwords_are_hashed_with_scrypt(app, factory):
+    """Production hashes with scrypt; the suite's cheap hash (TestConfig) is its own setting,
+    and a password hashed one way still verifies after the setting changes."""
+    cheap = factory.user("cheap")
+    app.config["RATER_PASSWORD_HASH"] = Config().RATER_PASSWORD_HASH
     user = factory.user("r1")
     assert user.password_hash.startswith("scrypt:")
     assert "correct-horse-battery" not in user.password_hash
     assert user.check_password("correct-horse-battery") and not user.check_password(WRONG)
+    assert not cheap.password_hash.startswith("scrypt:")
+    assert cheap.check_password("correct-horse-battery") and not cheap.check_password(WRONG)
 
 
 def test_five_failures_lock_the_account_for_fifteen_minutes(client, factory):
