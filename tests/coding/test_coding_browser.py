@@ -104,8 +104,10 @@ def test_coding_with_keys_survives_offline_and_reload(
 
     events = stored()
     assert len(events) == 19 and len({cid for cid, _, _ in events}) == 19
-    assert events[0][1:] == ("REVIEW", 2.0)
-    assert 5.0 not in [t for _, _, t in events]
+    # The audio plays on between the seek and the key press: times are the seek's plus the
+    # few hundredths a busy machine takes to deliver the key.
+    assert events[0][1] == "REVIEW" and events[0][2] == pytest.approx(2.0, abs=0.25)
+    assert not [t for _, _, t in events if abs(t - 5.0) < 0.25]
 
     # A marker seeks the audio to its event.
     page.click("#event-list li >> nth=3")
