@@ -11,6 +11,8 @@ import ast
 import re
 import sys
 import tomllib
+from collections.abc import Mapping
+from functools import cache
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
@@ -46,8 +48,15 @@ def _imported_modules() -> dict[str, str]:
     }
 
 
+@cache
+def _installed() -> Mapping[str, list[str]]:
+    """Top-level module -> distributions; reading every installed package's metadata takes
+    seconds, so it is read once."""
+    return packages_distributions()
+
+
 def _distributions(module: str) -> set[str]:
-    return {_normalized(d) for d in packages_distributions().get(module, [])}
+    return {_normalized(d) for d in _installed().get(module, [])}
 
 
 def test_every_import_of_rater_is_a_declared_runtime_dependency():
