@@ -31,7 +31,6 @@ RATING_KEYS = ["rating_id", "session_id", "patient", "session_number", "rater", 
 VALUE_COLUMNS = [*RATING_KEYS, "submitted_at", "batch", "instrument", "measure", "kind", "value"]
 
 
-
 MEASURE_KINDS = (
     MeasureKind.ITEM,
     MeasureKind.SCORE,

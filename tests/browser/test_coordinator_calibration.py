@@ -178,7 +178,9 @@ def test_calibration_gate_join_and_dashboard(live_server, factory, browser):
     expect(gate).to_contain_text("calibration complete")
     coordinator.click("form[action$='/calibration/gate'] button[type=submit]")
     expect(coordinator.locator("h1")).to_have_text("Save the calibration gate?")
-    expect(coordinator.locator(".confirm")).to_contain_text(f"{len(held)} main assignments are held now")
+    expect(coordinator.locator(".confirm")).to_contain_text(
+        f"{len(held)} main assignments are held now"
+    )
     coordinator.check("input[name=release]")
     coordinator.click("text=Yes, save the gate")
     flash = coordinator.locator(".flash.success")
@@ -199,7 +201,9 @@ def test_calibration_gate_join_and_dashboard(live_server, factory, browser):
     work = assignments_of(Assignment.session_id.in_(double), User.username.in_(RATERS))
     submit_through_services(
         work,
-        lambda a, code: min(4, truth[a.session_id] + (a.rater.username == "r3") + rng.randrange(2)),
+        lambda a, _code: min(
+            4, truth[a.session_id] + (a.rater.username == "r3") + rng.randrange(2)
+        ),
     )
 
     # 6. A new rater account, added in the browser (a password shown once) ...
@@ -272,7 +276,9 @@ def test_calibration_gate_join_and_dashboard(live_server, factory, browser):
     image = drift.locator("img")
     expect(image).to_have_attribute("src", re.compile(r"drift\.svg\?by=batch$"))
     image.scroll_into_view_if_needed()
-    coordinator.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
+    coordinator.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=image.element_handle()
+    )
     svg = coordinator.request.get(url + image.get_attribute("src"))
     text = svg.text()
     assert svg.ok and text.startswith("<svg")
@@ -288,9 +294,9 @@ def test_calibration_gate_join_and_dashboard(live_server, factory, browser):
     coordinator.goto(f"{url}/reliability/measure/GHES/GHES_score")
     coordinator.click("text=batch >> nth=-1")
     expect(coordinator.locator("strong[aria-current]")).to_have_text("batch")
-    row = flagged.iloc[0]
+    shift, n = format_number(flagged.iloc[0]["mean_difference"], signed=True), flagged.iloc[0]["n"]
     expect(coordinator.locator("section.card:has(h2:has-text('Drift'))")).to_contain_text(
-        f"r3, batch 1: {format_number(row['mean_difference'], signed=True)} over {row['n']} sessions"
+        f"r3, batch 1: {shift} over {n} sessions"
     )
     # No request in flight when the server stops (the page draws its plots as it scrolls).
     coordinator.wait_for_load_state("networkidle")

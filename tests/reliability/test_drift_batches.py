@@ -103,7 +103,9 @@ def test_frame_carries_each_ratings_batch_in_one_query(factory) -> None:
     assert str(large["batch"].dtype) == "Int64"
     stored = dict(
         db.session.execute(
-            select(Rating.id, Assignment.batch).join(Assignment, Rating.assignment_id == Assignment.id)
+            select(Rating.id, Assignment.batch).join(
+                Assignment, Rating.assignment_id == Assignment.id
+            )
         ).all()
     )
     got = large.drop_duplicates("rating_id").set_index("rating_id")["batch"]
