@@ -11,8 +11,8 @@ Two ways a change raises it:
 
 * ORM changes: a ``before_flush`` listener (:func:`_raise_on_relevant_change`) looks at what the
   flush writes — a rating that is or was submitted, item and consensus scores, a change of an
-  assignment's rater, session or purpose, sessions, patients, therapists, instrument versions,
-  a user name. Views and services need not remember it.
+  assignment's rater, session, purpose or batch, sessions, patients, therapists, instrument
+  versions, a user name. Views and services need not remember it.
 * Core writes (the ratings and catalogue importers) call :func:`bump` themselves.
 
 Draft autosaves (Core, the hot path) do not raise it: drafts are not part of any result.
@@ -73,7 +73,7 @@ _WATCHED: dict[str, tuple[str, ...] | None] = {
     "patients": None,
     "therapists": None,
     "instrument_versions": None,
-    "assignments": ("rater_id", "session_id", "purpose"),
+    "assignments": ("rater_id", "session_id", "purpose", "batch"),
     "users": ("username",),
 }
 

@@ -186,6 +186,9 @@ class AllocationPlan:
     applied: bool = False
     notes: list[str] = field(default_factory=list)
     started: int = 0  # started or finished main/double assignments (never touched)
+    # Active raters in allocation who have no main/double work in this design (a new account
+    # while every unstarted assignment is kept): they get work when they *join*.
+    idle: list[str] = field(default_factory=list)
 
     @property
     def after(self) -> BalanceReport:
@@ -221,6 +224,8 @@ class AllocationPlan:
         """What committing changes, in the coordinator's words."""
         counts = self.counts
         if not self.changes:
+            if self.idle:
+                return "Nothing changes in the assignments already made. " + self.idle_note()
             return "Nothing changes: the assignments already match this design."
         will = "" if self.applied else " will be"
         text = (
@@ -231,7 +236,21 @@ class AllocationPlan:
         if self.started:
             stay = "stays as it is" if self.started == 1 else "stay as they are"
             text += f" ({plural(self.started, 'started assignment')} {stay})"
-        return text + "."
+        return text + "." + (" " + self.idle_note() if self.idle else "")
+
+    def idle_note(self) -> str:
+        """Why active raters get no work from this design, and what gives them some."""
+        if not self.idle:
+            return ""
+        one = len(self.idle) == 1
+        names = ", ".join(self.idle)
+        who = f"Active rater {names} has" if one else f"Active raters {names} have"
+        return (
+            f"{who} no work in this design, because every unstarted assignment is kept with its"
+            f" rater. Let {'them' if not one else names} join allocation (Raters joining or"
+            " leaving) to re-plan unstarted work and give "
+            f"{'each of them' if not one else 'them'} a fair share."
+        )
 
     def to_text(self) -> str:
         """Balance report before and after, for the CLI."""
@@ -244,6 +263,8 @@ class AllocationPlan:
         if self.hold_new:
             lines.append("New main assignments are held until the calibration gate opens.")
         lines += self.notes
+        if self.idle:
+            lines.append(self.idle_note() + " (rater allocation add-rater NAME)")
         lines += ["", self.after.to_text(), "", self.summary()]
         return "\n".join(lines)
 
@@ -297,6 +318,9 @@ def plan(
     except ValueError as exc:
         raise AllocationError(f"the design cannot be built: {exc}") from exc
     changes, kept = _diff(state, result, settled, in_allocation)
+    with_work = set(result.assignments["rater"]) | {
+        r.rater for r in design_rows if r.session_id in settled
+    }
     notes = []
     if settled:
         notes.append(
@@ -318,6 +342,7 @@ def plan(
         kept=kept,
         notes=notes,
         started=sum(r.started for r in design_rows),
+        idle=[r for r in raters if r not in with_work],
     )
 
 

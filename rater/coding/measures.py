@@ -18,6 +18,7 @@ KEY_COLUMNS = [
     "session_id", "patient", "therapist", "session_number", "phase", "rater", "purpose",
     "rating_status", "submitted_at",
 ]  # fmt: skip
+BATCH = "batch"  # carried with the keys when ``coded`` has it (the release of the assignment)
 
 
 def event_measures(instrument: Instrument) -> list[Measure]:
@@ -27,8 +28,9 @@ def event_measures(instrument: Instrument) -> list[Measure]:
 def event_values(
     coded: pd.DataFrame, events: pd.DataFrame, instruments: Sequence[Instrument]
 ) -> pd.DataFrame:
-    """Index ``rating_id``; the columns ``KEY_COLUMNS``, then per coding sheet one per event
-    measure and ``<sheet>_version`` (the version the rating used).
+    """Index ``rating_id``; the columns ``KEY_COLUMNS`` (and ``batch`` when ``coded`` has it),
+    then per coding sheet one per event measure and ``<sheet>_version`` (the version the
+    rating used).
 
     ``coded`` has one row per rating x coding sheet it uses (``rating_id``, ``instrument``,
     ``instrument_version``, ``duration_seconds`` and the key columns); ``events`` one row per
@@ -45,7 +47,8 @@ def event_values(
         values = instrument.event_summaries(theirs, mine.index, minutes)
         values[f"{instrument.code}_version"] = mine["instrument_version"]
         parts.append(values)
-    keys = coded.drop_duplicates("rating_id").set_index("rating_id")[KEY_COLUMNS]
+    carried = [*KEY_COLUMNS, BATCH] if BATCH in coded else KEY_COLUMNS
+    keys = coded.drop_duplicates("rating_id").set_index("rating_id")[carried]
     if not parts:
         return keys.iloc[0:0]
     return keys.join(pd.concat(parts, axis=1), how="inner").sort_index()

@@ -26,7 +26,7 @@ from rater.study.models import InstrumentVersion, Patient, Therapist, TherapySes
 
 RATING_COLUMNS = [
     "rating_id", "session_id", "patient", "therapist", "session_number", "phase", "rater",
-    "purpose", "rating_status", "submitted_at", "duration_seconds",
+    "purpose", "rating_status", "submitted_at", "duration_seconds", "batch",
 ]  # fmt: skip
 EVENT_COLUMNS = [*RATING_COLUMNS, "instrument", "client_id", "code", "time_s", "end_s", "note"]
 CODED_COLUMNS = [*RATING_COLUMNS, "instrument", "instrument_version"]
@@ -38,6 +38,7 @@ def _rating_columns() -> list[Any]:
         Rating.status.label("rating_status"),
         Rating.submitted_at,
         TherapySession.duration_seconds,
+        Assignment.batch,
     ]
 
 

@@ -36,6 +36,7 @@ RATINGS_COLUMNS = [
     "not_applicable",
     "rating_status",
     "submitted_at",
+    "batch",
 ]
 
 SESSIONS_COLUMNS = [
@@ -69,6 +70,7 @@ _TEXT_COLUMNS = [
 # What pandas makes of text (``str`` from pandas 3, ``object`` before), missing values kept.
 _TEXT_DTYPE = pd.Series(["text"]).dtype
 _INTEGER_COLUMNS = ["rating_id", "session_number", "instrument_version", "not_applicable"]
+_NULLABLE_INTEGER_COLUMNS = ["score", "batch"]
 # Text is ordered by code point (Python's ``sorted``): PostgreSQL's locale collations would not.
 _BINARY_COLLATION = {"postgresql": "C", "sqlite": "BINARY"}
 
@@ -80,7 +82,9 @@ def ratings_frame(include_drafts: bool = False) -> pd.DataFrame:
     and count items), ``value`` (text: the category code(s) of nominal items, joined by ";", or
     a text item's text) or ``not_applicable`` (1, with score and value missing; else 0);
     ``submitted_at`` a naive UTC datetime (NaT for drafts); ``subscale`` comes from the stored
-    instrument definition.
+    instrument definition; ``batch`` the number of the release that opened the rating's
+    assignment to its rater (nullable integer: missing for work that was never held, and for
+    calibration).
     Rows are ordered by session, rater, instrument and item position in the instrument
     (text by code point). The concatenation of :func:`iter_ratings_frames`.
     """
@@ -155,6 +159,7 @@ def ratings_query(include_drafts: bool = False) -> Select:
         ItemScore.not_applicable,
         Rating.status.label("rating_status"),
         Rating.submitted_at,
+        Assignment.batch,
     )
     return _ratings_from(query, include_drafts).order_by(
         binary(TherapySession.code),
@@ -220,7 +225,7 @@ def _typed(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
     for name in RATINGS_COLUMNS:
         if name in _INTEGER_COLUMNS:
             frame[name] = pd.Series(columns[name], dtype="int64")
-        elif name == "score":
+        elif name in _NULLABLE_INTEGER_COLUMNS:
             frame[name] = pd.Series(columns[name], dtype="Int64")
         elif name == "submitted_at":
             frame[name] = pd.to_datetime(pd.Series(columns[name], dtype=object)).astype(

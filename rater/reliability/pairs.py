@@ -42,9 +42,13 @@ KAPPA_WEIGHTS = ("quadratic", "linear")
 
 
 def pair_table(values: pd.DataFrame) -> pd.DataFrame:
-    """Every double-coded session x measure x rater pair (rater_1 < rater_2), both values known."""
+    """Every double-coded session x measure x rater pair (rater_1 < rater_2), both values known.
+
+    Each rater's value, submission time and batch come with the suffix ``_1`` / ``_2``."""
     cols = ["instrument", "measure", "kind", "session_id", "session_number", "patient"]
-    slim = values[[*cols, "rater", "value", "submitted_at"]].dropna(subset=["value"])
+    if "batch" not in values:
+        values = values.assign(batch=pd.NA)
+    slim = values[[*cols, "rater", "value", "submitted_at", "batch"]].dropna(subset=["value"])
     merged = slim.merge(slim, on=cols, suffixes=("_1", "_2"))
     merged = merged[merged["rater_1"] < merged["rater_2"]]
     return merged.reset_index(drop=True)

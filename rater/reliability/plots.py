@@ -4,7 +4,8 @@
 * :func:`bland_altman_svg` — difference against mean of one rater pair for one measure, with
   the mean difference and the 95 % limits of agreement;
 * :func:`drift_svg` — each rater's mean signed difference from their partners by month (or by
-  blocks of sessions), with the threshold band; :func:`drift_table` gives the numbers.
+  blocks of sessions, or by batch of released work), with the threshold band;
+  :func:`drift_table` gives the numbers.
 
 Figures are built with ``matplotlib.figure.Figure`` (no pyplot state, safe in threads).
 """
@@ -31,6 +32,9 @@ from rater.reliability.results import MIN_SESSIONS, Estimate, PairResult
 DRIFT_THRESHOLD = 0.5  # score points: a rater's mean signed difference beyond this is flagged
 DRIFT_MIN_N = 3  # sessions in a period before it can be flagged
 BLOCK_SIZE = 10  # sessions per block when drift is shown by blocks
+DRIFT_BY = ("month", "block", "batch")  # the periods drift can be read by
+NO_BATCH = "no batch"  # the period of work released without a batch (never held)
+DRIFT_AXIS = {"month": "month of submission", "block": "block of sessions", "batch": "batch"}
 STYLE: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",  # text stays text: small, selectable, accessible
     "font.size": 9,
@@ -181,36 +185,62 @@ def drift_table(paired: pd.DataFrame, by: str = "month") -> pd.DataFrame:
     """Each rater's mean signed difference from their partners per period.
 
     Every double-coded session counts for both raters (rater minus partner), at the time the
-    rater submitted it.  ``by`` is ``"month"`` (YYYY-MM of submission) or ``"block"``
-    (consecutive blocks of ``BLOCK_SIZE`` sessions in the rater's submission order).
+    rater submitted it.  ``by`` is ``"month"`` (YYYY-MM of submission), ``"block"``
+    (consecutive blocks of ``BLOCK_SIZE`` sessions in the rater's submission order) or
+    ``"batch"`` (the batch that released the session to that rater: ``batch_1`` /
+    ``batch_2``; "batch 1", "batch 2", ..., and ``NO_BATCH`` for work never held).
     Columns: rater, period, n, mean_difference, flagged (|mean| > ``DRIFT_THRESHOLD`` and
-    n >= ``DRIFT_MIN_N``).
+    n >= ``DRIFT_MIN_N``); rows by rater, then period in time order (batches by number,
+    ``NO_BATCH`` first).
     """
-    if by not in ("month", "block"):
-        raise ValueError(f"by must be 'month' or 'block', got {by!r}")
+    if by not in DRIFT_BY:
+        raise ValueError(f"by must be 'month', 'block' or 'batch', got {by!r}")
     columns = ["rater", "period", "n", "mean_difference", "flagged"]
     if paired.empty:
         return pd.DataFrame(columns=columns)
-    one = paired.rename(columns={"rater_1": "rater", "submitted_at_1": "at"}).assign(
-        diff=paired["value_1"] - paired["value_2"]
-    )
-    two = paired.rename(columns={"rater_2": "rater", "submitted_at_2": "at"}).assign(
-        diff=paired["value_2"] - paired["value_1"]
-    )
-    both = pd.concat([one[["rater", "at", "diff"]], two[["rater", "at", "diff"]]])
+    if by == "batch" and "batch_1" not in paired:
+        paired = paired.assign(batch_1=pd.NA, batch_2=pd.NA)
+    keep = ["rater", "at", "diff", *(["batch"] if by == "batch" else [])]
+    one = paired.rename(
+        columns={"rater_1": "rater", "submitted_at_1": "at", "batch_1": "batch"}
+    ).assign(diff=paired["value_1"] - paired["value_2"])
+    two = paired.rename(
+        columns={"rater_2": "rater", "submitted_at_2": "at", "batch_2": "batch"}
+    ).assign(diff=paired["value_2"] - paired["value_1"])
+    both = pd.concat([one[keep], two[keep]])
     both = both.sort_values(["rater", "at"], kind="mergesort")
     if by == "month":
         both["period"] = pd.to_datetime(both["at"]).dt.strftime("%Y-%m").fillna("unknown")
-    else:
+    elif by == "block":
         rank = both.groupby("rater").cumcount()
         start = rank // BLOCK_SIZE * BLOCK_SIZE
         both["period"] = [f"{s + 1:03d}–{s + BLOCK_SIZE:03d}" for s in start]
+    else:
+        both["period"] = [batch_label(b) for b in both["batch"]]
     table = both.groupby(["rater", "period"])["diff"].agg(n="size", mean_difference="mean")
     table = table.reset_index()
     table["flagged"] = (table["mean_difference"].abs() > DRIFT_THRESHOLD) & (
         table["n"] >= DRIFT_MIN_N
     )
-    return table[columns]
+    order = {p: i for i, p in enumerate(period_order(table["period"], by))}
+    table = table.sort_values(
+        ["rater", "period"], key=lambda c: c.map(order) if c.name == "period" else c
+    )
+    return table[columns].reset_index(drop=True)
+
+
+def batch_label(number: Any) -> str:
+    """'batch 3' for batch number 3; ``NO_BATCH`` for a missing number."""
+    return NO_BATCH if pd.isna(number) else f"batch {int(number)}"
+
+
+def period_order(periods: Any, by: str) -> list[str]:
+    """The distinct periods in time order: months and blocks as text sorts them, batches by
+    their number (``NO_BATCH`` first: that work went out before any batch)."""
+    distinct = set(periods)
+    if by != "batch":
+        return sorted(distinct)
+    return sorted(distinct, key=lambda p: -1 if p == NO_BATCH else int(p.split()[-1]))
 
 
 def drift_svg(
@@ -226,7 +256,7 @@ def drift_svg(
     table = drift_table(paired, by)
     if table.empty:
         return message_svg(no_pairs)
-    periods = sorted(table["period"].unique())
+    periods = period_order(table["period"], by)
     x_of = {p: i for i, p in enumerate(periods)}
     fig = _figure(6.4, 3.4)
     ax = fig.add_subplot()
@@ -246,7 +276,7 @@ def drift_svg(
             zorder=3,
         )
     ax.set_xticks(range(len(periods)), periods, rotation=45 if len(periods) > 6 else 0)
-    ax.set_xlabel("month of submission" if by == "month" else "block of sessions")
+    ax.set_xlabel(DRIFT_AXIS[by])
     ax.set_ylabel("mean difference from partners")
     limit = max(1.0, math.ceil(table["mean_difference"].abs().max() * 2) / 2)
     ax.set_ylim(-limit, limit)

@@ -27,7 +27,8 @@ from rater.instruments import (
 from rater.states import Purpose
 
 RATING_KEYS = ["rating_id", "session_id", "patient", "session_number", "rater", "purpose"]
-VALUE_COLUMNS = [*RATING_KEYS, "submitted_at", "instrument", "measure", "kind", "value"]
+# ``batch``: the release that opened the rating's assignment (missing when the frame has none).
+VALUE_COLUMNS = [*RATING_KEYS, "submitted_at", "batch", "instrument", "measure", "kind", "value"]
 
 
 MEASURE_KINDS = (
@@ -102,16 +103,24 @@ def not_applicable_counts(frame: pd.DataFrame) -> dict[tuple[str, str], int]:
     return {key: int(n) for key, n in na.groupby(["instrument", "item"]).size().items()}
 
 
+def _rating_keys(rows: pd.DataFrame) -> pd.DataFrame:
+    """``RATING_KEYS`` without rating_id, submitted_at and batch of ``rows`` (batch missing
+    when the frame has none: frames built by hand, older callers)."""
+    if "batch" not in rows:
+        rows = rows.assign(batch=pd.NA)
+    return rows[[*RATING_KEYS[1:], "submitted_at", "batch"]]
+
+
 def item_values(frame: pd.DataFrame, instrument: Instrument) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One row per rating of ``instrument``: its item values (one column per item code, NaN
     where missing or not applicable; see :func:`item_numbers`) and the rating's keys
-    (``RATING_KEYS`` without rating_id, submitted_at)."""
+    (``RATING_KEYS`` without rating_id, submitted_at, batch)."""
     mine = frame[frame["instrument"] == instrument.code]
     mine = mine.assign(number=item_numbers(mine, instrument))
     values = mine.pivot(index="rating_id", columns="item", values="number").astype("float64")
     values = values.reindex(columns=instrument.item_codes)
     keys = mine.drop_duplicates("rating_id").set_index("rating_id")
-    return values, keys.loc[values.index, [*RATING_KEYS[1:], "submitted_at"]]
+    return values, _rating_keys(keys.loc[values.index])
 
 
 def measure_values(
@@ -164,7 +173,7 @@ def _event_parts(events: pd.DataFrame, instruments: Sequence[Instrument]) -> lis
             continue
         mine = events.dropna(subset=codes, how="all")[codes]
         long = mine.rename_axis(columns="measure").stack(future_stack=True).rename("value")
-        keys = events[[*RATING_KEYS[1:], "submitted_at"]]
+        keys = _rating_keys(events)
         long = long.reset_index().join(keys, on="rating_id")
         long["instrument"] = instrument.code
         long["kind"] = long["measure"].map({m.code: m.kind.value for m in measures})

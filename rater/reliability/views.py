@@ -80,7 +80,17 @@ def _instrument_report(instrument: str, design: str) -> ReliabilityReport:
 @coordinator_required
 def dashboard():
     rep = cache.report(design="scales")
-    return render_template("reliability/dashboard.html", rep=rep)
+    return render_template(
+        "reliability/dashboard.html", rep=rep, by=_drift_by("drift"), drift_axis=plots.DRIFT_AXIS
+    )
+
+
+def _drift_by(argument: str = "by") -> str:
+    """The drift view's period from the query (month by default); 400 for anything else."""
+    by = request.args.get(argument, "month")
+    if by not in plots.DRIFT_BY:
+        abort(400)
+    return by
 
 
 @bp.route("/glossary")
@@ -101,9 +111,7 @@ def instrument(instrument: str):
 def pairs(instrument: str, measure: str):
     rep = _instrument_report(instrument, "none")
     m = _measure_or_404(rep, instrument, measure)
-    by = request.args.get("by", "month")
-    if by not in ("month", "block"):
-        abort(400)
+    by = _drift_by()
     return render_template(
         "reliability/pairs.html",
         rep=rep,
@@ -114,6 +122,7 @@ def pairs(instrument: str, measure: str):
             lambda: plots.drift_table(_paired(rep, measure), by).to_dict("records"),
         ),
         by=by,
+        drift_axis=plots.DRIFT_AXIS,
     )
 
 
@@ -177,9 +186,7 @@ def bland_altman_svg(instrument: str, measure: str):
 @bp.route("/plot/<instrument>/<measure>/drift.svg")
 @coordinator_required
 def drift_svg(instrument: str, measure: str):
-    by = request.args.get("by", "month")
-    if by not in ("month", "block"):
-        abort(400)
+    by = _drift_by()
     rep = _instrument_report(instrument, "none")
     m = _measure_or_404(rep, instrument, measure)
 

@@ -438,3 +438,29 @@ def test_releasing_all_held_work_from_the_calibration_page_is_confirmed_first(co
     assert count(Assignment.status == "held") == held
     coordinator.post("/allocation/batches/release", data={**form, "confirmed": "yes"})
     assert count(Assignment.status == "held") == 0
+
+
+def test_plan_page_names_a_new_rater_without_work_and_offers_the_join(coordinator):
+    planning.allocate(0.4, 1)
+    a = db.session.scalar(select(Assignment).where(Assignment.purpose == "main").limit(1))
+    a.status = "in_progress"
+    db.session.add(User(username="r4", role="rater", active=True, password_hash=HASH))
+    db.session.commit()
+    kept = planning.plan(keep_unstarted=True)
+    assert kept.idle == ["r4"] and not kept.changes
+    assert planning.plan(keep_unstarted=False).idle == []  # re-planned: r4 gets a share
+    html = coordinator.get("/allocation/").get_data(as_text=True)
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    assert "Nothing changes: the assignments already match this design." not in text
+    assert "Nothing changes in the assignments already made." in text
+    assert "Active rater r4 has no work in this design" in text
+    assert "Let r4 join allocation" in text and "1 active rater without work: r4." in text
+    form = re.search(r'<form[^>]*action="(/allocation/raters/join)"[^>]*>(.*?)</form>', html, re.S)
+    assert form and 'name="rater" value="r4"' in form.group(2)
+    preview = coordinator.post(form.group(1), data={"rater": "r4"})
+    assert "r4 joins allocation" in preview.get_data(as_text=True)
+    assert count(Assignment.rater.has(username="r4")) == 0  # a preview writes nothing
+    coordinator.post(form.group(1), data={"rater": "r4", "confirm": "y"})
+    assert count(Assignment.rater.has(username="r4"), Assignment.purpose != "calibration") > 0
+    html = coordinator.get("/allocation/").get_data(as_text=True)
+    assert "without work" not in html and "no work in this design" not in html
