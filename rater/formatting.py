@@ -45,3 +45,18 @@ def format_duration(seconds: float | None) -> str:
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def format_hours(hours: float | None) -> str:
+    """A span of hours in words: '3 days' (whole days), '1 day', '72.5 hours',
+    '12 hours', '1 hour', '30 minutes'; '–' when unknown. Never '72.00 hours'."""
+    if hours is None or math.isnan(hours) or math.isinf(hours):
+        return MISSING
+    minutes = round(hours * 60)
+    if minutes < 60:
+        return plural(minutes, "minute")
+    if minutes % (24 * 60) == 0:
+        return plural(minutes // (24 * 60), "day")
+    if minutes % 60 == 0:
+        return plural(minutes // 60, "hour")
+    return f"{minutes / 60:.2f}".rstrip("0").rstrip(".") + " hours"
