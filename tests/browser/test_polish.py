@@ -4,6 +4,7 @@ save indicator never floats over the waveform."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -125,3 +126,31 @@ def test_agreement_timeline_labels_never_overlap(
     assert frame is not None
     for b in boxes:
         assert frame["y"] - 0.5 <= b["top"] and b["bottom"] <= frame["y"] + frame["height"] + 0.5
+
+
+# --- 2. a coding sheet's progress on the rating page ---------------------------------------------
+
+
+def test_coding_sheet_progress_counts_events_and_is_never_complete(
+    live_server, browser_page, factory
+):
+    page = browser_page
+    coder = factory.user("coder")
+    factory.assignment(factory.session("P01-S01", number=1), coder)
+    open_first_session(page, live_server.url, "coder")
+    counters = page.locator("[data-events-for=HWC]")
+    expect(counters).to_have_count(2)  # the progress card and the sheet's heading
+    expect(counters.first).to_have_text("0 events coded")
+    expect(page.get_by_text("0 of 0 scored")).to_have_count(0)
+
+    page.click("#coding-mode")
+    page.keyboard.press("a")
+    expect(page.locator("#tally-total")).to_have_text("1")
+    for i in range(2):
+        expect(counters.nth(i)).to_have_text("1 event coded")
+        expect(counters.nth(i)).not_to_have_class("complete")
+    page.keyboard.press("r")
+    expect(counters.first).to_have_text("2 events coded")
+    expect(page.locator("[data-count-for=GHES]").first).to_have_text(
+        re.compile(r"^0 of \d+ scored$")
+    )
