@@ -154,3 +154,34 @@ def test_coding_sheet_progress_counts_events_and_is_never_complete(
     expect(page.locator("[data-count-for=GHES]").first).to_have_text(
         re.compile(r"^0 of \d+ scored$")
     )
+
+
+# --- 5. the save indicator on a phone -----------------------------------------------------------
+
+RECTS = """() => Object.fromEntries(['#save-state', '#waveform', '.player'].map((s) => {
+  const r = document.querySelector(s).getBoundingClientRect();
+  return [s, {left: r.left, right: r.right, top: r.top, bottom: r.bottom}];
+}))"""
+
+
+def test_save_indicator_never_covers_the_waveform_on_a_phone(
+    live_server, browser_page, factory, artifacts
+):
+    page = browser_page
+    page.set_viewport_size(PHONE)
+    coder = factory.user("coder")
+    factory.assignment(factory.session("P01-S01", number=1), coder)
+    open_first_session(page, live_server.url, "coder")
+    expect(page.locator("#save-state")).to_be_visible()
+    height = page.evaluate("document.scrollingElement.scrollHeight")
+    for y in range(0, height, 120):
+        page.evaluate(f"window.scrollTo(0, {y})")
+        r = page.evaluate(RECTS)
+        badge, wave, bar = r["#save-state"], r["#waveform"], r[".player"]
+        wave["bottom"] = min(wave["bottom"], bar["top"])  # the part the bottom bar leaves in view
+        assert not _overlaps(badge, wave), f"the save indicator covers the waveform at {y}px"
+        # It sits in the bottom bar, so it never covers any of the page's content.
+        assert bar["top"] <= badge["top"] and badge["bottom"] <= bar["bottom"]
+        assert badge["left"] >= 0 and badge["right"] <= PHONE["width"]
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(artifacts / "rating-page-phone-save-state.png"))
