@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rater.formatting import format_duration, format_number, plural
+from rater.formatting import (
+    format_duration,
+    format_hours,
+    format_number,
+    format_range,
+    plural,
+)
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -32,6 +38,8 @@ def register(app: Flask) -> None:
 
     app.jinja_env.filters["duration"] = format_duration
     app.jinja_env.filters["number"] = format_number
+    app.jinja_env.filters["hours"] = format_hours
+    app.jinja_env.globals["number_range"] = format_range
     app.jinja_env.filters["plural"] = plural
     app.jinja_env.globals["empty_form"] = EmptyForm
 

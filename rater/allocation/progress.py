@@ -205,14 +205,46 @@ def _total(raters: list[RaterProgress], pace_days: int = PACE_DAYS) -> StudyTota
     )
 
 
-def _cells() -> list[CellProgress]:
-    sizes = db.session.execute(
-        select(Therapist.code, TherapySession.phase, func.count(TherapySession.id))
+MAIN_POOL, CALIBRATION, EXCLUDED = "main", "calibration", "excluded"
+
+
+def session_counts() -> dict[tuple[str, str], dict[str, int]]:
+    """(therapist, phase) -> sessions in the main pool (eligible, not calibration sessions),
+    calibration sessions (whatever their status) and other excluded sessions.
+
+    The one count of sessions the coordinator's home page and the progress page share, so
+    their totals agree: calibration sessions are counted apart, never in the main pool.
+    """
+    calibration = (
+        select(Assignment.session_id).where(Assignment.purpose == Purpose.CALIBRATION).distinct()
+    )
+    is_calibration = TherapySession.id.in_(calibration)
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    for therapist, phase, status, in_calibration, n in db.session.execute(
+        select(
+            Therapist.code, TherapySession.phase, TherapySession.status, is_calibration,
+            func.count(TherapySession.id),
+        )
         .join(Therapist, TherapySession.therapist_id == Therapist.id)
-        .where(TherapySession.status == SessionStatus.ELIGIBLE)
-        .group_by(Therapist.code, TherapySession.phase)
-    ).all()
-    cells = {(t, p): CellProgress(t, p, n, {}) for t, p, n in sizes}
+        .group_by(Therapist.code, TherapySession.phase, TherapySession.status, is_calibration)
+    ):  # fmt: skip
+        if in_calibration:
+            kind = CALIBRATION
+        elif status == SessionStatus.ELIGIBLE:
+            kind = MAIN_POOL
+        else:
+            kind = EXCLUDED
+        cell = counts.setdefault((therapist, phase), {MAIN_POOL: 0, CALIBRATION: 0, EXCLUDED: 0})
+        cell[kind] += n
+    return counts
+
+
+def _cells() -> list[CellProgress]:
+    cells = {
+        (t, p): CellProgress(t, p, n[MAIN_POOL], {})
+        for (t, p), n in session_counts().items()
+        if n[MAIN_POOL]
+    }
     for therapist, phase, status, n in db.session.execute(
         select(Therapist.code, TherapySession.phase, Assignment.status, func.count(Assignment.id))
         .join(TherapySession, Assignment.session_id == TherapySession.id)

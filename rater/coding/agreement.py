@@ -10,7 +10,9 @@ codes from the lowest F1 up.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import pandas as pd
@@ -26,6 +28,38 @@ class Mark:
     code: str
     time: float
     matched: bool  # paired with an event of the same code
+
+
+# The timeline's labels, in the SVG's user units (the drawing is 1000 wide; labels 9 high).
+LABEL_ROWS = 3  # rows of labels per coder; a label that fits in none is left out (its title stays)
+ROW_STEP = 11.0
+CHAR_WIDTH = 6.2  # wider than the mean glyph of a 9-unit font, so estimates err on the safe side
+LABEL_GAP = 4.0
+LANE_GAP = 50.0
+
+
+@dataclass(frozen=True)
+class PlacedMark:
+    mark: Mark
+    x: float
+    row: int | None  # the label's row away from the line (0 nearest), None: no label shown
+
+
+def place_labels(marks: list[Mark], x: Callable[[float], float]) -> list[PlacedMark]:
+    """Stagger each coder's labels over up to LABEL_ROWS rows so that none overlaps another:
+    from left to right, a label takes the nearest row where it clears the previous label by
+    LABEL_GAP; a label that fits in no row is not drawn (the mark and its tooltip stay)."""
+    placed = []
+    for lane in (0, 1):
+        ends = [-math.inf] * LABEL_ROWS  # right edge of the last label in each row
+        for mark in sorted((m for m in marks if m.lane == lane), key=lambda m: m.time):
+            at = x(mark.time)
+            half = len(mark.code) * CHAR_WIDTH / 2
+            row = next((r for r in range(LABEL_ROWS) if at - half >= ends[r] + LABEL_GAP), None)
+            if row is not None:
+                ends[row] = at + half
+            placed.append(PlacedMark(mark, at, row))
+    return placed
 
 
 @dataclass(frozen=True)
@@ -47,6 +81,37 @@ class SessionAgreement:
 
     def x(self, seconds: float, width: float = 1000.0) -> float:
         return round(width * seconds / self.duration, 1) if self.duration else 0.0
+
+    @cached_property
+    def placed(self) -> list[PlacedMark]:
+        """The marks with their x and label row (labels staggered so they never overlap)."""
+        return place_labels(self.marks, self.x)
+
+    def _rows(self, lane: int) -> int:
+        return 1 + max((p.row for p in self.placed if p.mark.lane == lane and p.row), default=0)
+
+    @property
+    def line_a(self) -> float:
+        """y of coder A's line: room above it for A's label rows."""
+        return 30 + ROW_STEP * (self._rows(0) - 1)
+
+    @property
+    def line_b(self) -> float:
+        return self.line_a + LANE_GAP
+
+    def label_y(self, placed: PlacedMark) -> float:
+        """Baseline of a label: A's rows above A's line, B's rows below B's line."""
+        step = ROW_STEP * (placed.row or 0)
+        return self.line_a - 15 - step if placed.mark.lane == 0 else self.line_b + 24 + step
+
+    @property
+    def axis_y(self) -> float:
+        """Baseline of the 0 s / end labels, under B's lowest label row."""
+        return self.line_b + 24 + ROW_STEP * (self._rows(1) - 1) + 14
+
+    @property
+    def height(self) -> float:
+        return self.axis_y + 4
 
 
 def _coding_instruments() -> dict[str, Any]:

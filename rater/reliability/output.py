@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from rater.formatting import format_number, plural
+from rater.formatting import format_number, format_range, plural
 from rater.instruments import ItemKind, Measure
 from rater.reliability.calibration import ALL_ITEMS
 from rater.reliability.results import (
@@ -277,7 +277,7 @@ def to_text(rep: ReliabilityReport) -> str:
         f"{c['double_coded_sessions']} double-coded; "
         f"{plural(c['calibration_ratings'], 'calibration rating')}.",
         f"Minimum {MIN_SESSIONS} sessions per coefficient. Bands (Koo & Li 2016): poor < .50, "
-        "moderate .50-.75, good .75-.90, excellent > .90.",
+        "moderate .50–.75, good .75–.90, excellent > .90.",
         UNBOUNDED_NOTE,
     ]
     for code, name in rep.instruments:
@@ -347,9 +347,10 @@ def _measure_lines(rep: ReliabilityReport, m: Measure) -> list[str]:
         return lines + _nominal_lines(rep, m)
     if s is not None:
         st = s.statistics
+        low, high = st["min"], st["max"]
         spread = (
-            f", range {show(st['min'])} to {show(st['max'])}"
-            if isinstance(st["min"], Estimate)
+            f", range {format_range(low.value, high.value)}"
+            if isinstance(low, Estimate) and isinstance(high, Estimate)
             else ""
         )
         lines.append(

@@ -223,6 +223,12 @@ function render() {
   for (const e of events.values()) counts.set(e.code, (counts.get(e.code) || 0) + 1);
   panel.querySelectorAll('[data-tally]').forEach((cell) => { cell.textContent = String(counts.get(cell.dataset.tally) || 0); });
   $('#tally-total').textContent = String(events.size);
+  // A coding sheet's progress on the page: its events coded (rating/rate.html, progress_of).
+  document.querySelectorAll('[data-events-for]').forEach((counter) => {
+    const mine = new Set(counter.dataset.codes.split(' '));
+    const n = [...events.values()].filter((e) => mine.has(e.code)).length;
+    counter.textContent = `${n} ${n === 1 ? 'event' : 'events'} coded`;
+  });
   const sorted = [...events.entries()].sort((a, b) => a[1].time_s - b[1].time_s || a[1].code.localeCompare(b[1].code));
   $('#event-list').replaceChildren(...sorted.map(([cid, e]) => listItem(cid, e)));
   panel.querySelectorAll('.code-button').forEach((b) => b.classList.toggle('open', openSegment(b.dataset.code) !== null));

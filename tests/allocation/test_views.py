@@ -4,6 +4,7 @@ calibration, raters joining and leaving, moving by hand."""
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 
 import pytest
 from sqlalchemy import func, select
@@ -18,6 +19,7 @@ from rater.demo import DemoSizes, catalogue_csv
 from rater.extensions import db
 from rater.rating.models import Assignment
 from rater.study.catalogue import import_sessions
+from rater.study.models import Patient, TherapySession
 
 PASSWORD = "correct-horse-battery"
 HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1")
@@ -464,3 +466,47 @@ def test_plan_page_names_a_new_rater_without_work_and_offers_the_join(coordinato
     assert count(Assignment.rater.has(username="r4"), Assignment.purpose != "calibration") > 0
     html = coordinator.get("/allocation/").get_data(as_text=True)
     assert "without work" not in html and "no work in this design" not in html
+
+
+def test_home_and_progress_count_the_same_sessions_with_calibration_apart(coordinator):
+    """The home page's per-therapist totals are the progress page's eligible sessions; the
+    calibration sessions (excluded from the main pool here) and other excluded sessions are
+    labelled apart and never in a total."""
+    coordinator.post("/allocation/calibration/draw", data={"n": "2", "seed": "1", "exclude": "y"})
+    calibration_codes = {s.code for s in calibration.calibration_sessions()}
+    assert len(calibration_codes) == 2
+    other = db.session.scalar(
+        select(TherapySession)
+        .where(TherapySession.code.not_in(calibration_codes))
+        .order_by(TherapySession.code)
+    )
+    other.status = "excluded"
+    db.session.commit()
+    planning.allocate(0.4, 1)
+    n_sessions = db.session.scalar(select(func.count(TherapySession.id)))
+    n_patients = db.session.scalar(select(func.count(Patient.id)))
+    progress_html = coordinator.get("/allocation/progress").get_data(as_text=True)
+    home_html = coordinator.get("/").get_data(as_text=True)
+
+    eligible = defaultdict(int)
+    cells = re.findall(
+        r"<tr><td>(T\d+)</td><td>(I+)</td><td class=\"num\">(\d+)</td>", progress_html
+    )
+    for therapist, _phase, n in cells:
+        eligible[therapist] += int(n)
+    totals = dict(re.findall(r'<td data-total="(T\d+)">(\d+)</td>', home_html))
+    assert {t: int(n) for t, n in totals.items()} == dict(eligible)
+    main = db.session.scalar(
+        select(func.count(TherapySession.id)).where(
+            TherapySession.status == "eligible", TherapySession.code.not_in(calibration_codes)
+        )
+    )
+    excluded = n_sessions - main - 2
+    assert sum(eligible.values()) == main
+    assert (
+        f"{n_sessions} sessions of {n_patients} patients treated by 2 therapists: {main} in the"
+        f" main study, 2 calibration sessions (counted apart), {excluded} excluded." in home_html
+    )
+    assert home_html.count("calibration)</span>") == len(
+        {(s.therapist.code, s.phase) for s in calibration.calibration_sessions()}
+    )

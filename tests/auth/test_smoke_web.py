@@ -25,7 +25,8 @@ def test_coordinator_sees_study_overview(client, auth, factory):
     assert auth.login("coord").status_code == 302
     page = client.get("/").get_data(as_text=True)
     assert "Study overview" in page
-    assert "3 sessions (2 eligible) of 2 patients" in page
+    summary = "3 sessions of 2 patients treated by 2 therapists: 2 in the main study, 1 excluded."
+    assert summary in page
     assert "Phase I" in page and "Phase II" in page
 
 

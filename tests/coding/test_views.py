@@ -7,8 +7,10 @@ import re
 
 import pytest
 
+from rater.auth.models import User
 from rater.extensions import db
 from rater.rating import service
+from rater.rating.models import Assignment
 from rater.study import peaks as peaks_module
 from rater.timeutil import utcnow
 from tests.coding.test_import_export import HEADER, run_import
@@ -85,3 +87,19 @@ def test_agreement_view_is_for_coordinators_only(client, auth):
     auth.logout()
     auth.login("coord")
     assert client.get("/coding/agreement/P09-S09").status_code == 404
+
+
+@pytest.mark.usefixtures("double_coded")
+def test_a_coding_sheet_shows_its_events_coded_never_0_of_0_scored(client, auth):
+    auth.login("coord")
+    ann = db.session.scalars(
+        db.select(Assignment)
+        .join(User, Assignment.rater_id == User.id)
+        .where(User.username == "ann")
+    ).one()
+    page = client.get(f"/assignments/{ann.id}/rate").get_data(as_text=True)
+    assert "0 of 0 scored" not in page
+    counters = re.findall(r'<span[^>]*data-events-for="HWC"[^>]*>([^<]*)</span>', page)
+    assert counters == ["4 events coded", "4 events coded"]  # progress card and sheet heading
+    assert 'data-count-for="HWC"' not in page  # the scale counter (and its "complete") is not used
+    assert re.search(r'data-count-for="GHES">0 of \d+ scored', page)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from rater.formatting import format_number, plural
+from rater.formatting import format_number, format_range, plural
 from rater.reliability.output import show
 from rater.reliability.results import Estimate, NotEnoughData
 
@@ -16,9 +16,9 @@ from rater.reliability.results import Estimate, NotEnoughData
     ("value", "digits", "signed", "expected"),
     [
         (0.8249, 2, False, "0.82"),
-        (-0.43, 2, False, "-0.43"),
+        (-0.43, 2, False, "−0.43"),
         (0.4, 2, True, "+0.40"),
-        (-0.4, 2, True, "-0.40"),
+        (-0.4, 2, True, "−0.40"),
         (-0.0, 2, False, "0.00"),
         (-0.0, 2, True, "0.00"),
         (-1.586e-16, 2, False, "0.00"),  # round-off of an ICC that is 0 in exact arithmetic
@@ -26,7 +26,7 @@ from rater.reliability.results import Estimate, NotEnoughData
         (-0.004, 2, True, "0.00"),
         (0.004, 2, True, "0.00"),
         (-0.0004, 3, False, "0.000"),
-        (-0.0005001, 3, False, "-0.001"),
+        (-0.0005001, 3, False, "−0.001"),
         (np.float64(-0.0), 2, False, "0.00"),
         (-math.inf, 2, False, "−∞"),
         (math.inf, 2, False, "+∞"),
@@ -37,6 +37,20 @@ from rater.reliability.results import Estimate, NotEnoughData
 )
 def test_format_number(value, digits, signed, expected):
     assert format_number(value, digits, signed=signed) == expected
+
+
+def test_negative_numbers_carry_the_minus_sign_never_a_hyphen():
+    for value in (-0.43, -12.5, -1e-3, -math.inf):
+        text = format_number(value, 3)
+        assert "-" not in text and text.startswith("\u2212"), text
+    assert show(Estimate(-0.12, -0.5, 0.3)) == "\u22120.12 [\u22120.50, 0.30]"
+
+
+def test_ranges_use_an_en_dash():
+    assert format_range(0.1, 0.9) == "0.10\u20130.90"
+    assert format_range(-0.2, 0.4) == "\u22120.20 \u2013 0.40"  # spaced: not read as a minus
+    assert format_range(None, 0.4) == "\u2013"
+    assert "-" not in format_range(-0.9, -0.1)
 
 
 def test_plural():
@@ -62,6 +76,8 @@ def test_jinja_filters_are_the_same_functions(app):
     assert render("{{ x|number }}").render(x=-0.0) == "0.00"
     assert render("{{ x|number(signed=True) }}").render(x=-0.001) == "0.00"
     assert render("{{ x|number(3) }}").render(x=-math.inf) == "−∞"
+    assert render("{{ x|number }}").render(x=-0.3) == "\u22120.30"  # e.g. a negative kappa
+    assert render("{{ number_range(-0.2, 0.5) }}").render() == "\u22120.20 \u2013 0.50"
     assert render("{{ 1|plural('session') }}, {{ 2|plural('pair') }}").render() == (
         "1 session, 2 pairs"
     )
