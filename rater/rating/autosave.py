@@ -44,7 +44,8 @@ few prebuilt statements as the protocol allows, each run through ``Connection.ex
 (``Assignment.rateable_by``), takes the lock and bumps the version, with the INSERT .. ON
 CONFLICT that records the batch number and detects a duplicate (one statement on PostgreSQL,
 two on SQLite), and the reads — the pinned instruments joined with the scores the batch
-touches, plus one per kind of note, homework or difficulty change — which name the rating by
+touches (and how many notes, homework entries or events the rating holds, when the batch may
+add one), plus one per kind of note, homework or difficulty change — which name the rating by
 its assignment. Then an INSERT .. RETURNING only for new score rows (their ids go into the
 audit events), and every other write. The changes are applied to a copy of the state read, and
 only the difference is written. Pinned instruments are parsed once per process.
@@ -413,7 +414,8 @@ def _lock_and_read(
     locks: list[Statement] = [(_bump_statement(claims and postgres), params)]
     if claims and not postgres:
         locks.append((_claim_statement(), params))
-    reads = _read_statements(connection.dialect.name, assignment_id, envelope.changes)
+    counted = _counted(envelope.changes)
+    reads = _read_statements(connection.dialect.name, assignment_id, envelope.changes, counted)
     results = execute_all(connection, [*locks, *reads.values()])
     if not results[0]:
         raise _refusal(assignment_id)
@@ -425,7 +427,8 @@ def _lock_and_read(
         row.id, row.version, row.audio_position, row.active_seconds, row.created_at, new_batch
     )
     rows = dict(zip(reads, results[len(locks) :], strict=True))
-    return _context(locked, envelope, rows, now=now)
+    counts = _row_counts(connection, assignment_id, counted, rows["scores"])
+    return _context(locked, envelope, rows, counts, now=now)
 
 
 @cache
@@ -527,15 +530,14 @@ HOMEWORK_OPS = ("homework.put", "homework.delete")
 
 
 def _read_statements(
-    dialect_name: str, assignment_id: int, changes: list[dict[str, Any]]
+    dialect_name: str, assignment_id: int, changes: list[dict[str, Any]], counted: tuple[str, ...]
 ) -> dict[str, Statement]:
     """The reads a batch needs, by kind: the pinned instruments with the scores of the items it
     touches, and the notes, homework entries and difficulties it touches, if any."""
     at = {"p_assignment": assignment_id}
     items = _wanted(changes, ("score",), "item")
-    reads: dict[str, Statement] = {
-        "scores": (_pinned_and_scores_statement(dialect_name), {**at, "items": items})
-    }
+    scores = _pinned_and_scores_statement(dialect_name, counted)
+    reads: dict[str, Statement] = {"scores": (scores, {**at, "items": items})}
     if note_ids := _wanted(changes, NOTE_OPS, "client_id"):
         statement = _keyed_statement(dialect_name, NOTES, NOTE_COLUMNS)
         reads["notes"] = (statement, {**at, "keys": note_ids})
@@ -548,16 +550,38 @@ def _read_statements(
         statement = _keyed_statement(dialect_name, EVENTS, EVENT_COLUMNS)
         reads["events"] = (statement, {**at, "keys": event_ids})
         reads["duration"] = (_duration_statement(), at)
-    counted = (("notes", NOTES, "note.put"), ("homework", HOMEWORK, "homework.put"),
-               ("events", EVENTS, "event.add"))  # fmt: skip
-    for kind, table, op in counted:
-        if any(c.get("op") == op for c in changes):  # the batch may add rows: count them
-            reads[f"{kind}_count"] = (_count_statement(table), at)
     return reads
 
 
+# Kinds of rows with a limit per rating, their table and the change that adds one: a batch
+# with such a change reads how many the rating holds (with its scores, in one statement).
+COUNTED = (("notes", NOTES, "note.put"), ("homework", HOMEWORK, "homework.put"),
+           ("events", EVENTS, "event.add"))  # fmt: skip
+
+
+def _counted(changes: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The kinds of rows with a limit that the batch may add."""
+    return tuple(kind for kind, _, op in COUNTED if any(c.get("op") == op for c in changes))
+
+
+def _row_counts(
+    connection: Connection, assignment_id: int, counted: tuple[str, ...], scores: Sequence[Any]
+) -> dict[str, int]:
+    """How many rows of each ``counted`` kind the rating holds: read with its scores, or apart
+    for a rating that pins no instrument (its scores read gives no row to carry them)."""
+    if scores:
+        return {kind: scores[0]._mapping[f"{kind}_count"] for kind in counted}
+    tables = {kind: table for kind, table, _ in COUNTED}
+    at = {"p_assignment": assignment_id}
+    return {kind: connection.scalar(select(_count_of(tables[kind])), at) or 0 for kind in counted}
+
+
 def _context(
-    locked: _Locked, envelope: _Envelope, rows: dict[str, Sequence[Any]], now: datetime
+    locked: _Locked,
+    envelope: _Envelope,
+    rows: dict[str, Sequence[Any]],
+    counts: dict[str, int],
+    now: datetime,
 ) -> _Context:
     """The state before the batch, from the rows read."""
     before = _State(position=locked.audio_position, active=locked.active_seconds)
@@ -586,8 +610,7 @@ def _context(
         version_matches=envelope.base_version == locked.version - 1,
         before=before,
         ids=ids,
-        counts={kind: rows[f"{kind}_count"][0][0] for kind in ("notes", "homework", "events")
-                if f"{kind}_count" in rows},
+        counts=counts,
         wall_seconds=(now - locked.started_at).total_seconds(),
         duration=duration,
     )  # fmt: skip
@@ -603,12 +626,15 @@ def _rating_of_assignment() -> ColumnElement[int]:
 
 
 @cache
-def _pinned_and_scores_statement(dialect_name: str) -> Select:
-    """Each pinned version joined with the rating's scores of the wanted ``items``."""
+def _pinned_and_scores_statement(dialect_name: str, counted: tuple[str, ...]) -> Select:
+    """Each pinned version joined with the rating's scores of the wanted ``items``; with the
+    number of rows the rating holds of each ``counted`` kind (``<kind>_count``) on every row."""
     rating_id = _rating_of_assignment()
     query = pinned_versions_query(rating_id)
     answer = (SCORES.c.score, SCORES.c.value_text, SCORES.c.not_applicable)
-    return query.add_columns(SCORES.c.id, SCORES.c.item_code, *answer).outerjoin(
+    tables = {kind: table for kind, table, _ in COUNTED}
+    counts = (_count_of(tables[kind]).label(f"{kind}_count") for kind in counted)
+    return query.add_columns(SCORES.c.id, SCORES.c.item_code, *answer, *counts).outerjoin(
         SCORES,
         and_(
             SCORES.c.rating_id == rating_id,
@@ -639,10 +665,14 @@ def _keyed_statement(dialect_name: str, table: Table, columns: tuple[str, ...]) 
     )
 
 
-@cache
-def _count_statement(table: Table) -> Select:
+def _count_of(table: Table) -> ColumnElement[int]:
+    """How many rows of ``table`` the rating holds."""
+    rating_id = _rating_of_assignment()
     return (
-        select(func.count()).select_from(table).where(table.c.rating_id == _rating_of_assignment())
+        select(func.count())
+        .select_from(table)
+        .where(table.c.rating_id == rating_id)
+        .scalar_subquery()
     )
 
 

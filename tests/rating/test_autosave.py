@@ -585,8 +585,13 @@ def test_text_lengths_are_limited(client, rated):
     assert fresh(rating).version == 3
 
 
-def test_the_number_of_notes_is_limited(client, rated):
+@pytest.mark.parametrize("pins_instruments", [True, False])
+def test_the_number_of_notes_is_limited(client, rated, pins_instruments):
+    """The count is read with the rating's scores, or apart when it pins no instrument."""
     url, rating = rated
+    if not pins_instruments:
+        rating.instrument_versions = []
+        db.session.commit()
     version = 1
     for start in range(0, MAX_NOTES, MAX_CHANGES):
         batch_ = [note(f"n{i}") for i in range(start, min(start + MAX_CHANGES, MAX_NOTES))]
