@@ -7,6 +7,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.rater-test-installed
 PG_URL ?= $(RATER_TEST_DATABASE_URL)
+# Both passes run in parallel workers (pytest-xdist): one per core, at most 4 (each worker has
+# its own database and Chromium). `make test WORKERS=0` runs in this process, one test at a time.
+WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -q -n $(WORKERS) --maxprocesses=4 --dist worksteal
 
 .PHONY: test install-test lint test-sqlite test-postgres demo
 
@@ -36,13 +40,13 @@ lint: $(INSTALLED)
 
 # The SQLite pass ignores RATER_TEST_DATABASE_URL even when it is set (CI sets it for the next pass).
 test-sqlite: $(INSTALLED)
-	env -u RATER_TEST_DATABASE_URL $(BIN)/python -m pytest -q
+	env -u RATER_TEST_DATABASE_URL $(PYTEST)
 
 # Runs when RATER_TEST_DATABASE_URL names a PostgreSQL server (CI sets it); tests that never
 # touch a database already ran above and are not repeated.
 test-postgres: $(INSTALLED)
 	@if [ -n "$(PG_URL)" ]; then \
-	  RATER_TEST_DATABASE_URL="$(PG_URL)" $(BIN)/python -m pytest -q -m "not nodb"; \
+	  RATER_TEST_DATABASE_URL="$(PG_URL)" $(PYTEST) -m "not nodb"; \
 	else echo "RATER_TEST_DATABASE_URL not set: PostgreSQL pass skipped"; fi
 
 demo: $(BIN)/pip
