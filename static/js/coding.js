@@ -230,30 +230,48 @@ function render() {
     counter.textContent = `${n} ${n === 1 ? 'event' : 'events'} coded`;
   });
   const sorted = [...events.entries()].sort((a, b) => a[1].time_s - b[1].time_s || a[1].code.localeCompare(b[1].code));
-  $('#event-list').replaceChildren(...sorted.map(([cid, e]) => listItem(cid, e)));
+  renderList(sorted);
   panel.querySelectorAll('.code-button').forEach((b) => b.classList.toggle('open', openSegment(b.dataset.code) !== null));
   renderTools();
 }
 
-function listItem(cid, e) {
+// The list's items are updated in place, and moved only when the order changes: a click that
+// is pressed on an item while a render runs (the note field's change, saved on blur at the
+// press) must be released on the same element, or the browser drops the click.
+function renderList(sorted) {
+  const list = $('#event-list');
+  const existing = new Map([...list.children].map((li) => [li.dataset.cid, li]));
+  const items = sorted.map(([cid, e]) => fillItem(existing.get(cid) || newItem(cid), cid, e));
+  const unchanged = items.length === list.children.length && items.every((li, i) => list.children[i] === li);
+  if (!unchanged) list.replaceChildren(...items);
+}
+
+function newItem(cid) {
   const li = document.createElement('li');
   li.dataset.cid = cid;
+  for (const name of ['t', 'label', 'note muted']) {
+    const span = document.createElement('span');
+    span.className = name;
+    li.append(span);
+  }
+  li.addEventListener('click', () => {
+    const e = events.get(cid);
+    if (!e) return;
+    audio.currentTime = e.time_s;
+    select(cid);
+  });
+  return li;
+}
+
+function fillItem(li, cid, e) {
   li.setAttribute('aria-selected', String(cid === selected));
-  const t = document.createElement('span');
-  t.className = 't';
+  const [t, label, note] = li.children;
   t.textContent = e.end_s === null ? formatTime(e.time_s) : `${formatTime(e.time_s)}–${formatTime(e.end_s)}`;
-  const label = document.createElement('span');
   const def = codes.get(e.code);
   label.textContent = def ? `${def.label} (${e.code})` : e.code;
   if (def && def.segment && e.end_s === null) label.textContent += ' — open';
-  li.append(t, label);
-  if (e.note) {
-    const note = document.createElement('span');
-    note.className = 'note muted';
-    note.textContent = e.note;
-    li.append(note);
-  }
-  li.addEventListener('click', () => { audio.currentTime = e.time_s; select(cid); });
+  note.textContent = e.note || '';
+  note.hidden = !e.note;
   return li;
 }
 

@@ -3,6 +3,8 @@ deleted, an undo, an offline stretch, a reload: all 19 events are there, once ea
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
@@ -121,9 +123,18 @@ def test_coding_with_keys_survives_offline_and_reload(
 
 
 def stored_notes() -> list[tuple[str, str]]:
-    db.session.expire_all()
+    db.session.rollback()  # a new transaction sees what the server committed since
     rows = db.session.scalars(select(CodedEvent).order_by(CodedEvent.time_s))
     return [(e.code, e.note) for e in rows]
+
+
+def notes_stored_become(expected: list[tuple[str, str]], timeout: float = 8.0) -> None:
+    """Wait until the events' notes in the database are ``expected`` (the page saves them a
+    moment after the change: 'All changes saved' may still show the previous save)."""
+    deadline = time.monotonic() + timeout
+    while (notes := stored_notes()) != expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert notes == expected
 
 
 def test_the_selected_events_note_is_edited_saved_and_restored(
@@ -143,15 +154,15 @@ def test_the_selected_events_note_is_edited_saved_and_restored(
     page.press("#event-note", "Enter")
     expect(page.locator("#tally-total")).to_have_text("2")
     expect(page.locator("#event-list li >> nth=0")).to_contain_text("assigned a reading")
+    notes_stored_become([("ASSIGN", "assigned a reading with a date"), ("RATIONALE", "")])
     expect(page.locator("#save-state")).to_have_text(SAVED, timeout=8000)
-    assert stored_notes() == [("ASSIGN", "assigned a reading with a date"), ("RATIONALE", "")]
 
     # Typing a note, then selecting another event, saves the note of the event it was for.
     page.fill("#event-note", "changed")
     page.click("#event-list li >> nth=1")
     expect(page.locator("#event-note")).to_have_value("")
+    notes_stored_become([("ASSIGN", "changed"), ("RATIONALE", "")])
     expect(page.locator("#save-state")).to_have_text(SAVED, timeout=8000)
-    assert stored_notes() == [("ASSIGN", "changed"), ("RATIONALE", "")]
     page.screenshot(path=str(artifacts / "coding-note.png"))
 
     page.reload()
