@@ -235,9 +235,10 @@ function render() {
   renderTools();
 }
 
-// The list's items are updated in place, and moved only when the order changes: a click that
-// is pressed on an item while a render runs (the note field's change, saved on blur at the
-// press) must be released on the same element, or the browser drops the click.
+// The list's items are updated in place, and moved only when the order changes, and an item is
+// chosen when it is pressed: pressing it blurs the note field, whose change is saved and
+// re-rendered at once; a click released over an element the render replaced or moved is
+// dropped by the browser (seen in CI under load). A click (keyboard, screen reader) chooses too.
 function renderList(sorted) {
   const list = $('#event-list');
   const existing = new Map([...list.children].map((li) => [li.dataset.cid, li]));
@@ -254,12 +255,14 @@ function newItem(cid) {
     span.className = name;
     li.append(span);
   }
-  li.addEventListener('click', () => {
+  const choose = () => {
     const e = events.get(cid);
     if (!e) return;
     audio.currentTime = e.time_s;
     select(cid);
-  });
+  };
+  li.addEventListener('pointerdown', choose);
+  li.addEventListener('click', choose);
   return li;
 }
 
