@@ -65,6 +65,7 @@ from sqlalchemy import (
     Connection,
     Delete,
     Insert,
+    Label,
     Select,
     String,
     Table,
@@ -569,11 +570,11 @@ def _row_counts(
 ) -> dict[str, int]:
     """How many rows of each ``counted`` kind the rating holds: read with its scores, or apart
     for a rating that pins no instrument (its scores read gives no row to carry them)."""
-    if scores:
-        return {kind: scores[0]._mapping[f"{kind}_count"] for kind in counted}
-    tables = {kind: table for kind, table, _ in COUNTED}
+    if not counted:
+        return {}
     at = {"p_assignment": assignment_id}
-    return {kind: connection.scalar(select(_count_of(tables[kind])), at) or 0 for kind in counted}
+    row = scores[0] if scores else connection.execute(select(*_count_columns(counted)), at).one()
+    return {kind: row._mapping[f"{kind}_count"] for kind in counted}
 
 
 def _context(
@@ -632,8 +633,7 @@ def _pinned_and_scores_statement(dialect_name: str, counted: tuple[str, ...]) ->
     rating_id = _rating_of_assignment()
     query = pinned_versions_query(rating_id)
     answer = (SCORES.c.score, SCORES.c.value_text, SCORES.c.not_applicable)
-    tables = {kind: table for kind, table, _ in COUNTED}
-    counts = (_count_of(tables[kind]).label(f"{kind}_count") for kind in counted)
+    counts = _count_columns(counted)
     return query.add_columns(SCORES.c.id, SCORES.c.item_code, *answer, *counts).outerjoin(
         SCORES,
         and_(
@@ -665,15 +665,18 @@ def _keyed_statement(dialect_name: str, table: Table, columns: tuple[str, ...]) 
     )
 
 
-def _count_of(table: Table) -> ColumnElement[int]:
-    """How many rows of ``table`` the rating holds."""
+def _count_columns(counted: tuple[str, ...]) -> list[Label[int]]:
+    """``<kind>_count``: how many rows of each ``counted`` kind the rating holds."""
+    tables = {kind: table for kind, table, _ in COUNTED}
     rating_id = _rating_of_assignment()
-    return (
+    return [
         select(func.count())
-        .select_from(table)
-        .where(table.c.rating_id == rating_id)
+        .select_from(tables[kind])
+        .where(tables[kind].c.rating_id == rating_id)
         .scalar_subquery()
-    )
+        .label(f"{kind}_count")
+        for kind in counted
+    ]
 
 
 @cache
