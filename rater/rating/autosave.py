@@ -35,25 +35,28 @@ Concurrency: the version is increased by one UPDATE before anything is read, so 
 of one rating are serialised by the database's row (PostgreSQL) or write (SQLite) lock, and the
 batch-number check and the compare-and-set reads see committed data: each read starts after the
 UPDATE holds the lock, so under READ COMMITTED it sees every save committed before (tested with
-two tabs saving at once).
+two tabs saving at once). On PostgreSQL the scores are read in the UPDATE's own statement, whose
+snapshot may be older than the lock: they are used only when no change was committed in between
+(the version the UPDATE left is one above the version the snapshot saw), else read again.
 
 Cost: autosave is the one request a study sends all day long (every rater, every few seconds),
 so it is written with SQLAlchemy Core on a connection of its own, not with ORM objects, as
 few prebuilt statements as the protocol allows, each run through ``Connection.execute``
 (``execute_all``; a list of rows is one executemany). First the UPDATE that checks access
 (``Assignment.rateable_by``), takes the lock and bumps the version, with the INSERT .. ON
-CONFLICT that records the batch number and detects a duplicate (one statement on PostgreSQL,
-two on SQLite), and the reads — the pinned instruments joined with the scores the batch
-touches (and how many notes, homework entries or events the rating holds, when the batch may
-add one), plus one per kind of note, homework or difficulty change — which name the rating by
-its assignment. Then an INSERT .. RETURNING only for new score rows (their ids go into the
-audit events), and every other write. The changes are applied to a copy of the state read, and
-only the difference is written. Pinned instruments are parsed once per process.
+CONFLICT that records the batch number and detects a duplicate, and the reads — the pinned
+instruments joined with the scores the batch touches (and how many notes, homework entries or
+events the rating holds, when the batch may add one), plus one per kind of note, homework or
+difficulty change — which name the rating by its assignment. On PostgreSQL the UPDATE, the
+INSERT and the scores read are one statement (three on SQLite). Then an INSERT .. RETURNING
+only for new score rows (their ids go into the audit events), and every other write. The
+changes are applied to a copy of the state read, and only the difference is written. Pinned
+instruments are parsed once per process.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -77,6 +80,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -412,18 +416,20 @@ def _lock_and_read(
     claims = envelope.client is not None
     if claims:
         params |= {"p_client": envelope.client, "p_seq": envelope.seq}
-    locks: list[Statement] = [(_bump_statement(claims and postgres), params)]
-    if claims and not postgres:
-        locks.append((_claim_statement(), params))
     counted = _counted(envelope.changes)
     reads = _read_statements(connection.dialect.name, assignment_id, envelope.changes, counted)
+    if postgres:
+        locked, rows, counts = _lock_and_read_together(connection, params, claims, reads, counted)
+        return _context(locked, envelope, rows, counts, now=now)
+    locks: list[Statement] = [(_bump_statement(), params)]
+    if claims:
+        locks.append((_claim_statement(), params))
     results = execute_all(connection, [*locks, *reads.values()])
     if not results[0]:
         raise _refusal(assignment_id)
     row = results[0][0]
-    new_batch = True  # without a batch number, only the per-field checks protect the save
-    if claims:
-        new_batch = bool(row.new_batch) if postgres else bool(results[1])
+    # without a batch number, only the per-field checks protect the save
+    new_batch = bool(results[1]) if claims else True
     locked = _Locked(
         row.id, row.version, row.audio_position, row.active_seconds, row.created_at, new_batch
     )
@@ -432,14 +438,51 @@ def _lock_and_read(
     return _context(locked, envelope, rows, counts, now=now)
 
 
-@cache
-def _bump_statement(and_claim: bool) -> Update | Select:
-    """The version UPDATE; with ``and_claim``, the UPDATE and the batch record in one statement
-    (PostgreSQL only).
+def _lock_and_read_together(
+    connection: Connection,
+    params: dict[str, Any],
+    claims: bool,
+    reads: dict[str, Statement],
+    counted: tuple[str, ...],
+) -> tuple[_Locked, dict[str, Sequence[Any]], dict[str, int]]:
+    """PostgreSQL: the version UPDATE, the batch record, the scores read and the row counts in
+    one statement; the other reads after it.
 
-    The INSERT reads the UPDATE's row, so it runs after the lock is taken; ON CONFLICT DO UPDATE
-    compares with the latest committed record, not the statement's snapshot.
+    That statement's reads see its snapshot, taken before the UPDATE was granted the lock. They
+    hold what was committed before the lock whenever the version the UPDATE left is one above
+    the version the snapshot saw: every change to a rating's rows increases its version under
+    that lock (autosave, submit, reopen, the flag), so none was committed in between. Otherwise
+    (another save committed while this one waited for the lock) the scores are read again, now
+    after the lock.
     """
+    assignment_id = params["p_assignment"]
+    statement = _lock_and_scores_statement(claims, counted)
+    scores_read = reads["scores"]
+    others = {kind: read for kind, read in reads.items() if kind != "scores"}
+    assert isinstance(scores_read[1], Mapping)  # one parameter set (not an executemany)
+    first = (statement, {**params, **scores_read[1]})
+    results = execute_all(connection, [first, *others.values()])
+    if not results[0]:
+        raise _refusal(assignment_id)
+    row = results[0][0]._mapping
+    locked = _Locked(
+        row["locked_id"], row["locked_version"], row["locked_audio_position"],
+        row["locked_active_seconds"], row["locked_created_at"],
+        bool(row["new_batch"]) if claims else True,
+    )  # fmt: skip
+    scores: Sequence[Any]
+    if row["locked_version"] == row["seen_version"] + 1:
+        scores = [r for r in results[0] if r[0] is not None]  # none: no pinned instrument
+        counts = {kind: row[f"{kind}_count"] for kind in counted}
+    else:
+        scores = execute_all(connection, [scores_read])[0]
+        counts = _row_counts(connection, assignment_id, counted, scores)
+    return locked, {"scores": scores, **dict(zip(others, results[1:], strict=True))}, counts
+
+
+@cache
+def _bump_statement() -> Update:
+    """The version UPDATE: checks access, takes the rating's lock, returns the locked fields."""
     rater_may_save = (
         select(ASSIGNMENTS.c.id)
         .join(USERS, USERS.c.id == ASSIGNMENTS.c.rater_id)
@@ -451,7 +494,7 @@ def _bump_statement(and_claim: bool) -> Update | Select:
         )
         .exists()
     )
-    bump = (
+    return (
         update(RATINGS)
         .where(
             RATINGS.c.assignment_id == bindparam("p_assignment"),
@@ -462,14 +505,34 @@ def _bump_statement(and_claim: bool) -> Update | Select:
         .values(version=RATINGS.c.version + 1, updated_at=bindparam("now"))
         .returning(RATINGS.c.id, RATINGS.c.version, *LOCKED_FIELDS)
     )
-    if not and_claim:
-        return bump
-    bumped = bump.cte("bumped")
-    claimed = _claim(postgresql.insert(BATCHES), select(bumped.c.id)).cte("claimed")
-    return select(
-        bumped.c.id, bumped.c.version, *(bumped.c[c.name] for c in LOCKED_FIELDS),
-        select(claimed.c.seq).exists().label("new_batch"),
-    )  # fmt: skip
+
+
+@cache
+def _lock_and_scores_statement(and_claim: bool, counted: tuple[str, ...]) -> Select:
+    """PostgreSQL: the version UPDATE (``locked_*``), with ``and_claim`` the batch record
+    (``new_batch``), the version before the UPDATE as the statement's snapshot saw it
+    (``seen_version``) and the row counts, on every row of the scores read (its columns first;
+    one row of nulls when the rating pins no instrument). Nothing when the UPDATE matched no
+    row.
+
+    The INSERT of the batch record reads the UPDATE's row, so it runs after the lock is taken;
+    ON CONFLICT DO UPDATE compares with the latest committed record, not the snapshot.
+    """
+    bumped = _bump_statement().cte("bumped")
+    columns = [bumped.c[c.name].label(f"locked_{c.name}") for c in (RATINGS.c.id,
+               RATINGS.c.version, *LOCKED_FIELDS)]  # fmt: skip
+    if and_claim:
+        claimed = _claim(postgresql.insert(BATCHES), select(bumped.c.id)).cte("claimed")
+        columns.append(select(claimed.c.seq).exists().label("new_batch"))
+    seen = select(RATINGS.c.version).where(RATINGS.c.assignment_id == bindparam("p_assignment"))
+    scores = _pinned_and_scores_statement("postgresql", ()).subquery("scores")
+    seen_version = seen.scalar_subquery().label("seen_version")
+    return (
+        select(*scores.c, *columns, seen_version, *_count_columns(counted))
+        .select_from(bumped)
+        .outerjoin(scores, true())
+        .order_by(scores.c[1])  # the pinned versions by code, as the scores read
+    )
 
 
 def _refusal(assignment_id: int) -> AutosaveRefused:

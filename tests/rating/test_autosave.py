@@ -7,7 +7,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from rater.audit import AuditEvent
 from rater.auth.models import User
@@ -509,6 +509,29 @@ def test_a_save_that_waits_for_the_lock_reads_what_the_holder_committed(app, fac
     assert outcome == {"status": 409}
     stored = db.session.scalar(select(ItemScore.score).where(ItemScore.item_code == "GHES_1"))
     assert stored == 3
+
+
+def test_a_score_save_takes_the_lock_and_reads_in_one_statement_on_postgresql(client, rated):
+    """The statements a one-score save of a new tab's batch runs: on PostgreSQL the lock, the
+    batch record and the scores read are one; then the score's INSERT and its audit event."""
+    url, _rating = rated
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement.split(None, 1)[0].upper())
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    change = {"op": "score", "item": "GHES_1", "value": 2, "base": None}
+    try:
+        body = {"client": "tab", "seq": 1, "base_version": 1, "changes": [change]}
+        assert client.post(url, json=body).status_code == 200
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    if db.engine.dialect.name == "postgresql":
+        assert statements == ["WITH", "INSERT", "INSERT"]
+    else:  # the UPDATE, the batch record and the scores read apart
+        assert statements == ["UPDATE", "INSERT", "SELECT", "INSERT", "INSERT"]
+    assert db.session.scalar(select(ItemScore.score)) == 2
 
 
 # --- types: every field of every op, wrong types give 400 naming the field, never a 500 ------
