@@ -12,7 +12,20 @@ from functools import cache
 from typing import Any
 
 from flask_login import current_user
-from sqlalchemy import JSON, ForeignKey, Insert, String, insert
+from sqlalchemy import (
+    CTE,
+    JSON,
+    DateTime,
+    ForeignKey,
+    Insert,
+    Integer,
+    String,
+    bindparam,
+    cast,
+    insert,
+    literal,
+    select,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rater.db_setup import Statement
@@ -92,3 +105,23 @@ def insert_many(
 def _insert_events() -> Insert:
     """INSERT of events that reads nothing back (not even the new ids): one executemany."""
     return insert(AuditEvent).inline()
+
+
+def insert_for_written(action: str, entity_type: str, written: CTE) -> Insert:
+    """INSERT of one event per row that ``written`` (a data-modifying CTE returning ``id``)
+    wrote, in the same statement: a change and its event are one round trip (PostgreSQL).
+
+    Parameters: ``at``, ``user_id``, ``before`` and ``after``, as for ``insert_many``; the
+    entity id is the written row's id.
+    """
+    event = select(
+        bindparam("at", type_=DateTime()),
+        bindparam("user_id", type_=Integer()),
+        literal(action, String(64)),
+        literal(entity_type, String(64)),
+        cast(written.c.id, String(64)),
+        bindparam("before", type_=JSON()),
+        bindparam("after", type_=JSON()),
+    )
+    columns = ["at", "user_id", "action", "entity_type", "entity_id", "before", "after"]
+    return insert(AuditEvent).from_select(columns, event).add_cte(written)

@@ -48,10 +48,12 @@ CONFLICT that records the batch number and detects a duplicate, and the reads â€
 instruments joined with the scores the batch touches (and how many notes, homework entries or
 events the rating holds, when the batch may add one), plus one per kind of note, homework or
 difficulty change â€” which name the rating by its assignment. On PostgreSQL the UPDATE, the
-INSERT and the scores read are one statement (three on SQLite). Then an INSERT .. RETURNING
-only for new score rows (their ids go into the audit events), and every other write. The
-changes are applied to a copy of the state read, and only the difference is written. Pinned
-instruments are parsed once per process.
+INSERT and the scores read are one statement (three on SQLite). Then the writes: on
+PostgreSQL each kind of score write (add, change, remove) with its audit events is one
+statement (a data-modifying CTE); on SQLite an INSERT .. RETURNING for new score rows (their
+ids go into the audit events), and the rest apart. The changes are applied to a copy of the
+state read, and only the difference is written. Pinned instruments are parsed once per
+process.
 """
 
 from __future__ import annotations
@@ -787,21 +789,28 @@ def _write(
          "client_id": cid, **row}
         for cid, row in events.added.items()
     ]  # fmt: skip
-    new_scores = [
-        {"rating_id": rid, "instrument_version_id": ctx.owner_of(code), "item_code": code, **row}
-        for code, row in scores.added.items()
-    ]
-    new_score_ids = _insert_scores(connection, new_scores)
+    if dialect == "postgresql":  # each score with its audit event, by one statement
+        score_writes = _audited_score_writes(ctx, before.scores, after.scores, user_id)
+    else:
+        new_scores = [
+            {"rating_id": rid, "instrument_version_id": ctx.owner_of(code), "item_code": code,
+             **row}
+            for code, row in scores.added.items()
+        ]  # fmt: skip
+        new_score_ids = _insert_scores(connection, new_scores)
+        score_writes = [
+            *_row_writes(dialect, SCORES, scores, []),
+            *_score_events(ctx, before.scores, after.scores, new_score_ids, user_id),
+        ]
     new_notes = [{"rating_id": rid, "client_id": cid, **row} for cid, row in notes.added.items()]
     new_homework = _new_homework(connection, homework, rid, assignment_id, user_id)
     writes = [
-        *_row_writes(dialect, SCORES, scores, []),
+        *score_writes,
         *_row_writes(dialect, NOTES, notes, new_notes),
         *_row_writes(dialect, HOMEWORK, homework, new_homework),
         *_row_writes(dialect, EVENTS, events, new_events),
         *_difficulty_writes(dialect, rid, before.difficulties, after.difficulties),
         *_rating_writes(ctx, after, applied),
-        *_score_events(ctx, before.scores, after.scores, new_score_ids, user_id),
         *_event_audit(rid, before.events, after.events, user_id),
     ]
     if writes:
@@ -936,6 +945,53 @@ def _rating_writes(ctx: _Context, after: _State, applied: int) -> list[Statement
     return [(_update_by_id(RATINGS), {"row_id": ctx.locked.rating_id, **values})]
 
 
+SCORE_PARAMS = ("p_score", "p_value_text", "p_not_applicable")  # Item.columns' order
+
+
+def _audited_score_writes(
+    ctx: _Context, before: dict[str, Answer], after: dict[str, Answer], user_id: int
+) -> list[Statement]:
+    """PostgreSQL: each score the batch adds, changes or removes, with its audit event (old ->
+    new), in one statement per kind of write (an executemany)."""
+    at = utcnow()
+    rows: dict[str, list[dict[str, Any]]] = {"added": [], "changed": [], "removed": []}
+    for code in _changed_items(before, after):
+        old, new = _score_change(code, before, after)
+        params = {"at": at, "user_id": user_id, "before": old, "after": new}
+        if code not in before:
+            kind = "added"
+            params |= {"p_rating": ctx.locked.rating_id, "p_version": ctx.owner_of(code),
+                       "p_item": code}  # fmt: skip
+        else:
+            kind = "changed" if code in after else "removed"
+            params["row_id"] = ctx.ids["score", code]
+        if code in after:
+            params |= dict(zip(SCORE_PARAMS, Item.columns(after[code]), strict=True))
+        rows[kind].append(params)
+    return [(_audited_score_statement(kind), params) for kind, params in rows.items() if params]
+
+
+@cache
+def _audited_score_statement(kind: str) -> Insert:
+    """PostgreSQL: add, change or remove one score row and record its audit event."""
+    answer = {column: bindparam(name, type_=SCORES.c[column].type)
+              for column, name in zip(("score", "value_text", "not_applicable"), SCORE_PARAMS,
+                                      strict=True)}  # fmt: skip
+    write: Insert | Update | Delete
+    if kind == "added":
+        write = insert(SCORES).values(
+            rating_id=bindparam("p_rating"), instrument_version_id=bindparam("p_version"),
+            item_code=bindparam("p_item"), updated_at=bindparam("at"), **answer,
+        )  # fmt: skip
+    elif kind == "changed":
+        write = update(SCORES).where(SCORES.c.id == bindparam("row_id"))
+        write = write.values(updated_at=bindparam("at"), **answer)
+    else:
+        write = delete(SCORES).where(SCORES.c.id == bindparam("row_id"))
+    written = write.returning(SCORES.c.id).cte(f"score_{kind}")
+    return audit.insert_for_written("score.change", "item_score", written)
+
+
 def _score_events(
     ctx: _Context,
     before: dict[str, Answer],
@@ -945,12 +1001,24 @@ def _score_events(
 ) -> list[Statement]:
     """One audit event per item whose answer the batch changed (old -> new)."""
     events = [
-        (ctx.ids.get(("score", code), new_ids.get(code)), {code: answer_json(before.get(code))},
-         {code: answer_json(after.get(code))})
-        for code in sorted(before.keys() | after.keys())
-        if before.get(code) != after.get(code)
-    ]  # fmt: skip
+        (ctx.ids.get(("score", code), new_ids.get(code)), *_score_change(code, before, after))
+        for code in _changed_items(before, after)
+    ]
     return audit.insert_many("score.change", "item_score", events, user_id=user_id)
+
+
+def _changed_items(before: dict[str, Answer], after: dict[str, Answer]) -> list[str]:
+    """The items whose answer the batch added, changed or removed, in order."""
+    return sorted(
+        code for code in before.keys() | after.keys() if before.get(code) != after.get(code)
+    )
+
+
+def _score_change(
+    code: str, before: dict[str, Answer], after: dict[str, Answer]
+) -> tuple[Any, Any]:
+    """An item's audit event: its answer before and after the batch."""
+    return {code: answer_json(before.get(code))}, {code: answer_json(after.get(code))}
 
 
 def _event_audit(

@@ -185,6 +185,8 @@ def test_score_changes_are_audited_old_to_new(client, rated):
     url, _rating = rated
     save(client, url, 1, {"op": "score", "item": "StHAR_A1", "value": 1, "base": None})
     save(client, url, 2, {"op": "score", "item": "StHAR_A1", "value": 4, "base": 1})
+    row_id = db.session.scalar(select(ItemScore.id))
+    save(client, url, 3, {"op": "score", "item": "StHAR_A1", "value": None, "base": 4})
     events = list(
         db.session.scalars(
             select(AuditEvent).where(AuditEvent.action == "score.change").order_by(AuditEvent.id)
@@ -193,8 +195,11 @@ def test_score_changes_are_audited_old_to_new(client, rated):
     assert [(e.before, e.after) for e in events] == [
         ({"StHAR_A1": None}, {"StHAR_A1": 1}),
         ({"StHAR_A1": 1}, {"StHAR_A1": 4}),
+        ({"StHAR_A1": 4}, {"StHAR_A1": None}),
     ]
     assert all(e.entity_type == "item_score" and e.user_id is not None for e in events)
+    assert [e.entity_id for e in events] == [str(row_id)] * 3  # the score row, added to removed
+    assert db.session.scalar(select(ItemScore.id)) is None
 
 
 @pytest.mark.parametrize(
@@ -511,9 +516,9 @@ def test_a_save_that_waits_for_the_lock_reads_what_the_holder_committed(app, fac
     assert stored == 3
 
 
-def test_a_score_save_takes_the_lock_and_reads_in_one_statement_on_postgresql(client, rated):
+def test_a_one_score_save_is_two_statements_on_postgresql(client, rated):
     """The statements a one-score save of a new tab's batch runs: on PostgreSQL the lock, the
-    batch record and the scores read are one; then the score's INSERT and its audit event."""
+    batch record and the scores read are one, and the score's INSERT and its audit event one."""
     url, _rating = rated
     statements: list[str] = []
 
@@ -528,7 +533,7 @@ def test_a_score_save_takes_the_lock_and_reads_in_one_statement_on_postgresql(cl
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
     if db.engine.dialect.name == "postgresql":
-        assert statements == ["WITH", "INSERT", "INSERT"]
+        assert statements == ["WITH", "WITH"]  # the score and its audit event: one
     else:  # the UPDATE, the batch record and the scores read apart
         assert statements == ["UPDATE", "INSERT", "SELECT", "INSERT", "INSERT"]
     assert db.session.scalar(select(ItemScore.score)) == 2
