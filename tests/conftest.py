@@ -38,7 +38,12 @@ settings.register_profile("explore", deadline=None, print_blob=True, max_example
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 # Fixtures shared across test folders live in plugins (one Chromium per run for every folder).
-pytest_plugins = ("tests.support.browser", "tests.support.load", "tests.support.access")
+pytest_plugins = (
+    "tests.support.browser",
+    "tests.support.load",
+    "tests.support.access",
+    "tests.support.demo",
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery"

@@ -7,7 +7,6 @@ import pytest
 from sqlalchemy import select
 
 from rater import create_app, data_version
-from rater.demo import DemoSizes, build_demo
 from rater.extensions import db
 from rater.rating import service
 from rater.rating.importer import import_ratings
@@ -15,12 +14,6 @@ from rater.rating.models import Rating
 from rater.reliability import cache, consensus
 from rater.study.catalogue import import_sessions
 from tests.reliability.test_views import consensus_url
-
-
-@pytest.fixture
-def demo(app):  # noqa: ARG001 (a fixture requested for its setup)
-    build_demo(DemoSizes(patients=6, rated_share=1.0))
-    db.session.commit()
 
 
 @pytest.fixture

@@ -10,12 +10,6 @@ from rater.demo import DemoSizes, build_demo
 from rater.extensions import db
 
 
-@pytest.fixture
-def demo(app):  # noqa: ARG001 (a fixture requested for its setup)
-    build_demo(DemoSizes(patients=6, rated_share=1.0))
-    db.session.commit()
-
-
 @pytest.mark.usefixtures("demo")
 def test_text_report(runner):
     result = runner.invoke(args=["reliability", "--instrument", "GHES"])

@@ -12,12 +12,6 @@ from rater.extensions import db
 from rater.reliability.glossary import TERMS
 
 
-@pytest.fixture
-def demo(app):  # noqa: ARG001 (a fixture requested for its setup)
-    build_demo(DemoSizes(patients=6, rated_share=1.0))
-    db.session.commit()
-
-
 def _linked_terms(html: str) -> set[str]:
     return set(re.findall(r'href="/reliability/glossary#([a-z0-9-]+)"', html))
 

@@ -24,12 +24,6 @@ PAGES = (
 )
 
 
-@pytest.fixture
-def demo(app):  # noqa: ARG001 (a fixture requested for its setup)
-    build_demo(DemoSizes(patients=6, rated_share=1.0))
-    db.session.commit()
-
-
 def consensus_url(client) -> str:
     html = client.get("/reliability/disagreements").get_data(as_text=True)
     start = html.index("/reliability/consensus/")

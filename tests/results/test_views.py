@@ -14,7 +14,6 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from rater.demo import DemoSizes, build_demo
 from rater.extensions import db
 from rater.formatting import format_number
 from rater.rating.models import Assignment, ConsensusScore
@@ -31,12 +30,6 @@ PAGES = (
     "/results/download/results.xlsx",
     "/results/download/rater-results.R?outcome=GHES_score",
 )
-
-
-@pytest.fixture
-def demo(app):  # noqa: ARG001 (a fixture requested for its setup)
-    build_demo(DemoSizes(patients=6, rated_share=1.0))
-    db.session.commit()
 
 
 @pytest.mark.usefixtures("demo")
