@@ -143,6 +143,21 @@ def ensure_calibration_assignments() -> int:
     return _create_calibration_rows([s.id for s in calibration_sessions()])
 
 
+def calibration_left_for(user: User) -> int:
+    """How many calibration sessions a rater who joins has yet to finish while the gate is on
+    (0 when it is off): their joining closes the gate until they have."""
+    if not get_setting(GATE_ENABLED, False):
+        return 0
+    finished = db.session.scalars(
+        select(Assignment.session_id).where(
+            Assignment.rater_id == user.id,
+            Assignment.purpose == Purpose.CALIBRATION,
+            Assignment.status.in_(AssignmentStatus.DONE),
+        )
+    )
+    return len({s.id for s in calibration_sessions()} - set(finished))
+
+
 def _create_calibration_rows(session_ids: list[int]) -> int:
     if not session_ids:
         return 0
@@ -344,14 +359,20 @@ def set_gate(enabled: bool, threshold: float) -> int:
     return _set_status(AssignmentStatus.PENDING, AssignmentStatus.HELD, "assignment.hold")
 
 
-def _set_status(old: str, new: str, action: str) -> int:
-    rows = list(
-        db.session.scalars(
-            select(Assignment).where(
-                Assignment.status == old, Assignment.purpose.in_(Purpose.DESIGN)
-            )
-        )
+def hold_main_work_of(user: User) -> int:
+    """Hold the rater's pending main work (they rate the calibration sessions first); the
+    number of assignments held."""
+    return _set_status(AssignmentStatus.PENDING, AssignmentStatus.HELD, "assignment.hold", user)
+
+
+def _set_status(old: str, new: str, action: str, rater: User | None = None) -> int:
+    """Main work in status ``old`` (of ``rater`` only, if given) set to ``new``, audited."""
+    query = select(Assignment).where(
+        Assignment.status == old, Assignment.purpose.in_(Purpose.DESIGN)
     )
+    if rater is not None:
+        query = query.where(Assignment.rater_id == rater.id)
+    rows = list(db.session.scalars(query))
     for a in rows:
         a.status = new
         audit.record(action, "assignment", a.id, before={"status": old}, after={"status": new})

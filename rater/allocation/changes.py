@@ -8,7 +8,11 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from rater import audit
-from rater.allocation.calibration import ensure_calibration_assignments
+from rater.allocation.calibration import (
+    calibration_left_for,
+    ensure_calibration_assignments,
+    hold_main_work_of,
+)
 from rater.allocation.design import BalanceReport
 from rater.allocation.errors import AllocationError
 from rater.allocation.planning import AllocationPlan, apply_plan, current_report, plan
@@ -21,23 +25,41 @@ from rater.allocation.settings import (
 from rater.auth.models import User
 from rater.auth.service import set_active
 from rater.extensions import db
+from rater.formatting import plural
 from rater.rating.models import Assignment
 from rater.states import Purpose, Role
 
 
 def rater_joins(username: str, *, dry_run: bool = False) -> AllocationPlan:
     """Take a rater (back) into allocation: re-plan unstarted work so they get a fair share,
-    and give them the calibration sessions."""
+    and give them the calibration sessions.
+
+    While the calibration gate is on, a rater who has not finished the calibration sessions
+    closes it by joining (the round is no longer complete): their main work, and any other
+    new main assignment of the plan, is held until the round is finished and reliable again.
+    """
     user = _rater(username)
     raters = sorted(set(allocation_raters()) | {user.username})
     joined = plan(raters=raters)
+    left = calibration_left_for(user)
+    if left:
+        joined.hold_new = True
+        joined.notes.append(
+            f"{user.username} rates {plural(left, 'calibration session')} first: the"
+            " calibration gate is on, so their main work and any new main assignment are"
+            " held until the round is finished and reliable again (then release them on the"
+            " Calibration page)."
+        )
     if dry_run:
         return joined
     if not user.active:
         set_active(user.username, True)
     put_setting(SETTING_EXCLUDED_RATERS, [n for n in excluded_raters() if n != user.username])
     ensure_calibration_assignments()
-    return apply_plan(joined)
+    applied = apply_plan(joined)
+    if left:
+        hold_main_work_of(user)  # what moved to them from other raters, too
+    return applied
 
 
 def rater_leaves(

@@ -324,6 +324,7 @@ def rater_change(action: str):
         before=plan.before,
         after=plan.after,
         summary=plan.plain_summary(),
+        notes=plan.notes,
         applied=not dry_run,
         apply_form=None if not dry_run else form,
         action=action,

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
-from rater.allocation import batches, design, planning
+from rater.allocation import batches, changes, design, planning
 from rater.allocation import calibration as calib
 from rater.audit import AuditEvent
 from rater.auth.models import User
@@ -178,6 +178,74 @@ def test_a_rater_who_joins_gets_the_calibration_sessions(app):
     db.session.commit()
     assert calib.ensure_calibration_assignments() == 2
     assert calib.ensure_calibration_assignments() == 0
+
+
+@pytest.fixture
+def open_gate(app, monkeypatch) -> None:
+    """r1-r3 have finished a reliable calibration round of 2 sessions; the gate (on) is open and
+    the main work allocated."""
+    _fake_reliability(monkeypatch, 0.9)
+    build(app)
+    calib.add_calibration_sessions(calib.draw_sessions(2, seed=1))
+    calib.set_gate(True, 0.7)
+    finish_calibration()
+    planning.allocate(0.4, 1)
+    db.session.commit()
+
+
+@pytest.mark.usefixtures("open_gate")
+def test_a_rater_who_joins_while_the_gate_is_on_calibrates_before_main_work():
+    assert calib.gate_status().passes
+    kept_before = main_work("r1", "r2", "r3")
+    assert set(kept_before.values()) == {"pending"}
+    db.session.add(User(username="r4", role="rater", active=True, password_hash=HASH))
+    db.session.commit()
+
+    preview = changes.rater_joins("r4", dry_run=True)
+    db.session.rollback()
+    assert preview.hold_new
+    assert "r4 rates 2 calibration sessions first" in preview.to_text()
+    changes.rater_joins("r4")
+    db.session.commit()
+
+    assert main_work("r4") and set(main_work("r4").values()) == {"held"}  # moved in, too
+    assert sorted(calibration_work("r4").values()) == ["pending", "pending"]
+    assert not calib.gate_status().passes  # the round is incomplete until r4 has rated
+    others = main_work("r1", "r2", "r3")
+    assert all(others[key] == "pending" for key in others.keys() & kept_before.keys())
+    held = sum(status == "held" for status in main_work("r1", "r2", "r3", "r4").values())
+    finish_calibration()
+    assert calib.gate_status().passes
+    assert batches.release_held() == held
+    db.session.commit()
+    assert set(main_work("r4").values()) == {"pending"}
+
+
+@pytest.mark.usefixtures("open_gate")
+def test_a_rater_who_has_calibrated_joins_without_holding_work():
+    changes.rater_leaves("r3")
+    db.session.commit()
+    preview = changes.rater_joins("r3", dry_run=True)  # back, with the round already rated
+    assert not preview.hold_new and "calibration sessions first" not in preview.to_text()
+
+
+def main_work(*names: str) -> dict[tuple[str, str], str]:
+    """Status of each main/double assignment of these raters, by (session code, rater)."""
+    return _work_of(names, Assignment.purpose != "calibration")
+
+
+def calibration_work(*names: str) -> dict[tuple[str, str], str]:
+    return _work_of(names, Assignment.purpose == "calibration")
+
+
+def _work_of(names, purpose) -> dict[tuple[str, str], str]:
+    db.session.expire_all()
+    rows = db.session.scalars(
+        select(Assignment)
+        .join(User, Assignment.rater_id == User.id)
+        .where(User.username.in_(names), purpose)
+    )
+    return {(a.session.code, a.rater.username): a.status for a in rows}
 
 
 def _fake_reliability(monkeypatch, value, seen: list | None = None) -> None:

@@ -208,6 +208,27 @@ def test_rater_join_and_leave_preview_then_apply(coordinator):
     assert count(Assignment.rater_id == _id("r3")) > 0
 
 
+def test_a_join_preview_says_the_rater_calibrates_first_while_the_gate_is_on(
+    coordinator, monkeypatch
+):
+    coordinator.post("/allocation/calibration/draw", data={"n": "2", "seed": "1"})
+    for a in db.session.scalars(select(Assignment).where(Assignment.purpose == "calibration")):
+        a.status = "submitted"
+    db.session.commit()
+    monkeypatch.setattr(calibration, "calibration_icc", lambda _frame: (0.95, "high"))
+    gate = {"enabled": "y", "threshold": "0.8", "confirmed": "yes"}
+    coordinator.post("/allocation/calibration/gate", data=gate)
+    planning.allocate(0.4, 1)
+    db.session.add(User(username="r4", role="rater", active=True, password_hash=HASH))
+    db.session.commit()
+    preview = coordinator.post("/allocation/raters/join", data={"rater": "r4"})
+    html = preview.get_data(as_text=True)
+    assert "r4 rates 2 calibration sessions first" in html and "preview only" in html
+    coordinator.post("/allocation/raters/join", data={"rater": "r4", "confirm": "y"})
+    assert count(Assignment.rater_id == _id("r4"), Assignment.purpose != "calibration") > 0
+    assert count(Assignment.rater_id == _id("r4"), Assignment.status == "pending") == 2
+
+
 def _id(name: str) -> int:
     return db.session.scalar(select(User.id).where(User.username == name))
 
