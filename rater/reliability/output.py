@@ -333,7 +333,7 @@ def _nominal_lines(rep: ReliabilityReport, m: Measure) -> list[str]:
     for p in rep.pairs_of(m.instrument, m.code):
         co = p.coefficients
         lines.append(
-            f"    {p.rater_1}-{p.rater_2} n={p.n}: Cohen's kappa {show(co['kappa'])}, "
+            f"    {p.rater_1} – {p.rater_2} n={p.n}: Cohen's kappa {show(co['kappa'])}, "
             f"agreement {show(co['percent_agreement'])} %"
         )
     return lines
@@ -369,7 +369,8 @@ def _measure_lines(rep: ReliabilityReport, m: Measure) -> list[str]:
         )
     for p in rep.pairs_of(m.instrument, m.code):
         lines.append(
-            f"    {p.rater_1}-{p.rater_2} n={p.n}: ICC(A,2) {_banded(p.coefficients['ICC(A,2)'])}, "
+            f"    {p.rater_1} – {p.rater_2} n={p.n}: "
+            f"ICC(A,2) {_banded(p.coefficients['ICC(A,2)'])}, "
             f"mean difference {show(p.coefficients['mean_difference'])}"
         )
     return lines

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -17,6 +18,8 @@ def test_text_report(runner):
     assert "GHES — Global Homework Engagement Scale" in result.output
     assert "ICC(Q,khat)" in result.output and "Calibration round" in result.output
     assert "StHAR" not in result.output.split("Calibration round")[0]
+    # pairs named as on the pages: a hyphen could be part of a user name
+    assert re.search(r"^    rater\d – rater\d n=\d+: ICC\(A,2\)", result.output, re.M)
 
 
 @pytest.mark.usefixtures("demo")
