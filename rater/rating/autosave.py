@@ -775,12 +775,11 @@ def _write(
 ) -> None:
     """Write the difference between the state read and ``after``; audit the score changes.
 
-    What needs an answer from the database comes first: the ids of new score rows (for their
-    audit events) and the session of new homework entries. The rest follows, one
+    What needs an answer from the database comes first: on SQLite the ids of new score rows
+    (for their audit events), and the session of new homework entries. The rest follows, one
     statement (or executemany) per kind of write.
     """
     before, rid, dialect = ctx.before, ctx.locked.rating_id, connection.dialect.name
-    scores = _row_changes(ctx, "score", before.scores, after.scores, _answer_columns)
     notes = _row_changes(ctx, "note", before.notes, after.notes)
     homework = _row_changes(ctx, "homework", before.homework, after.homework)
     events = _row_changes(ctx, "event", before.events, after.events)
@@ -789,19 +788,7 @@ def _write(
          "client_id": cid, **row}
         for cid, row in events.added.items()
     ]  # fmt: skip
-    if dialect == "postgresql":  # each score with its audit event, by one statement
-        score_writes = _audited_score_writes(ctx, before.scores, after.scores, user_id)
-    else:
-        new_scores = [
-            {"rating_id": rid, "instrument_version_id": ctx.owner_of(code), "item_code": code,
-             **row}
-            for code, row in scores.added.items()
-        ]  # fmt: skip
-        new_score_ids = _insert_scores(connection, new_scores)
-        score_writes = [
-            *_row_writes(dialect, SCORES, scores, []),
-            *_score_events(ctx, before.scores, after.scores, new_score_ids, user_id),
-        ]
+    score_writes = _score_writes(connection, ctx, after, user_id)
     new_notes = [{"rating_id": rid, "client_id": cid, **row} for cid, row in notes.added.items()]
     new_homework = _new_homework(connection, homework, rid, assignment_id, user_id)
     writes = [
@@ -943,6 +930,27 @@ def _rating_writes(ctx: _Context, after: _State, applied: int) -> list[Statement
     if not values:
         return []
     return [(_update_by_id(RATINGS), {"row_id": ctx.locked.rating_id, **values})]
+
+
+def _score_writes(
+    connection: Connection, ctx: _Context, after: _State, user_id: int
+) -> list[Statement]:
+    """The score changes with their audit events: on PostgreSQL one statement per kind of
+    write; on SQLite new rows are inserted here (their ids name their events)."""
+    before, dialect = ctx.before.scores, connection.dialect.name
+    if dialect == "postgresql":
+        return _audited_score_writes(ctx, before, after.scores, user_id)
+    scores = _row_changes(ctx, "score", before, after.scores, _answer_columns)
+    new_scores = [
+        {"rating_id": ctx.locked.rating_id, "instrument_version_id": ctx.owner_of(code),
+         "item_code": code, **row}
+        for code, row in scores.added.items()
+    ]  # fmt: skip
+    new_ids = _insert_scores(connection, new_scores)
+    return [
+        *_row_writes(dialect, SCORES, scores, []),
+        *_score_events(ctx, before, after.scores, new_ids, user_id),
+    ]
 
 
 SCORE_PARAMS = ("p_score", "p_value_text", "p_not_applicable")  # Item.columns' order
