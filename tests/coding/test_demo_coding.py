@@ -24,12 +24,6 @@ def app_config(app_config):
     return app_config
 
 
-@pytest.fixture
-def demo(runner):
-    result = runner.invoke(args=["demo", "--no-serve"])
-    assert result.exit_code == 0, result.output
-
-
 def coded_ratings() -> list[Rating]:
     return [
         r for r in db.session.scalars(select(Rating))
@@ -37,7 +31,7 @@ def coded_ratings() -> list[Rating]:
     ]  # fmt: skip
 
 
-@pytest.mark.usefixtures("demo")
+@pytest.mark.usefixtures("shipped_demo")
 def test_a_share_of_sessions_is_coded_with_events():
     coded = coded_ratings()
     sessions = {r.assignment.session_id for r in coded}
@@ -51,7 +45,7 @@ def test_a_share_of_sessions_is_coded_with_events():
     assert startable, "a rater can open a started session with the coding sheet and code it"
 
 
-@pytest.mark.usefixtures("demo")
+@pytest.mark.usefixtures("shipped_demo")
 def test_summary_measures_have_realistic_reliability_and_events_agree():
     rep = load_report(design="all", instrument="HWC")
     assert ("HWC", "Homework coding (events)") in rep.instruments
@@ -66,7 +60,7 @@ def test_summary_measures_have_realistic_reliability_and_events_agree():
     assert 0.3 <= view.result.percent <= 1.0
 
 
-@pytest.mark.usefixtures("demo")
+@pytest.mark.usefixtures("shipped_demo")
 def test_dashboard_and_agreement_pages_show_the_coding(client, auth):
     assert auth.login("coordinator", "demo-coordinator").status_code == 302
     page = client.get("/reliability/").get_data(as_text=True)

@@ -7,9 +7,6 @@ import re
 
 import pytest
 
-from rater.demo import DemoSizes, build_demo
-from rater.extensions import db
-
 
 @pytest.mark.usefixtures("demo")
 def test_text_report(runner):
@@ -49,11 +46,9 @@ def refuse_constant(name: str) -> float:
     raise ValueError(f"not strict JSON: {name}")
 
 
-@pytest.mark.usefixtures("app")
+@pytest.mark.usefixtures("shipped_demo")
 def test_json_of_the_shipped_demo_is_strict_json(runner):
     """The default demo has ICC(A,2) intervals without a lower bound (it exited 1 on −inf)."""
-    build_demo(DemoSizes())
-    db.session.commit()
     result = runner.invoke(args=["reliability", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output, parse_constant=refuse_constant)

@@ -7,8 +7,6 @@ import re
 
 import pytest
 
-from rater.demo import DemoSizes, build_demo
-from rater.extensions import db
 from rater.reliability.glossary import TERMS
 
 
@@ -31,12 +29,6 @@ def test_every_linked_symbol_has_a_glossary_entry(client, auth):
         linked = _linked_terms(client.get(url).get_data(as_text=True))
         assert expected <= linked, (url, expected - linked)
         assert linked <= anchors
-
-
-@pytest.fixture
-def shipped_demo(app):  # noqa: ARG001 (a fixture requested for its setup)
-    build_demo(DemoSizes())
-    db.session.commit()
 
 
 @pytest.mark.usefixtures("shipped_demo")

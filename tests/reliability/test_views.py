@@ -7,7 +7,6 @@ import re
 
 import pytest
 
-from rater.demo import DemoSizes, build_demo
 from rater.extensions import db
 from rater.formatting import format_number
 from rater.reliability.report import report
@@ -87,12 +86,6 @@ def test_dashboard_without_ratings_says_not_enough_data(client, auth, factory):
     html = client.get("/reliability/").get_data(as_text=True)
     assert "not enough data — no double-coded sessions yet" in html
     assert client.get("/reliability/disagreements").status_code == 200
-
-
-@pytest.fixture
-def shipped_demo(app):  # noqa: ARG001 (a fixture requested for its setup)
-    build_demo(DemoSizes())
-    db.session.commit()
 
 
 def _unbounded_pair(rep):

@@ -16,9 +16,6 @@ import subprocess
 import pandas as pd
 import pytest
 
-from rater.demo import DemoSizes, build_demo
-from rater.extensions import db
-
 pytestmark = pytest.mark.r
 
 CHOICES = {
@@ -28,11 +25,9 @@ CHOICES = {
 
 
 @pytest.fixture
-def demo_results(app, runner, tmp_path):  # noqa: ARG001 (a fixture requested for its setup)
+def demo_results(shipped_demo, runner, tmp_path):  # noqa: ARG001 (a fixture requested for its setup)
     if shutil.which("Rscript") is None:
         pytest.fail("Rscript is missing: make test installs r-base-core and r-cran-lme4")
-    build_demo(DemoSizes())
-    db.session.commit()
     sessions = tmp_path / "sessions.csv"
     done = runner.invoke(args=["export", "sessions", "--resolve", "mean", "-o", str(sessions)])
     assert done.exit_code == 0, done.output

@@ -1,10 +1,10 @@
-"""The small demo study as a fixture (a plugin loaded by tests/conftest.py).
+"""The demo study as fixtures, small and as shipped (a plugin loaded by tests/conftest.py).
 
-Building it (catalogue import, allocation, simulated ratings and coding) costs ~0.3 s of CPU,
-and some forty tests start from it. It is built once per run and database, by ``build_demo``
-itself, and each later test gets a copy of the rows it wrote: the same rows, ids included, as a
-build into the emptied tables would write (the tests that check the build itself are in
-tests/demo/).
+Building it (catalogue import, allocation, simulated ratings and coding) costs ~0.3 s of CPU
+for the small study some forty tests start from, and over 1 s for the shipped one. Each is built
+once per run and database, by ``build_demo`` itself, and each later test gets a copy of the rows
+it wrote: the same rows, ids included, as a build into the emptied tables would write (the
+tests that check the build itself, and ``rater demo``, are in tests/demo/).
 """
 
 from __future__ import annotations
@@ -19,19 +19,28 @@ from rater.demo import DemoSizes, build_demo
 from rater.extensions import db
 
 SMALL_DEMO = DemoSizes(patients=6, rated_share=1.0)
-_copies: dict[tuple[str, ...], dict[str, list[dict[str, Any]]]] = {}
+_copies: dict[tuple[Any, ...], dict[str, list[dict[str, Any]]]] = {}
 
 
 @pytest.fixture
 def demo(app: Flask) -> None:
     """The demo study with 6 patients and every main session rated, committed."""
-    key = tuple(
-        str(app.config[name])
-        for name in ("SQLALCHEMY_DATABASE_URI", "RATER_INSTRUMENTS_DIR", "RATER_AUDIO_DIR")
-    )
+    _demo_study(app, SMALL_DEMO)
+
+
+@pytest.fixture
+def shipped_demo(app: Flask) -> None:
+    """The demo study as ``rater demo`` builds it (the default sizes), committed."""
+    _demo_study(app, DemoSizes())
+
+
+def _demo_study(app: Flask, sizes: DemoSizes) -> None:
+    """Build the demo of these sizes, or copy in the rows its first build wrote."""
+    settings = ("SQLALCHEMY_DATABASE_URI", "RATER_INSTRUMENTS_DIR", "RATER_AUDIO_DIR")
+    key = (sizes, *(str(app.config[name]) for name in settings))
     rows = _copies.get(key)
     if rows is None:
-        build_demo(SMALL_DEMO)
+        build_demo(sizes)
         db.session.commit()
         _copies[key] = _rows_of_every_table()
     else:
