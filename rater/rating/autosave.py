@@ -71,6 +71,7 @@ from sqlalchemy import (
     Delete,
     Insert,
     Label,
+    Row,
     Select,
     String,
     Table,
@@ -379,7 +380,9 @@ def _is_int(value: Any) -> TypeGuard[int]:
 # --- the lock, the batch number and the reads --------------------------------------------------
 
 
-LOCKED_FIELDS = (RATINGS.c.audio_position, RATINGS.c.active_seconds, RATINGS.c.created_at)
+# What the version UPDATE returns, labelled ``locked_<column>`` (``_Locked``'s fields, in order).
+LOCKED_FIELDS = (RATINGS.c.id, RATINGS.c.version, RATINGS.c.audio_position,
+                 RATINGS.c.active_seconds, RATINGS.c.created_at)  # fmt: skip
 
 
 def _lock_and_read(
@@ -429,12 +432,8 @@ def _lock_and_read(
     results = execute_all(connection, [*locks, *reads.values()])
     if not results[0]:
         raise _refusal(assignment_id)
-    row = results[0][0]
     # without a batch number, only the per-field checks protect the save
-    new_batch = bool(results[1]) if claims else True
-    locked = _Locked(
-        row.id, row.version, row.audio_position, row.active_seconds, row.created_at, new_batch
-    )
+    locked = _locked(results[0][0], new_batch=bool(results[1]) if claims else True)
     rows = dict(zip(reads, results[len(locks) :], strict=True))
     counts = _row_counts(connection, assignment_id, counted, rows["scores"])
     return _context(locked, envelope, rows, counts, now=now)
@@ -467,19 +466,23 @@ def _lock_and_read_together(
     if not results[0]:
         raise _refusal(assignment_id)
     row = results[0][0]._mapping
-    locked = _Locked(
-        row["locked_id"], row["locked_version"], row["locked_audio_position"],
-        row["locked_active_seconds"], row["locked_created_at"],
-        bool(row["new_batch"]) if claims else True,
-    )  # fmt: skip
+    locked = _locked(results[0][0], new_batch=bool(row["new_batch"]) if claims else True)
     scores: Sequence[Any]
-    if row["locked_version"] == row["seen_version"] + 1:
+    if locked.version == row["seen_version"] + 1:
         scores = [r for r in results[0] if r[0] is not None]  # none: no pinned instrument
         counts = {kind: row[f"{kind}_count"] for kind in counted}
     else:
         scores = execute_all(connection, [scores_read])[0]
         counts = _row_counts(connection, assignment_id, counted, scores)
     return locked, {"scores": scores, **dict(zip(others, results[1:], strict=True))}, counts
+
+
+def _locked(row: Row[Any], *, new_batch: bool) -> _Locked:
+    """The rating row as the version UPDATE returned it (its ``locked_*`` columns)."""
+    rating_id, version, position, active, created = (
+        row._mapping[f"locked_{c.name}"] for c in LOCKED_FIELDS
+    )
+    return _Locked(rating_id, version, position, active, created, new_batch)
 
 
 @cache
@@ -505,14 +508,14 @@ def _bump_statement() -> Update:
             rater_may_save,
         )
         .values(version=RATINGS.c.version + 1, updated_at=bindparam("now"))
-        .returning(RATINGS.c.id, RATINGS.c.version, *LOCKED_FIELDS)
+        .returning(*(c.label(f"locked_{c.name}") for c in LOCKED_FIELDS))
     )
 
 
 @cache
 def _lock_and_scores_statement(and_claim: bool, counted: tuple[str, ...]) -> Select:
-    """PostgreSQL: the version UPDATE (``locked_*``), with ``and_claim`` the batch record
-    (``new_batch``), the version before the UPDATE as the statement's snapshot saw it
+    """PostgreSQL: the version UPDATE (its ``locked_*`` columns), with ``and_claim`` the batch
+    record (``new_batch``), the version before the UPDATE as the statement's snapshot saw it
     (``seen_version``) and the row counts, on every row of the scores read (its columns first;
     one row of nulls when the rating pins no instrument). Nothing when the UPDATE matched no
     row.
@@ -521,10 +524,9 @@ def _lock_and_scores_statement(and_claim: bool, counted: tuple[str, ...]) -> Sel
     ON CONFLICT DO UPDATE compares with the latest committed record, not the snapshot.
     """
     bumped = _bump_statement().cte("bumped")
-    columns = [bumped.c[c.name].label(f"locked_{c.name}") for c in (RATINGS.c.id,
-               RATINGS.c.version, *LOCKED_FIELDS)]  # fmt: skip
+    columns: list[ColumnElement[Any]] = list(bumped.c)
     if and_claim:
-        claimed = _claim(postgresql.insert(BATCHES), select(bumped.c.id)).cte("claimed")
+        claimed = _claim(postgresql.insert(BATCHES), select(bumped.c.locked_id)).cte("claimed")
         columns.append(select(claimed.c.seq).exists().label("new_batch"))
     seen = select(RATINGS.c.version).where(RATINGS.c.assignment_id == bindparam("p_assignment"))
     scores = _pinned_and_scores_statement("postgresql", ()).subquery("scores")
