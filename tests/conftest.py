@@ -43,6 +43,7 @@ pytest_plugins = (
     "tests.support.load",
     "tests.support.access",
     "tests.support.demo",
+    "tests.support.imports",
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

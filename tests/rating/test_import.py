@@ -19,7 +19,7 @@ from rater.rating.models import Assignment, ItemScore, Rating
 from rater.study.models import TherapySession
 from tests.support.imports import (
     count,
-    default_parameter_limits,  # noqa: F401 (a fixture)
+    rows_beyond_one_statement,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -364,11 +364,12 @@ def add_sessions(n: int) -> None:
     db.session.commit()
 
 
-@pytest.mark.usefixtures("default_parameter_limits")
-def test_more_ratings_than_one_statement_takes_are_imported(app, factory, tmp_path):
-    """66,000 sessions with one score each: more than PostgreSQL's 65,535 parameters and SQLite's
-    default 32,766 (the import read the file's sessions with one IN list before)."""
-    n = 66_000
+def test_more_ratings_than_one_statement_takes_are_imported(
+    app, factory, tmp_path, smallest_parameter_limit
+):
+    """A score for each of ten times more sessions than one statement takes parameters (70,000
+    on PostgreSQL; the import read the file's sessions with one IN list before)."""
+    n = rows_beyond_one_statement(smallest_parameter_limit)
     app.config["RATER_INSTRUMENTS_DIR"] = str(write_tiny_instrument(tmp_path))
     factory.user("r1")
     add_sessions(n)

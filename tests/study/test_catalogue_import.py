@@ -10,7 +10,7 @@ from rater.csvinput import ImportFailed
 from rater.extensions import db
 from rater.study.catalogue import import_sessions, phase_for
 from rater.study.models import Patient, Therapist, TherapySession
-from tests.support.imports import default_parameter_limits  # noqa: F401 (a fixture)
+from tests.support.imports import rows_beyond_one_statement
 
 HEADER = (
     "session_id,patient,therapist,session_number,phase,audio,recorded_on,status,"
@@ -231,24 +231,25 @@ def _many_sessions(n: int, phq9: int = 9) -> str:
     )
 
 
-@pytest.mark.usefixtures("default_parameter_limits")
-def test_more_sessions_than_one_statement_takes_import_and_reimport(app):
-    """70,000 rows: more than PostgreSQL's 65,535 parameters and SQLite's default 32,766."""
-    n = 70_000
+def test_more_sessions_than_one_statement_takes_import_and_reimport(app, smallest_parameter_limit):
+    """Ten times more rows than one statement takes parameters (70,000 on PostgreSQL)."""
+    n = rows_beyond_one_statement(smallest_parameter_limit)
     first = _import(app, _many_sessions(n))
     assert (first.created, first.updated, first.unchanged) == (n, 0, 0)
     assert (_count(TherapySession), _count(Patient), _count(Therapist)) == (n, n // 10, 7)
     assert _count(AuditEvent) == n
-    last = db.session.scalar(select(TherapySession).filter_by(code="P06999-S10"))
+    patient = f"P{n // 10 - 1:05d}"
+    last = db.session.scalar(select(TherapySession).filter_by(code=f"{patient}-S10"))
     assert (last.patient.code, last.therapist.code, last.session_number, last.phase, last.phq9) == (
-        "P06999",
-        "T6",
+        patient,
+        f"T{(n - 1) % 7}",
         10,
         "II",
         9,
     )
-    changed = _many_sessions(n).replace("P06999-S10,P06999,T6,10,9", "P06999-S10,P06999,T6,10,3")
+    row = f"{patient}-S10,{patient},T{(n - 1) % 7},10"
+    changed = _many_sessions(n).replace(f"{row},9", f"{row},3")
     again = _import(app, changed)
     assert (again.created, again.updated, again.unchanged) == (0, 1, n - 1)
-    assert db.session.scalar(select(TherapySession.phq9).filter_by(code="P06999-S10")) == 3
+    assert db.session.scalar(select(TherapySession.phq9).filter_by(code=f"{patient}-S10")) == 3
     assert _count(AuditEvent) == n + 1
