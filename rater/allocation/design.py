@@ -1003,6 +1003,22 @@ class _Tally:
         np.add.at(mat, (u[keep], v[keep]), 1)
         return mat + mat.T
 
+    def cells(self, dbl: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        """The therapist x phase cells that have eligible sessions, in label order: their
+        labels (``therapist``, ``phase``), sessions and double-coded sessions (of ``dbl``)."""
+        n_phases = max(len(self.names["phase"]), 1)
+        cell = self.codes["therapist"] * n_phases + self.codes["phase"]
+        size = np.bincount(cell, minlength=len(self.names["therapist"]) * n_phases)
+        doubled = np.bincount(cell, weights=dbl, minlength=len(size)).astype(np.int64)
+        present = np.flatnonzero(size)
+        labels = pd.DataFrame(
+            {
+                "therapist": self.names["therapist"][present // n_phases],
+                "phase": self.names["phase"][present % n_phases],
+            }
+        )
+        return labels, size[present], doubled[present]
+
 
 def balance_report(
     sessions: pd.DataFrame, raters: list[str], assignments: pd.DataFrame, double_fraction: float
@@ -1019,18 +1035,14 @@ def balance_report(
             cols[f"{kind} {label}"] = tally.by(kind)[:, j]
     per_rater = pd.DataFrame(cols, index=pd.Index(raters, name="rater"))
     pairs = pd.DataFrame(tally.pairs(), index=pd.Index(raters, name="rater"), columns=raters)
-    strata = (
-        tally.eligible.assign(d=tally.doubled().astype(int))
-        .groupby(["therapist", "phase"], sort=True)["d"]
-        .agg(sessions="size", double_coded="sum")
-        .reset_index()
-    )
+    strata, n_sessions, double_coded = tally.cells(tally.doubled())
+    strata["sessions"], strata["double_coded"] = n_sessions, double_coded
     strata["target"] = strata["sessions"] * double_fraction
     return BalanceReport(
         per_rater=per_rater,
         pairs=pairs,
         strata=strata,
-        deviations=check_guarantees(sessions, raters, assignments, double_fraction),
+        deviations=_deviations(tally, assignments, double_fraction),
     )
 
 
@@ -1041,7 +1053,12 @@ def check_guarantees(
 
     ``calibration`` rows are ignored. Independent of how the assignments were made.
     """
-    tally = _Tally.of(sessions, raters, assignments)
+    return _deviations(_Tally.of(sessions, raters, assignments), assignments, double_fraction)
+
+
+def _deviations(
+    tally: _Tally, assignments: pd.DataFrame, double_fraction: float
+) -> list[Deviation]:
     out = _coverage(tally, assignments)
     dbl = tally.doubled()
     d_target = target_doubles(len(tally.eligible), double_fraction)
@@ -1050,7 +1067,8 @@ def check_guarantees(
         out.append(Deviation("double_count", "study", d_target, int(dbl.sum()), diff))
     out += _cell_deviations(tally, dbl, double_fraction)
     out += _spread("rater_load", "raters", tally.totals())
-    out += _spread("pair_balance", "rater pairs", tally.pairs()[np.triu_indices(len(raters), 1)])
+    pairs = tally.pairs()[np.triu_indices(len(tally.raters), 1)]
+    out += _spread("pair_balance", "rater pairs", pairs)
     out += _strata_deviations(tally)
     return out
 
@@ -1083,14 +1101,14 @@ def _coverage(tally: _Tally, assignments: pd.DataFrame) -> list[Deviation]:
 
 
 def _cell_deviations(tally: _Tally, dbl: np.ndarray, f: float) -> list[Deviation]:
-    out = []
-    g = tally.eligible.assign(d=dbl.astype(int)).groupby(["therapist", "phase"], sort=True)["d"]
-    for (th, ph), (n_c, d_c) in g.agg(["size", "sum"]).iterrows():
-        lo, hi = _cell_bounds(np.array([n_c]), f)
-        excess = max(int(lo[0]) - d_c, d_c - int(hi[0]), 0)
-        if excess:
-            out.append(Deviation("double_per_cell", f"{th} x {ph}", f * n_c, d_c, excess))
-    return out
+    labels, n_c, d_c = tally.cells(dbl)
+    lo, hi = _cell_bounds(n_c, f)
+    excess = np.maximum(np.maximum(lo - d_c, d_c - hi), 0)
+    return [
+        Deviation("double_per_cell", f"{th} x {ph}", float(f * n_c[i]), int(d_c[i]), int(excess[i]))
+        for i, (th, ph) in enumerate(labels.itertuples(index=False))
+        if excess[i]
+    ]
 
 
 def _spread(name: str, subject: str, values: np.ndarray) -> list[Deviation]:
