@@ -281,8 +281,13 @@ def _study(sessions: pd.DataFrame, raters: list[str]) -> _Study:
     for kind in _KINDS:
         code, uniq = pd.factorize(eligible[kind], sort=True)
         codes[kind], names[kind] = code.astype(np.int64), np.asarray(uniq, dtype=object)
-    cell = codes["therapist"] * max(len(names["phase"]), 1) + codes["phase"]
+    cell = _cell_codes(codes, names)
     return _Study(eligible["session_id"].to_numpy(), codes, names, cell, list(raters))
+
+
+def _cell_codes(codes: dict[str, np.ndarray], names: dict[str, np.ndarray]) -> np.ndarray:
+    """Each session's therapist x phase cell as one integer (therapist-major, in label order)."""
+    return codes["therapist"] * max(len(names["phase"]), 1) + codes["phase"]
 
 
 def _parse_fixed(fixed: pd.DataFrame | None, study: _Study, sessions: pd.DataFrame) -> np.ndarray:
@@ -1007,7 +1012,7 @@ class _Tally:
         """The therapist x phase cells that have eligible sessions, in label order: their
         labels (``therapist``, ``phase``), sessions and double-coded sessions (of ``dbl``)."""
         n_phases = max(len(self.names["phase"]), 1)
-        cell = self.codes["therapist"] * n_phases + self.codes["phase"]
+        cell = _cell_codes(self.codes, self.names)
         size = np.bincount(cell, minlength=len(self.names["therapist"]) * n_phases)
         doubled = np.bincount(cell, weights=dbl, minlength=len(size)).astype(np.int64)
         present = np.flatnonzero(size)
