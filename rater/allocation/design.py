@@ -286,8 +286,14 @@ def _study(sessions: pd.DataFrame, raters: list[str]) -> _Study:
 
 
 def _cell_codes(codes: dict[str, np.ndarray], names: dict[str, np.ndarray]) -> np.ndarray:
-    """Each session's therapist x phase cell as one integer (therapist-major, in label order)."""
-    return codes["therapist"] * max(len(names["phase"]), 1) + codes["phase"]
+    """Each session's therapist x phase cell as one integer (therapist-major, in label order:
+    cell // phases is the therapist, cell % phases the phase)."""
+    return codes["therapist"] * _phases(names) + codes["phase"]
+
+
+def _phases(names: dict[str, np.ndarray]) -> int:
+    """Phases per therapist in the cell code (at least one, so that no study divides by 0)."""
+    return max(len(names["phase"]), 1)
 
 
 def _parse_fixed(fixed: pd.DataFrame | None, study: _Study, sessions: pd.DataFrame) -> np.ndarray:
@@ -1011,7 +1017,7 @@ class _Tally:
     def cells(self, dbl: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
         """The therapist x phase cells that have eligible sessions, in label order: their
         labels (``therapist``, ``phase``), sessions and double-coded sessions (of ``dbl``)."""
-        n_phases = max(len(self.names["phase"]), 1)
+        n_phases = _phases(self.names)
         cell = _cell_codes(self.codes, self.names)
         size = np.bincount(cell, minlength=len(self.names["therapist"]) * n_phases)
         doubled = np.bincount(cell, weights=dbl, minlength=len(size)).astype(np.int64)
