@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from flask import Flask, g
+from flask.testing import FlaskClient
 from hypothesis import settings
 from sqlalchemy import text
 
@@ -124,6 +125,20 @@ def _isolate_requests(app) -> None:
             delattr(g, name)
 
 
+class ServerLikeClient(FlaskClient):
+    """A test client that reads every response to its end and closes it, as a server does.
+
+    Files (audio, static) are sent as streams: unread, their open file handles would be left to
+    the garbage collector, which ``filterwarnings = error`` turns into failures in whichever test
+    happens to run the collector. A test that reads a stream itself passes ``buffered=False``
+    and closes the response (``with client.get(...) as response``).
+    """
+
+    def open(self, *args, **kwargs):
+        kwargs.setdefault("buffered", True)
+        return super().open(*args, **kwargs)
+
+
 # Building an app costs ~60 ms (werkzeug compiles a URL builder per route): tests whose
 # configurations are equal share one app. What a test may change is put back after it: the
 # config, the cached reliability results (kept under a data version that restarts with the
@@ -137,6 +152,7 @@ def _shared_app(config: TestConfig) -> Flask:
     app = _shared_apps.pop(key, None)
     if app is None:
         app = create_app(config)
+        app.test_client_class = ServerLikeClient
         _isolate_requests(app)
     _shared_apps[key] = app
     while len(_shared_apps) > SHARED_APPS:
@@ -171,6 +187,25 @@ def _test_app(config: TestConfig) -> Iterator[Flask]:
 def app(app_config: TestConfig) -> Iterator[Flask]:
     with _test_app(app_config) as app:
         yield app
+
+
+@pytest.fixture
+def build_app() -> Iterator[Callable[[TestConfig], Flask]]:
+    """``create_app`` for a test that needs an app of its own (a second server process, other
+    settings); the pools of the apps it built are disposed after the test, as a stopped
+    server's are (on PostgreSQL an undisposed pool leaves open connections to the collector)."""
+    built: list[Flask] = []
+
+    def build(config: TestConfig) -> Flask:
+        app = create_app(config)
+        app.test_client_class = ServerLikeClient
+        built.append(app)
+        return app
+
+    yield build
+    for app in built:
+        with app.app_context():
+            db.engine.dispose()
 
 
 @pytest.fixture

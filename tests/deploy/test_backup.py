@@ -119,7 +119,9 @@ POSTGRES_URL = (
 )
 
 
-def test_pg_dump_and_pg_restore_get_the_password_in_the_environment_only(tmp_path, monkeypatch):
+def test_pg_dump_and_pg_restore_get_the_password_in_the_environment_only(
+    build_app, tmp_path, monkeypatch
+):
     """Every user of the machine can read a process's command line (ps), not its environment."""
     import rater.serve
 
@@ -131,7 +133,7 @@ def test_pg_dump_and_pg_restore_get_the_password_in_the_environment_only(tmp_pat
 
     monkeypatch.setattr(rater.serve.shutil, "which", lambda tool: f"/usr/bin/{tool}")
     monkeypatch.setattr(rater.serve.subprocess, "run", fake_run)
-    app = create_app(RaterConfig(POSTGRES_URL))
+    app = build_app(RaterConfig(POSTGRES_URL))
     with app.app_context():
         runner = app.test_cli_runner()
         backup_file = tmp_path / "pg.backup"
@@ -175,7 +177,7 @@ def test_a_backup_file_is_private_from_its_creation(runner, factory, tmp_path, m
     assert backup_file.stat().st_mode & 0o777 == 0o600 and backup_file.stat().st_size > 0
 
 
-def test_a_failed_pg_dump_leaves_no_backup_file(tmp_path, monkeypatch):
+def test_a_failed_pg_dump_leaves_no_backup_file(build_app, tmp_path, monkeypatch):
     import rater.serve
 
     def failing_run(command, **_kwargs):
@@ -183,7 +185,7 @@ def test_a_failed_pg_dump_leaves_no_backup_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(rater.serve.shutil, "which", lambda tool: f"/usr/bin/{tool}")
     monkeypatch.setattr(rater.serve.subprocess, "run", failing_run)
-    app = create_app(RaterConfig(POSTGRES_URL))
+    app = build_app(RaterConfig(POSTGRES_URL))
     backup_file = tmp_path / "failed.backup"
     with app.app_context():
         result = app.test_cli_runner().invoke(args=["backup", str(backup_file)])

@@ -14,17 +14,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from rater import create_app
 from rater.config import DEFAULT_SECRET_KEY
 from rater.config import TestConfig as RaterConfig
 from rater.extensions import db
 from rater.serve import startup_problems
 
 
-def test_default_secret_key_and_debug_are_refused_outside_demo(app_config, monkeypatch):
+def test_default_secret_key_and_debug_are_refused_outside_demo(build_app, app_config, monkeypatch):
     app_config.SECRET_KEY = DEFAULT_SECRET_KEY
     monkeypatch.setenv("FLASK_DEBUG", "1")  # what `rater --debug serve` sets
-    app = create_app(app_config)
+    app = build_app(app_config)
     result = app.test_cli_runner().invoke(args=["serve", "--port", "0"])
     assert result.exit_code == 1
     assert "refuses to start" in result.output
@@ -32,23 +31,23 @@ def test_default_secret_key_and_debug_are_refused_outside_demo(app_config, monke
     assert "Debug mode is on" in result.output
 
 
-def test_demo_mode_may_use_the_default_key(app_config):
+def test_demo_mode_may_use_the_default_key(build_app, app_config):
     app_config.SECRET_KEY = DEFAULT_SECRET_KEY
     app_config.RATER_DEMO = True
-    app = create_app(app_config)
+    app = build_app(app_config)
     with app.app_context():
         assert startup_problems(app) == []
 
 
-def test_a_database_without_schema_is_refused(tmp_path):
-    app = create_app(RaterConfig(f"sqlite:///{tmp_path / 'empty.sqlite'}"))
+def test_a_database_without_schema_is_refused(build_app, tmp_path):
+    app = build_app(RaterConfig(f"sqlite:///{tmp_path / 'empty.sqlite'}"))
     result = app.test_cli_runner().invoke(args=["serve"])
     assert result.exit_code == 1
     assert "schema is not up to date" in result.output and "rater init-db" in result.output
 
 
-def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path):
-    app = create_app(RaterConfig(f"sqlite:///{tmp_path / 'wal.sqlite'}"))
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(build_app, tmp_path):
+    app = build_app(RaterConfig(f"sqlite:///{tmp_path / 'wal.sqlite'}"))
     with app.app_context(), db.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
@@ -105,15 +104,16 @@ def test_serve_runs_the_app_under_gunicorn(database_url, factory):
      ("127.0.0.1", 0, False), ("127.0.0.2", 0, False), ("::1", 0, False),
      ("localhost", 0, False)],
 )  # fmt: skip
-def test_serve_warns_when_it_faces_clients_without_a_proxy(app_config, monkeypatch, host, proxies,
-                                                           warned):  # fmt: skip
+def test_serve_warns_when_it_faces_clients_without_a_proxy(
+    build_app, app_config, monkeypatch, host, proxies, warned
+):
     import rater.serve
 
     started = []
     monkeypatch.setattr(rater.serve.RaterServer, "run", lambda server: started.append(server))
     app_config.SECRET_KEY = "k" * 40
     app_config.RATER_PROXY_COUNT = proxies
-    app = create_app(app_config)
+    app = build_app(app_config)
     result = app.test_cli_runner().invoke(args=["serve", "--host", host, "--port", "0"])
     assert result.exit_code == 0, result.output
     assert len(started) == 1  # the warning never stops the server

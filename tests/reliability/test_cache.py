@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from rater import create_app, data_version
+from rater import data_version
 from rater.extensions import db
 from rater.rating import service
 from rater.rating.importer import import_ratings
@@ -99,12 +99,12 @@ def test_drafts_rollbacks_and_new_assignments_leave_the_version(factory):
 
 
 @pytest.mark.usefixtures("demo")
-def test_a_change_through_another_process_reaches_every_cache(app_config, client, auth):
+def test_a_change_through_another_process_reaches_every_cache(build_app, app_config, client, auth):
     """Two apps on one database stand for two gunicorn workers with their own caches."""
     auth.login("coordinator", "demo-coordinator")
     shown = client.get("/reliability/").get_data(as_text=True)
     assert client.get("/reliability/").get_data(as_text=True) == shown
-    other = create_app(app_config)
+    other = build_app(app_config)
     with other.app_context():
         for rating in db.session.scalars(select(Rating).where(Rating.status == "submitted")):
             service.reopen(rating, "test")

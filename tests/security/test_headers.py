@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from rater import create_app
 from rater.config import PROJECT_ROOT, Config
 
 EXPECTED_CSP = {
@@ -73,10 +72,10 @@ def test_session_cookie_is_httponly_and_samesite_lax(auth, factory):
     assert "Secure" not in cookie  # plain HTTP in tests; see the HTTPS test
 
 
-def test_session_cookie_is_secure_behind_https(app_config, factory, monkeypatch):
+def test_session_cookie_is_secure_behind_https(build_app, app_config, factory, monkeypatch):
     monkeypatch.setenv("RATER_HTTPS", "1")
     app_config.SESSION_COOKIE_SECURE = Config().SESSION_COOKIE_SECURE
-    app = create_app(app_config)
+    app = build_app(app_config)
     factory.user("r1")
     client = app.test_client()
     response = client.post(
@@ -102,8 +101,8 @@ def test_https_and_session_settings_come_from_the_environment(monkeypatch):
     assert not Config().SESSION_COOKIE_SECURE
 
 
-def test_errors_never_show_exception_text(app_config):
-    app = create_app(app_config)
+def test_errors_never_show_exception_text(build_app, app_config):
+    app = build_app(app_config)
 
     @app.route("/boom")
     def boom():

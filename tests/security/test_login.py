@@ -7,7 +7,6 @@ from datetime import timedelta
 from flask import g
 from sqlalchemy import func, select
 
-from rater import create_app
 from rater.auth.models import LoginAttempt
 from rater.auth.service import set_active
 from rater.config import Config
@@ -89,20 +88,20 @@ def test_twenty_failures_from_one_address_block_that_address(client, factory):
     assert _login(client, "r1", address="10.9.9.10").status_code == 302
 
 
-def test_limits_hold_across_server_processes(app_config, client, factory):
+def test_limits_hold_across_server_processes(build_app, app_config, client, factory):
     """Two app instances (like two gunicorn workers) share the count through the database."""
     factory.user("r1")
-    other = create_app(app_config).test_client()
+    other = build_app(app_config).test_client()
     for i in range(5):
         _login(client if i % 2 else other, "r1", WRONG)
     assert _login(other, "r1").status_code == 429
     assert _login(client, "r1").status_code == 429
 
 
-def test_forwarded_address_is_used_only_behind_a_trusted_proxy(app_config, factory):
+def test_forwarded_address_is_used_only_behind_a_trusted_proxy(build_app, app_config, factory):
     factory.user("r1")
     app_config.RATER_PROXY_COUNT = 1
-    client = create_app(app_config).test_client()
+    client = build_app(app_config).test_client()
     for i in range(20):
         client.post(
             "/login",
