@@ -139,6 +139,13 @@ class ServerLikeClient(FlaskClient):
         return super().open(*args, **kwargs)
 
 
+def _new_app(config: TestConfig) -> Flask:
+    """An app as every test gets one: its test client closes what it reads."""
+    app = create_app(config)
+    app.test_client_class = ServerLikeClient
+    return app
+
+
 # Building an app costs ~60 ms (werkzeug compiles a URL builder per route): tests whose
 # configurations are equal share one app. What a test may change is put back after it: the
 # config, the cached reliability results (kept under a data version that restarts with the
@@ -151,8 +158,7 @@ def _shared_app(config: TestConfig) -> Flask:
     key = repr(sorted(vars(config).items()))
     app = _shared_apps.pop(key, None)
     if app is None:
-        app = create_app(config)
-        app.test_client_class = ServerLikeClient
+        app = _new_app(config)
         _isolate_requests(app)
     _shared_apps[key] = app
     while len(_shared_apps) > SHARED_APPS:
@@ -197,8 +203,7 @@ def build_app() -> Iterator[Callable[[TestConfig], Flask]]:
     built: list[Flask] = []
 
     def build(config: TestConfig) -> Flask:
-        app = create_app(config)
-        app.test_client_class = ServerLikeClient
+        app = _new_app(config)
         built.append(app)
         return app
 
