@@ -121,12 +121,11 @@ def serious_violations(page: Page) -> list[dict]:
     return found
 
 
-def test_no_serious_axe_violation_on_any_page(live_server, browser, factory):
+def test_no_serious_axe_violation_on_any_page(live_server, new_page, factory):
     world = route_table.build_world(factory)
     submitted = f"/assignments/{double_coded(world)}/rate"
     extra = {"rater_a": [submitted], "coordinator": [submitted, PREVIEW]}
-    context = browser.new_context(viewport={"width": 1366, "height": 768}, bypass_csp=True)
-    page = context.new_page()
+    page = new_page(bypass_csp=True)
     page.set_default_timeout(10_000)
     found: dict[str, list[dict]] = {}
     checked = 0
@@ -139,22 +138,19 @@ def test_no_serious_axe_violation_on_any_page(live_server, browser, factory):
             else None
         ),
     )
-    try:
-        page.goto(f"{live_server.url}/login")
-        found.update({"/login": v} if (v := serious_violations(page)) else {})
-        for role, username in (("rater_a", "rater_a"), ("coordinator", "coord")):
-            log_in(page, live_server.url, username)
-            for path in html_pages(live_server.app, world, role, extra[role]):
-                response = page.goto(f"{live_server.url}{path}")
-                assert response is not None and response.status < 500, path
-                if "text/html" not in response.headers.get("content-type", ""):
-                    continue
-                checked += 1
-                if violations := serious_violations(page):
-                    found[f"{role} {path} ({response.status})"] = violations
-            context.clear_cookies()
-    finally:
-        context.close()
+    page.goto(f"{live_server.url}/login")
+    found.update({"/login": v} if (v := serious_violations(page)) else {})
+    for role, username in (("rater_a", "rater_a"), ("coordinator", "coord")):
+        log_in(page, live_server.url, username)
+        for path in html_pages(live_server.app, world, role, extra[role]):
+            response = page.goto(f"{live_server.url}{path}")
+            assert response is not None and response.status < 500, path
+            if "text/html" not in response.headers.get("content-type", ""):
+                continue
+            checked += 1
+            if violations := serious_violations(page):
+                found[f"{role} {path} ({response.status})"] = violations
+        page.context.clear_cookies()
     assert checked >= 20, checked  # the walk reached the pages (not only the login page)
     assert not found, "\n".join(f"{where}: {v}" for where, v in found.items())
     assert missing_files == []

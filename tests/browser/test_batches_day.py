@@ -29,7 +29,7 @@ def log_in(page: Page, url: str, username: str) -> None:
     page.click("button[type=submit]")
 
 
-def test_commit_with_confirmation_then_release_five_per_rater(live_server, factory, browser):
+def test_commit_with_confirmation_then_release_five_per_rater(live_server, factory, new_page):
     import_sessions(
         catalogue_csv(DemoSizes(therapists=2, patients=6)),
         "sessions.csv",
@@ -40,7 +40,7 @@ def test_commit_with_confirmation_then_release_five_per_rater(live_server, facto
         factory.user(name)
     db.session.commit()
     url = live_server.url
-    coordinator = browser.new_context().new_page()
+    coordinator = new_page()
     log_in(coordinator, url, "coord")
     coordinator.goto(f"{url}/allocation/?double_fraction=0.4&seed=4")
     coordinator.click("text=Commit this design…")
@@ -66,7 +66,7 @@ def test_commit_with_confirmation_then_release_five_per_rater(live_server, facto
     expect(coordinator.locator(".flash")).to_contain_text("Batch 1: 15 assignments released")
     expect(coordinator.locator("table.batches")).to_contain_text("0 of 15")
 
-    rater = browser.new_context().new_page()
+    rater = new_page()
     log_in(rater, url, "r1")
     expect(rater.locator("h1")).to_have_text("My queue")
     todo = rater.locator("#g-todo + table tbody tr td[data-label=Session]")

@@ -86,7 +86,7 @@ def queue_codes(page: Page) -> list[str]:
     return page.locator("#g-todo + table tbody tr td[data-label=Session]").all_inner_texts()
 
 
-def test_calibration_gate_join_and_dashboard(live_server, factory, browser):
+def test_calibration_gate_join_and_dashboard(live_server, factory, new_page):
     sync_instruments()
     import_sessions(
         catalogue_csv(DemoSizes(therapists=2, patients=6)),
@@ -98,7 +98,7 @@ def test_calibration_gate_join_and_dashboard(live_server, factory, browser):
         factory.user(name)
     db.session.commit()
     url = live_server.url
-    coordinator = browser.new_context().new_page()
+    coordinator = new_page()
     coordinator.set_default_timeout(15_000)
     log_in(coordinator, url, "coord")
 
@@ -138,7 +138,7 @@ def test_calibration_gate_join_and_dashboard(live_server, factory, browser):
     assert len(held) > 30 and {a.purpose for a in held} == {"main", "double"}
 
     # 3. The calibration round: r1 rates the first session on the rating page ...
-    r1 = browser.new_context().new_page()
+    r1 = new_page()
     log_in(r1, url, "r1")
     expect(r1.locator("h1")).to_have_text("My queue")
     assert queue_codes(r1) == sessions  # only calibration work: main work is held
@@ -234,7 +234,7 @@ def test_calibration_gate_join_and_dashboard(live_server, factory, browser):
     expect(coordinator.locator("h2:text('What committing changes')")).to_be_visible()
     expect(coordinator.locator(".idle-raters")).to_have_count(0)
 
-    newcomer = browser.new_context().new_page()
+    newcomer = new_page()
     log_in(newcomer, url, "r4", password)
     expect(newcomer.locator("h1")).to_have_text("My queue")
     theirs = assignments_of(User.username == "r4", Assignment.status == AssignmentStatus.PENDING)

@@ -24,10 +24,10 @@ def log_in(page: Page, url: str, username: str, password: str) -> None:
     page.click("button[type=submit]")
 
 
-def test_a_coordinator_adds_a_rater_who_sets_a_password_and_logs_in(live_server, factory, browser):
+def test_a_coordinator_adds_a_rater_who_sets_a_password_and_logs_in(live_server, factory, new_page):
     factory.user("coord", "coordinator")
     url = live_server.url
-    coordinator = browser.new_context().new_page()
+    coordinator = new_page()
     log_in(coordinator, url, "coord", PASSWORD)
     coordinator.click("nav >> text=Users")
     coordinator.fill("#new-username", "rater9")
@@ -38,7 +38,7 @@ def test_a_coordinator_adds_a_rater_who_sets_a_password_and_logs_in(live_server,
     link = coordinator.input_value("#set-password-link")
     assert link.startswith("http://") and "/set-password/" in link
 
-    rater = browser.new_context().new_page()
+    rater = new_page()
     rater.goto(link.replace("http://localhost", url))
     expect(rater.locator("h1")).to_have_text("Choose your password")
     rater.fill("#new-password", CHOSEN)
@@ -56,7 +56,7 @@ def test_a_coordinator_adds_a_rater_who_sets_a_password_and_logs_in(live_server,
     coordinator.click("text=Add user")
     expect(coordinator.locator("h1")).to_have_text("Added rater rater10")
     shown = coordinator.input_value("#initial-password")
-    other = browser.new_context().new_page()
+    other = new_page()
     log_in(other, url, "rater10", shown)
     expect(other.locator("h1")).to_have_text("My queue")
     coordinator.click("nav >> text=Users")

@@ -10,6 +10,11 @@ and fault tests share one Chromium): the app served on a free port, and headless
 ``browser_context`` a fresh context per test: viewport 1366×768, no shared cookies/storage.
 ``browser_page`` a page of that context, with a short default timeout; the context is available
                  as ``browser_page.context`` (e.g. ``context.set_offline(True)``).
+``new_page``     ``new_page(**context_options)``: a page in a context of its own (another user
+                 logged in beside the first), closed after the test like ``browser_context``.
+
+Contexts close before the live server stops, and the server waits for the requests it is still
+answering (a save the page sends as it closes): no request of a test reaches the next one's data.
 ``artifacts``    the folder ``test-artifacts/`` (gitignored) for screenshots.
 
 Every test using these fixtures must be marked ``@pytest.mark.browser``.
@@ -17,18 +22,21 @@ Every test using these fixtures must be marked ``@pytest.mark.browser``.
 
 from __future__ import annotations
 
+import socket
 import threading
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
+from werkzeug.serving import ThreadedWSGIServer
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from playwright.sync_api import BrowserContext, Page
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -74,10 +82,52 @@ def _closed_after_sending(response: Iterable[bytes]) -> Iterator[bytes]:
             close()
 
 
+# Longer than any request of the tests takes; a request still running then is a test's error.
+REQUEST_WAIT_S = 30
+
+
+class _WaitingServer(ThreadedWSGIServer):
+    """Werkzeug's threaded server, which knows the requests it is answering.
+
+    Its request threads are daemons, which ``server_close`` does not join: a request still
+    running when a test ended (the save a page sends as it closes) went on into the next test,
+    after its data was emptied and its connection pool replaced (a 401, and a connection left to
+    the collector). The fixture waits for these threads before the app is torn down.
+    """
+
+    def __init__(self, app: WSGIApplication) -> None:
+        super().__init__("127.0.0.1", 0, app)
+        self.answering: set[threading.Thread] = set()
+        self._answering_lock = threading.Lock()
+
+    def process_request(self, request: socket.socket, client_address: object) -> None:
+        """As ``ThreadingMixIn`` does, but the thread is known before it starts."""
+        thread = threading.Thread(target=self._answer, args=(request, client_address), daemon=True)
+        with self._answering_lock:
+            self.answering.add(thread)
+        thread.start()
+
+    def _answer(self, request: socket.socket, client_address: object) -> None:
+        try:
+            self.process_request_thread(request, client_address)
+        finally:
+            with self._answering_lock:
+                self.answering.discard(threading.current_thread())
+
+    def wait_for_requests(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        with self._answering_lock:
+            threads = list(self.answering)
+        for thread in threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        if any(thread.is_alive() for thread in threads):
+            pytest.fail(f"a request was still being answered {timeout_s} s after its test")
+
+
 @pytest.fixture
 def live_server(app: Flask) -> Iterator[LiveServer]:
     app.config["WTF_CSRF_ENABLED"] = True  # read per request by Flask-WTF
-    server = make_server("127.0.0.1", 0, _closing_responses(app), threaded=True)
+    server = _WaitingServer(_closing_responses(app))
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     try:
@@ -86,6 +136,7 @@ def live_server(app: Flask) -> Iterator[LiveServer]:
         server.shutdown()
         thread.join(timeout=5)
         server.server_close()
+        server.wait_for_requests(REQUEST_WAIT_S)
 
 
 @pytest.fixture(scope="session")
@@ -102,11 +153,35 @@ def browser():
         browser.close()
 
 
+def _after_the_live_server(request: pytest.FixtureRequest) -> None:
+    """Set up the test's live server first, if it has one, so that it stops after the contexts
+    close (a test of another server, e.g. the fault tests' gunicorn, gets none)."""
+    if "live_server" in request.fixturenames:
+        request.getfixturevalue("live_server")
+
+
 @pytest.fixture
-def browser_context(browser):
+def browser_context(browser, request: pytest.FixtureRequest):
+    _after_the_live_server(request)
     context = browser.new_context(viewport=VIEWPORT)
     yield context
     context.close()
+
+
+@pytest.fixture
+def new_page(browser, request: pytest.FixtureRequest) -> Iterator[Callable[..., Page]]:
+    """``new_page(**context_options)``: a page in a new context (viewport 1366×768 unless given)."""
+    _after_the_live_server(request)
+    contexts: list[BrowserContext] = []
+
+    def open_page(**context_options: object) -> Page:
+        context = browser.new_context(**{"viewport": VIEWPORT, **context_options})
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_page
+    for context in contexts:
+        context.close()
 
 
 @pytest.fixture
