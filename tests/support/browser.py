@@ -12,10 +12,10 @@ and fault tests share one Chromium): the app served on a free port, and headless
                  as ``browser_page.context`` (e.g. ``context.set_offline(True)``).
 ``new_page``     ``new_page(**context_options)``: a page in a context of its own (another user
                  logged in beside the first), closed after the test like ``browser_context``.
+``artifacts``    the folder ``test-artifacts/`` (gitignored) for screenshots.
 
 Contexts close before the live server stops, and the server waits for the requests it is still
 answering (a save the page sends as it closes): no request of a test reaches the next one's data.
-``artifacts``    the folder ``test-artifacts/`` (gitignored) for screenshots.
 
 Every test using these fixtures must be marked ``@pytest.mark.browser``.
 """
