@@ -8,9 +8,13 @@ from flask import current_app
 # access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+# The logging of alembic.ini (messages on stderr) for a program that has set up none, as
+# logging.basicConfig decides: a command line (`rater init-db`, `flask db upgrade`). A host with
+# handlers of its own (pytest, a server) keeps them: configuring again replaced the root's
+# handlers by one bound to the stderr of that moment, in tests a capture closed after its test,
+# and every later log record of that process ended in "Logging error: I/O operation on closed file".
+if not logging.getLogger().handlers:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 
 

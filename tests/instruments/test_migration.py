@@ -6,6 +6,8 @@ and PostgreSQL (``RATER_TEST_DATABASE_URL``)."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -151,7 +153,7 @@ def test_rows_without_exactly_one_answer_are_refused(values):
 
 
 @pytest.mark.usefixtures("fresh_app")
-def test_downgrade_back_to_0_4_and_refused_for_other_answers(capfd):
+def test_downgrade_back_to_0_4_and_refused_for_other_answers(caplog):
     upgrade(directory=MIGRATIONS, revision="0005")
     with db.engine.begin() as connection:
         _old_rows(connection)
@@ -164,10 +166,26 @@ def test_downgrade_back_to_0_4_and_refused_for_other_answers(capfd):
         connection.execute(update(t).where(t.c.id == 2).values(score=None, not_applicable=True))
     with pytest.raises(SystemExit):  # flask-migrate logs the error and exits
         downgrade(directory=MIGRATIONS, revision="0003")
-    said = capfd.readouterr().err
+    said = caplog.text
     assert "item_scores holds 1 answers that are not scores 0-4" in said
     assert "Nothing was changed" in said
     engine = create_engine(str(db.engine.url))
     with engine.connect() as connection:
         assert len(_answers(connection, "item_scores")[1]) == 4  # still 0005
     engine.dispose()
+
+
+def test_a_migration_command_prints_its_error_on_the_terminal(tmp_path: Path):
+    """A command line has set up no logging: alembic.ini's is used, and an error reaches stderr
+    in its format (under pytest, whose handlers stay, the tests read the records instead)."""
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite'}"}
+    command = [sys.executable, "-c", "from rater.cli import main; main()"]
+    result = subprocess.run(
+        [*command, "db", "downgrade", "nosuchrevision"],
+        env=env, capture_output=True, text=True, timeout=120, cwd=Path(MIGRATIONS).parent,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert (
+        "ERROR [flask_migrate] Error: Can't locate revision identified by 'nosuchrevision'"
+        in result.stderr
+    ), result.stderr
