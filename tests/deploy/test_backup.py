@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.engine import make_url
 
-from rater import create_app
 from rater.config import TestConfig as RaterConfig
 from rater.extensions import db
 from rater.rating.models import ItemScore, Note, Rating
@@ -68,17 +67,16 @@ def _driver(url: str) -> str:
 
 @pytest.mark.usefixtures("app")
 def test_backup_and_restore_give_the_same_rows(runner, factory, database_url, tmp_path,
-                                               fresh_database_url):  # fmt: skip
+                                               fresh_database_url, build_app):  # fmt: skip
     _study_with_ratings(factory)
     backup_file = tmp_path / "rater.backup"
     result = runner.invoke(args=["backup", str(backup_file)])
     assert result.exit_code == 0, result.output
     assert "Backed up" in result.output and backup_file.stat().st_size > 0
 
-    target = create_app(RaterConfig(fresh_database_url))
+    target = build_app(RaterConfig(fresh_database_url))
     with target.app_context():
         restored = target.test_cli_runner().invoke(args=["restore", "--yes", str(backup_file)])
-        db.engine.dispose()
     assert restored.exit_code == 0, restored.output
     original = _all_rows(database_url)
     assert sum(len(rows) for rows in original.values()) > 30
@@ -94,9 +92,9 @@ def test_backup_refuses_to_overwrite(runner, tmp_path):
     assert existing.read_bytes() == b"keep me"
 
 
-def test_restore_refuses_a_file_that_is_not_a_rater_backup(tmp_path):
+def test_restore_refuses_a_file_that_is_not_a_rater_backup(build_app, tmp_path):
     target_file = tmp_path / "target.sqlite"
-    app = create_app(RaterConfig(f"sqlite:///{target_file}"))
+    app = build_app(RaterConfig(f"sqlite:///{target_file}"))
     with app.app_context():
         from rater.cli import upgrade_schema
 
